@@ -1,0 +1,17 @@
+"""minicnn: a small convolutional-network framework on NumPy, written to be read.
+
+    import minicnn as mc
+    from minicnn import layers as L
+
+    model = mc.Sequential([L.Conv2D(1, 8, 3, padding=1), L.ReLU(), L.MaxPool2D(2),
+                           L.Flatten(), L.Dense(8 * 14 * 14, 10)])
+"""
+from . import functional, gradcheck, init, layers, losses, optim
+from ._rng import manual_seed
+from .model import Sequential
+from .parameter import Parameter
+
+__version__ = "0.1.0"
+
+__all__ = ["Sequential", "Parameter", "manual_seed", "functional", "gradcheck", "init",
+           "layers", "losses", "optim", "__version__"]

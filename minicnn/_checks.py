@@ -1,0 +1,93 @@
+"""Argument checks shared by every public function.
+
+Each helper raises a ``ValueError`` or ``TypeError`` whose message names the
+argument and says what was expected, so that a user never has to decode a
+NumPy broadcasting traceback.
+"""
+import numbers
+
+import numpy as np
+
+_SCALE_HINT = "scale images with x.astype(np.float32) / 255"
+
+
+def check_int(value, name, minimum=None):
+    """Return ``value`` as a Python int; reject bools, floats and anything below ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_float(value, name, minimum=None, maximum=None, min_open=False, max_open=False):
+    """Return ``value`` as a finite Python float within the given (closed or open) bounds."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    low_bad = minimum is not None and (value <= minimum if min_open else value < minimum)
+    high_bad = maximum is not None and (value >= maximum if max_open else value > maximum)
+    if low_bad or high_bad:
+        lo = "-inf" if minimum is None else f"{minimum:g}"
+        hi = "inf" if maximum is None else f"{maximum:g}"
+        interval = ("(" if min_open or minimum is None else "[") + f"{lo}, {hi}" + (")" if max_open or maximum is None else "]")
+        raise ValueError(f"{name} must be in {interval}, got {value:g}")
+    return value
+
+
+def check_bool(value, name):
+    """Accept only True/False (``bias="no"`` must not silently mean True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def pair(value, name, minimum=1):
+    """Turn an int or a 2-sequence of ints into a checked ``(h, w)`` tuple."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair (h, w), got {value!r}")
+        return tuple(check_int(v, name, minimum) for v in value)
+    v = check_int(value, name, minimum)
+    return (v, v)
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return a floating ``np.dtype``; minicnn parameters are float16/32/64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a NumPy floating dtype, got {dtype!r}") from exc
+    if dt.kind != "f":
+        raise TypeError(f"{name} must be a floating dtype such as np.float32, got {dt}")
+    return dt
+
+
+def check_array(x, name="x", ndim=None, floating=True):
+    """Check that ``x`` is an ndarray (of a floating dtype unless ``floating=False``).
+
+    ``ndim`` is an int or a tuple of allowed ints. Integer images get a hint on
+    how to scale them, because that is the usual reason they arrive here.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if floating and x.dtype.kind != "f":
+        hint = f"; {_SCALE_HINT}" if x.dtype.kind in "biu" and name in ("x", "image", "images") else ""
+        raise TypeError(f"{name} must have a floating dtype (float16/32/64), got {x.dtype}{hint}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            want = " or ".join(str(a) for a in allowed)
+            raise ValueError(f"{name} must have {want} dimensions, got shape {x.shape}")
+    return x
+
+
+def check_choice(value, name, choices):
+    """Check that ``value`` is one of ``choices``, listing them when it is not."""
+    if not isinstance(value, str) or value not in choices:
+        listing = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listing}, got {value!r}")
+    return value

@@ -1,0 +1,254 @@
+"""Stateless math behind the layers: sliding windows, im2col/col2im, convolution,
+pooling and the activation functions.
+
+Everything here works on NCHW arrays and keeps the input's dtype. The functions
+trust their arguments (the layers in :mod:`minicnn.layers` check them), so they
+are the place to read how the computation itself goes.
+
+The one idea that serves convolution, pooling and the image toolkit alike is
+:func:`sliding_windows`: a strided *view* of an array in which
+``windows[..., i, j, :, :]`` is the whole image as seen through tap ``(i, j)``
+of the kernel. Convolution multiplies those views by one weight each (im2col
+copies them into a matrix for one big product), pooling takes their maximum or
+mean, and the backward passes add gradients back through the same views, one
+kernel offset at a time (a loop of ``kh * kw`` vectorised steps).
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+# ---------------------------------------------------------------------------
+# Geometry
+# ---------------------------------------------------------------------------
+def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
+    """Output length along one axis: ``(size + pad - dilation*(kernel-1) - 1) // stride + 1``.
+
+    ``padding`` is the total padding added on that axis (both sides together).
+    """
+    return (size + padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def same_padding(kernel, dilation=1):
+    """Padding ``(before, after)`` that keeps the size at stride 1.
+
+    The total is ``dilation * (kernel - 1)``; an odd total puts the extra
+    row/column at the bottom/right, as PyTorch does.
+    """
+    total = dilation * (kernel - 1)
+    return (total // 2, total - total // 2)
+
+
+def pad2d(x, pads, value=0.0):
+    """Pad the last two axes of ``x``: ``pads = ((top, bottom), (left, right))``.
+
+    Allocating the output once and copying ``x`` into its middle is faster than
+    ``np.pad`` and keeps the dtype.
+    """
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    *lead, h, w = x.shape
+    out = np.full((*lead, h + top + bottom, w + left + right), value, dtype=x.dtype)
+    out[..., top:top + h, left:left + w] = x
+    return out
+
+
+def unpad2d(x, pads):
+    """Inverse of :func:`pad2d`: a view of the middle of ``x``."""
+    (top, bottom), (left, right) = pads
+    h, w = x.shape[-2:]
+    return x[..., top:h - bottom, left:w - right]
+
+
+def sliding_windows(x, kernel_size, stride=(1, 1), dilation=(1, 1), writeable=False):
+    """Strided view of every kernel window over the last two axes of ``x``.
+
+    x: (..., H, W)  ->  windows: (..., kh, kw, OH, OW), with
+    ``windows[..., i, j, oh, ow] = x[..., oh*sh + i*dh, ow*sw + j*dw]``.
+
+    No data is copied. ``windows[..., i, j, :, :]`` is the strided slice of
+    ``x`` that kernel tap ``(i, j)`` sees. With ``writeable=True`` the view can
+    be used to *add into* ``x`` one tap at a time (as col2im does); within one
+    tap no two windows share a pixel, so such an add never races with itself.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    *lead, h, w = x.shape
+    oh = conv_output_size(h, kh, sh, 0, dh)
+    ow = conv_output_size(w, kw, sw, 0, dw)
+    *lead_strides, s_h, s_w = x.strides
+    shape = (*lead, kh, kw, oh, ow)
+    strides = (*lead_strides, s_h * dh, s_w * dw, s_h * sh, s_w * sw)
+    return as_strided(x, shape=shape, strides=strides, writeable=writeable)
+
+
+# ---------------------------------------------------------------------------
+# im2col / col2im
+# ---------------------------------------------------------------------------
+def im2col(x_pad, kernel_size, stride, dilation):
+    """Unfold a padded batch into the im2col matrix.
+
+    x_pad: (N, C, H, W)  ->  cols: (C*kh*kw, N*OH*OW)
+
+    One column per output pixel, one row per (channel, kernel tap): the
+    convolution becomes ``W.reshape(O, -1) @ cols``. The reshape of the
+    window view is the single copy.
+    """
+    win = sliding_windows(x_pad, kernel_size, stride, dilation)   # (N, C, kh, kw, OH, OW)
+    n, c, kh, kw, oh, ow = win.shape
+    return win.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
+
+
+def col2im(cols, x_pad_shape, kernel_size, stride, dilation):
+    """Adjoint of :func:`im2col`: add every column back onto the pixels it came from.
+
+    cols: (C*kh*kw, N*OH*OW)  ->  (N, C, H, W) (the padded shape)
+
+    Overlapping windows add up. The loop runs over the ``kh*kw`` kernel taps;
+    each step is one vectorised, strided add (no ``np.add.at``).
+    """
+    out = np.zeros(x_pad_shape, dtype=cols.dtype)
+    win = sliding_windows(out, kernel_size, stride, dilation, writeable=True)
+    n, c, kh, kw, oh, ow = win.shape
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            win[:, :, i, j] += cols[:, i, j].transpose(1, 0, 2, 3)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Convolution
+# ---------------------------------------------------------------------------
+def conv2d_forward(x, weight, bias, stride, pads, dilation):
+    """2-D cross-correlation (PyTorch's ``conv2d``) by im2col and one matrix product.
+
+    x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,) or None,
+    pads: ((top, bottom), (left, right)).
+
+    out[n, o, y, x] = b[o] + sum_{c,i,j} W[o, c, i, j] * x_pad[n, c, y*sh + i*dh, x*sw + j*dw]
+
+    Returns ``(out, cols)``; ``cols`` is what the backward pass needs.
+    """
+    o = weight.shape[0]
+    kernel_size = weight.shape[2:]
+    x_pad = pad2d(x, pads)
+    cols = im2col(x_pad, kernel_size, stride, dilation)              # (C*kh*kw, N*OH*OW)
+    oh = conv_output_size(x_pad.shape[2], kernel_size[0], stride[0], 0, dilation[0])
+    ow = conv_output_size(x_pad.shape[3], kernel_size[1], stride[1], 0, dilation[1])
+    out = weight.reshape(o, -1).astype(x.dtype, copy=False) @ cols   # (O, N*OH*OW)
+    if bias is not None:
+        out += bias.astype(x.dtype, copy=False)[:, None]
+    out = out.reshape(o, x.shape[0], oh, ow).transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(out), cols
+
+
+def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True):
+    """Gradients of :func:`conv2d_forward`.
+
+    grad_out: (N, O, OH, OW). Returns ``(dx, dW, db)`` with
+    dW = dY @ cols.T, dcols = W.T @ dY, dx = col2im(dcols), db = sum of dY
+    (dY being grad_out laid out as (O, N*OH*OW)). ``dx`` is None when
+    ``input_grad`` is False (the first layer of a network needs no dx).
+    """
+    o = weight.shape[0]
+    dy = grad_out.transpose(1, 0, 2, 3).reshape(o, -1)               # (O, N*OH*OW)
+    db = dy.sum(axis=1)
+    dw = (dy @ cols.T).reshape(weight.shape)
+    if not input_grad:
+        return None, dw, db
+    w2 = weight.reshape(o, -1).astype(grad_out.dtype, copy=False)
+    dcols = w2.T @ dy                                                # (C*kh*kw, N*OH*OW)
+    (top, bottom), (left, right) = pads
+    n, c, h, w = x_shape
+    padded_shape = (n, c, h + top + bottom, w + left + right)
+    dx_pad = col2im(dcols, padded_shape, weight.shape[2:], stride, dilation)
+    return unpad2d(dx_pad, pads), dw, db
+
+
+# ---------------------------------------------------------------------------
+# Pooling: the same windows, reduced by max or mean
+# ---------------------------------------------------------------------------
+def max_pool2d_forward(x, kernel_size, stride, pads):
+    """Max over each window; padding counts as -inf.
+
+    x: (N, C, H, W) -> (N, C, OH, OW). The running maximum over the kh*kw taps
+    is one vectorised ``np.maximum`` per tap.
+    """
+    x_pad = pad2d(x, pads, value=-np.inf)
+    win = sliding_windows(x_pad, kernel_size, stride)
+    kh, kw = kernel_size
+    out = win[:, :, 0, 0].copy()
+    for i in range(kh):
+        for j in range(kw):
+            np.maximum(out, win[:, :, i, j], out=out)
+    return out, x_pad
+
+
+def max_pool2d_backward(grad_out, x_pad, out, kernel_size, stride, pads):
+    """Route each window's gradient to its maximum.
+
+    Where a window holds the maximum more than once, the first one in
+    row-major order gets it (PyTorch's rule): taps are visited in that order
+    and ``taken`` remembers which windows are already served.
+    """
+    win = sliding_windows(x_pad, kernel_size, stride)
+    dx_pad = np.zeros_like(x_pad)
+    dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
+    taken = np.zeros(out.shape, dtype=bool)
+    kh, kw = kernel_size
+    for i in range(kh):
+        for j in range(kw):
+            hit = win[:, :, i, j] == out
+            hit &= ~taken
+            taken |= hit
+            dwin[:, :, i, j] += np.where(hit, grad_out, 0)
+    return unpad2d(dx_pad, pads)
+
+
+def avg_pool2d_forward(x, kernel_size, stride, pads):
+    """Mean over each window; zero padding is counted in the divisor (PyTorch's default)."""
+    x_pad = pad2d(x, pads)
+    win = sliding_windows(x_pad, kernel_size, stride)
+    kh, kw = kernel_size
+    out = win[:, :, 0, 0].copy()
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                out += win[:, :, i, j]
+    out *= out.dtype.type(1.0 / (kh * kw))
+    return out
+
+
+def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, pads):
+    """Each window's gradient, divided by its size, spread over its pixels."""
+    (top, bottom), (left, right) = pads
+    n, c, h, w = x_shape
+    dx_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
+    dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
+    kh, kw = kernel_size
+    share = grad_out * grad_out.dtype.type(1.0 / (kh * kw))
+    for i in range(kh):
+        for j in range(kw):
+            dwin[:, :, i, j] += share
+    return unpad2d(dx_pad, pads)
+
+
+# ---------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------
+def sigmoid(x):
+    """1 / (1 + exp(-x)), written so that no ``exp`` ever overflows."""
+    e = np.exp(-np.abs(x))                       # in (0, 1]: never overflows
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+def log_softmax(z, axis=-1):
+    """log(softmax(z)) = z - max - log(sum(exp(z - max))): exact for huge logits."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax(z, axis=-1):
+    """exp(z) / sum(exp(z)), shifted by the maximum so that exp never overflows."""
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)

@@ -1,0 +1,107 @@
+"""The Layer base class: what every layer has in common."""
+import numpy as np
+
+from .._checks import check_array
+from .. import init as initializers
+from .._rng import get_rng
+from ..parameter import Parameter
+
+
+class Layer:
+    """A differentiable step of a network.
+
+    - ``forward(x, training=False)`` computes the output; with ``training=True``
+      it also keeps (caches) what ``backward`` will need.
+    - ``backward(grad_out) -> grad_in`` takes dLoss/dOutput and returns
+      dLoss/dInput, adding dLoss/dParameter into each ``Parameter.grad``.
+    - ``params``: ``{name: Parameter}``; empty for layers without weights.
+    - ``buffers()``: ``{name: ndarray}`` of non-trained state saved with the
+      model (BatchNorm's running statistics).
+    - ``config()``: the constructor arguments as a JSON-able dict, so that
+      ``type(layer)(**layer.config())`` rebuilds it.
+    - ``output_shape(input_shape)``: per-sample output shape, computed without
+      data (``Sequential.summary`` uses it); raises ``ValueError`` for an input
+      shape the layer cannot take.
+    """
+
+    def __init__(self):
+        self.params = {}
+        self._cache = None
+
+    def __call__(self, x, training=False):
+        return self.forward(x, training=training)
+
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, grad_out):
+        raise NotImplementedError
+
+    def config(self):
+        return {}
+
+    def buffers(self):
+        return {}
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- helpers for subclasses -------------------------------------------
+    def _input(self, x, ndim=None, min_ndim=None):
+        """Start of every forward: forget the last cache, then validate ``x``.
+
+        Forgetting first means a forward that fails half-way can never leave a
+        stale cache for ``backward`` to use.
+        """
+        self._cache = None
+        check_array(x, "x", ndim=ndim)
+        if min_ndim is not None and x.ndim < min_ndim:
+            raise ValueError(f"x must have at least {min_ndim} dimensions (N, ...), got shape {x.shape}")
+        return x
+
+    def _save(self, training, *values):
+        """Keep what backward needs when training; keep nothing in eval mode."""
+        self._cache = values if training else None
+
+    def _cached(self):
+        if self._cache is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward() needs a preceding forward(x, training=True); "
+                "forward in eval mode (training=False) keeps nothing to differentiate")
+        return self._cache
+
+    def _add_param(self, name, shape, init, fan_in, fan_out, dtype):
+        data = initializers.get(init)(shape, fan_in, fan_out, get_rng(), dtype)
+        self.params[name] = Parameter(np.asarray(data, dtype=dtype))
+
+    def _accumulate(self, name, grad):
+        """Add a gradient into ``params[name].grad`` (in the parameter's dtype)."""
+        p = self.params[name]
+        p.grad += grad.astype(p.grad.dtype, copy=False)
+
+
+def check_grad(grad_out, expected_shape):
+    """Validate ``grad_out`` against the shape the forward pass produced."""
+    check_array(grad_out, "grad_out")
+    if grad_out.shape != tuple(expected_shape):
+        raise ValueError(f"grad_out must have the forward output's shape {tuple(expected_shape)}, "
+                         f"got {grad_out.shape}")
+    return grad_out
+
+
+def check_features(got, expected, what, shape):
+    """Channel/feature count check with 'expected ... got ...' in the message."""
+    if got != expected:
+        raise ValueError(f"x has {got} {what} but the layer expects {expected} (input shape {shape})")
+
+
+def init_name(init):
+    """The JSON-able name of an initialiser (None for a user's callable)."""
+    return init if isinstance(init, str) else None
+
+
+__all__ = ["Layer", "check_grad", "check_features", "init_name"]

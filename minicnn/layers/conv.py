@@ -1,0 +1,109 @@
+"""Conv2D: 2-D cross-correlation by im2col and one matrix product."""
+import numpy as np
+
+from .. import functional as F
+from .._checks import check_bool, check_dtype, check_int, pair
+from .base import Layer, check_features, check_grad, init_name
+
+
+def window_geometry(name, kernel_size, stride, dilation, pads, input_hw):
+    """Output (OH, OW) of a window sliding over a padded input, or a clear ValueError.
+
+    Shared by Conv2D and the pooling layers.
+    """
+    (h, w), (kh, kw), (sh, sw), (dh, dw) = input_hw, kernel_size, stride, dilation
+    hp, wp = h + sum(pads[0]), w + sum(pads[1])
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1       # extent of a (dilated) window
+    if eh > hp or ew > wp:
+        raise ValueError(f"{name}: window {eh}x{ew} (kernel {kh}x{kw}, dilation {dh}x{dw}) is larger "
+                         f"than the padded input {hp}x{wp} (input {h}x{w})")
+    return F.conv_output_size(hp, kh, sh, 0, dh), F.conv_output_size(wp, kw, sw, 0, dw)
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as PyTorch's ``nn.Conv2d``).
+
+    x: (N, C_in, H, W) -> y: (N, C_out, OH, OW), with
+    ``OH = (H + pad_h - dilation_h*(kh-1) - 1) // stride_h + 1`` (likewise OW) and
+
+        y[n, o] = b[o] + sum_c sum_{i,j} W[o, c, i, j] * x_pad[n, c, s*y + d*i, s*x + d*j]
+
+    ``kernel_size``, ``stride``, ``padding``, ``dilation``: an int or a pair
+    ``(h, w)``. ``padding`` may also be ``"valid"`` (none) or ``"same"`` (output
+    size = input size, stride 1 only; an odd total pad puts the extra row and
+    column at the bottom/right, as PyTorch does).
+
+    ``params["W"]``: (C_out, C_in, kh, kw), He-initialised by default;
+    ``params["b"]``: (C_out,), zeros.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 bias=True, dtype=np.float32, init="he_normal"):
+        super().__init__()
+        self.in_channels = check_int(in_channels, "in_channels", 1)
+        self.out_channels = check_int(out_channels, "out_channels", 1)
+        self.kernel_size = pair(kernel_size, "kernel_size", 1)
+        self.stride = pair(stride, "stride", 1)
+        self.dilation = pair(dilation, "dilation", 1)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1, got stride={self.stride}")
+            self.padding = padding
+        else:
+            self.padding = pair(padding, "padding", 0)
+        self.bias = check_bool(bias, "bias")
+        self.dtype = check_dtype(dtype)
+        self.init = init
+        kh, kw = self.kernel_size
+        self._add_param("W", (self.out_channels, self.in_channels, kh, kw), init,
+                        fan_in=self.in_channels * kh * kw, fan_out=self.out_channels * kh * kw,
+                        dtype=self.dtype)
+        if self.bias:
+            self._add_param("b", (self.out_channels,), "zeros", 0, 0, self.dtype)
+
+    @property
+    def pads(self):
+        """((top, bottom), (left, right))."""
+        if self.padding == "same":
+            return tuple(F.same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation))
+        if self.padding == "valid":
+            return ((0, 0), (0, 0))
+        ph, pw = self.padding
+        return ((ph, ph), (pw, pw))
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"Conv2D takes per-sample input (C, H, W), got {tuple(input_shape)}")
+        check_features(input_shape[0], self.in_channels, "channels", tuple(input_shape))
+        oh, ow = window_geometry("Conv2D", self.kernel_size, self.stride, self.dilation, self.pads,
+                                 input_shape[1:])
+        return (self.out_channels, oh, ow)
+
+    def forward(self, x, training=False):
+        self._input(x, ndim=4)
+        self.output_shape(x.shape[1:])
+        b = self.params["b"].data if self.bias else None
+        out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, self.pads, self.dilation)
+        self._save(training, cols, x.shape, out.shape)
+        return out
+
+    def backward(self, grad_out):
+        cols, x_shape, out_shape = self._cached()
+        check_grad(grad_out, out_shape)
+        dx, dw, db = F.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
+                                       self.stride, self.pads, self.dilation)
+        self._accumulate("W", dw)
+        if self.bias:
+            self._accumulate("b", db)
+        return dx
+
+    def config(self):
+        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
+        cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels,
+                   kernel_size=list(self.kernel_size), stride=list(self.stride), padding=padding,
+                   dilation=list(self.dilation), bias=self.bias, dtype=self.dtype.name)
+        if init_name(self.init):
+            cfg["init"] = self.init
+        return cfg

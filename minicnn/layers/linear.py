@@ -1,0 +1,106 @@
+"""Dense (fully connected) and the shape-only layers Flatten and Reshape."""
+import numpy as np
+
+from .._checks import check_bool, check_dtype, check_int
+from .base import Layer, check_features, check_grad, init_name
+
+
+class Dense(Layer):
+    """Fully connected layer: y = x @ W + b.
+
+    x: (N, in_features) -> y: (N, out_features); more leading axes are kept,
+    as with PyTorch's ``nn.Linear`` (x: (N, ..., in) -> (N, ..., out)).
+    ``params["W"]``: (in_features, out_features), He-initialised by default;
+    ``params["b"]``: (out_features,), zeros.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, init="he_normal"):
+        super().__init__()
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
+        self.bias = check_bool(bias, "bias")
+        self.dtype = check_dtype(dtype)
+        self.init = init
+        self._add_param("W", (self.in_features, self.out_features), init,
+                        fan_in=self.in_features, fan_out=self.out_features, dtype=self.dtype)
+        if self.bias:
+            self._add_param("b", (self.out_features,), "zeros", 0, 0, self.dtype)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError("Dense needs per-sample input (..., in_features), got a scalar")
+        check_features(input_shape[-1], self.in_features, "features", tuple(input_shape))
+        return (*input_shape[:-1], self.out_features)
+
+    def forward(self, x, training=False):
+        self._input(x, min_ndim=2)
+        self.output_shape(x.shape[1:])
+        out = x @ self.params["W"].data.astype(x.dtype, copy=False)
+        if self.bias:
+            out += self.params["b"].data.astype(x.dtype, copy=False)
+        self._save(training, x, out.shape)
+        return out
+
+    def backward(self, grad_out):
+        x, out_shape = self._cached()
+        check_grad(grad_out, out_shape)
+        x2 = x.reshape(-1, self.in_features)
+        g2 = grad_out.reshape(-1, self.out_features)
+        self._accumulate("W", x2.T @ g2)             # dW = x^T dy
+        if self.bias:
+            self._accumulate("b", g2.sum(axis=0))    # db = sum of dy over the batch
+        return grad_out @ self.params["W"].data.T.astype(grad_out.dtype, copy=False)   # dx = dy W^T
+
+    def config(self):
+        cfg = dict(in_features=self.in_features, out_features=self.out_features, bias=self.bias,
+                   dtype=self.dtype.name)
+        if init_name(self.init):
+            cfg["init"] = self.init
+        return cfg
+
+
+class Reshape(Layer):
+    """Reshape each sample: x: (N, *in_shape) -> (N, *shape); one entry may be -1."""
+
+    def __init__(self, shape):
+        super().__init__()
+        if isinstance(shape, (int, np.integer)):
+            shape = (shape,)
+        if not isinstance(shape, (tuple, list)) or not shape:
+            raise TypeError(f"shape must be a non-empty tuple of ints, got {shape!r}")
+        shape = tuple(check_int(s, "shape", -1) for s in shape)
+        if 0 in shape or shape.count(-1) > 1:
+            raise ValueError(f"shape entries must be positive, with at most one -1; got {shape}")
+        self.shape = shape
+
+    def output_shape(self, input_shape):
+        size = int(np.prod(input_shape))
+        known = int(np.prod([s for s in self.shape if s != -1]))
+        if (-1 in self.shape and size % known) or (-1 not in self.shape and size != known):
+            raise ValueError(f"cannot reshape a sample of shape {tuple(input_shape)} ({size} values) "
+                             f"into {self.shape}")
+        return tuple(size // known if s == -1 else s for s in self.shape)
+
+    def forward(self, x, training=False):
+        self._input(x, min_ndim=2)
+        shape = self.output_shape(x.shape[1:])
+        self._save(training, x.shape)
+        return x.reshape(x.shape[0], *shape)
+
+    def backward(self, grad_out):
+        (x_shape,) = self._cached()
+        check_grad(grad_out, (x_shape[0], *self.output_shape(x_shape[1:])))
+        return grad_out.reshape(x_shape)
+
+    def config(self):
+        return dict(shape=list(self.shape))
+
+
+class Flatten(Reshape):
+    """Flatten each sample: x: (N, d1, d2, ...) -> (N, d1*d2*...)."""
+
+    def __init__(self):
+        super().__init__((-1,))
+
+    def config(self):
+        return {}

@@ -1,0 +1,79 @@
+"""MaxPool2D and AvgPool2D: the convolution's windows, reduced by max or mean."""
+from .. import functional as F
+from .._checks import pair
+from .base import Layer, check_grad
+from .conv import window_geometry
+
+
+class _Pool2D(Layer):
+    """Shared set-up of the pooling layers.
+
+    ``kernel_size``, ``stride`` (default: ``kernel_size``) and ``padding`` are
+    ints or pairs; padding may be at most ``kernel_size // 2`` (PyTorch's rule),
+    so that no window lies entirely in the padding.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", 1)
+        self.padding = pair(padding, "padding", 0)
+        for p, k in zip(self.padding, self.kernel_size):
+            if p > k // 2:
+                raise ValueError(f"padding must be at most kernel_size // 2 = {k // 2}, got {self.padding}")
+
+    @property
+    def pads(self):
+        ph, pw = self.padding
+        return ((ph, ph), (pw, pw))
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{type(self).__name__} takes per-sample input (C, H, W), got {tuple(input_shape)}")
+        oh, ow = window_geometry(type(self).__name__, self.kernel_size, self.stride, (1, 1), self.pads,
+                                 input_shape[1:])
+        return (input_shape[0], oh, ow)
+
+    def _check(self, x):
+        self._input(x, ndim=4)
+        self.output_shape(x.shape[1:])
+
+    def config(self):
+        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride), padding=list(self.padding))
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling. x: (N, C, H, W) -> (N, C, OH, OW), y = max over each window.
+
+    Padding counts as -inf. The gradient of a window goes to its maximum; on a
+    tie, to the first maximum in row-major order (as PyTorch).
+    """
+
+    def forward(self, x, training=False):
+        self._check(x)
+        out, x_pad = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
+        self._save(training, x_pad, out)
+        return out
+
+    def backward(self, grad_out):
+        x_pad, out = self._cached()
+        check_grad(grad_out, out.shape)
+        return F.max_pool2d_backward(grad_out, x_pad, out, self.kernel_size, self.stride, self.pads)
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling. x: (N, C, H, W) -> (N, C, OH, OW), y = mean over each window.
+
+    Zero padding is counted in the mean (PyTorch's ``count_include_pad=True``).
+    """
+
+    def forward(self, x, training=False):
+        self._check(x)
+        out = F.avg_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
+        self._save(training, x.shape, out.shape)
+        return out
+
+    def backward(self, grad_out):
+        x_shape, out_shape = self._cached()
+        check_grad(grad_out, out_shape)
+        return F.avg_pool2d_backward(grad_out, x_shape, self.kernel_size, self.stride, self.pads)

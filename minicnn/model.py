@@ -1,0 +1,178 @@
+"""Sequential: a stack of layers run in order, with save/load."""
+import json
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._checks import check_dtype, check_int
+from .io import load_npz, save_npz
+from .layers import REGISTRY, Layer
+
+_FORMAT = "minicnn.Sequential/1"
+
+
+class Sequential:
+    """Layers applied one after the other.
+
+    ``forward`` runs them first to last, ``backward`` last to first (the chain
+    rule). Parameters and buffers are named ``"<layer index>.<name>"``, e.g.
+    ``"0.W"`` or ``"3.running_mean"``.
+    """
+
+    def __init__(self, layers):
+        if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers must be a list of minicnn layers, got {type(layers).__name__}")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a minicnn Layer, got {type(layer).__name__} {layer!r}")
+        self.layers = list(layers)
+
+    # -- running ---------------------------------------------------------------
+    def forward(self, x, training=False, return_activations=False):
+        """x -> output of the last layer.
+
+        With ``return_activations=True`` returns ``(output, activations)``,
+        ``activations[i]`` being the output of layer ``i`` (feature maps).
+        """
+        activations = []
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+            if return_activations:
+                activations.append(x)
+        return (x, activations) if return_activations else x
+
+    __call__ = forward
+
+    def backward(self, grad_out):
+        """Backpropagate dLoss/dOutput through every layer; returns dLoss/dInput."""
+        for layer in reversed(self.layers):
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+    # -- parameters and state ----------------------------------------------------
+    def named_parameters(self):
+        return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.params.items()}
+
+    def parameters(self):
+        """Every Parameter, in layer order."""
+        return list(self.named_parameters().values())
+
+    def num_params(self):
+        return sum(p.size for p in self.parameters())
+
+    def state_dict(self):
+        """``{name: array}`` of every parameter and buffer (copies)."""
+        state = {name: p.data.copy() for name, p in self.named_parameters().items()}
+        for i, layer in enumerate(self.layers):
+            state.update({f"{i}.{name}": buf.copy() for name, buf in layer.buffers().items()})
+        return state
+
+    def load_state_dict(self, state, source="state_dict"):
+        """Copy arrays into the parameters and buffers; keys and shapes must match exactly."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict of arrays such as model.state_dict(), "
+                            f"got {type(state).__name__}")
+        expected = self.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise ValueError(f"{source} does not match the model: missing keys {missing}, "
+                             f"unexpected keys {unexpected}")
+        for key, ref in expected.items():
+            value = np.asarray(state[key])
+            if value.shape != ref.shape:
+                raise ValueError(f"{source}: {key} has shape {value.shape}, the model expects {ref.shape}")
+            if value.dtype.kind not in "biuf":
+                raise ValueError(f"{source}: {key} has non-numeric dtype {value.dtype}")
+        for i, layer in enumerate(self.layers):
+            for name, p in layer.params.items():
+                p.data[...] = state[f"{i}.{name}"]
+            for name, buf in layer.buffers().items():
+                buf[...] = state[f"{i}.{name}"]
+
+    def astype(self, dtype):
+        """Convert every parameter and buffer to ``dtype`` (gradients are reset). Returns self."""
+        dtype = check_dtype(dtype)
+        for layer in self.layers:
+            for p in layer.params.values():      # same Parameter objects: optimisers keep working
+                p.data = p.data.astype(dtype)
+                p.grad = np.zeros_like(p.data)
+            for name, buf in layer.buffers().items():
+                setattr(layer, name, buf.astype(dtype))
+            if hasattr(layer, "dtype"):
+                layer.dtype = dtype
+        return self
+
+    # -- files -----------------------------------------------------------------
+    def architecture(self):
+        """The layer list as JSON-able data: ``[{"class": ..., "config": {...}}, ...]``."""
+        return [{"class": type(layer).__name__, "config": layer.config()} for layer in self.layers]
+
+    def save(self, path):
+        """Write architecture (JSON) + weights + buffers to one .npz file, atomically."""
+        arrays = {"__format__": np.array(_FORMAT),
+                  "__architecture__": np.array(json.dumps(self.architecture()))}
+        arrays.update(self.state_dict())
+        save_npz(path, arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Rebuild a model saved by :meth:`save` (no pickle involved)."""
+        arrays = load_npz(path)
+        if str(arrays.pop("__format__", "")) != _FORMAT or "__architecture__" not in arrays:
+            raise ValueError(f"{path} is not a minicnn Sequential file (no {_FORMAT} header)")
+        try:
+            spec = json.loads(str(arrays.pop("__architecture__")))
+            layers = [_build_layer(item) for item in spec]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{path}: bad architecture: {exc}") from exc
+        model = cls(layers)
+        model.load_state_dict(arrays, source=str(path))
+        return model
+
+    # -- description ---------------------------------------------------------------
+    def summary(self, input_shape):
+        """Table of layer, per-sample output shape and parameter count, plus the total.
+
+        ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``; shapes are
+        computed without running any data.
+        """
+        if not isinstance(input_shape, (tuple, list)) or not input_shape:
+            raise TypeError(f"input_shape must be a tuple of ints such as (1, 28, 28), got {input_shape!r}")
+        shape = tuple(check_int(s, "input_shape", 1) for s in input_shape)
+        rows = [("Layer", "Output shape", "Params"), ("Input", str(shape), "")]
+        for i, layer in enumerate(self.layers):
+            try:
+                shape = layer.output_shape(shape)
+            except ValueError as exc:
+                raise ValueError(f"layer {i} {layer!r} cannot take input shape {shape}: {exc}") from exc
+            n = sum(p.size for p in layer.params.values())
+            rows.append((f"{i}: {type(layer).__name__}", str(shape), f"{n:,}"))
+        widths = [max(len(r[k]) for r in rows) for k in range(3)]
+        line = "-" * (sum(widths) + 4)
+        fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"
+        body = [fmt(rows[0]), line, *map(fmt, rows[1:]), line,
+                f"Total params: {self.num_params():,}"]
+        return "\n".join(body)
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)"
+
+
+def _build_layer(item):
+    name, config = item["class"], item["config"]
+    if name not in REGISTRY:
+        raise ValueError(f"unknown layer class {name!r}")
+    if "dtype" in config:
+        config = dict(config, dtype=np.dtype(config["dtype"]))
+    return REGISTRY[name](**config)

@@ -1,0 +1,223 @@
+"""Optimisers (SGD with momentum/Nesterov/weight decay, Adam) and learning-rate schedules.
+
+The update rules are PyTorch's, so that hyper-parameters carry over. State
+(momentum buffers, Adam moments) lives in each parameter's dtype.
+"""
+import numpy as np
+
+from ._checks import check_float, check_int
+from .parameter import Parameter
+
+
+class Optimizer:
+    """Base class: holds the parameter list and ``lr``; ``zero_grad()`` resets every gradient."""
+
+    def __init__(self, params, lr):
+        if isinstance(params, Parameter):
+            params = [params]
+        else:
+            try:
+                params = list(params)
+            except TypeError:
+                raise TypeError(f"params must be an iterable of minicnn Parameters (pass model.parameters()), "
+                                f"got {type(params).__name__}") from None
+        if not params:
+            raise ValueError("params is empty: the optimiser needs at least one Parameter "
+                             "(pass model.parameters())")
+        for i, p in enumerate(params):
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params[{i}] must be a minicnn Parameter, got {type(p).__name__} "
+                                "(pass model.parameters())")
+        self.params = params
+        self.lr = check_float(lr, "lr", minimum=0.0)
+        self.step_count = 0
+
+    def zero_grad(self):
+        for p in self.params:
+            p.zero_grad()
+
+    def step(self):
+        raise NotImplementedError
+
+    # -- state ---------------------------------------------------------------
+    _hyper = ("lr",)
+    _buffers = ()
+
+    def state_dict(self):
+        """Flat dict of hyper-parameters, the step count and every state buffer
+        (``"<buffer>.<param index>"``): easy to store in an .npz file."""
+        state = {name: getattr(self, name) for name in self._hyper}
+        state["step_count"] = self.step_count
+        for buf in self._buffers:
+            for i, arr in enumerate(getattr(self, buf)):
+                state[f"{buf}.{i}"] = arr.copy()
+        return state
+
+    def load_state_dict(self, state):
+        expected = set(self.state_dict())
+        missing, unexpected = expected - set(state), set(state) - expected
+        if missing or unexpected:
+            raise ValueError(f"optimiser state does not match: missing keys {sorted(missing)}, "
+                             f"unexpected keys {sorted(unexpected)}")
+        for buf in self._buffers:
+            arrays = getattr(self, buf)
+            for i, arr in enumerate(arrays):
+                value = np.asarray(state[f"{buf}.{i}"])
+                if value.shape != arr.shape:
+                    raise ValueError(f"optimiser state {buf}.{i} has shape {value.shape}, "
+                                     f"expected {arr.shape}")
+                arr[...] = value
+        for name in self._hyper:
+            value = state[name]
+            value = np.asarray(value)
+            setattr(self, name, tuple(value.tolist()) if value.ndim else value.item())
+        self.step_count = int(state["step_count"])
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)
+        return f"{type(self).__name__}({len(self.params)} parameters, {args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, PyTorch's rule:
+
+        g = grad + weight_decay * p
+        v = momentum * v + g                 (v starts at 0, so v = g at step 1)
+        g = g + momentum * v  if nesterov else  v
+        p = p - lr * g
+    """
+    _hyper = ("lr", "momentum", "nesterov", "weight_decay")
+    _buffers = ("velocity",)
+
+    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.momentum = check_float(momentum, "momentum", minimum=0.0)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.velocity = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self):
+        for p, v in zip(self.params, self.velocity):
+            g = p.grad
+            if self.weight_decay:
+                g = g + p.data.dtype.type(self.weight_decay) * p.data
+            if self.momentum:
+                v *= v.dtype.type(self.momentum)
+                v += g
+                g = g + v.dtype.type(self.momentum) * v if self.nesterov else v
+            p.data -= p.data.dtype.type(self.lr) * g
+        self.step_count += 1
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), PyTorch's rule (weight decay added to the gradient):
+
+        g = grad + weight_decay * p
+        m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
+        p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    """
+    _hyper = ("lr", "betas", "eps", "weight_decay")
+    _buffers = ("m", "v")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = tuple(check_float(b, f"betas[{i}]", minimum=0.0, maximum=1.0, max_open=True)
+                           for i, b in enumerate(betas))
+        self.eps = check_float(eps, "eps", minimum=0.0)
+        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
+        self.m = [np.zeros_like(p.data) for p in self.params]
+        self.v = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self):
+        self.step_count += 1
+        b1, b2 = self.betas
+        t = self.step_count
+        step_size = self.lr / (1 - b1 ** t)
+        root_c2 = np.sqrt(1 - b2 ** t)
+        for p, m, v in zip(self.params, self.m, self.v):
+            dt = p.data.dtype.type
+            g = p.grad
+            if self.weight_decay:
+                g = g + dt(self.weight_decay) * p.data
+            m *= dt(b1)
+            m += dt(1 - b1) * g
+            v *= dt(b2)
+            v += dt(1 - b2) * (g * g)
+            p.data -= dt(step_size) * m / (np.sqrt(v) / dt(root_c2) + dt(self.eps))
+
+
+# ---------------------------------------------------------------------------
+# Learning-rate schedules: each ``step()`` sets ``optimizer.lr``
+# ---------------------------------------------------------------------------
+class LRScheduler:
+    """Base class. ``step()`` advances the count and sets the optimiser's lr.
+
+    ``per_batch`` says whether ``fit`` steps it after every batch (True) or
+    after every epoch (False).
+    """
+    per_batch = False
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a minicnn Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.count = 0
+
+    def get_lr(self):
+        raise NotImplementedError
+
+    def step(self):
+        self.count += 1
+        self.optimizer.lr = self.get_lr()
+        return self.optimizer.lr
+
+    def state_dict(self):
+        return {"base_lr": self.base_lr, "count": self.count}
+
+    def load_state_dict(self, state):
+        self.base_lr = float(state["base_lr"])
+        self.count = int(state["count"])
+        self.optimizer.lr = self.get_lr()
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr * gamma ** (epoch // step_size), stepped once per epoch."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer)
+        self.step_size = check_int(step_size, "step_size", 1)
+        self.gamma = check_float(gamma, "gamma", minimum=0.0)
+
+    def get_lr(self):
+        return self.base_lr * self.gamma ** (self.count // self.step_size)
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base_lr * gamma ** epoch, stepped once per epoch."""
+
+    def __init__(self, optimizer, gamma):
+        super().__init__(optimizer)
+        self.gamma = check_float(gamma, "gamma", minimum=0.0)
+
+    def get_lr(self):
+        return self.base_lr * self.gamma ** self.count
+
+
+class InverseTimeDecay(LRScheduler):
+    """lr = base_lr / (1 + decay * iterations), stepped after every batch.
+
+    This is the ``decay`` argument of old Keras SGD (``SGD(lr, decay=1e-6)``).
+    """
+    per_batch = True
+
+    def __init__(self, optimizer, decay):
+        super().__init__(optimizer)
+        self.decay = check_float(decay, "decay", minimum=0.0)
+
+    def get_lr(self):
+        return self.base_lr / (1 + self.decay * self.count)

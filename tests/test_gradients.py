@@ -1,0 +1,405 @@
+"""Backprop proven right: every layer and loss against central differences, float64.
+
+Strategies draw shapes, kernels (square and not), strides, paddings (int, pair,
+"same", "valid"), dilations and bias on/off; ``test_strategies_reach_*`` prove
+that they really reach strides > 1, dilation > 1 and "same" padding.
+"""
+import numpy as np
+import pytest
+from hypothesis import assume, event, find, given, strategies as st
+
+import minicnn as mc
+from minicnn import functional as F
+from minicnn import layers as L
+from minicnn.gradcheck import check_layer, numerical_gradient, relative_error
+
+TOL = 1e-6
+F64 = np.float64
+seeds = st.integers(0, 2**32 - 1)
+
+
+def assert_grads_ok(layer, x, seed=0):
+    errors = check_layer(layer, x, seed=seed)
+    assert set(errors) == {"input", *layer.params}
+    worst = max(errors.values())
+    assert worst <= TOL, errors
+    return worst
+
+
+def pairs(lo, hi):
+    return st.one_of(st.integers(lo, hi), st.tuples(st.integers(lo, hi), st.integers(lo, hi)))
+
+
+def _hw(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+# ---------------------------------------------------------------------------
+# Conv2D
+# ---------------------------------------------------------------------------
+@st.composite
+def conv_cases(draw):
+    kh = draw(st.integers(1, 4))
+    kw = draw(st.one_of(st.just(kh), st.integers(1, 4)))
+    padding = draw(st.one_of(pairs(0, 2), st.sampled_from(["same", "valid"])))
+    stride = 1 if padding == "same" else draw(pairs(1, 3))
+    dilation = draw(pairs(1, 3))
+    (dh, dw) = _hw(dilation)
+    if padding == "same":
+        pads = (dh * (kh - 1), dw * (kw - 1))
+    elif padding == "valid":
+        pads = (0, 0)
+    else:
+        pads = tuple(2 * p for p in _hw(padding))
+    # smallest input the (dilated) window fits in, then a little more
+    min_h = max(1, dh * (kh - 1) + 1 - pads[0])
+    min_w = max(1, dw * (kw - 1) + 1 - pads[1])
+    return dict(
+        n=draw(st.integers(1, 2)), c_in=draw(st.integers(1, 3)), c_out=draw(st.integers(1, 3)),
+        h=draw(st.integers(min_h, min_h + 5)), w=draw(st.integers(min_w, min_w + 5)),
+        kernel_size=(kh, kw), stride=stride, padding=padding, dilation=dilation,
+        bias=draw(st.booleans()))
+
+
+def make_conv(case, dtype=F64):
+    return L.Conv2D(case["c_in"], case["c_out"], case["kernel_size"], stride=case["stride"],
+                    padding=case["padding"], dilation=case["dilation"], bias=case["bias"], dtype=dtype)
+
+
+def describe(case):
+    event(f"stride>1: {max(_hw(case['stride'])) > 1}")
+    event(f"dilation>1: {max(_hw(case['dilation'])) > 1}")
+    event(f"padding: {case['padding'] if isinstance(case['padding'], str) else type(case['padding']).__name__}")
+
+
+@given(conv_cases(), seeds)
+def test_conv2d_gradients(case, seed):
+    describe(case)
+    mc.manual_seed(seed % 1000)
+    layer = make_conv(case)
+    x = np.random.default_rng(seed).standard_normal((case["n"], case["c_in"], case["h"], case["w"]))
+    assert_grads_ok(layer, x, seed)
+
+
+@given(conv_cases())
+def test_conv2d_output_shape_formula(case):
+    layer = make_conv(case, np.float32)
+    x = np.zeros((case["n"], case["c_in"], case["h"], case["w"]), np.float32)
+    y = layer.forward(x)
+    (kh, kw), (sh, sw), (dh, dw) = case["kernel_size"], _hw(case["stride"]), _hw(case["dilation"])
+    if case["padding"] == "same":
+        expected = (case["h"], case["w"])
+    else:
+        ph, pw = (0, 0) if case["padding"] == "valid" else _hw(case["padding"])
+        expected = ((case["h"] + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+                    (case["w"] + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+    assert y.shape == (case["n"], case["c_out"], *expected)
+    assert layer.output_shape(x.shape[1:]) == y.shape[1:]
+
+
+@pytest.mark.parametrize("what, predicate", [
+    ("stride > 1 in both axes", lambda c: min(_hw(c["stride"])) > 1),
+    ("dilation > 1 in both axes", lambda c: min(_hw(c["dilation"])) > 1),
+    ("'same' padding with an even kernel", lambda c: c["padding"] == "same" and c["kernel_size"][0] % 2 == 0),
+    ("'valid' padding", lambda c: c["padding"] == "valid"),
+    ("padding given as a pair", lambda c: isinstance(c["padding"], tuple) and c["padding"][0] != c["padding"][1]),
+    ("non-square kernel", lambda c: c["kernel_size"][0] != c["kernel_size"][1]),
+    ("no bias", lambda c: not c["bias"]),
+    ("stride, dilation and padding all > 1",
+     lambda c: min(_hw(c["stride"])) > 1 and min(_hw(c["dilation"])) > 1
+     and isinstance(c["padding"], int) and c["padding"] > 1),
+])
+def test_strategies_reach(what, predicate):
+    # find() raises NoSuchExample if the strategy can never produce such a case.
+    case = find(conv_cases(), predicate)
+    assert predicate(case), what
+
+
+# ---------------------------------------------------------------------------
+# Pooling
+# ---------------------------------------------------------------------------
+@st.composite
+def pool_cases(draw):
+    kh = draw(st.integers(1, 4))
+    kw = draw(st.one_of(st.just(kh), st.integers(1, 4)))
+    stride = draw(st.one_of(st.none(), pairs(1, 3)))
+    padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
+    min_h, min_w = max(1, kh - 2 * padding[0]), max(1, kw - 2 * padding[1])
+    return dict(n=draw(st.integers(1, 2)), c=draw(st.integers(1, 3)),
+                h=draw(st.integers(min_h, min_h + 6)), w=draw(st.integers(min_w, min_w + 6)),
+                kernel_size=(kh, kw), stride=stride, padding=padding)
+
+
+def distinct_input(shape, seed):
+    """Values 0.1 apart in random order: no ties, and no eps-step can reorder them."""
+    size = int(np.prod(shape))
+    return np.random.default_rng(seed).permutation(size).reshape(shape) * 0.1 - size * 0.05
+
+
+@pytest.mark.parametrize("cls", [L.MaxPool2D, L.AvgPool2D])
+@given(case=pool_cases(), seed=seeds)
+def test_pool_gradients(cls, case, seed):
+    stride = case["stride"] or case["kernel_size"]
+    event(f"overlapping windows: {any(s < k for s, k in zip(_hw(stride), case['kernel_size']))}")
+    event(f"padded: {max(case['padding']) > 0}")
+    layer = cls(case["kernel_size"], case["stride"], case["padding"])
+    x = distinct_input((case["n"], case["c"], case["h"], case["w"]), seed)
+    assert_grads_ok(layer, x, seed)
+
+
+def test_pool_strategy_reaches_overlapping_padded_windows():
+    case = find(pool_cases(), lambda c: c["stride"] is not None and min(_hw(c["stride"])) > 1
+                and min(_hw(c["stride"])) < min(c["kernel_size"]) and min(c["padding"]) > 0)
+    assert case["padding"][0] > 0
+
+
+def test_maxpool_tie_goes_to_first_in_row_major_order():
+    x = np.array([[[[1.0, 3.0, 3.0], [3.0, 0.0, 3.0], [2.0, 3.0, 1.0]]]])
+    layer = L.MaxPool2D(3, stride=1)
+    y = layer.forward(x, training=True)
+    assert y.item() == 3.0
+    dx = layer.backward(np.ones_like(y))
+    expected = np.zeros_like(x)
+    expected[0, 0, 0, 1] = 1.0      # the first 3 in row-major order
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_maxpool_overlapping_ties_each_window_picks_its_first():
+    # k2 s1 on a constant row: every window ties; each sends its gradient to its own first pixel.
+    x = np.ones((1, 1, 1, 4))
+    layer = L.MaxPool2D((1, 2), stride=1)
+    y = layer.forward(x, training=True)
+    dx = layer.backward(np.array([[[[1.0, 10.0, 100.0]]]]))
+    np.testing.assert_array_equal(y, np.ones((1, 1, 1, 3)))
+    np.testing.assert_array_equal(dx, [[[[1.0, 10.0, 100.0, 0.0]]]])
+
+
+def test_avgpool_counts_zero_padding():
+    x = np.ones((1, 1, 2, 2))
+    y = L.AvgPool2D(2, stride=2, padding=1).forward(x)
+    np.testing.assert_allclose(y, np.full((1, 1, 2, 2), 0.25))
+
+
+def test_maxpool_pads_with_minus_infinity():
+    x = -np.ones((1, 1, 2, 2))
+    y = L.MaxPool2D(2, stride=2, padding=1).forward(x)
+    np.testing.assert_array_equal(y, -np.ones((1, 1, 2, 2)))
+
+
+# ---------------------------------------------------------------------------
+# Dense, shapes, activations
+# ---------------------------------------------------------------------------
+@given(n=st.integers(1, 4), fin=st.integers(1, 6), fout=st.integers(1, 6), bias=st.booleans(), seed=seeds)
+def test_dense_gradients(n, fin, fout, bias, seed):
+    mc.manual_seed(seed % 1000)
+    layer = L.Dense(fin, fout, bias=bias, dtype=F64)
+    assert_grads_ok(layer, np.random.default_rng(seed).standard_normal((n, fin)), seed)
+
+
+def test_dense_keeps_leading_axes():
+    layer = L.Dense(4, 3, dtype=F64)
+    x = np.random.default_rng(0).standard_normal((2, 5, 4))
+    assert layer.forward(x).shape == (2, 5, 3)
+    assert_grads_ok(layer, x)
+
+
+shapes = st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple)
+
+
+@pytest.mark.parametrize("make", [L.Flatten, lambda: L.Reshape((-1, 1))])
+@given(shape=shapes, seed=seeds)
+def test_reshape_gradients(make, shape, seed):
+    assert_grads_ok(make(), np.random.default_rng(seed).standard_normal(shape), seed)
+
+
+def away_from_zero(shape, seed):
+    """|x| >= 0.1, so the kink of ReLU is never inside a finite-difference step."""
+    rng = np.random.default_rng(seed)
+    return rng.choice([-1.0, 1.0], size=shape) * (0.1 + np.abs(rng.standard_normal(shape)))
+
+
+@pytest.mark.parametrize("make", [L.ReLU, L.LeakyReLU, lambda: L.LeakyReLU(0.3), L.Sigmoid, L.Tanh,
+                                  L.Softmax, lambda: L.Softmax(axis=1)])
+@given(shape=shapes, seed=seeds)
+def test_activation_gradients(make, shape, seed):
+    assert_grads_ok(make(), away_from_zero(shape, seed), seed)
+
+
+def test_softmax_is_stable_for_huge_inputs():
+    x = np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 0.0]])
+    y = L.Softmax().forward(x)
+    np.testing.assert_allclose(y, [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+
+
+def test_sigmoid_is_stable_for_huge_inputs():
+    y = L.Sigmoid().forward(np.array([-1e4, 0.0, 1e4]))
+    np.testing.assert_array_equal(y, [0.0, 0.5, 1.0])
+
+
+# ---------------------------------------------------------------------------
+# Dropout and BatchNorm
+# ---------------------------------------------------------------------------
+@given(shape=shapes, p=st.sampled_from([0.0, 0.2, 0.5, 0.9]), seed=seeds)
+def test_dropout_gradients_with_mask_held_fixed(shape, p, seed):
+    layer = L.Dropout(p)
+    mask = layer._draw_mask(shape, np.dtype(F64))
+    layer._draw_mask = lambda *_: mask          # hold the mask fixed for finite differences
+    assert_grads_ok(layer, np.random.default_rng(seed).standard_normal(shape), seed)
+
+
+def test_dropout_scales_kept_units_and_is_identity_in_eval():
+    mc.manual_seed(3)
+    x = np.ones((200, 50))
+    y = L.Dropout(0.4).forward(x, training=True)
+    assert set(np.unique(y)) <= {0.0, 1 / 0.6}
+    assert abs((y == 0).mean() - 0.4) < 0.02
+    assert L.Dropout(0.4).forward(x) is x
+
+
+def test_dropout_masks_repeat_under_manual_seed():
+    x = np.ones((4, 10), np.float32)
+    mc.manual_seed(11)
+    a = L.Dropout(0.5).forward(x, training=True)
+    mc.manual_seed(11)
+    b = L.Dropout(0.5).forward(x, training=True)
+    np.testing.assert_array_equal(a, b)
+
+
+@given(n=st.integers(2, 4), c=st.integers(1, 3), spatial=st.sampled_from([(), (1, 1), (2, 3), (3, 3)]),
+       seed=seeds)
+def test_batchnorm_training_gradients(n, c, spatial, seed):
+    # With 2 values per channel the normalised output is +-1 whatever x is, so the input
+    # gradient is ~0 and finite differences measure only their own rounding: skip m = 2.
+    assume(n * int(np.prod(spatial)) >= 3)
+    event(f"input ndim {2 + len(spatial)}")
+    layer = L.BatchNorm(c, dtype=F64)
+    rng = np.random.default_rng(seed)
+    layer.params["gamma"].data[:] = rng.uniform(0.5, 2.0, c)   # not 1, so dgamma matters
+    layer.params["beta"].data[:] = rng.standard_normal(c)
+    x = rng.standard_normal((n, c, *spatial)) * 2 + 1
+    assert_grads_ok(layer, x, seed)
+
+
+def test_batchnorm_running_statistics_follow_pytorch():
+    x = np.random.default_rng(0).standard_normal((8, 3, 4, 4)).astype(np.float32) * 3 + 2
+    layer = L.BatchNorm(3, momentum=0.1)
+    y = layer.forward(x, training=True)
+    mean, var_unbiased = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
+    np.testing.assert_allclose(layer.running_mean, 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(layer.running_var, 0.9 + 0.1 * var_unbiased, rtol=1e-5)
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-3)
+    # eval mode uses the running statistics
+    y_eval = layer.forward(x)
+    expected = (x - layer.running_mean[:, None, None]) / np.sqrt(layer.running_var[:, None, None] + 1e-5)
+    np.testing.assert_allclose(y_eval, expected, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------
+@given(n=st.integers(1, 5), c=st.integers(2, 6), soft=st.booleans(), seed=seeds)
+def test_cross_entropy_gradient(n, c, soft, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((n, c)) * 3
+    target = rng.dirichlet(np.ones(c), size=n) if soft else rng.integers(0, c, n)
+    loss = mc.losses.CrossEntropy()
+    loss.forward(logits, target)
+    analytic = loss.backward().copy()
+    numeric = numerical_gradient(lambda z: loss.forward(z, target), logits)
+    assert relative_error(analytic, numeric) <= TOL
+
+
+@given(shape=shapes, seed=seeds)
+def test_mse_gradient(shape, seed):
+    rng = np.random.default_rng(seed)
+    pred, target = rng.standard_normal(shape), rng.standard_normal(shape)
+    loss = mc.losses.MSE()
+    value = loss.forward(pred, target)
+    assert value == pytest.approx(np.mean((pred - target) ** 2))
+    analytic = loss.backward().copy()
+    numeric = numerical_gradient(lambda p: loss.forward(p, target), pred)
+    assert relative_error(analytic, numeric) <= TOL
+
+
+def test_cross_entropy_exact_for_huge_logits():
+    loss = mc.losses.CrossEntropy()
+    logits = np.array([[1e4, 0.0, -1e4], [0.0, 1e4, 0.0]])
+    assert loss.forward(logits, np.array([0, 0])) == pytest.approx(1e4 / 2)
+    np.testing.assert_allclose(loss.backward(), [[0, 0, 0], [-0.5, 0.5, 0]], atol=1e-12)
+
+
+def test_cross_entropy_labels_equal_one_hot_probabilities():
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((4, 3)).astype(np.float32)
+    labels = np.array([0, 2, 1, 2])
+    a, b = mc.losses.CrossEntropy(), mc.losses.CrossEntropy()
+    assert a.forward(logits, labels) == pytest.approx(b.forward(logits, np.eye(3, dtype=np.float32)[labels]))
+    np.testing.assert_allclose(a.backward(), b.backward(), rtol=1e-6)
+    assert a.backward().dtype == np.float32
+
+
+# ---------------------------------------------------------------------------
+# A whole network, end to end
+# ---------------------------------------------------------------------------
+def test_sequential_gradients_through_every_kind_of_layer():
+    mc.manual_seed(0)
+    model = mc.Sequential([
+        L.Conv2D(2, 3, 3, padding="same", bias=False, dtype=F64), L.BatchNorm(3, dtype=F64), L.Tanh(),
+        L.MaxPool2D(2), L.Conv2D(3, 4, (2, 3), stride=(1, 2), dilation=(2, 1), dtype=F64), L.Sigmoid(),
+        L.AvgPool2D(2, stride=1, padding=1), L.Flatten(), L.Dense(4 * 3 * 2, 5, dtype=F64),
+    ])
+    x = np.random.default_rng(0).standard_normal((3, 2, 8, 8))
+    y = np.array([0, 3, 4])
+    loss = mc.losses.CrossEntropy()
+
+    def f(_):
+        return loss.forward(model.forward(x, training=True), y)
+
+    f(None)
+    for p in model.parameters():
+        p.zero_grad()
+    dx = model.backward(loss.backward())
+    analytic = [p.grad.copy() for p in model.parameters()]
+    assert relative_error(dx, numerical_gradient(f, x)) <= TOL
+    for p, a in zip(model.parameters(), analytic):
+        assert relative_error(a, numerical_gradient(f, p.data)) <= TOL
+
+
+def test_gradients_accumulate_until_zero_grad():
+    layer = L.Dense(3, 2, dtype=F64)
+    x = np.ones((2, 3))
+    for _ in range(2):
+        layer.forward(x, training=True)
+        layer.backward(np.ones((2, 2)))
+    np.testing.assert_allclose(layer.params["b"].grad, [4.0, 4.0])
+    mc.optim.SGD(layer.params.values(), lr=0.1).zero_grad()
+    np.testing.assert_array_equal(layer.params["b"].grad, 0)
+
+
+def test_gradcheck_catches_a_wrong_gradient():
+    class WrongReLU(L.ReLU):
+        def backward(self, grad_out):
+            return super().backward(grad_out) * 1.001     # 0.1% off
+
+    x = away_from_zero((2, 5), 0)
+    assert check_layer(WrongReLU(), x)["input"] > 1e-4
+    assert check_layer(L.ReLU(), x)["input"] <= TOL
+
+
+def test_numerical_gradient_of_a_known_function():
+    x = np.array([1.0, -2.0, 3.0])
+    g = numerical_gradient(lambda v: np.sum(v ** 3), x)
+    np.testing.assert_allclose(g, 3 * x ** 2, rtol=1e-8)
+    np.testing.assert_array_equal(x, [1.0, -2.0, 3.0])        # restored
+
+
+def test_functional_col2im_is_the_adjoint_of_im2col():
+    # <im2col(x), c> == <x, col2im(c)> for any x and c: the defining property of the backward pass.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6))
+    cols = F.im2col(x, (3, 2), (2, 1), (1, 2))
+    c = rng.standard_normal(cols.shape)
+    lhs = np.sum(cols * c)
+    rhs = np.sum(x * F.col2im(c, x.shape, (3, 2), (2, 1), (1, 2)))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
