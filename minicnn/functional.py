@@ -192,16 +192,21 @@ def max_pool2d_backward(grad_out, x_pad, out, kernel_size, stride, pads):
     and ``taken`` remembers which windows are already served.
     """
     win = sliding_windows(x_pad, kernel_size, stride)
-    dx_pad = np.zeros_like(x_pad)
+    dx_pad = np.zeros(x_pad.shape, dtype=grad_out.dtype)
     dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
     taken = np.zeros(out.shape, dtype=bool)
+    hit = np.empty(out.shape, dtype=bool)
     kh, kw = kernel_size
+    overlapping = stride[0] < kh or stride[1] < kw
     for i in range(kh):
         for j in range(kw):
-            hit = win[:, :, i, j] == out
-            hit &= ~taken
+            np.equal(win[:, :, i, j], out, out=hit)
+            np.logical_and(hit, ~taken, out=hit)     # only the first maximum of a window
             taken |= hit
-            dwin[:, :, i, j] += np.where(hit, grad_out, 0)
+            if overlapping:                           # windows share pixels: add
+                dwin[:, :, i, j] += grad_out * hit
+            else:                                     # each pixel in one window: write
+                np.multiply(grad_out, hit, out=dwin[:, :, i, j])
     return unpad2d(dx_pad, pads)
 
 

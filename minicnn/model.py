@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._checks import check_dtype, check_int
+from . import training
 from .io import load_npz, save_npz
 from .layers import REGISTRY, Layer
 
@@ -26,6 +27,7 @@ class Sequential:
             if not isinstance(layer, Layer):
                 raise TypeError(f"layers[{i}] must be a minicnn Layer, got {type(layer).__name__} {layer!r}")
         self.layers = list(layers)
+        self.stop_training = False      # set by callbacks (EarlyStopping) to end fit()
 
     # -- running ---------------------------------------------------------------
     def forward(self, x, training=False, return_activations=False):
@@ -43,10 +45,34 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, grad_out):
-        """Backpropagate dLoss/dOutput through every layer; returns dLoss/dInput."""
-        for layer in reversed(self.layers):
-            grad_out = layer.backward(grad_out)
+    def fit(self, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=None, shuffle=True,
+            callbacks=(), progress=True, checkpoint=None, resume=False):
+        """Train on ``(x, y)``; see :func:`minicnn.training.fit`. Returns a History."""
+        return training.fit(self, x, y, loss, optimizer, epochs=epochs, batch_size=batch_size,
+                            validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
+                            progress=progress, checkpoint=checkpoint, resume=resume)
+
+    def evaluate(self, x, y, loss, batch_size=256):
+        """``{"loss": ..., "accuracy": ...}`` over ``(x, y)``, computed in batches."""
+        return training.evaluate(self, x, y, loss, batch_size=batch_size)
+
+    def predict(self, x, batch_size=256):
+        """Outputs for every sample of ``x`` in order, computed in batches (eval mode)."""
+        return training.predict(self, x, batch_size=batch_size)
+
+    def backward(self, grad_out, input_grad=True):
+        """Backpropagate dLoss/dOutput through every layer; returns dLoss/dInput.
+
+        With ``input_grad=False`` (what ``fit`` uses) nothing is computed that
+        only dLoss/dInput needs: the first layer with parameters skips its
+        input gradient and the layers before it are not visited. Returns None then.
+        """
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
+        for i in reversed(range(len(self.layers))):
+            if input_grad or i > first:
+                grad_out = self.layers[i].backward(grad_out)
+            elif i == first:
+                return self.layers[i].backward(grad_out, input_grad=False)
         return grad_out
 
     # -- parameters and state ----------------------------------------------------

@@ -208,6 +208,26 @@ class ExponentialLR(LRScheduler):
         return self.base_lr * self.gamma ** self.count
 
 
+class PolynomialDecay(LRScheduler):
+    """lr = end_lr + (base_lr - end_lr) * (1 - iterations / total_steps) ** power, stepped
+    after every batch; ``end_lr`` after ``total_steps`` (Keras's ``PolynomialDecay``).
+
+    With the default ``power=1`` the rate falls linearly to ``end_lr`` over the
+    run: large steps early, small ones at the end, where they settle the weights.
+    """
+    per_batch = True
+
+    def __init__(self, optimizer, total_steps, end_lr=0.0, power=1.0):
+        super().__init__(optimizer)
+        self.total_steps = check_int(total_steps, "total_steps", 1)
+        self.end_lr = check_float(end_lr, "end_lr", minimum=0.0)
+        self.power = check_float(power, "power", minimum=0.0, min_open=True)
+
+    def get_lr(self):
+        done = min(self.count, self.total_steps) / self.total_steps
+        return self.end_lr + (self.base_lr - self.end_lr) * (1 - done) ** self.power
+
+
 class InverseTimeDecay(LRScheduler):
     """lr = base_lr / (1 + decay * iterations), stepped after every batch.
 

@@ -2,6 +2,7 @@
 
 Choose with ``pytest --hypothesis-profile=thorough``.
 """
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -11,3 +12,16 @@ settings.register_profile(
     "thorough", max_examples=1000, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("default")
+
+
+@pytest.fixture
+def no_figure_left_open():
+    """Fails a test that leaves a matplotlib figure open (drawing code must close
+    what it opens, also when it fails)."""
+    from minicnn.viz import pyplot
+    plt = pyplot()
+    plt.close("all")
+    yield
+    left = plt.get_fignums()
+    plt.close("all")
+    assert left == [], f"figures left open: {left}"

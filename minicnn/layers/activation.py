@@ -15,14 +15,13 @@ class ReLU(Layer):
 
     def forward(self, x, training=False):
         self._input(x)
-        mask = x > 0
-        self._save(training, mask)
-        return np.where(mask, x, x.dtype.type(0))
+        self._save(training, x > 0)          # 1 byte per value is all backward needs
+        return np.maximum(x, 0)
 
     def backward(self, grad_out):
         (mask,) = self._cached()
         check_grad(grad_out, mask.shape)
-        return np.where(mask, grad_out, grad_out.dtype.type(0))
+        return grad_out * mask
 
 
 class LeakyReLU(Layer):
@@ -34,14 +33,15 @@ class LeakyReLU(Layer):
 
     def forward(self, x, training=False):
         self._input(x)
-        mask = x > 0
-        self._save(training, mask)
-        return np.where(mask, x, x * x.dtype.type(self.negative_slope))
+        slope = (x > 0).astype(x.dtype)                     # 1 where x > 0 ...
+        slope += (1 - slope) * x.dtype.type(self.negative_slope)   # ... negative_slope elsewhere
+        self._save(training, slope)
+        return x * slope
 
     def backward(self, grad_out):
-        (mask,) = self._cached()
-        check_grad(grad_out, mask.shape)
-        return np.where(mask, grad_out, grad_out * grad_out.dtype.type(self.negative_slope))
+        (slope,) = self._cached()
+        check_grad(grad_out, slope.shape)
+        return grad_out * slope.astype(grad_out.dtype, copy=False)
 
     def config(self):
         return dict(negative_slope=self.negative_slope)

@@ -14,6 +14,8 @@ class Layer:
       it also keeps (caches) what ``backward`` will need.
     - ``backward(grad_out) -> grad_in`` takes dLoss/dOutput and returns
       dLoss/dInput, adding dLoss/dParameter into each ``Parameter.grad``.
+      Layers with parameters also take ``input_grad=False``: then they skip
+      dLoss/dInput and return None (the first layer of a network needs none).
     - ``params``: ``{name: Parameter}``; empty for layers without weights.
     - ``buffers()``: ``{name: ndarray}`` of non-trained state saved with the
       model (BatchNorm's running statistics).

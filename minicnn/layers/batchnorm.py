@@ -70,11 +70,13 @@ class BatchNorm(Layer):
         self._save(True, x_hat, inv_std, gamma, axes)
         return gamma * x_hat + beta
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         x_hat, inv_std, gamma, axes = self._cached()
         check_grad(grad_out, x_hat.shape)
         self._accumulate("gamma", (grad_out * x_hat).sum(axis=axes))
         self._accumulate("beta", grad_out.sum(axis=axes))
+        if not input_grad:
+            return None
         # dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)),  g = dy * gamma
         g = grad_out * gamma
         return inv_std * (g - g.mean(axis=axes, keepdims=True)

@@ -89,11 +89,11 @@ class Conv2D(Layer):
         self._save(training, cols, x.shape, out.shape)
         return out
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         cols, x_shape, out_shape = self._cached()
         check_grad(grad_out, out_shape)
         dx, dw, db = F.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
-                                       self.stride, self.pads, self.dilation)
+                                       self.stride, self.pads, self.dilation, input_grad)
         self._accumulate("W", dw)
         if self.bias:
             self._accumulate("b", db)

@@ -41,7 +41,7 @@ class Dense(Layer):
         self._save(training, x, out.shape)
         return out
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         x, out_shape = self._cached()
         check_grad(grad_out, out_shape)
         x2 = x.reshape(-1, self.in_features)
@@ -49,6 +49,8 @@ class Dense(Layer):
         self._accumulate("W", x2.T @ g2)             # dW = x^T dy
         if self.bias:
             self._accumulate("b", g2.sum(axis=0))    # db = sum of dy over the batch
+        if not input_grad:
+            return None
         return grad_out @ self.params["W"].data.T.astype(grad_out.dtype, copy=False)   # dx = dy W^T
 
     def config(self):

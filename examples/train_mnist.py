@@ -1,0 +1,163 @@
+"""Train a CNN on MNIST and look at what it learned.
+
+    python examples/train_mnist.py                      # the default CNN, 3 epochs
+    python examples/train_mnist.py --net paper          # the published reference network
+    python examples/train_mnist.py --net cnn --limit 5000 --epochs 1   # a quick look
+
+Data: MNIST from --data-dir, $MINICNN_DATA, the user cache or /usr/share/datasets
+(downloaded into the cache when missing). Writes into --out (default runs/mnist):
+model.npz, history.json, metrics.json, curves.png, confusion.png, mistakes.png,
+and prints the classification report.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import minicnn as mc                                    # noqa: E402
+from minicnn import layers as L                         # noqa: E402
+from minicnn.io import atomic_write                     # noqa: E402
+
+NETS = ("cnn", "cnn-bn", "mlp", "paper")
+# Per-network defaults: epochs, batch size, learning rate.
+DEFAULTS = {"cnn": (3, 16, 0.03), "cnn-bn": (3, 32, 0.05), "mlp": (10, 64, 0.05), "paper": (10, 32, 0.01)}
+
+
+def build(net, total_steps, lr=None):
+    """Model, loss, optimiser and callbacks of one of the networks.
+
+    ``total_steps`` (epochs * batches per epoch) sets the length of the
+    learning-rate decay of the SGD networks.
+
+    - cnn:    conv 32 - pool - conv 64 - pool - dense 128 - dense 10; SGD with momentum 0.9,
+              the learning rate falling linearly to 0 over the run (PolynomialDecay).
+    - cnn-bn: the same with BatchNorm after every conv/dense layer and Dropout before the last.
+    - mlp:    784 - 512 - 512 - 10 with ReLU and Dropout, a dense baseline for contrast.
+    - paper:  the published reference network: two blocks of [3x3 "same" conv without bias,
+              2x2 average pooling], dense 1000 sigmoid, dense 1000 sigmoid, dense 10 linear,
+              MSE on one-hot targets, SGD lr 0.01 momentum 0.9 Nesterov, decay 1e-6, batch 32.
+    """
+    lr = DEFAULTS[net][2] if lr is None else lr
+    if net == "cnn":
+        layers = [L.Conv2D(1, 32, 3, padding=1), L.ReLU(), L.MaxPool2D(2),
+                  L.Conv2D(32, 64, 3, padding=1), L.ReLU(), L.MaxPool2D(2),
+                  L.Flatten(), L.Dense(64 * 7 * 7, 128), L.ReLU(), L.Dense(128, 10)]
+    elif net == "cnn-bn":
+        layers = [L.Conv2D(1, 32, 3, padding=1, bias=False), L.BatchNorm(32), L.ReLU(), L.MaxPool2D(2),
+                  L.Conv2D(32, 64, 3, padding=1, bias=False), L.BatchNorm(64), L.ReLU(), L.MaxPool2D(2),
+                  L.Flatten(), L.Dense(64 * 7 * 7, 128, bias=False), L.BatchNorm(128), L.ReLU(),
+                  L.Dropout(0.3), L.Dense(128, 10)]
+    elif net == "mlp":
+        layers = [L.Flatten(), L.Dense(784, 512), L.ReLU(), L.Dropout(0.2),
+                  L.Dense(512, 512), L.ReLU(), L.Dropout(0.2), L.Dense(512, 10)]
+    elif net == "paper":
+        layers = [L.Reshape((1, 28, 28)),
+                  L.Conv2D(1, 32, 3, padding="same", bias=False), L.AvgPool2D(2),
+                  L.Conv2D(32, 64, 3, padding="same", bias=False), L.AvgPool2D(2),
+                  L.Flatten(), L.Dense(64 * 7 * 7, 1000, init="xavier_uniform"), L.Sigmoid(),
+                  L.Dense(1000, 1000, init="xavier_uniform"), L.Sigmoid(),
+                  L.Dense(1000, 10, init="xavier_uniform")]
+    else:
+        raise ValueError(f"net must be one of {', '.join(NETS)}, got {net!r}")
+    model = mc.Sequential(layers)
+    if net == "paper":
+        opt = mc.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
+        return model, mc.losses.MSE(), opt, [mc.optim.InverseTimeDecay(opt, decay=1e-6)]
+    opt = mc.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    return model, mc.losses.CrossEntropy(), opt, [mc.optim.PolynomialDecay(opt, total_steps)]
+
+
+def prepare(images, labels, net):
+    """uint8 (N, 28, 28) -> float32 in [0, 1]: (N, 1, 28, 28) for the CNNs, (N, 784) for
+    the paper's network (it starts with a Reshape); one-hot targets for its MSE loss."""
+    x = images.astype(np.float32) / 255
+    x = x.reshape(len(x), -1) if net == "paper" else x[:, None]
+    y = np.eye(10, dtype=np.float32)[labels] if net == "paper" else labels
+    return x, y
+
+
+def write_json(path, data):
+    with atomic_write(path, "w") as f:
+        json.dump(data, f, indent=2)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--net", choices=NETS, default="cnn")
+    parser.add_argument("--epochs", type=int, help="default: 3 (cnn, cnn-bn), 10 (mlp, paper)")
+    parser.add_argument("--batch-size", type=int, help="default: 16 cnn, 32 cnn-bn, 64 mlp, 32 paper")
+    parser.add_argument("--lr", type=float, help="default: 0.03 cnn, 0.05 cnn-bn, 0.05 mlp, 0.01 paper")
+    parser.add_argument("--data-dir", help="folder holding the four MNIST files (default: search)")
+    parser.add_argument("--limit", type=int, help="use only the first N training samples")
+    parser.add_argument("--test-limit", type=int, help="use only the first N test samples")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=os.path.join("runs", "mnist"))
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    args = parser.parse_args(argv)
+    epochs, batch_size, _ = DEFAULTS[args.net]
+    epochs = args.epochs or epochs
+    batch_size = args.batch_size or batch_size
+
+    (x_train, y_train), (x_test, y_test) = mc.data.load_mnist(root=args.data_dir)
+    x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+    x_test, y_test = x_test[:args.test_limit], y_test[:args.test_limit]
+    x, y = prepare(x_train, y_train, args.net)
+    xt, yt = prepare(x_test, y_test, args.net)
+
+    mc.manual_seed(args.seed)
+    model, loss, opt, callbacks = build(args.net, epochs * -(-len(x) // batch_size), args.lr)
+    print(model.summary(x.shape[1:]))
+    print(f"\nTraining {args.net} on {len(x)} samples for {epochs} epochs (batch {batch_size}, lr {opt.lr})")
+    start = time.perf_counter()
+    history = model.fit(x, y, loss, opt, epochs=epochs, batch_size=batch_size, validation_data=(xt, yt),
+                        callbacks=callbacks, progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+
+    return report(model, loss, history, seconds, x_test, y_test, xt, yt, args.out,
+                  {"net": args.net, "train_samples": len(x), "batch_size": batch_size})
+
+
+def report(model, loss, history, seconds, images, labels, x, y, out, info, class_names=None):
+    """Evaluate on the test set, print the classification report, and write model.npz,
+    history.json, metrics.json, curves.png, confusion.png and mistakes.png into ``out``.
+
+    images/labels: the raw test set (uint8 images, int labels); x/y: as the model takes them.
+    """
+    predicted = model.predict(x).argmax(axis=1)
+    test = model.evaluate(x, y, loss)
+    precision, recall, f1, support = mc.metrics.precision_recall_f1(labels, predicted, num_classes=10)
+    print(f"\ntest accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}, {seconds:.1f} s\n")
+    print(mc.metrics.classification_report(labels, predicted, target_names=class_names))
+
+    os.makedirs(out, exist_ok=True)
+    model.save(os.path.join(out, "model.npz"))
+    write_json(os.path.join(out, "history.json"), history.history)
+    names = class_names or [str(k) for k in range(10)]
+    write_json(os.path.join(out, "metrics.json"), {
+        **info, "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_samples": len(x),
+        "epochs": history.epochs, "seconds": seconds, "seconds_per_epoch": history.history["seconds"],
+        "per_class": {names[k]: {"precision": float(precision[k]), "recall": float(recall[k]),
+                                 "f1": float(f1[k]), "support": int(support[k])} for k in range(10)},
+        "confusion_matrix": mc.metrics.confusion_matrix(labels, predicted, num_classes=10).tolist(),
+    })
+
+    from minicnn import viz                  # matplotlib only now, when there is something to draw
+    import matplotlib.pyplot as plt
+    wrong = np.flatnonzero(predicted != labels)[:32]
+    for fig in (viz.plot_history(history, path=os.path.join(out, "curves.png")),
+                viz.plot_confusion_matrix(labels, predicted, class_names=class_names,
+                                          path=os.path.join(out, "confusion.png")),
+                viz.show_images(images[wrong], labels=labels[wrong], predictions=predicted[wrong],
+                                class_names=class_names, path=os.path.join(out, "mistakes.png"))):
+        plt.close(fig)
+    print(f"wrote model.npz, history.json, metrics.json, curves.png, confusion.png, mistakes.png to {out}")
+    return test
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,441 @@
+"""The training loop, Keras-style: ``fit``, ``evaluate``, ``predict``, callbacks, checkpoints.
+
+``Sequential.fit/evaluate/predict`` call the functions here. One training step
+is the four lines every framework has::
+
+    out = model.forward(xb, training=True)      # forward, keeping caches
+    loss_value = loss.forward(out, yb)
+    optimizer.zero_grad(); model.backward(loss.backward())
+    optimizer.step()
+
+Everything else is book-keeping: running averages for the progress bar, a
+history of per-epoch numbers, callbacks, and a checkpoint after every epoch
+from which an interrupted run resumes to exactly the same weights.
+"""
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import _rng
+from ._checks import check_array, check_bool, check_int
+from .data import DataLoader
+from .io import load_npz, save_npz
+from .losses import Loss
+from .optim import LRScheduler, Optimizer
+
+_CHECKPOINT_FORMAT = "minicnn.checkpoint/1"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a gradient became NaN or infinite during ``fit``."""
+
+
+# ---------------------------------------------------------------------------
+# History and callbacks
+# ---------------------------------------------------------------------------
+class History:
+    """Per-epoch numbers of a ``fit`` run: ``history.history["val_accuracy"][-1]``.
+
+    Keys: ``loss``, ``accuracy``, ``lr``, ``seconds`` and, with validation data,
+    ``val_loss`` and ``val_accuracy`` (Keras's names).
+    """
+
+    def __init__(self, history=None):
+        self.history = {k: list(v) for k, v in (history or {}).items()}
+
+    @property
+    def epochs(self):
+        return len(self.history.get("loss", []))
+
+    def append(self, logs):
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        last = {k: round(v[-1], 4) for k, v in self.history.items() if v}
+        return f"History({self.epochs} epochs, last={last})"
+
+
+class Callback:
+    """Hooks into ``fit``. Subclass and override what you need.
+
+    ``self.model`` is set before training starts; setting
+    ``self.model.stop_training = True`` ends training after the current epoch.
+    ``logs`` is a dict: per batch ``loss``, ``accuracy``, ``lr``; per epoch the
+    History keys. A callback with ``state_dict``/``load_state_dict`` has its
+    state saved in checkpoints.
+    """
+
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs):
+        pass
+
+    def on_epoch_begin(self, epoch, logs):
+        pass
+
+    def on_batch_end(self, batch, logs):
+        pass
+
+    def on_epoch_end(self, epoch, logs):
+        pass
+
+    def on_train_end(self, logs):
+        pass
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_batch_end=lambda b, logs: ...)``."""
+
+    def __init__(self, on_epoch_end=None, on_batch_end=None):
+        if on_epoch_end is not None:
+            self.on_epoch_end = on_epoch_end
+        if on_batch_end is not None:
+            self.on_batch_end = on_batch_end
+
+
+class BatchLossHistory(Callback):
+    """Keeps the loss (and accuracy) of every batch: ``cb.losses``, ``cb.accuracies``."""
+
+    def __init__(self):
+        self.losses, self.accuracies = [], []
+
+    def on_batch_end(self, batch, logs):
+        self.losses.append(logs["loss"])
+        self.accuracies.append(logs["accuracy"])
+
+    def state_dict(self):
+        return {"losses": self.losses, "accuracies": self.accuracies}
+
+    def load_state_dict(self, state):
+        self.losses, self.accuracies = list(state["losses"]), list(state["accuracies"])
+
+
+def _improved(mode, value, best, min_delta=0.0):
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def _mode(monitor, mode):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        return "max" if "acc" in monitor else "min"
+    return mode
+
+
+def _monitored(logs, monitor, who):
+    if monitor not in logs:
+        raise ValueError(f"{who}: monitor {monitor!r} is not among the logged values {sorted(logs)} "
+                         "(val_* needs validation_data)")
+    return logs[monitor]
+
+
+class ModelCheckpoint(Callback):
+    """Save the model to ``path`` after an epoch (only when ``monitor`` improved, by default)."""
+
+    def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto"):
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.save_best_only = check_bool(save_best_only, "save_best_only")
+        self.mode = _mode(monitor, mode)
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs):
+        value = _monitored(logs, self.monitor, "ModelCheckpoint")
+        if not self.save_best_only or _improved(self.mode, value, self.best):
+            self.best = value
+            self.model.save(self.path)
+
+    def state_dict(self):
+        return {"best": self.best}
+
+    def load_state_dict(self, state):
+        self.best = state["best"]
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved (by more than ``min_delta``) for ``patience`` epochs.
+
+    With ``restore_best_weights=True`` the model gets the weights of its best epoch back.
+    """
+
+    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
+        self.monitor = monitor
+        self.patience = check_int(patience, "patience", 0)
+        self.min_delta = abs(float(min_delta))
+        self.mode = _mode(monitor, mode)
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
+        self.best, self.wait, self.best_weights, self.stopped_epoch = None, 0, None, None
+
+    def on_epoch_end(self, epoch, logs):
+        value = _monitored(logs, self.monitor, "EarlyStopping")
+        if _improved(self.mode, value, self.best, self.min_delta):
+            self.best, self.wait = value, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.state_dict()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.load_state_dict(self.best_weights)
+
+    def state_dict(self):
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state):
+        self.best, self.wait = state["best"], state["wait"]
+
+
+class LearningRateScheduler(Callback):
+    """Step a schedule from :mod:`minicnn.optim` during ``fit``: after every batch
+    when ``schedule.per_batch`` (InverseTimeDecay), else after every epoch.
+
+    Passing the schedule itself in ``callbacks`` wraps it in this class.
+    """
+
+    def __init__(self, schedule):
+        if not isinstance(schedule, LRScheduler):
+            raise TypeError(f"schedule must be a minicnn.optim learning-rate schedule, got {type(schedule).__name__}")
+        self.schedule = schedule
+
+    def on_batch_end(self, batch, logs):
+        if self.schedule.per_batch:
+            self.schedule.step()
+
+    def on_epoch_end(self, epoch, logs):
+        if not self.schedule.per_batch:
+            self.schedule.step()
+
+    def state_dict(self):
+        return self.schedule.state_dict()
+
+    def load_state_dict(self, state):
+        self.schedule.load_state_dict(state)
+
+
+# ---------------------------------------------------------------------------
+# fit / evaluate / predict
+# ---------------------------------------------------------------------------
+def _correct(out, y):
+    """Number of right answers in a batch: argmax of the output against labels
+    (or against the argmax of one-hot/probability targets)."""
+    if out.ndim != 2:
+        return 0
+    labels = y if y.ndim == 1 else y.argmax(axis=1)
+    return int(np.count_nonzero(out.argmax(axis=1) == labels))
+
+
+def _check_xy(x, y, name_x="x", name_y="y"):
+    check_array(x, name_x, floating=False)
+    check_array(y, name_y, floating=False)
+    if len(x) != len(y):
+        raise ValueError(f"{name_x} and {name_y} must hold the same number of samples, got {len(x)} and {len(y)}")
+    if len(x) == 0:
+        raise ValueError(f"{name_x} holds no samples")
+
+
+def predict(model, x, batch_size=256):
+    """Outputs of ``model`` for every sample of ``x``, in order, computed
+    ``batch_size`` samples at a time (memory stays flat in N beyond the output)."""
+    check_array(x, "x", floating=False)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    if len(x) == 0:
+        raise ValueError("x holds no samples")
+    out = None
+    for start in range(0, len(x), batch_size):
+        y = model.forward(x[start:start + batch_size])
+        if out is None:     # allocate once, when the output shape is known
+            out = np.empty((len(x), *y.shape[1:]), dtype=y.dtype)
+        out[start:start + len(y)] = y
+    return out
+
+
+def evaluate(model, x, y, loss, batch_size=256):
+    """Mean loss and accuracy over ``(x, y)``, batch by batch: ``{"loss": ..., "accuracy": ...}``."""
+    _check_xy(x, y)
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
+    batch_size = check_int(batch_size, "batch_size", 1)
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        out = model.forward(xb)
+        total_loss += loss.forward(out, yb) * len(xb)      # losses are batch means
+        correct += _correct(out, yb)
+    return {"loss": total_loss / len(x), "accuracy": correct / len(x)}
+
+
+def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=None, shuffle=True,
+        callbacks=(), progress=True, checkpoint=None, resume=False):
+    """Train ``model`` on ``(x, y)``; returns a :class:`History`.
+
+    - a tqdm bar per epoch with the running loss and accuracy (shown when
+      ``progress`` is true and stderr is a terminal); one summary line per
+      epoch is printed unless ``progress=False``;
+    - ``validation_data=(x_val, y_val)`` is evaluated after every epoch;
+    - ``callbacks``: :class:`Callback` objects, or schedules from
+      :mod:`minicnn.optim` (stepped per batch or per epoch);
+    - ``checkpoint=path`` saves model, optimiser, schedules, history, epoch and
+      random state atomically after every epoch; ``resume=True`` continues
+      from it (from scratch when it does not exist yet), ending with exactly
+      the weights an uninterrupted run would have;
+    - a non-finite loss or gradient raises :class:`TrainingDiverged` naming
+      the epoch and batch; the last checkpoint is left as it was.
+    """
+    _check_xy(x, y)
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a minicnn optimiser such as SGD(...), got {type(optimizer).__name__}")
+    epochs = check_int(epochs, "epochs", 1)
+    progress, resume = check_bool(progress, "progress"), check_bool(resume, "resume")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=path")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (x_val, y_val)")
+        _check_xy(*validation_data, "validation_data[0]", "validation_data[1]")
+    callbacks = [LearningRateScheduler(c) if isinstance(c, LRScheduler) else c for c in callbacks]
+    for i, c in enumerate(callbacks):
+        if not isinstance(c, Callback):
+            raise TypeError(f"callbacks[{i}] must be a Callback or a learning-rate schedule, got {type(c).__name__}")
+        c.set_model(model)
+
+    loader = DataLoader(x, y, batch_size, shuffle=check_bool(shuffle, "shuffle"))
+    history, start = History(), 0
+    if resume and os.path.exists(checkpoint):
+        start = _restore(checkpoint, model, optimizer, loader, callbacks, history)
+    model.stop_training = False
+    show_bar = progress and sys.stderr.isatty()
+    for c in callbacks:
+        c.on_train_begin({})
+
+    for epoch in range(start, epochs):
+        for c in callbacks:
+            c.on_epoch_begin(epoch, {})
+        t0 = time.perf_counter()
+        seen = correct = 0
+        loss_sum = 0.0
+        bar = tqdm(total=len(loader), desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
+                   disable=not show_bar, leave=False, file=sys.stderr)
+        for batch, (xb, yb) in enumerate(loader):
+            lr = optimizer.lr
+            # Overflow is not a warning here but a checked error: the output, the loss and
+            # every gradient are tested for NaN/inf, and training stops at the first bad batch.
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = model.forward(xb, training=True)
+                value = _finite_loss(loss, out, yb, epoch, batch)
+                optimizer.zero_grad()
+                model.backward(loss.backward(), input_grad=False)
+                _check_gradients(optimizer, epoch, batch)
+                optimizer.step()
+
+            n, hits = len(xb), _correct(out, yb)
+            seen, correct, loss_sum = seen + n, correct + hits, loss_sum + value * n
+            logs = {"loss": value, "accuracy": hits / n, "lr": lr}
+            for c in callbacks:
+                c.on_batch_end(batch, logs)
+            bar.update(1)
+            if show_bar and (batch % 10 == 0 or batch == len(loader) - 1):
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+        bar.close()
+
+        logs = {"loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr}
+        if validation_data is not None:
+            val = evaluate(model, *validation_data, loss)
+            logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+        logs["seconds"] = time.perf_counter() - t0
+        history.append(logs)
+        if progress:
+            print(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(
+                f"{k}: {v:.4g}" if k in ("lr", "seconds") else f"{k}: {v:.4f}" for k, v in logs.items()))
+        for c in callbacks:
+            c.on_epoch_end(epoch, logs)
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, epoch, model, optimizer, loader, callbacks, history)
+        if model.stop_training:
+            break
+
+    for c in callbacks:
+        c.on_train_end({})
+    return history
+
+
+def _finite_loss(loss, out, yb, epoch, batch):
+    where = f"at epoch {epoch + 1}, batch {batch + 1}"
+    if not np.all(np.isfinite(out)):
+        raise TrainingDiverged(f"the model's output became NaN or infinite {where}; "
+                               "the learning rate is probably too high")
+    value = loss.forward(out, yb)
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"the loss became {value} {where}; the learning rate is probably too high")
+    return value
+
+
+def _check_gradients(optimizer, epoch, batch):
+    for i, p in enumerate(optimizer.params):
+        if not np.isfinite(p.grad).all():
+            raise TrainingDiverged(f"the gradient of parameter {i} (shape {p.shape}) became NaN or infinite "
+                                   f"at epoch {epoch + 1}, batch {batch + 1}")
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints: one .npz holding arrays, plus a JSON document for the rest
+# ---------------------------------------------------------------------------
+def _save_checkpoint(path, epoch, model, optimizer, loader, callbacks, history):
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    opt_scalars = {}
+    for k, v in optimizer.state_dict().items():
+        if isinstance(v, np.ndarray):
+            arrays[f"optimizer/{k}"] = v
+        else:
+            opt_scalars[k] = v
+    meta = {
+        "format": _CHECKPOINT_FORMAT, "epoch": epoch, "architecture": model.architecture(),
+        "optimizer": {"class": type(optimizer).__name__, "scalars": opt_scalars},
+        "callbacks": {str(i): c.state_dict() for i, c in enumerate(callbacks) if hasattr(c, "state_dict")},
+        "history": history.history,
+        "loader_rng": loader.rng.bit_generator.state,
+        "global_rng": _rng.get_rng().bit_generator.state,
+    }
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    save_npz(path, arrays)
+
+
+def _restore(path, model, optimizer, loader, callbacks, history):
+    """Load a checkpoint into the objects of this run; returns the epoch to start at."""
+    arrays = load_npz(path)
+    try:
+        meta = json.loads(str(arrays.pop("__meta__")))
+        if meta.get("format") != _CHECKPOINT_FORMAT:
+            raise ValueError("not a minicnn checkpoint")
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path} is not a minicnn checkpoint: {exc}") from exc
+    if meta["architecture"] != model.architecture():
+        raise ValueError(f"{path} holds a checkpoint of another architecture than this model")
+    if meta["optimizer"]["class"] != type(optimizer).__name__:
+        raise ValueError(f"{path} holds {meta['optimizer']['class']} state, but the optimiser is "
+                         f"{type(optimizer).__name__}")
+    model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")}, source=str(path))
+    opt_state = dict(meta["optimizer"]["scalars"])
+    opt_state.update({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
+    optimizer.load_state_dict(opt_state)
+    for i, c in enumerate(callbacks):
+        if hasattr(c, "load_state_dict") and str(i) in meta["callbacks"]:
+            c.load_state_dict(meta["callbacks"][str(i)])
+    history.history = {k: list(v) for k, v in meta["history"].items()}
+    loader.rng.bit_generator.state = meta["loader_rng"]
+    _rng.get_rng().bit_generator.state = meta["global_rng"]
+    return meta["epoch"] + 1

@@ -1,0 +1,616 @@
+"""Pictures of a network and of its training, drawn with matplotlib.
+
+    from minicnn import viz
+
+    history = model.fit(x, y, loss, opt, epochs=10, validation_data=(x_val, y_val))
+    viz.plot_history(history, path="curves.png")                 # learning curves
+    viz.plot_confusion_matrix(y_test, model.predict(x_test))     # where it goes wrong
+    viz.show_images(x_test[:32], y_test[:32], model.predict(x_test[:32]))
+    viz.plot_feature_maps(model, x_test[0])                      # what each layer sees
+    viz.plot_filters(model[0])                                   # what the first layer learned
+
+Every function returns the matplotlib ``Figure``: it appears by itself in a
+notebook, ``plt.show()`` opens it in a window, and ``plt.close(fig)`` frees it
+(the caller closes it). With ``path=...`` the figure is also written there as a
+PNG, atomically: it is rendered into a temporary file beside ``path`` and then
+renamed onto it, so ``path`` never holds half a picture.
+
+matplotlib is imported inside the functions only, so ``import minicnn`` stays
+light. On a machine without a display (a server, CI) the non-interactive Agg
+backend is chosen, which draws into files just as well.
+
+Shapes follow the rest of minicnn: images and feature maps are NCHW, and a
+Conv2D layer's weights ``W`` are (O, C, kh, kw).
+"""
+import contextlib
+import math
+import os
+import sys
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._checks import check_array, check_bool, check_int
+from .io import atomic_write
+from .layers import AvgPool2D, Conv2D, MaxPool2D
+from .metrics import confusion_matrix
+from .model import Sequential
+from .training import History
+
+__all__ = ["plot_history", "plot_confusion_matrix", "show_images", "plot_feature_maps", "plot_filters"]
+
+#: Resolution of saved PNG files (dots per inch).
+SAVE_DPI = 120
+
+#: The layers whose outputs ``plot_feature_maps`` shows by default.
+FEATURE_MAP_LAYERS = (Conv2D, MaxPool2D, AvgPool2D)
+
+_MISTAKE_COLOR = "tab:red"
+
+
+# ---------------------------------------------------------------------------
+# matplotlib, figures and files
+# ---------------------------------------------------------------------------
+def _has_display():
+    """Whether windows can be opened: on Linux and the other X11/Wayland
+    systems that needs ``DISPLAY`` or ``WAYLAND_DISPLAY``; macOS and Windows
+    always have one."""
+    if sys.platform in ("darwin", "win32", "cygwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def pyplot():
+    """Import and return ``matplotlib.pyplot``, choosing the Agg backend when
+    there is no display (so scripts run on servers and in CI).
+
+    A backend the user chose is left alone: one named in the ``MPLBACKEND``
+    environment variable (Jupyter sets it), or the one pyplot already runs
+    with (switching it would close the user's open figures).
+    """
+    import matplotlib
+
+    user_chose = bool(os.environ.get("MPLBACKEND")) or "matplotlib.pyplot" in sys.modules
+    if not user_chose and not _has_display():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _check_path(path):
+    """``path`` as a str (or None); its folder must exist."""
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or os.PathLike) or None, got {type(path).__name__}")
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a text file name, got {type(path).__name__} {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save the figure to {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        example = os.path.join(path, "figure.png")
+        raise IsADirectoryError(f"path {path} is a folder; give a file name such as {example}")
+    return path
+
+
+@contextlib.contextmanager
+def _new_figure(**kwargs):
+    """A new pyplot figure that is closed again if drawing or saving it fails,
+    so that a failed call leaves no figure behind."""
+    plt = pyplot()
+    fig = plt.figure(**kwargs)
+    try:
+        yield fig
+    except BaseException:
+        plt.close(fig)
+        raise
+
+
+def save_figure(fig, path):
+    """Write ``fig`` as a PNG to ``path`` (if not None), atomically."""
+    path = _check_path(path)
+    if path is not None:
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=SAVE_DPI)
+
+
+# ---------------------------------------------------------------------------
+# Argument checks
+# ---------------------------------------------------------------------------
+def _as_numeric(values, name, ndim):
+    """``values`` (an ndarray, list or tuple) as a non-empty real array with ``ndim`` dimensions."""
+    if not isinstance(values, (np.ndarray, list, tuple)):
+        raise TypeError(f"{name} must be a numpy.ndarray or a list, got {type(values).__name__}")
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension{'s' if ndim > 1 else ''}, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    return arr
+
+
+def _check_labels(labels, name, n):
+    """Integer class labels of shape (n,), all >= 0, as int64."""
+    labels = _as_numeric(labels, name, ndim=1)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
+    if len(labels) != n:
+        raise ValueError(f"{name} must hold one label per image: {n}, got {len(labels)}")
+    if labels.min() < 0:
+        raise ValueError(f"{name} must hold labels >= 0, got {labels.min()}")
+    return labels.astype(np.int64)
+
+
+def _check_predictions(predictions, n):
+    """Predicted labels from labels (n,) or from scores (n, C) (argmax over the classes)."""
+    if isinstance(predictions, (np.ndarray, list, tuple)) and np.ndim(predictions) == 2:
+        scores = _as_numeric(predictions, "predictions", ndim=2)
+        if len(scores) != n:
+            raise ValueError(f"predictions must hold one row of scores per image: {n}, got {len(scores)}")
+        return scores.argmax(axis=1)
+    return _check_labels(predictions, "predictions (labels (N,) or scores (N, C))", n)
+
+
+def _check_class_names(class_names):
+    """``class_names`` as a list of str (or None)."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not isinstance(class_names, (list, tuple, np.ndarray)):
+        raise TypeError(f"class_names must be a list of names, got {type(class_names).__name__}")
+    if len(class_names) == 0:
+        raise ValueError("class_names is empty")
+    return [str(name) for name in class_names]
+
+
+def _check_names_cover(class_names, labels, name):
+    """Every label must have a name."""
+    if class_names is not None and labels is not None and labels.max() >= len(class_names):
+        raise ValueError(f"{name} holds label {labels.max()} but class_names has only "
+                         f"{len(class_names)} names")
+
+
+# ---------------------------------------------------------------------------
+# Learning curves
+# ---------------------------------------------------------------------------
+#: (panel title, y-axis label, training key, validation key)
+_PANELS = (("Loss", "loss", "loss", "val_loss"),
+           ("Accuracy", "accuracy", "accuracy", "val_accuracy"))
+
+
+def _history_panels(history):
+    """``[(title, ylabel, [(key, values), ...]), ...]`` for the panels that have data."""
+    if isinstance(history, History):
+        data = history.history
+    elif isinstance(history, Mapping):
+        data = history
+    else:
+        raise TypeError(f"history must be the History returned by fit() or its .history dict, "
+                        f"got {type(history).__name__}")
+    panels = []
+    for title, ylabel, *keys in _PANELS:
+        curves = [(key, _as_numeric(data[key], f"history[{key!r}]", ndim=1)) for key in keys if key in data]
+        if curves:
+            panels.append((title, ylabel, curves))
+    if not panels:
+        raise ValueError(f"history has none of the keys 'loss', 'val_loss', 'accuracy', 'val_accuracy' "
+                         f"(got {sorted(data)}); was the model trained?")
+    return panels
+
+
+def plot_history(history, path=None):
+    """Learning curves: loss and accuracy per epoch, for training and validation data.
+
+    history: the :class:`~minicnn.training.History` returned by ``fit``, or its
+        ``history.history`` dict ``{"loss": [...], "accuracy": [...],
+        "val_loss": [...], "val_accuracy": [...]}`` holding one number per
+        epoch (lists of length E). The ``val_*`` curves are drawn when present;
+        a panel with neither of its keys is left out.
+
+    Returns the Figure: one Axes per panel (two for a ``fit`` history), epochs
+    1..E on the x axis. Training curves are solid with dots, validation curves
+    dashed with squares. A validation loss that rises while the training loss
+    keeps falling is the classic picture of overfitting.
+    """
+    panels = _history_panels(history)
+    path = _check_path(path)
+    from matplotlib.ticker import MaxNLocator
+
+    with _new_figure(figsize=(5.2 * len(panels), 3.8), layout="constrained") as fig:
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        for ax, (title, ylabel, curves) in zip(axes, panels):
+            for key, values in curves:
+                epochs = np.arange(1, len(values) + 1)
+                if key.startswith("val_"):
+                    ax.plot(epochs, values, "s--", markersize=4, label="validation")
+                else:
+                    ax.plot(epochs, values, "o-", markersize=4, label="training")
+            ax.set_title(title)
+            ax.set_xlabel("Epoch")
+            ax.set_ylabel(ylabel)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))    # no epoch 1.5
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+        save_figure(fig, path)
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Confusion matrix
+# ---------------------------------------------------------------------------
+def _check_matrix(cm):
+    """A (K, K) matrix of finite, non-negative numbers."""
+    if isinstance(cm, (np.ndarray, list, tuple)) and np.ndim(cm) == 1:
+        raise ValueError("cm_or_y_true is 1-D: to plot from labels, pass y_pred as well; "
+                         "otherwise pass a (K, K) confusion matrix")
+    cm = _as_numeric(cm, "cm_or_y_true (a confusion matrix)", ndim=2)
+    if cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"a confusion matrix must be square (K, K), got shape {cm.shape}")
+    if not np.all(np.isfinite(cm)):
+        raise ValueError("the confusion matrix contains NaN or inf")
+    if cm.min() < 0:
+        raise ValueError(f"a confusion matrix holds counts >= 0, got {cm.min()}")
+    return cm
+
+
+def plot_confusion_matrix(cm_or_y_true, y_pred=None, class_names=None, normalize=False, path=None):
+    """A confusion matrix as a heat map, with the number written in every cell.
+
+    Give either
+      - a matrix ``cm`` (K, K): entry ``[i, j]`` counts samples of true class
+        ``i`` predicted as ``j`` (what :func:`minicnn.metrics.confusion_matrix`
+        returns), or
+      - labels: ``y_true`` (N,) ints and ``y_pred`` (N,) predicted labels or
+        (N, K) scores; the matrix is then computed, with K = len(class_names)
+        when names are given.
+
+    class_names: K names for the ticks (default ``0 .. K-1``).
+    normalize: if True, every row is divided by its sum, so cell ``[i, j]`` is
+        the share of class-``i`` samples predicted as ``j`` and the diagonal
+        holds the per-class recall; a row without samples stays 0.
+
+    Returns the Figure: the matrix Axes (x: "Predicted label", y: "True label")
+    and its colorbar Axes. Cells are annotated when K <= 40.
+    """
+    class_names = _check_class_names(class_names)
+    normalize = check_bool(normalize, "normalize")
+    path = _check_path(path)
+    if y_pred is None:
+        cm = _check_matrix(cm_or_y_true)
+    else:
+        cm = confusion_matrix(cm_or_y_true, y_pred,
+                              num_classes=None if class_names is None else len(class_names))
+    k = len(cm)
+    if class_names is not None and len(class_names) != k:
+        raise ValueError(f"class_names has {len(class_names)} names but the confusion matrix is {k} x {k}")
+    names = class_names if class_names is not None else [str(i) for i in range(k)]
+
+    integer_counts = cm.dtype.kind in "iu"
+    if normalize:
+        row_sums = cm.sum(axis=1, keepdims=True).astype(np.float64)
+        values = np.divide(cm, row_sums, out=np.zeros(cm.shape), where=row_sums != 0)
+        fmt, vmax, bar_label = ".2f", 1.0, "share of the true class"
+    else:
+        values = cm
+        fmt = "d" if integer_counts else ".2f"
+        vmax, bar_label = max(float(cm.max()), 1e-12), "count" if integer_counts else "value"
+
+    title = "Confusion matrix" + (" (each row normalized)" if normalize else "")
+    if integer_counts and cm.sum() > 0:
+        title += f"\naccuracy {np.trace(cm) / cm.sum():.3f} on {cm.sum():,} samples"
+    side = min(max(4.5, 0.55 * k + 2.5), 16.0)
+    cell_inches = (side - 2.5) / k
+    fontsize = max(5.0, min(10.0, 0.3 * 72 * cell_inches))      # a third of a cell, in points
+
+    with _new_figure(figsize=(side + 1.2, side), layout="constrained") as fig:
+        ax = fig.add_subplot()
+        image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
+        fig.colorbar(image, ax=ax, label=bar_label, shrink=0.85)
+        if k <= 40:
+            for i in range(k):
+                for j in range(k):
+                    dark = values[i, j] > vmax / 2          # white text on dark cells
+                    ax.text(j, i, format(values[i, j], fmt), ha="center", va="center",
+                            fontsize=fontsize, color="white" if dark else "black")
+        long_names = max(len(n) for n in names) > 3
+        ax.set_xticks(np.arange(k))
+        ax.set_xticklabels(names, rotation=45 if long_names else 0,
+                           ha="right" if long_names else "center", rotation_mode="anchor")
+        ax.set_yticks(np.arange(k))
+        ax.set_yticklabels(names)
+        ax.set_xlabel("Predicted label")
+        ax.set_ylabel("True label")
+        ax.set_title(title)
+        save_figure(fig, path)
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Image grids
+# ---------------------------------------------------------------------------
+def _display_images(images, count):
+    """The first ``count`` images as floats in [0, 1]: (n, H, W) gray or (n, H, W, 3) RGB.
+
+    Accepted: (N, H, W), (N, 1, H, W), (N, 3, H, W), (N, H, W, 1), (N, H, W, 3);
+    axis 1 is taken for the channels when it has 1 or 3 entries. uint8 images
+    are divided by 255; float images must already lie in [0, 1].
+    """
+    if not isinstance(images, np.ndarray):
+        raise TypeError(f"images must be a numpy.ndarray, got {type(images).__name__}")
+    if images.ndim == 4:
+        if images.shape[1] in (1, 3):
+            images = np.moveaxis(images, 1, -1)              # NCHW -> NHWC
+        elif images.shape[3] not in (1, 3):
+            raise ValueError(f"images must have 1 or 3 channels, (N, C, H, W) or (N, H, W, C), "
+                             f"got shape {images.shape}")
+        if images.shape[3] == 1:
+            images = images[..., 0]
+    elif images.ndim != 3:
+        raise ValueError(f"images must be (N, H, W), (N, C, H, W) or (N, H, W, C), got shape {images.shape}")
+    if images.shape[0] == 0:
+        raise ValueError("images holds no images")
+    if min(images.shape[1:3]) == 0:
+        raise ValueError(f"images have no pixels, shape {images.shape}")
+
+    shown = images[:count]
+    if shown.dtype == np.uint8:
+        return shown.astype(np.float32) / 255
+    if shown.dtype.kind != "f":
+        raise TypeError(f"images must be floats in [0, 1] or uint8, got dtype {shown.dtype}; "
+                        "for other integer images use x.astype(np.float32) / x.max()")
+    if not np.all(np.isfinite(shown)):
+        raise ValueError("images contain NaN or inf")
+    low, high = float(shown.min()), float(shown.max())
+    if low < -1e-6 or high > 1 + 1e-6:
+        raise ValueError(f"float images must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
+                         "rescale them, e.g. (x - x.min()) / (x.max() - x.min())")
+    return np.clip(shown, 0.0, 1.0)
+
+
+def _frame(ax, color=None):
+    """No ticks; a thick frame in ``color``, or no frame at all."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(color is not None)
+        if color is not None:
+            spine.set_edgecolor(color)
+            spine.set_linewidth(3)
+
+
+def show_images(images, labels=None, predictions=None, class_names=None, ncols=8, max_images=64, path=None):
+    """A grid of images, titled with their labels and predictions.
+
+    images: (N, H, W) or (N, 1, H, W) grayscale, (N, 3, H, W) or (N, H, W, 3)
+        colour; floats in [0, 1] or uint8 in [0, 255].
+    labels: (N,) true class indices, optional.
+    predictions: (N,) predicted class indices or (N, C) scores, optional.
+    class_names: names to print instead of the class indices.
+    ncols: images per row. max_images: only the first ``max_images`` are shown.
+
+    Titles read ``"label"``, or ``"label / prediction"`` when both are given;
+    mistakes (label != prediction) get a red title and a red frame.
+
+    Returns the Figure, with one Axes (holding one image) per image shown.
+    """
+    ncols = check_int(ncols, "ncols", 1)
+    max_images = check_int(max_images, "max_images", 1)
+    shown = _display_images(images, max_images)           # checks images
+    n, n_total = len(shown), len(images)
+    class_names = _check_class_names(class_names)
+    if labels is not None:
+        labels = _check_labels(labels, "labels", n_total)
+        _check_names_cover(class_names, labels, "labels")
+    if predictions is not None:
+        predictions = _check_predictions(predictions, n_total)
+        _check_names_cover(class_names, predictions, "predictions")
+    path = _check_path(path)
+
+    def name(k):
+        return class_names[k] if class_names is not None else str(k)
+
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    height, width = shown.shape[1:3]
+    cell_w = 1.5
+    cell_h = cell_w * height / width + (0.3 if labels is not None or predictions is not None else 0.0)
+    with _new_figure(figsize=(ncols * cell_w, nrows * cell_h + 0.5), layout="constrained") as fig:
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for i, ax in enumerate(axes):
+            if i >= n:
+                ax.remove()                                  # empty cells of the last row
+                continue
+            gray = shown.ndim == 3
+            ax.imshow(shown[i], cmap="gray" if gray else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+            mistake = labels is not None and predictions is not None and labels[i] != predictions[i]
+            if labels is not None and predictions is not None:
+                title = f"{name(labels[i])} / {name(predictions[i])}"
+            elif labels is not None:
+                title = name(labels[i])
+            elif predictions is not None:
+                title = name(predictions[i])
+            else:
+                title = None
+            if title is not None:
+                ax.set_title(title, fontsize=9, color=_MISTAKE_COLOR if mistake else "black")
+            _frame(ax, _MISTAKE_COLOR if mistake else None)
+
+        caption = []
+        if labels is not None and predictions is not None:
+            wrong = int(np.count_nonzero(labels[:n] != predictions[:n]))
+            caption.append(f"label / prediction: {wrong} of {n} wrong (red)")
+        if n < n_total:
+            caption.append(f"first {n} of {n_total} images")
+        if caption:
+            fig.suptitle(", ".join(caption), fontsize=10)
+        save_figure(fig, path)
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Feature maps
+# ---------------------------------------------------------------------------
+def _check_layer_indices(layers, model):
+    """Layer indices (negative ones count from the end) as a list of ints in range."""
+    if layers is None:
+        chosen = [i for i, layer in enumerate(model.layers) if isinstance(layer, FEATURE_MAP_LAYERS)]
+        if not chosen:
+            raise ValueError("the model has no Conv2D, MaxPool2D or AvgPool2D layer; "
+                             "choose layers to show with layers=[...]")
+        return chosen
+    if isinstance(layers, (int, np.integer)) and not isinstance(layers, (bool, np.bool_)):
+        layers = [layers]
+    if not isinstance(layers, (list, tuple, range, np.ndarray)):
+        raise TypeError(f"layers must be a list of layer indices or None, got {type(layers).__name__}")
+    if len(layers) == 0:
+        raise ValueError("layers is empty; pass None to show every convolution and pooling layer")
+    chosen = []
+    for index in layers:
+        index = check_int(index, "layers[...]")
+        if not -len(model) <= index < len(model):
+            raise ValueError(f"layers: index {index} is out of range for a model of {len(model)} layers")
+        chosen.append(index % len(model))
+    return chosen
+
+
+def _shape_text(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def _input_display(sample, max_maps):
+    """The input sample (C, H, W) for display: one RGB image (1, H, W, 3) in
+    [0, 1] for 3 channels (rescaled if outside [0, 1]), else its first
+    ``max_maps`` channels (k, H, W), each drawn in gray."""
+    if sample.shape[0] != 3:
+        return sample[:max_maps]
+    rgb = np.moveaxis(sample, 0, -1).astype(np.float64)
+    low, high = rgb.min(), rgb.max()
+    if low < 0 or high > 1:
+        rgb = (rgb - low) / (high - low) if high > low else np.zeros_like(rgb)
+    return rgb[None]
+
+
+def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
+    """What the network computes from one sample: the feature maps of its layers.
+
+    model: a :class:`~minicnn.model.Sequential`.
+    x: one sample, (C, H, W) or (1, C, H, W), float.
+    layers: indices of the layers to show (negative ones count from the end);
+        each must output feature maps (N, C', H', W'). Default: every Conv2D,
+        MaxPool2D and AvgPool2D layer.
+    max_maps: at most this many maps (the first channels) per layer.
+
+    The model runs once in eval mode (``training=False``: dropout off,
+    batch norm on its running statistics), keeping every layer's output.
+    The figure has one block per layer, the input first, titled
+    ``"<index>: <layer class>   output (C', H', W')"``; maps are drawn up to 8
+    to a row, each on its own colour scale (viridis: bright = large).
+    A 3-channel input is shown as one colour image.
+
+    Returns the Figure: one Axes (holding one image) per map shown.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a minicnn Sequential, got {type(model).__name__}")
+    check_array(x, "x", ndim=(3, 4))
+    if x.ndim == 4 and x.shape[0] != 1:
+        raise ValueError(f"x must be one sample (C, H, W) or (1, C, H, W), got shape {x.shape}; "
+                         "pick one with x[i]")
+    indices = _check_layer_indices(layers, model)
+    max_maps = check_int(max_maps, "max_maps", 1)
+    path = _check_path(path)
+
+    batch = x if x.ndim == 4 else x[None]                    # (1, C, H, W)
+    _, activations = model.forward(batch, training=False, return_activations=True)
+    # One block per row group: (title, maps to draw (k, h, w) or one RGB image (1, h, w, 3), is_input).
+    blocks = [(f"input {_shape_text(batch.shape[1:])}", _input_display(batch[0], max_maps), True)]
+    for i in indices:
+        out, name = activations[i], type(model[i]).__name__
+        if out.ndim != 4:
+            raise ValueError(f"layer {i} ({name}) outputs shape {out.shape[1:]} per sample, "
+                             "not feature maps (C, H, W); choose convolution or pooling layers")
+        title = f"{i}: {name}   output {_shape_text(out.shape[1:])}"
+        if out.shape[1] > max_maps:
+            title += f", first {max_maps} of {out.shape[1]} maps"
+        blocks.append((title, out[0, :max_maps], False))
+
+    ncols = min(8, max(len(maps) for _, maps, _ in blocks))
+    rows = [math.ceil(len(maps) / ncols) for _, maps, _ in blocks]
+    cell = 1.3                                               # inches per map, across
+    heights = []                                             # inches per block
+    for (_, maps, _), nrows in zip(blocks, rows):
+        aspect = np.clip(maps.shape[1] / maps.shape[2], 0.25, 4.0)      # H / W of the maps
+        heights.append(nrows * (cell * aspect + 0.2) + 0.4)             # + map titles, block title
+    with _new_figure(figsize=(max(ncols * cell, 4.5), sum(heights)), layout="constrained") as fig:
+        subfigs = fig.subfigures(len(blocks), 1, height_ratios=heights, squeeze=False)[:, 0]
+        for sub, (title, maps, is_input), nrows in zip(subfigs, blocks, rows):
+            sub.suptitle(title, x=0.02, ha="left", fontsize=10, fontweight="bold")
+            axes = sub.subplots(nrows, ncols, squeeze=False).ravel()
+            for c, ax in enumerate(axes):
+                if c >= len(maps):
+                    ax.remove()                              # empty cells of the block's last row
+                    continue
+                if maps[c].ndim == 3:                        # an RGB input image (h, w, 3)
+                    ax.imshow(maps[c], interpolation="nearest")
+                elif is_input:
+                    ax.imshow(maps[c], cmap="gray", interpolation="nearest")
+                else:
+                    ax.imshow(maps[c], cmap="viridis", interpolation="nearest")
+                    ax.set_title(f"#{c}", fontsize=7, pad=2)
+                _frame(ax)
+        save_figure(fig, path)
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Convolution filters
+# ---------------------------------------------------------------------------
+def plot_filters(layer, path=None, channel=None):
+    """A Conv2D layer's kernels as a grid of small images, one per output filter.
+
+    layer: a :class:`~minicnn.layers.Conv2D` with weights ``W`` (O, C, kh, kw).
+    channel: for C > 1, the input channel to show (0 .. C-1); by default the
+        mean of each filter over its C input channels.
+
+    All cells share one diverging colour scale centred on 0 (red positive,
+    blue negative, white 0), with a colorbar, so that the filters can be
+    compared: a first layer trained on images typically shows edge and blob
+    detectors. Returns the Figure: O Axes holding one (kh, kw) image each,
+    plus the colorbar Axes.
+    """
+    if not isinstance(layer, Conv2D):
+        raise TypeError(f"layer must be a minicnn Conv2D layer, got {type(layer).__name__}")
+    path = _check_path(path)
+    weights = np.asarray(layer.params["W"].data, dtype=np.float64)       # (O, C, kh, kw)
+    o, c = weights.shape[:2]
+    if channel is not None:
+        channel = check_int(channel, "channel")
+        if not 0 <= channel < c:
+            raise ValueError(f"channel must be in [0, {c - 1}] for a layer with {c} input channels, got {channel}")
+        kernels, which = weights[:, channel], f"input channel {channel}"
+    elif c == 1:
+        kernels, which = weights[:, 0], "1 input channel"
+    else:
+        kernels, which = weights.mean(axis=1), f"mean over the {c} input channels"
+    vmax = float(np.abs(kernels).max()) or 1.0                            # all-zero weights: any scale
+
+    ncols = math.ceil(math.sqrt(o))
+    nrows = math.ceil(o / ncols)
+    cell = 1.0
+    with _new_figure(figsize=(max(ncols * cell + 1.2, 4.5), nrows * cell + 0.9), layout="constrained") as fig:
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for f, ax in enumerate(axes):
+            if f >= o:
+                ax.remove()
+                continue
+            image = ax.imshow(kernels[f], cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+            ax.set_title(f"#{f}", fontsize=8, pad=2)
+            _frame(ax)
+        bar_label = "mean weight" if channel is None and c > 1 else "weight"
+        fig.colorbar(image, ax=axes[:o].tolist(), label=bar_label, shrink=0.9)
+        fig.suptitle(f"Conv2D filters W {tuple(weights.shape)}: {which}", fontsize=10)
+        save_figure(fig, path)
+    return fig

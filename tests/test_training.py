@@ -1,0 +1,203 @@
+"""fit / evaluate / predict, callbacks, checkpoints and resume, divergence, real MNIST."""
+import os
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import layers as L
+from minicnn.training import (BatchLossHistory, EarlyStopping, LambdaCallback, ModelCheckpoint,
+                              TrainingDiverged)
+
+
+def blobs(n=120, seed=0):
+    """Three well-separated Gaussian blobs in 2-D, as (N, 1, 2, 2) 'images'."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centres = np.array([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0]], np.float32)
+    x = centres[y] + 0.3 * rng.standard_normal((n, 4)).astype(np.float32)
+    return x.reshape(n, 1, 2, 2), y
+
+
+def tiny_model(seed=0):
+    mc.manual_seed(seed)
+    return mc.Sequential([L.Conv2D(1, 16, 2), L.ReLU(), L.Flatten(), L.Dropout(0.2), L.Dense(16, 3)])
+
+
+def train(model, epochs=3, **kw):
+    x, y = blobs()
+    opt = mc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=epochs, batch_size=16, progress=False, **kw)
+
+
+def test_fit_learns_and_records_history():
+    model = tiny_model()
+    x, y = blobs(seed=1)
+    hist = train(model, epochs=5, validation_data=(x, y))
+    h = hist.history
+    assert set(h) == {"loss", "accuracy", "lr", "seconds", "val_loss", "val_accuracy"}
+    assert all(len(v) == 5 for v in h.values())
+    assert h["loss"][-1] < h["loss"][0]
+    assert h["val_accuracy"][-1] >= 0.95
+    assert model.evaluate(x, y, mc.losses.CrossEntropy()) == pytest.approx(
+        {"loss": h["val_loss"][-1], "accuracy": h["val_accuracy"][-1]})
+
+
+def test_fit_prints_one_line_per_epoch_unless_quiet(capsys):
+    x, y = blobs()
+    model = tiny_model()
+    model.fit(x, y, mc.losses.CrossEntropy(), mc.optim.SGD(model.parameters(), lr=0.1), epochs=2,
+              batch_size=32)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("Epoch 2/2") and "accuracy" in lines[1]
+    train(model, epochs=1)
+    assert capsys.readouterr().out == ""
+
+
+def test_predict_is_batched_and_in_order():
+    model = tiny_model()
+    x, _ = blobs(n=50)
+    full = model.forward(x)
+    np.testing.assert_allclose(model.predict(x, batch_size=7), full, rtol=1e-6)
+    assert model.predict(x[:1], batch_size=7).shape == (1, 3)
+
+
+def test_evaluate_weights_batches_by_size():
+    model = tiny_model()
+    x, y = blobs(n=50)
+    loss = mc.losses.CrossEntropy()
+    whole = loss.forward(model.forward(x), y)
+    assert model.evaluate(x, y, loss, batch_size=7)["loss"] == pytest.approx(whole, rel=1e-5)
+
+
+def test_callbacks_see_every_batch_and_epoch():
+    seen = []
+    batches = BatchLossHistory()
+    cb = LambdaCallback(on_epoch_end=lambda e, logs: seen.append((e, round(logs["loss"], 6))))
+    hist = train(tiny_model(), epochs=2, callbacks=[cb, batches])
+    assert [e for e, _ in seen] == [0, 1]
+    assert len(batches.losses) == 2 * 8            # 120 samples, batch 16 -> 8 batches
+    assert np.mean(batches.losses[:8]) == pytest.approx(hist.history["loss"][0], rel=0.1)
+
+
+def test_schedules_step_per_batch_or_per_epoch():
+    x, y = blobs()
+    model = tiny_model()
+    opt = mc.optim.SGD(model.parameters(), lr=0.1)
+    hist = model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=3, batch_size=16, progress=False,
+                     callbacks=[mc.optim.StepLR(opt, step_size=1, gamma=0.5)])
+    assert hist.history["lr"] == pytest.approx([0.1, 0.05, 0.025])
+    opt = mc.optim.SGD(model.parameters(), lr=0.1)
+    model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=1, batch_size=16, progress=False,
+              callbacks=[mc.optim.InverseTimeDecay(opt, decay=0.1)])
+    assert opt.lr == pytest.approx(0.1 / (1 + 0.1 * 8))
+
+
+def test_early_stopping_and_model_checkpoint(tmp_path):
+    x, y = blobs()
+    model = tiny_model()
+    best = tmp_path / "best.npz"
+    # nothing improves by 10, so training stops after the second epoch
+    stopper = EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    hist = train(model, epochs=10, callbacks=[stopper, ModelCheckpoint(best, monitor="loss")])
+    assert hist.epochs == 2 and stopper.stopped_epoch == 1
+    assert best.exists()
+    assert mc.Sequential.load(best).architecture() == model.architecture()
+    with pytest.raises(ValueError, match="val_loss"):
+        train(tiny_model(), epochs=1, callbacks=[EarlyStopping()])      # no validation data
+
+
+def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path):
+    x, y = blobs()
+
+    def run(epochs, ckpt, resume=False, seed=0):
+        model = tiny_model(seed)
+        opt = mc.optim.Adam(model.parameters(), lr=0.01)
+        sched = mc.optim.InverseTimeDecay(opt, decay=0.01)
+        hist = model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=epochs, batch_size=16, progress=False,
+                         checkpoint=ckpt, resume=resume, callbacks=[sched])
+        return model, hist
+
+    full, full_hist = run(4, tmp_path / "a.ckpt")
+    run(2, tmp_path / "b.ckpt")                              # "interrupted" after 2 epochs
+    mc.manual_seed(1234)                                      # whatever happened in between
+    resumed, resumed_hist = run(4, tmp_path / "b.ckpt", resume=True, seed=99)
+    for a, b in zip(full.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+    assert resumed_hist.history["loss"] == full_hist.history["loss"]
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path):
+    x, y = blobs()
+    model = tiny_model()
+    ckpt = tmp_path / "run.ckpt"
+    opt = mc.optim.SGD(model.parameters(), lr=0.1)
+    model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=1, batch_size=16, progress=False, checkpoint=ckpt)
+    before = ckpt.read_bytes()
+    opt.lr = 1e38                                             # an exploding learning rate
+    with pytest.raises(TrainingDiverged, match=r"epoch \d+, batch \d+"):
+        model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=3, batch_size=16, progress=False,
+                  checkpoint=ckpt)
+    assert ckpt.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]
+
+
+def test_an_exploding_learning_rate_is_reported_at_the_first_bad_batch():
+    x, y = blobs()
+    model = tiny_model()
+    opt = mc.optim.SGD(model.parameters(), lr=1e38)
+    with pytest.raises(TrainingDiverged, match="epoch 1, batch 2"):
+        model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=1, batch_size=16, progress=False)
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    x, y = blobs()
+    ckpt = tmp_path / "run.ckpt"
+    train(tiny_model(), epochs=1, checkpoint=ckpt)
+    other = mc.Sequential([L.Flatten(), L.Dense(4, 3)])
+    with pytest.raises(ValueError, match="architecture"):
+        other.fit(x, y, mc.losses.CrossEntropy(), mc.optim.SGD(other.parameters(), lr=0.1), epochs=2,
+                  progress=False, checkpoint=ckpt, resume=True)
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(epochs=0), ValueError), (dict(batch_size=0), ValueError), (dict(resume=True), ValueError),
+    (dict(validation_data=np.zeros(3)), TypeError), (dict(callbacks=[object()]), TypeError),
+])
+def test_fit_rejects_bad_arguments(kwargs, error):
+    x, y = blobs()
+    model = tiny_model()
+    with pytest.raises(error):
+        model.fit(x, y, mc.losses.CrossEntropy(), mc.optim.SGD(model.parameters(), lr=0.1),
+                  progress=False, **kwargs)
+
+
+def test_fit_rejects_mismatched_lengths_and_wrong_objects():
+    x, y = blobs()
+    model = tiny_model()
+    opt = mc.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="same number of samples"):
+        model.fit(x, y[:-1], mc.losses.CrossEntropy(), opt, progress=False)
+    with pytest.raises(TypeError, match="loss"):
+        model.fit(x, y, "crossentropy", opt, progress=False)
+    with pytest.raises(TypeError, match="optimizer"):
+        model.fit(x, y, mc.losses.CrossEntropy(), "sgd", progress=False)
+
+
+def _mnist_or_skip():
+    root = os.environ.get("MINICNN_DATA")
+    if not root or not os.path.isdir(os.path.join(root, "mnist")):
+        pytest.skip("MINICNN_DATA does not hold mnist")
+    return mc.data.load_mnist(download=False)
+
+
+def test_default_cnn_reaches_97_percent_on_real_mnist_after_one_epoch_on_10k():
+    from examples.train_mnist import DEFAULTS, build
+    (x_train, y_train), (x_test, y_test) = _mnist_or_skip()
+    x = x_train[:10_000, None].astype(np.float32) / 255
+    epochs, batch_size, _ = DEFAULTS["cnn"]
+    mc.manual_seed(0)
+    model, loss, opt, callbacks = build("cnn", total_steps=-(-10_000 // batch_size))
+    model.fit(x, y_train[:10_000], loss, opt, epochs=1, batch_size=batch_size, progress=False, callbacks=callbacks)
+    result = model.evaluate(x_test[:, None].astype(np.float32) / 255, y_test, loss)
+    assert result["accuracy"] >= 0.97, result
