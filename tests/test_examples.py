@@ -1,0 +1,274 @@
+"""The example scripts run end to end on small inputs and write what they promise.
+
+Each example is imported and its ``main([...])`` called in-process with fast options and
+``tmp_path`` as ``--out``. The MNIST runs need the data in ``$MINICNN_DATA/mnist`` and are
+skipped without it (no download from the tests); the feature-map example also runs without
+data, on a small random model and a drawn digit.
+"""
+import importlib
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import image as I
+from minicnn import layers as L
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def example(name):
+    """The module examples/<name>.py (the repository root goes on sys.path, as the scripts do)."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    return importlib.import_module(f"examples.{name}")
+
+
+def mnist_dir():
+    """``$MINICNN_DATA/mnist`` if it holds the four MNIST files, else None."""
+    root = os.environ.get("MINICNN_DATA")
+    if not root:
+        return None
+    folder = os.path.join(root, "mnist")
+    for base in mc.data.FILES.values():
+        if not any(os.path.isfile(os.path.join(folder, base + ext)) for ext in (".gz", "")):
+            return None
+    return folder
+
+
+needs_mnist = pytest.mark.skipif(mnist_dir() is None, reason="MNIST is not in $MINICNN_DATA/mnist")
+
+
+pytestmark = pytest.mark.usefixtures("no_figure_left_open")   # see conftest.py
+
+
+def assert_png(path, min_side=200):
+    """A complete PNG that matplotlib reads back, not blank."""
+    with open(path, "rb") as f:
+        assert f.read(8) == PNG_MAGIC
+    pixels = mpimg.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[2] in (3, 4)
+    assert min(pixels.shape[:2]) >= min_side
+    assert pixels[..., :3].std() > 0.05                      # a drawing, not a blank canvas
+    return pixels
+
+
+def assert_outputs(folder, expected):
+    """``folder`` holds exactly the ``expected`` files: no temporary file left behind."""
+    assert sorted(os.listdir(folder)) == sorted(expected)
+
+
+# ---------------------------------------------------------------------------
+# image_filters
+# ---------------------------------------------------------------------------
+def test_image_filters_writes_its_four_figures(tmp_path, capsys):
+    written = example("image_filters").main(["--size", "48", "--out", str(tmp_path)])
+    names = ["filters.png", "denoise.png", "pooling.png", "color.png"]
+    assert sorted(written) == sorted(names)
+    assert_outputs(tmp_path, names)
+    shapes = {name: assert_png(os.path.join(tmp_path, name)).shape[:2] for name in names}
+    # figsize x 120 dpi: filters is a 3 x 4 grid (13 x 11 in), pooling a 2 x 5 grid (16 x 7 in).
+    assert shapes["filters.png"] == (1320, 1560)
+    assert shapes["pooling.png"] == (840, 1920)
+    assert "photo 48x48" in capsys.readouterr().out
+
+
+def test_image_filters_on_a_picture_file(tmp_path):
+    # A colour picture: a red-to-blue ramp with a bright square (real edges to find).
+    h, w = 60, 80
+    ramp = np.linspace(0, 1, w)[None, :].repeat(h, axis=0)
+    picture = np.stack([ramp, np.full((h, w), 0.3), 1 - ramp], axis=-1)
+    picture[20:40, 30:50] = 1.0
+    path = tmp_path / "ramp.png"
+    I.imsave(path, picture)
+    out = tmp_path / "out"
+    example("image_filters").main(["--image", str(path), "--out", str(out)])
+    assert_outputs(out, ["filters.png", "denoise.png", "pooling.png", "color.png"])
+    for name in os.listdir(out):
+        assert_png(os.path.join(out, name))
+
+
+def test_shrink_block_averages_then_cuts_the_centre():
+    shrink = example("image_filters").shrink
+    photo = np.arange(600 * 512, dtype=np.float64).reshape(600, 512)
+    small = shrink(photo, 64)                     # factor 512 // 64 = 8: 75 x 64, then the centre 64 x 64
+    assert small.shape == (64, 64)
+    expected = I.pool2d(photo, 8, mode="avg")[5:69]
+    np.testing.assert_array_equal(small, expected)
+    colour = np.zeros((100, 90, 3))
+    assert shrink(colour, 40).shape == (40, 40, 3)            # factor 2: 50 x 45, centre 40 x 40
+    assert shrink(colour, 200).shape == (100, 90, 3)          # never enlarged
+    assert shrink(photo, None) is photo
+
+
+def test_psnr_of_a_known_error():
+    psnr = example("image_filters").psnr
+    clean = np.zeros((4, 4))
+    assert psnr(clean, clean + 0.1) == pytest.approx(20.0)    # MSE 0.01 -> 10 log10(100) dB
+    assert psnr(clean, clean) == float("inf")
+
+
+# ---------------------------------------------------------------------------
+# learn_sobel
+# ---------------------------------------------------------------------------
+def test_learn_sobel_recovers_the_kernel_with_the_defaults(tmp_path):
+    result = example("learn_sobel").main(["--out", str(tmp_path)])
+    assert_outputs(tmp_path, ["learn_sobel.png", "result.json"])
+    with open(tmp_path / "result.json") as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(result))           # what main returned is what it wrote
+    for key in ("learned_kernel", "true_kernel", "max_abs_error", "loss_curve", "steps"):
+        assert key in saved
+    sobel_x = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+    assert saved["true_kernel"] == sobel_x
+    learned = np.array(saved["learned_kernel"])
+    assert saved["max_abs_error"] <= 1e-3
+    assert saved["max_abs_error"] == pytest.approx(np.abs(learned - sobel_x).max())
+    curve = np.array(saved["loss_curve"])
+    assert len(curve) == saved["steps"] + 1                  # the loss after 0, 1, ..., steps steps
+    assert np.all(np.isfinite(curve)) and curve[-1] < 1e-8 * curve[0]
+    assert saved["final_loss"] == curve[-1]
+    assert_png(tmp_path / "learn_sobel.png")
+
+
+def test_learn_sobel_can_learn_another_kernel_and_reports_divergence(tmp_path):
+    learn_sobel = example("learn_sobel")
+    result = learn_sobel.main(["--kernel", "sharpen", "--size", "32", "--steps", "800",
+                               "--out", str(tmp_path / "sharpen")])
+    assert result["true_kernel"] == I.kernels.get("sharpen").tolist()
+    assert result["max_abs_error"] < 1e-3
+    with pytest.raises(RuntimeError, match="diverged.*smaller --lr"):
+        learn_sobel.main(["--lr", "50", "--size", "32", "--out", str(tmp_path / "diverged")])
+    assert not os.path.exists(tmp_path / "diverged" / "result.json")
+
+
+# ---------------------------------------------------------------------------
+# feature_maps
+# ---------------------------------------------------------------------------
+def tiny_model():
+    mc.manual_seed(0)
+    return mc.Sequential([
+        L.Conv2D(1, 4, 3, padding=1), L.ReLU(), L.MaxPool2D(2),           # (4, 14, 14)
+        L.Conv2D(4, 6, 3, padding=1), L.ReLU(), L.AvgPool2D(2),           # (6, 7, 7)
+        L.Flatten(), L.Dense(6 * 7 * 7, 10),
+    ])
+
+
+def test_feature_maps_of_a_saved_model_on_a_drawn_digit(tmp_path, capsys):
+    """Runs without MNIST: a saved random model and a picture of a "1"."""
+    model_path = tmp_path / "tiny.npz"
+    tiny_model().save(model_path)
+    digit = np.ones((56, 56))                                 # dark ink on white paper, 2x MNIST size
+    digit[8:48, 25:31] = 0.0
+    digit_path = tmp_path / "one.png"
+    I.imsave(digit_path, digit)
+    out = tmp_path / "out"
+    result = example("feature_maps").main(["--model", str(model_path), "--image", str(digit_path),
+                                           "--invert", "--out", str(out)])
+    assert result["written"] == ["feature_maps.png", "filters.png"]       # no model.npz: none trained
+    assert result["label"] is None and 0 <= result["predicted"] <= 9
+    assert_outputs(out, ["feature_maps.png", "filters.png"])
+    assert_png(out / "feature_maps.png")
+    assert_png(out / "filters.png", min_side=100)
+    assert "one.png: predicted" in capsys.readouterr().out
+
+
+def test_feature_maps_reads_a_picture_as_one_mnist_sample(tmp_path):
+    picture = np.zeros((84, 90))
+    picture[30:54, 40:50] = 1.0
+    path = tmp_path / "p.png"
+    I.imsave(path, picture)
+    fm = example("feature_maps")
+    x = fm.read_digit(str(path), invert=False)
+    assert x.shape == (1, 28, 28) and x.dtype == np.float32
+    # factor 3 (84 // 28) gives 28 x 30 pixels, cut to the centre 28 columns.
+    np.testing.assert_allclose(x[0], I.pool2d(picture, 3, mode="avg")[:, 1:29], atol=1 / 255)
+    np.testing.assert_allclose(fm.read_digit(str(path), invert=True), 1 - x, atol=1e-6)
+    I.imsave(tmp_path / "small.png", np.zeros((20, 20)))
+    with pytest.raises(ValueError, match="at least 28x28"):
+        fm.read_digit(str(tmp_path / "small.png"), invert=False)
+
+
+@needs_mnist
+def test_feature_maps_trains_a_small_cnn_on_mnist(tmp_path):
+    result = example("feature_maps").main(["--limit", "500", "--index", "3", "--data-dir", mnist_dir(),
+                                           "--out", str(tmp_path), "--no-progress"])
+    assert_outputs(tmp_path, ["feature_maps.png", "filters.png", "model.npz"])
+    _, (_, y_test) = mc.data.load_mnist(root=mnist_dir(), download=False)
+    assert result["label"] == int(y_test[3])
+    model = mc.Sequential.load(tmp_path / "model.npz")
+    assert isinstance(model[0], L.Conv2D) and model[0].params["W"].shape == (8, 1, 3, 3)
+    assert_png(tmp_path / "feature_maps.png")
+    assert_png(tmp_path / "filters.png", min_side=100)
+
+
+# ---------------------------------------------------------------------------
+# train_mnist
+# ---------------------------------------------------------------------------
+@needs_mnist
+def test_train_mnist_writes_model_metrics_and_figures(tmp_path):
+    test = example("train_mnist").main(["--limit", "600", "--test-limit", "300", "--epochs", "1",
+                                        "--out", str(tmp_path), "--no-progress"])
+    assert_outputs(tmp_path, ["confusion.png", "curves.png", "history.json", "metrics.json",
+                              "mistakes.png", "model.npz"])
+    with open(tmp_path / "metrics.json") as f:
+        metrics = json.load(f)
+    for key in ("test_accuracy", "test_loss", "train_samples", "epochs", "seconds", "per_class",
+                "confusion_matrix"):
+        assert key in metrics
+    assert metrics["train_samples"] == 600 and metrics["epochs"] == 1
+    assert metrics["test_accuracy"] == pytest.approx(test["accuracy"])
+    assert metrics["test_accuracy"] > 0.5                     # 600 images are enough to beat chance
+    assert sorted(metrics["per_class"]) == [str(k) for k in range(10)]
+    cm = np.array(metrics["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == 300
+    assert np.trace(cm) / 300 == pytest.approx(metrics["test_accuracy"])
+    with open(tmp_path / "history.json") as f:
+        history = json.load(f)
+    assert len(history["loss"]) == 1 and len(history["val_accuracy"]) == 1
+    model = mc.Sequential.load(tmp_path / "model.npz")
+    assert model.predict(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
+    for name in ("curves.png", "confusion.png", "mistakes.png"):
+        assert_png(tmp_path / name, min_side=100)
+
+
+@needs_mnist
+@pytest.mark.parametrize("net", ["cnn-bn", "mlp", "paper"])
+def test_train_mnist_other_networks_run(tmp_path, net):
+    test = example("train_mnist").main(["--net", net, "--limit", "320", "--test-limit", "100", "--epochs", "1",
+                                        "--out", str(tmp_path), "--no-progress"])
+    assert 0.0 <= test["accuracy"] <= 1.0 and np.isfinite(test["loss"])
+    assert (tmp_path / "metrics.json").exists() and (tmp_path / "model.npz").exists()
+
+
+# ---------------------------------------------------------------------------
+# fashion_mnist
+# ---------------------------------------------------------------------------
+def fashion_dir():
+    root = os.environ.get("MINICNN_DATA")
+    folder = os.path.join(root, "fashion-mnist") if root else None
+    return folder if folder and os.path.isdir(folder) else None
+
+
+@pytest.mark.skipif(fashion_dir() is None, reason="Fashion-MNIST is not in $MINICNN_DATA/fashion-mnist")
+@pytest.mark.parametrize("net", ["dense", "cnn"])
+def test_fashion_mnist_example_runs(tmp_path, net):
+    test = example("fashion_mnist").main(["--net", net, "--limit", "600", "--test-limit", "200", "--epochs", "2",
+                                          "--out", str(tmp_path), "--no-progress"])
+    with open(tmp_path / "metrics.json") as f:
+        metrics = json.load(f)
+    assert metrics["train_samples"] == 540                   # 10% of the 600 held out for validation
+    assert metrics["test_accuracy"] == pytest.approx(test["accuracy"]) and test["accuracy"] > 0.3
+    assert "Ankle boot" in metrics["per_class"]
+    with open(tmp_path / "history.json") as f:
+        assert len(json.load(f)["val_accuracy"]) == 2
