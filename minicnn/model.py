@@ -52,11 +52,11 @@ class Sequential:
                             validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
                             progress=progress, checkpoint=checkpoint, resume=resume)
 
-    def evaluate(self, x, y, loss, batch_size=256):
+    def evaluate(self, x, y, loss, batch_size=64):
         """``{"loss": ..., "accuracy": ...}`` over ``(x, y)``, computed in batches."""
         return training.evaluate(self, x, y, loss, batch_size=batch_size)
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x, batch_size=64):
         """Outputs for every sample of ``x`` in order, computed in batches (eval mode)."""
         return training.predict(self, x, batch_size=batch_size)
 

@@ -246,7 +246,7 @@ def _check_xy(x, y, name_x="x", name_y="y"):
         raise ValueError(f"{name_x} holds no samples")
 
 
-def predict(model, x, batch_size=256):
+def predict(model, x, batch_size=64):
     """Outputs of ``model`` for every sample of ``x``, in order, computed
     ``batch_size`` samples at a time (memory stays flat in N beyond the output)."""
     check_array(x, "x", floating=False)
@@ -262,7 +262,7 @@ def predict(model, x, batch_size=256):
     return out
 
 
-def evaluate(model, x, y, loss, batch_size=256):
+def evaluate(model, x, y, loss, batch_size=64):
     """Mean loss and accuracy over ``(x, y)``, batch by batch: ``{"loss": ..., "accuracy": ...}``."""
     _check_xy(x, y)
     if not isinstance(loss, Loss):

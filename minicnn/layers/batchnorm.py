@@ -5,6 +5,16 @@ from .._checks import check_dtype, check_float, check_int
 from .base import Layer, check_features, check_grad
 
 
+def channel_sum(a, b=None):
+    """Per-channel sum over every axis but 1: sum(a) or sum(a * b), as (C,).
+
+    ``np.einsum`` does the product and the sum in one pass without a
+    temporary array, about twice as fast as ``(a * b).sum(axis=(0, 2, 3))``.
+    """
+    axes = list(range(a.ndim))
+    return np.einsum(a, axes, [1]) if b is None else np.einsum(a, axes, b, axes, [1])
+
+
 class BatchNorm(Layer):
     """Batch normalisation over every axis but axis 1 (the channel/feature axis).
 
@@ -45,42 +55,48 @@ class BatchNorm(Layer):
     def forward(self, x, training=False):
         self._input(x, min_ndim=2)
         self.output_shape(x.shape[1:])
-        axes = (0,) + tuple(range(2, x.ndim))
         shape = [1] * x.ndim
         shape[1] = self.num_features        # broadcast (C,) against axis 1
-        gamma = self.params["gamma"].data.astype(x.dtype, copy=False).reshape(shape)
+        gamma = self.params["gamma"].data.astype(x.dtype, copy=False)
         beta = self.params["beta"].data.astype(x.dtype, copy=False).reshape(shape)
         if not training:
             mean = self.running_mean.astype(x.dtype, copy=False).reshape(shape)
-            var = self.running_var.astype(x.dtype, copy=False).reshape(shape)
-            self._save(False)
-            return (x - mean) * (gamma / np.sqrt(var + x.dtype.type(self.eps))) + beta
+            scale = (gamma / np.sqrt(self.running_var.astype(x.dtype, copy=False) + x.dtype.type(self.eps)))
+            return (x - mean) * scale.reshape(shape) + beta
         m = x.size // self.num_features
         if m < 2:
             raise ValueError(f"BatchNorm in training needs more than one value per channel, got input "
                              f"shape {x.shape}; use a batch of 2 or more")
-        mean = x.mean(axis=axes, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)
+        mean = channel_sum(x) / m
+        x_hat = x - mean.reshape(shape)
+        var = channel_sum(x_hat, x_hat) / m                  # biased: what normalises the batch
         inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
-        x_hat = centred * inv_std
+        x_hat *= inv_std.reshape(shape)
         mom = self.momentum
-        self.running_mean = ((1 - mom) * self.running_mean + mom * mean.ravel()).astype(self.dtype)
-        self.running_var = ((1 - mom) * self.running_var + mom * var.ravel() * (m / (m - 1))).astype(self.dtype)
-        self._save(True, x_hat, inv_std, gamma, axes)
-        return gamma * x_hat + beta
+        self.running_mean = ((1 - mom) * self.running_mean + mom * mean).astype(self.dtype)
+        self.running_var = ((1 - mom) * self.running_var + mom * var * (m / (m - 1))).astype(self.dtype)
+        self._save(True, x_hat, inv_std, gamma, shape)
+        out = x_hat * gamma.reshape(shape)
+        out += beta
+        return out
 
     def backward(self, grad_out, input_grad=True):
-        x_hat, inv_std, gamma, axes = self._cached()
+        x_hat, inv_std, gamma, shape = self._cached()
         check_grad(grad_out, x_hat.shape)
-        self._accumulate("gamma", (grad_out * x_hat).sum(axis=axes))
-        self._accumulate("beta", grad_out.sum(axis=axes))
+        dgamma = channel_sum(grad_out, x_hat)                # sum(dy * x_hat)
+        dbeta = channel_sum(grad_out)                        # sum(dy)
+        self._accumulate("gamma", dgamma)
+        self._accumulate("beta", dbeta)
         if not input_grad:
             return None
-        # dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)),  g = dy * gamma
-        g = grad_out * gamma
-        return inv_std * (g - g.mean(axis=axes, keepdims=True)
-                          - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))
+        # dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat)), the two means
+        # being dbeta / m and dgamma / m: the sums just computed serve twice.
+        m = x_hat.size // self.num_features
+        dx = x_hat * (dgamma / m).astype(x_hat.dtype).reshape(shape)
+        dx += (dbeta / m).astype(x_hat.dtype).reshape(shape)
+        np.subtract(grad_out, dx, out=dx)
+        dx *= (gamma * inv_std).astype(x_hat.dtype).reshape(shape)
+        return dx
 
     def config(self):
         return dict(num_features=self.num_features, momentum=self.momentum, eps=self.eps,
