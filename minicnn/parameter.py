@@ -39,7 +39,7 @@ class Parameter:
         grad = np.asarray(grad)
         if grad.shape != self.data.shape:
             raise ValueError(f"grad must have the parameter's shape {self.data.shape}, got {grad.shape}")
-        self.grad += grad
+        self.grad += grad.astype(self.grad.dtype, copy=False)
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"

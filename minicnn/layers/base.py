@@ -82,8 +82,7 @@ class Layer:
 
     def _accumulate(self, name, grad):
         """Add a gradient into ``params[name].grad`` (in the parameter's dtype)."""
-        p = self.params[name]
-        p.grad += grad.astype(p.grad.dtype, copy=False)
+        self.params[name].accumulate(grad)
 
 
 def check_grad(grad_out, expected_shape):
