@@ -3,7 +3,7 @@
     python benchmarks/bench_train.py                       # cnn and cnn-bn, 50 steps at batch 64
     python benchmarks/bench_train.py --compare-torch       # the same nets in PyTorch, alternating
     python benchmarks/bench_train.py --net cnn --epoch     # also one full epoch with model.fit
-    python benchmarks/bench_train.py --memory              # predict's peak memory, 10k vs 60k samples
+    python benchmarks/bench_train.py --memory              # predict/evaluate peak memory, 10k vs 60k
     python benchmarks/bench_train.py --threads 1 --steps 200 --batch-size 32
 
 Networks (built by ``examples.train_mnist.build``): "cnn" is conv32-pool-conv64-pool-
@@ -25,10 +25,11 @@ With ``--compare-torch`` the same layers (weights copied) are run in PyTorch wit
 step by step (and epoch after epoch), so that load changes hit both alike; the ratio
 is minicnn time / PyTorch time. The peak memory then includes PyTorch's.
 
-``--memory`` is a mode of its own: it runs ``model.predict`` (batch 256) on 10,000 and
-on 60,000 random samples, each in a fresh process, and reports each one's resident
-memory before and at the peak of predict: the growth should differ by about the size
-of the output array only (predict works batch by batch). Written to
+``--memory`` is a mode of its own: it runs ``model.predict`` and ``model.evaluate``
+(batch 256) on 10,000 and on 60,000 random samples, each in a fresh process, and
+reports each one's resident memory before and at the peak of the call: the growth
+should differ by about the size of the output array only (both work batch by batch;
+evaluate returns two numbers). Written to
 benchmarks/results/bench_train_memory.json unless ``--json`` says otherwise.
 
 Data: MNIST as ``minicnn.data.load_mnist(download=False)`` finds it ($MINICNN_DATA/mnist,
@@ -36,6 +37,7 @@ the user cache, /usr/share/datasets); random data of the same shape when it is a
 (the output says which). Results go to ``--json`` (default benchmarks/results/bench_train.json).
 """
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -63,12 +65,15 @@ def parse_args(argv=None):
     parser.add_argument("--epoch-samples", type=int, metavar="N",
                         help="the epoch uses the first N training samples (default: all)")
     parser.add_argument("--memory", action="store_true",
-                        help="only measure predict's peak memory on 10k vs 60k samples (fresh processes)")
+                        help="only measure predict's and evaluate's peak memory on 10k vs 60k samples "
+                             "(fresh processes)")
     parser.add_argument("--memory-sizes", type=int, nargs="+", default=[10_000, 60_000], metavar="N",
                         help="sample counts for --memory (default 10000 60000)")
     parser.add_argument("--predict-batch-size", type=int, default=256, help="for --memory (default 256)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--memory-child", type=int, metavar="N", help=argparse.SUPPRESS)  # internal
+    parser.add_argument("--memory-op", choices=["predict", "evaluate"], default="predict",
+                        help=argparse.SUPPRESS)                                            # internal
     T.add_common_arguments(parser, "bench_train.json")
     args = parser.parse_args(argv)
     if min(args.steps, args.batch_size, args.infer_repeats, *args.memory_sizes) < 1 or args.warmup < 0:
@@ -299,27 +304,34 @@ def current_rss_mib():
 
 def memory_child(args):
     """In a fresh process: build the net, make N random samples (allocated once, no
-    temporary copy), run predict, print the memory figures as one JSON line."""
+    temporary copy), run predict or evaluate, print the memory figures as one JSON line."""
     mc.manual_seed(args.seed)
     model = build(args.net[0], total_steps=1)[0]
     model.predict(np.zeros((2, 1, 28, 28), np.float32))       # first-call allocations out of the way
     x = np.empty((args.memory_child, 1, 28, 28), np.float32)
     np.random.default_rng(args.seed).random(dtype=np.float32, out=x)
+    y = np.random.default_rng(args.seed).integers(0, 10, len(x))
     before, peak_before = current_rss_mib(), T.peak_rss_mib()
     t0 = time.perf_counter()
-    out = model.predict(x, batch_size=args.predict_batch_size)
+    if args.memory_op == "predict":
+        out_mib = model.predict(x, batch_size=args.predict_batch_size).nbytes / 2**20
+    else:
+        model.evaluate(x, y, mc.losses.CrossEntropy(), batch_size=args.predict_batch_size)
+        out_mib = 0.0
     seconds = time.perf_counter() - t0
-    print(json.dumps({"samples": len(x), "input_mib": x.nbytes / 2**20, "output_mib": out.nbytes / 2**20,
+    print(json.dumps({"op": args.memory_op, "samples": len(x), "input_mib": x.nbytes / 2**20,
+                      "output_mib": out_mib,
                       "rss_before_mib": before, "peak_rss_before_mib": peak_before,
                       "peak_rss_mib": T.peak_rss_mib(), "seconds": seconds}))
 
 
 def memory_mode(args):
     results = {}
-    for net in args.net:
+    for net, op in itertools.product(args.net, ["predict", "evaluate"]):
         rows = []
         for n in args.memory_sizes:
             cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", str(n), "--net", net,
+                   "--memory-op", op,
                    "--seed", str(args.seed), "--predict-batch-size", str(args.predict_batch_size)]
             if args.threads is not None:
                 cmd += ["--threads", str(args.threads)]
@@ -333,11 +345,11 @@ def memory_mode(args):
         first, last = rows[0], rows[-1]
         verdict = {"growth_difference_mib": last["growth_mib"] - first["growth_mib"],
                    "output_difference_mib": last["output_mib"] - first["output_mib"]}
-        results[net] = {"runs": rows, **verdict}
-        print(f"\npredict memory, {net}, batch_size {args.predict_batch_size}, random input, "
+        results[f"{net} {op}"] = {"runs": rows, **verdict}
+        print(f"\n{op} memory, {net}, batch_size {args.predict_batch_size}, random input, "
               "a fresh process per N (MiB):")
-        print(T.format_table(["N", "input", "output", "RSS before predict", "peak RSS", "growth",
-                              "predict s"],
+        print(T.format_table(["N", "input", "output", f"RSS before {op}", "peak RSS", "growth",
+                              f"{op} s"],
                              [[f"{r['samples']:,}", r["input_mib"], r["output_mib"], r["rss_before_mib"],
                                r["peak_rss_mib"], r["growth_mib"], r["seconds"]] for r in rows]))
         print(f"growth difference {last['samples']:,} vs {first['samples']:,}: "

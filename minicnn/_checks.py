@@ -57,9 +57,12 @@ def pair(value, name, minimum=1):
 
 def check_dtype(dtype, name="dtype"):
     """Return a floating ``np.dtype``; minicnn parameters are float16/32/64."""
+    # np.dtype(None) would silently mean float64, np.dtype(np.float32(2.0)) float32
+    if dtype is None or isinstance(dtype, (np.generic, np.ndarray)):
+        raise TypeError(f"{name} must be a NumPy floating dtype such as np.float32, got {dtype!r}")
     try:
         dt = np.dtype(dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a NumPy floating dtype, got {dtype!r}") from exc
     if dt.kind != "f":
         raise TypeError(f"{name} must be a floating dtype such as np.float32, got {dt}")
@@ -85,9 +88,25 @@ def check_array(x, name="x", ndim=None, floating=True):
     return x
 
 
+def check_shape(shape, name="input_shape"):
+    """Return ``shape`` as a tuple of non-negative ints (a tuple or list of them)."""
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{name} must be a tuple of ints, got {type(shape).__name__} {shape!r}")
+    return tuple(check_int(s, f"{name}[{i}]", 0) for i, s in enumerate(shape))
+
+
+def check_path(path, name="path"):
+    """Return ``path`` as a str; accept str and os.PathLike only."""
+    import os
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__} {path!r}")
+    return os.fspath(path)
+
+
 def check_choice(value, name, choices):
     """Check that ``value`` is one of ``choices``, listing them when it is not."""
     if not isinstance(value, str) or value not in choices:
         listing = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {listing}, got {value!r}")
     return value
+

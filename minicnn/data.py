@@ -131,7 +131,13 @@ def read_idx(path):
     number, an unknown type code, or a size that disagrees with the header
     (truncated data or trailing bytes).
     """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__} {path!r}")
     path = os.fspath(path)
+    if not path or (b"\0" if isinstance(path, bytes) else "\0") in path:
+        raise ValueError(f"path must be a file name, got {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"path {path!r} is a folder, not an IDX file")
     return _parse_idx(_read_bytes(path), path)
 
 
@@ -331,8 +337,9 @@ def _not_found_message(name, places, fix, failures=()):
 def _load(name, root, download):
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a path (str or os.PathLike) or None, got {type(root).__name__}")
-    if not isinstance(download, bool):
+    if not isinstance(download, (bool, np.bool_)):
         raise TypeError(f"download must be True or False, got {download!r}")
+    download = bool(download)
     fn = f"load_{name.replace('-', '_')}"
     fix = (f"To fix: put the four files in a folder and pass {fn}(root='that/folder'), "
            f"or set MINICNN_DATA to a folder holding a '{name}/' subfolder with them"

@@ -20,16 +20,32 @@ def numerical_gradient(f, x, eps=1e-6):
     """
     check_array(x, "x")
     eps = check_float(eps, "eps", minimum=0.0, min_open=True)
+    if not callable(f):
+        raise TypeError(f"f must be a callable f(x) -> scalar, got {type(f).__name__}")
+    if not x.flags.writeable:        # perturb a copy: f gets it as its argument
+        x = x.copy()
     grad = np.zeros_like(x)
     for idx in np.ndindex(x.shape):      # one element at a time: this is a test tool, not a hot path
         old = x[idx]
-        x[idx] = old + eps
-        plus = float(f(x))
-        x[idx] = old - eps
-        minus = float(f(x))
-        x[idx] = old
+        try:                             # x is restored even when f raises
+            x[idx] = old + eps
+            if np.isfinite(old) and x[idx] == old:
+                raise ValueError(f"eps={eps:g} is below the resolution of x ({x.dtype}) at {old}: "
+                                 "use float64 and a larger eps")
+            plus = _scalar(f, x)
+            x[idx] = old - eps
+            minus = _scalar(f, x)
+        finally:
+            x[idx] = old
         grad[idx] = (plus - minus) / (2 * eps)
     return grad
+
+
+def _scalar(f, x):
+    try:
+        return float(f(x))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"f must take x and return a scalar: {exc}") from exc
 
 
 def relative_error(analytic, numeric, floor=1e-4):
@@ -41,13 +57,22 @@ def relative_error(analytic, numeric, floor=1e-4):
     truly zero (a conv bias followed by BatchNorm) from being compared with the
     ~1e-10 rounding noise of finite differences.
     """
-    analytic, numeric = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    analytic, numeric = _real(analytic, "analytic"), _real(numeric, "numeric")
+    floor = check_float(floor, "floor", minimum=0.0, min_open=True)
     if analytic.shape != numeric.shape:
         raise ValueError(f"shapes differ: analytic {analytic.shape}, numeric {numeric.shape}")
     if analytic.size == 0:
         return 0.0
     scale = max(np.abs(analytic).max(), np.abs(numeric).max(), floor)
-    return float(np.abs(analytic - numeric).max() / scale)
+    with np.errstate(invalid="ignore"):      # inf against inf: NaN, which fails any tolerance
+        return float(np.abs(analytic - numeric).max() / scale)
+
+
+def _real(a, name):
+    a = np.asarray(a) if isinstance(a, (np.ndarray, float, int)) else a
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real-valued array, got {getattr(a, 'dtype', type(a).__name__)}")
+    return a.astype(np.float64)
 
 
 def check_layer(layer, x, eps=1e-6, seed=0):
@@ -59,6 +84,9 @@ def check_layer(layer, x, eps=1e-6, seed=0):
     err, ...}`` (see :func:`relative_error`). The forward runs in training
     mode; a layer with randomness (Dropout) must have it held fixed.
     """
+    from .layers.base import Layer
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layer must be a minicnn Layer, got {type(layer).__name__}")
     check_array(x, "x")
     x = x.copy()
     out = layer.forward(x, training=True)

@@ -40,8 +40,10 @@ and ``boundary`` ask, take the window view ``w = sliding_windows(x_ext, (kh, kw)
 ``(i, j)``), and add up ``k[i, j] * w[..., i, j, :, :]`` over the ``kh * kw``
 taps: one vectorised multiply-add per tap, no loop over pixels.
 """
+import math
 import numbers
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -67,13 +69,14 @@ POOL_MODES = ("max", "avg")
 # ---------------------------------------------------------------------------
 # Argument checks and small helpers
 # ---------------------------------------------------------------------------
-def _check_real(x, name, ndim):
-    """An ndarray of bools, integers or floats with ``ndim`` dimensions and at least one element."""
+def _check_real(x, name, ndim, allow_empty=False):
+    """An ndarray of bools, integers or floats with ``ndim`` dimensions and (unless
+    ``allow_empty``) at least one element."""
     check_array(x, name, floating=False)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers (bool, integer or float), got dtype {x.dtype}")
     check_array(x, name, ndim=ndim, floating=False)
-    if x.size == 0:
+    if x.size == 0 and not allow_empty:
         raise ValueError(f"{name} must not be empty, got shape {x.shape}")
     return x
 
@@ -112,6 +115,37 @@ def _as_rng(rng):
         return np.random.default_rng(check_int(rng, "rng", minimum=0))
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, "
                     f"got {type(rng).__name__}")
+
+
+def _check_float(value, name, **bounds):
+    """:func:`check_float`, with a ValueError (not OverflowError) for an int too large for a float."""
+    try:
+        return check_float(value, name, **bounds)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite, got an int too large for a float ({len(str(value))} digits)") from None
+
+
+def _check_real_number(value, name):
+    """``value`` as a Python float or int (0-d arrays and NumPy scalars unwrapped); may be NaN/inf."""
+    if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0:
+        value = value.item()
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_file_path(path, name="path"):
+    """``path`` (str, bytes or os.PathLike) as returned by ``os.fspath``: a usable file name."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a file name (str or os.PathLike), got {type(path).__name__} {path!r}")
+    path = os.fspath(path)
+    if len(path) == 0:
+        raise ValueError(f"{name} is empty")
+    if (b"\0" if isinstance(path, bytes) else "\0") in path:
+        raise ValueError(f"{name} contains a NUL character: {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{name} {path!r} is a folder, not a file")
+    return path
 
 
 # ---------------------------------------------------------------------------
@@ -214,15 +248,19 @@ def _filter2d_checked(image, kernel, mode, boundary, fillvalue, convolve):
     _check_real(kernel, "kernel", ndim=2)
     check_choice(mode, "mode", MODES)
     check_choice(boundary, "boundary", tuple(BOUNDARIES))
-    if isinstance(fillvalue, (np.ndarray, np.generic)) and np.ndim(fillvalue) == 0:
-        fillvalue = fillvalue.item()
-    if not isinstance(fillvalue, numbers.Real):
-        raise TypeError(f"fillvalue must be a real number, got {type(fillvalue).__name__} {fillvalue!r}")
+    fillvalue = _check_real_number(fillvalue, "fillvalue")
     work = _work_dtype(image.dtype)
-    x = _channels_first(image).astype(work, copy=False)   # cast first: a fill of 0.5 must not become 0
-    k = kernel.astype(work, copy=False)
-    out = _filter2d(x, k, mode, boundary, fillvalue, convolve)
-    return _channels_last(out, image.ndim == 3).astype(_out_dtype(image.dtype), copy=False)
+    # Values beyond the working dtype become +-inf, and sums of them NaN, as IEEE
+    # arithmetic (and scipy) has it: these are results, not reasons to warn.
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            fill = work.type(fillvalue)            # a Python int may be too large even for float64
+        except OverflowError:
+            fill = work.type(np.inf if fillvalue > 0 else -np.inf)
+        x = _channels_first(image).astype(work, copy=False)   # cast first: a fill of 0.5 must not become 0
+        k = kernel.astype(work, copy=False)
+        out = _filter2d(x, k, mode, boundary, fill, convolve)
+        return _channels_last(out, image.ndim == 3).astype(_out_dtype(image.dtype), copy=False)
 
 
 def convolve2d(image, kernel, mode="full", boundary="fill", fillvalue=0):
@@ -288,11 +326,12 @@ def convolve1d(signal, kernel, mode="full"):
     _check_real(kernel, "kernel", ndim=1)
     check_choice(mode, "mode", MODES)
     work = _work_dtype(signal.dtype)
-    a, v = signal.astype(work, copy=False), kernel.astype(work, copy=False)
-    if v.size > a.size:
-        a, v = v, a
-    out = _filter2d(a[None, :], v[None, :], mode, "fill", 0, convolve=True)[0]
-    return out.astype(_out_dtype(signal.dtype), copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):      # inf and NaN are results, as in np.convolve
+        a, v = signal.astype(work, copy=False), kernel.astype(work, copy=False)
+        if v.size > a.size:
+            a, v = v, a
+        out = _filter2d(a[None, :], v[None, :], mode, "fill", 0, convolve=True)[0]
+        return out.astype(_out_dtype(signal.dtype), copy=False)
 
 
 # ---------------------------------------------------------------------------
@@ -343,7 +382,8 @@ def pool2d(image, size, mode="max", stride=None):
     ``OH = (H - sh) // stride_h + 1`` (rows and columns left over at the
     bottom/right are dropped), likewise OW. ``size`` and ``stride`` are an int
     or a pair; ``stride`` defaults to ``size`` (non-overlapping blocks).
-    "max" keeps the dtype; "avg" gives float64 for integer or bool images.
+    "max" keeps the dtype; "avg" gives float64 for integer or bool images
+    (float16 means are summed in float32, so they do not overflow on the way).
     This is the same code as ``MaxPool2D`` / ``AvgPool2D`` (without padding).
     """
     _check_image(image)
@@ -353,14 +393,17 @@ def pool2d(image, size, mode="max", stride=None):
     h, w = image.shape[:2]
     if sh > h or sw > w:
         raise ValueError(f"size {sh}x{sw} is larger than the image ({h}x{w})")
+    # A stride beyond the image leaves one window either way; capped, it fits a C long.
+    stride = (min(stride[0], h), min(stride[1], w))
     x = _channels_first(image)
     x4 = x[None] if image.ndim == 3 else x[None, None]             # (1, C, H, W)
     no_pad = ((0, 0), (0, 0))
     if mode == "max":
-        out = F.max_pool2d_forward(x4, (sh, sw), stride, no_pad)[0]
+        out = F.max_pool2d_forward(x4, (sh, sw), stride, no_pad)
     else:
-        out = F.avg_pool2d_forward(x4.astype(_out_dtype(image.dtype), copy=False),
-                                   (sh, sw), stride, no_pad)
+        with np.errstate(over="ignore", invalid="ignore"):   # inf and NaN pixels give inf and NaN means
+            out = F.avg_pool2d_forward(x4.astype(_work_dtype(image.dtype), copy=False),
+                                       (sh, sw), stride, no_pad).astype(_out_dtype(image.dtype), copy=False)
     out = out[0] if image.ndim == 3 else out[0, 0]
     return _channels_last(out, image.ndim == 3)
 
@@ -379,9 +422,22 @@ class KernelRegistry:
     """
 
     def __init__(self, table):
+        """table: ``{name: kernel}``, each kernel a non-empty 2-D array (or nested list) of
+        finite real numbers; it is stored as a read-only float64 copy."""
+        if not isinstance(table, Mapping):
+            raise TypeError(f"table must be a dict {{name: kernel}}, got {type(table).__name__}")
         self._table = {}
         for name, k in table.items():
-            k = np.array(k, dtype=np.float64)
+            if not isinstance(name, str):
+                raise TypeError(f"table: kernel names must be str, got {type(name).__name__} {name!r}")
+            try:
+                k = np.array(k)
+            except ValueError as exc:                      # ragged nested lists
+                raise ValueError(f"table[{name!r}] is not a rectangular array: {exc}") from None
+            _check_real(k, f"table[{name!r}]", ndim=2)
+            k = k.astype(np.float64)
+            if not np.all(np.isfinite(k)):
+                raise ValueError(f"table[{name!r}] contains NaN or inf")
             k.flags.writeable = False
             self._table[name] = k
 
@@ -398,7 +454,7 @@ class KernelRegistry:
         return iter(self._table)
 
     def __contains__(self, name):
-        return name in self._table
+        return isinstance(name, str) and name in self._table     # never "unhashable type"
 
     def __len__(self):
         return len(self._table)
@@ -443,11 +499,22 @@ def gaussian_kernel(size, sigma):
     kernel is separable: the outer product of two 1-D Gaussians.
     """
     kh, kw = pair(size, "size")
-    sigma = check_float(sigma, "sigma", minimum=0.0, min_open=True)
-    gy = np.exp(-((np.arange(kh) - (kh - 1) / 2) ** 2) / (2 * sigma ** 2))
-    gx = np.exp(-((np.arange(kw) - (kw - 1) / 2) ** 2) / (2 * sigma ** 2))
-    g = np.outer(gy, gx)
+    sigma = _check_float(sigma, "sigma", minimum=0.0, min_open=True)
+    g = np.outer(_gaussian_1d(kh, sigma), _gaussian_1d(kw, sigma))
     return g / g.sum()
+
+
+def _gaussian_1d(n, sigma):
+    """Unnormalised 1-D Gaussian over taps ``0 .. n-1`` centred on ``(n-1)/2``, largest weight 1.
+
+    The exponent is taken relative to the tap(s) nearest the centre, so those get
+    exactly 1 and the sum can never underflow to 0 (a tiny sigma on an even size
+    would otherwise give 0/0). A tiny sigma overflows the other exponents to inf,
+    a huge one leaves them 0: weights 0 and 1, the right limits, without warnings.
+    """
+    d2 = (np.arange(n) - (n - 1) / 2) ** 2
+    with np.errstate(over="ignore", under="ignore"):
+        return np.exp(-((d2 - d2.min()) / np.float64(sigma) / np.float64(sigma) / 2))
 
 
 def sobel(image):
@@ -466,7 +533,8 @@ def sobel(image):
     """
     gx = correlate2d(image, kernels.get("sobel_x"), mode="same", boundary="symm")
     gy = correlate2d(image, kernels.get("sobel_y"), mode="same", boundary="symm")
-    return gx, gy, np.hypot(gx, gy)
+    with np.errstate(over="ignore"):       # float16 gradients near 65504 have an infinite magnitude
+        return gx, gy, np.hypot(gx, gy)
 
 
 # ---------------------------------------------------------------------------
@@ -477,9 +545,9 @@ def to_uint8(x):
 
     Filters such as sharpen or edge3 produce values outside the displayable
     range; this brings them back. The input is taken as 0..255 as it stands: scale
-    a [0, 1] image first (``to_uint8(255 * x)``). Any shape; NaN -> ValueError.
+    a [0, 1] image first (``to_uint8(255 * x)``). Any shape (empty too); NaN -> ValueError.
     """
-    _check_real(x, "x", ndim=None)
+    _check_real(x, "x", ndim=None, allow_empty=True)
     if x.dtype.kind == "b":
         return x.astype(np.uint8)
     if x.dtype.kind == "f" and np.isnan(x).any():
@@ -498,9 +566,12 @@ def to_grayscale(rgb):
     _check_real(rgb, "rgb", ndim=3)
     if rgb.shape[-1] not in (3, 4):
         raise ValueError(f"rgb must have 3 or 4 channels (RGB or RGBA), got shape {rgb.shape}")
-    dt = _out_dtype(rgb.dtype)
-    weights = np.array([0.299, 0.587, 0.114], dtype=dt)
-    return rgb[..., :3].astype(dt, copy=False) @ weights
+    dt, work = _out_dtype(rgb.dtype), _work_dtype(rgb.dtype)
+    r, g, b = (rgb[..., c].astype(work) for c in range(3))
+    # Element-wise rather than a matmul: BLAS sums in an order that depends on the
+    # memory layout, and a Fortran-ordered image must give exactly the same result.
+    with np.errstate(over="ignore", invalid="ignore"):       # inf and NaN pixels stay inf and NaN
+        return (work.type(0.299) * r + work.type(0.587) * g + work.type(0.114) * b).astype(dt, copy=False)
 
 
 # ---------------------------------------------------------------------------
@@ -516,10 +587,15 @@ def imread(path):
     """
     import matplotlib.image as mpimg
 
-    path = os.fspath(path)
+    path = os.fsdecode(_check_file_path(path))       # matplotlib guesses the format from a str name only
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
-    arr = mpimg.imread(path)
+    try:
+        arr = mpimg.imread(path)
+    except PermissionError:
+        raise
+    except Exception as exc:    # the decoders raise anything (OSError, SyntaxError, ...) on bad bytes
+        raise ValueError(f"cannot read {path!r} as an image: {type(exc).__name__}: {exc}") from exc
     if arr.dtype.kind in "ui":
         return (arr / np.float32(np.iinfo(arr.dtype).max)).astype(np.float32)
     return arr.astype(np.float32, copy=False)
@@ -537,13 +613,17 @@ def imsave(path, array):
     """
     import matplotlib.image as mpimg
 
-    path = os.fspath(path)
+    path = os.fsdecode(_check_file_path(path))       # bytes too: atomic_write works on str
     _check_real(array, "array", ndim=(2, 3))
     if array.ndim == 3 and array.shape[-1] not in (3, 4):
         raise ValueError(f"array must be (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
-    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    ext = os.fsdecode(os.path.splitext(path)[1]).lower().lstrip(".")
     if not ext:
         raise ValueError(f"path needs an extension that names the format (.png, .jpg, ...), got {path!r}")
+    ext = {"tif": "tiff"}.get(ext, ext)             # Pillow knows TIFF only by its long name
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write path {path!r}: folder {folder!r} does not exist")
     if array.dtype.kind == "b":
         u8 = array.astype(np.uint8) * np.uint8(255)
     elif array.dtype.kind == "f":
@@ -556,8 +636,12 @@ def imsave(path, array):
         # matplotlib's own "gray" colormap moves half of the 256 levels by one;
         # repeating the level in R, G and B is the exact gray map.
         u8 = np.repeat(u8[:, :, None], 3, axis=2)
-    with atomic_write(path) as f:
-        mpimg.imsave(f, u8, format=ext)
+    try:
+        with atomic_write(path) as f:
+            mpimg.imsave(f, u8, format=ext)
+    except (KeyError, ValueError) as exc:      # Pillow: KeyError for a format it cannot write
+        raise ValueError(f"cannot write path {path!r}: no image format for the extension "
+                         f".{ext} ({type(exc).__name__}: {exc})") from exc
 
 
 def sample_image():
@@ -585,13 +669,15 @@ def add_salt_and_pepper(image, amount, rng=None, salt=None, pepper=None):
     generator, see :func:`minicnn.manual_seed`).
     """
     _check_image(image)
-    amount = check_float(amount, "amount", minimum=0.0, maximum=1.0)
+    amount = _check_float(amount, "amount", minimum=0.0, maximum=1.0)
     gen = _as_rng(rng)
     if salt is None:
         kind = image.dtype.kind
         salt = 1.0 if kind == "f" else True if kind == "b" else min(255, np.iinfo(image.dtype).max)
     if pepper is None:
         pepper = 0
+    salt = _check_pixel_value(salt, "salt", image.dtype)
+    pepper = _check_pixel_value(pepper, "pepper", image.dtype)
     h, w = image.shape[:2]
     n = int(round(amount * h * w))
     chosen = gen.choice(h * w, size=n, replace=False)
@@ -603,6 +689,30 @@ def add_salt_and_pepper(image, amount, rng=None, salt=None, pepper=None):
     return out
 
 
+def _check_pixel_value(value, name, dtype):
+    """``value`` as a scalar of ``dtype`` that holds it exactly: 0/1 (or False/True) for
+    bool images, an integer in the dtype's range for integer ones, any real number
+    that does not overflow for float ones (NaN and +-inf included)."""
+    value = _check_real_number(value, name)
+    if dtype.kind == "b":
+        if value not in (0, 1):
+            raise ValueError(f"{name} must be 0/1 or False/True for a bool image, got {value!r}")
+        return np.bool_(value)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not ((isinstance(value, numbers.Integral) or math.isfinite(value))
+                and value == int(value) and info.min <= value <= info.max):
+            raise ValueError(f"{name} must be an integer in [{info.min}, {info.max}] for a "
+                             f"{dtype} image, got {value!r}")
+        return dtype.type(int(value))
+    largest = float(np.finfo(dtype).max)     # a Python float: comparing with a float16 would cast
+    # A Python int may be too large for np.isfinite (or float()); it is finite all the same.
+    finite = isinstance(value, numbers.Integral) or math.isfinite(value)
+    if finite and abs(value) > largest:
+        raise ValueError(f"{name} {value!r} is too large for a {dtype} image (largest {largest:g})")
+    return dtype.type(value)
+
+
 def add_gaussian_noise(image, sigma, rng=None):
     """``image + N(0, sigma^2)`` noise, drawn independently for every value (no clipping).
 
@@ -611,7 +721,9 @@ def add_gaussian_noise(image, sigma, rng=None):
     rng: as for :func:`add_salt_and_pepper`.
     """
     _check_image(image)
-    sigma = check_float(sigma, "sigma", minimum=0.0)
+    sigma = _check_float(sigma, "sigma", minimum=0.0)
     gen = _as_rng(rng)
     dt = _out_dtype(image.dtype)
-    return image.astype(dt) + gen.normal(0.0, sigma, size=image.shape).astype(dt)
+    noise = gen.normal(0.0, sigma, size=image.shape)
+    with np.errstate(over="ignore", invalid="ignore"):   # float16 or huge values: +-inf, as IEEE has it
+        return image.astype(dt) + noise.astype(dt)

@@ -11,29 +11,56 @@ weight (in, out), fan_in = in and fan_out = out.
 """
 import numpy as np
 
+from ._checks import check_dtype, check_int, check_shape
 
+
+def _checked(fn):
+    """Validate ``(shape, fan_in, fan_out, rng, dtype)`` before ``fn`` runs."""
+    def init(shape, fan_in, fan_out, rng, dtype=np.float32):
+        if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
+            shape = (shape,)
+        shape = check_shape(shape, "shape")
+        fan_in, fan_out = check_int(fan_in, "fan_in", 0), check_int(fan_out, "fan_out", 0)
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        dtype = check_dtype(dtype)
+        if fn.__name__.startswith("he") and fan_in < 1:
+            raise ValueError(f"fan_in must be >= 1 for {fn.__name__}, got {fan_in}")
+        if fn.__name__.startswith("xavier") and fan_in + fan_out < 1:
+            raise ValueError(f"fan_in + fan_out must be >= 1 for {fn.__name__}, got {fan_in + fan_out}")
+        return fn(shape, fan_in, fan_out, rng, dtype)
+    init.__name__, init.__doc__ = fn.__name__, fn.__doc__
+    return init
+
+
+@_checked
 def he_normal(shape, fan_in, fan_out, rng, dtype=np.float32):
     return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape).astype(dtype)
 
 
+@_checked
 def he_uniform(shape, fan_in, fan_out, rng, dtype=np.float32):
     a = np.sqrt(6.0 / fan_in)
     return rng.uniform(-a, a, size=shape).astype(dtype)
 
 
+@_checked
 def xavier_normal(shape, fan_in, fan_out, rng, dtype=np.float32):
     return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=shape).astype(dtype)
 
 
+@_checked
 def xavier_uniform(shape, fan_in, fan_out, rng, dtype=np.float32):
     a = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-a, a, size=shape).astype(dtype)
 
 
+@_checked
 def zeros(shape, fan_in, fan_out, rng, dtype=np.float32):
     return np.zeros(shape, dtype=dtype)
 
 
+@_checked
 def ones(shape, fan_in, fan_out, rng, dtype=np.float32):
     return np.ones(shape, dtype=dtype)
 

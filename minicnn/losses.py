@@ -44,6 +44,7 @@ class CrossEntropy(Loss):
     def forward(self, logits, target):
         self._grad = None            # a failed forward must not leave an old gradient behind
         check_array(logits, "logits", ndim=2)
+        logits = F.contiguous(logits)
         n, c = logits.shape
         if n == 0 or c == 0:
             raise ValueError(f"logits must hold at least one sample and one class, got shape {logits.shape}")
@@ -76,6 +77,7 @@ def _check_target(target, n, c):
                              f"got values in [{target.min()}, {target.max()}]")
         return target
     if target.ndim == 2:
+        target = F.contiguous(target)
         if target.dtype.kind != "f":
             raise TypeError(f"target of shape {target.shape} has dtype {target.dtype}: integer class labels "
                             f"must have shape (N,) (try target.ravel()), and probabilities (N, C) must be floats")
@@ -104,7 +106,12 @@ class MSE(Loss):
             raise ValueError(f"target must have pred's shape {pred.shape}, got {target.shape}")
         if pred.size == 0:
             raise ValueError("pred must not be empty")
-        dt = _compute_dtype(pred.dtype)
-        diff = pred.astype(dt, copy=False) - target.astype(dt, copy=False)
-        self._grad = (diff * (2.0 / diff.size)).astype(pred.dtype, copy=False)
-        return float(np.mean(diff * diff))
+        pred, target = F.contiguous(pred), F.contiguous(target)
+        # float64 whatever pred's dtype (the arrays are small: one row per sample), so that
+        # errors of 1e20 in float32 square without overflow. A loss or gradient beyond
+        # the range of its dtype is reported as inf, as IEEE arithmetic would.
+        # inf - inf is NaN, quietly: NaN/inf propagate as they do through the layers
+        with np.errstate(over="ignore", invalid="ignore"):
+            diff = pred.astype(np.float64) - target.astype(np.float64)
+            self._grad = (diff * (2.0 / diff.size)).astype(pred.dtype, copy=False)
+            return float(np.mean(np.square(diff)))

@@ -26,6 +26,14 @@ from ._checks import check_int
 __all__ = ["accuracy", "top_k_accuracy", "confusion_matrix", "precision_recall_f1",
            "classification_report"]
 
+#: Largest K of a K x K confusion matrix (2**28 int64 counts = 2 GiB). Labels are class
+#: indices 0 .. K-1, so a label of a million is a mistake (ids instead of indices?),
+#: and must be reported as one rather than attempting to allocate terabytes.
+MAX_CLASSES = 2 ** 14
+
+#: Most digits classification_report prints (float64 holds 17 significant ones).
+MAX_DIGITS = 17
+
 
 # ---------------------------------------------------------------------------
 # Argument checks
@@ -34,7 +42,10 @@ def _as_array(a, name):
     if isinstance(a, np.ndarray):
         return a
     if isinstance(a, (list, tuple)):
-        return np.asarray(a)
+        try:
+            return np.asarray(a)
+        except ValueError as exc:              # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array, got a ragged list ({exc})") from None
     raise TypeError(f"{name} must be a numpy.ndarray (or a list), got {type(a).__name__}")
 
 
@@ -49,6 +60,8 @@ def _check_labels(y, name):
         raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if y.min() < 0:
         raise ValueError(f"{name} must hold labels >= 0, got {y.min()}")
+    if y.max() > np.iinfo(np.int64).max:          # uint64: would wrap around to negative int64
+        raise ValueError(f"{name} holds label {y.max()}, too large for a class index")
     return y.astype(np.int64, copy=False)
 
 
@@ -137,14 +150,20 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     Rows are true classes, columns predicted ones (scikit-learn's layout), so
     row sums are the class supports and the diagonal counts correct answers.
     ``y_pred``: (N,) labels or (N, C) scores. ``K`` is ``num_classes``, else C
-    for scores, else the largest label + 1.
+    for scores, else the largest label + 1; at most :data:`MAX_CLASSES`.
     """
     y_true, y_pred, c = _true_and_pred(y_true, y_pred)
     largest = int(max(y_true.max(), y_pred.max()))
     if num_classes is None:
         k = c if c is not None else largest + 1
+        if k > MAX_CLASSES:
+            raise ValueError(f"the labels in y_true and y_pred go up to {largest}: a confusion matrix "
+                             f"of {k} classes is too large (at most {MAX_CLASSES}); labels must be "
+                             f"class indices 0 .. C-1")
     else:
         k = check_int(num_classes, "num_classes", minimum=1)
+        if k > MAX_CLASSES:
+            raise ValueError(f"num_classes must be at most {MAX_CLASSES}, got {k}")
         if c is not None and c != k:
             raise ValueError(f"num_classes is {k} but y_pred has scores for {c} classes")
         if largest >= k:
@@ -187,7 +206,8 @@ def classification_report(y_true, y_pred, target_names=None, digits=4):
     One row per class ``0 .. K-1`` (named by ``target_names`` if given, whose
     length is then K; else K as in :func:`confusion_matrix`), then
     ``accuracy``, ``macro avg`` (plain mean over the K classes) and
-    ``weighted avg`` (mean weighted by support)::
+    ``weighted avg`` (mean weighted by support). ``digits``: decimals printed,
+    0 .. :data:`MAX_DIGITS`::
 
                       precision    recall  f1-score   support
 
@@ -198,12 +218,17 @@ def classification_report(y_true, y_pred, target_names=None, digits=4):
         weighted avg     0.7000    0.6000    0.6133         5
     """
     digits = check_int(digits, "digits", minimum=0)
+    if digits > MAX_DIGITS:
+        raise ValueError(f"digits must be in [0, {MAX_DIGITS}], got {digits}")
     y_true, y_pred_labels, c = _true_and_pred(y_true, y_pred)
     num_classes = c
     if target_names is not None:
         if isinstance(target_names, str) or not isinstance(target_names, (list, tuple, np.ndarray)):
             raise TypeError(f"target_names must be a list of class names, "
                             f"got {type(target_names).__name__}")
+        if isinstance(target_names, np.ndarray) and target_names.ndim != 1:
+            raise ValueError(f"target_names must be a flat list of class names, "
+                             f"got shape {np.shape(target_names)}")
         target_names = [str(t) for t in target_names]
         largest = int(max(y_true.max(), y_pred_labels.max()))
         if len(target_names) <= largest:

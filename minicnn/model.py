@@ -110,6 +110,10 @@ class Sequential:
                 raise ValueError(f"{source}: {key} has shape {value.shape}, the model expects {ref.shape}")
             if value.dtype.kind not in "biuf":
                 raise ValueError(f"{source}: {key} has non-numeric dtype {value.dtype}")
+            with np.errstate(over="ignore", invalid="ignore"):
+                fits = np.isfinite(value.astype(ref.dtype)) | ~np.isfinite(value)
+            if not np.all(fits):
+                raise ValueError(f"{source}: {key} holds values beyond the range of {ref.dtype}")
         for i, layer in enumerate(self.layers):
             for name, p in layer.params.items():
                 p.data[...] = state[f"{i}.{name}"]
@@ -149,6 +153,8 @@ class Sequential:
             raise ValueError(f"{path} is not a minicnn Sequential file (no {_FORMAT} header)")
         try:
             spec = json.loads(str(arrays.pop("__architecture__")))
+            if not isinstance(spec, list):
+                raise ValueError(f"expected a list of layers, got {type(spec).__name__}")
             layers = [_build_layer(item) for item in spec]
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{path}: bad architecture: {exc}") from exc
@@ -171,7 +177,7 @@ class Sequential:
             try:
                 shape = layer.output_shape(shape)
             except ValueError as exc:
-                raise ValueError(f"layer {i} {layer!r} cannot take input shape {shape}: {exc}") from exc
+                raise ValueError(f"input_shape: layer {i} {layer!r} cannot take input shape {shape}: {exc}") from exc
             n = sum(p.size for p in layer.params.values())
             rows.append((f"{i}: {type(layer).__name__}", str(shape), f"{n:,}"))
         widths = [max(len(r[k]) for r in rows) for k in range(3)]
@@ -184,8 +190,14 @@ class Sequential:
     def __len__(self):
         return len(self.layers)
 
-    def __getitem__(self, i):
-        return self.layers[i]
+    def __getitem__(self, index):
+        """``model[i]`` is a layer; ``model[a:b]`` a Sequential sharing those layers."""
+        if isinstance(index, slice):
+            return Sequential(self.layers[index])
+        index = check_int(index, "index")
+        if not -len(self.layers) <= index < len(self.layers):
+            raise IndexError(f"index {index} is out of range for a model of {len(self.layers)} layers")
+        return self.layers[index]
 
     def __iter__(self):
         return iter(self.layers)

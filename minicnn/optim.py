@@ -1,11 +1,14 @@
 """Optimisers (SGD with momentum/Nesterov/weight decay, Adam) and learning-rate schedules.
 
 The update rules are PyTorch's, so that hyper-parameters carry over. State
-(momentum buffers, Adam moments) lives in each parameter's dtype.
+(momentum buffers, Adam moments) lives in each parameter's dtype (float16
+parameters keep their Adam moments in float32: eps = 1e-8 is 0 in float16).
 """
+from collections.abc import Mapping
+
 import numpy as np
 
-from ._checks import check_float, check_int
+from ._checks import check_bool, check_float, check_int
 from .parameter import Parameter
 
 
@@ -28,6 +31,8 @@ class Optimizer:
             if not isinstance(p, Parameter):
                 raise TypeError(f"params[{i}] must be a minicnn Parameter, got {type(p).__name__} "
                                 "(pass model.parameters())")
+            if any(p is q for q in params[:i]):
+                raise ValueError(f"params[{i}] appears twice in params: it would be updated twice per step")
         self.params = params
         self.lr = check_float(lr, "lr", minimum=0.0)
         self.step_count = 0
@@ -37,6 +42,26 @@ class Optimizer:
             p.zero_grad()
 
     def step(self):
+        """Update every parameter from its ``grad`` (one optimisation step).
+
+        Raises ``RuntimeError`` naming the parameter when the update overflows its
+        dtype (gradients beyond ~1e19 in float32): training has diverged, and
+        inf weights would only hide it.
+        """
+        self.step_count += 1
+        for i, p in enumerate(self.params):
+            try:
+                with np.errstate(over="raise", invalid="raise"):
+                    self._update(i, p)
+            except FloatingPointError as exc:
+                raise RuntimeError(
+                    f"{type(self).__name__}.step(): the update of params[{i}] (shape {p.data.shape}, "
+                    f"{p.data.dtype}) overflows its dtype ({exc}); the gradient is too large "
+                    f"(max |grad| = {float(np.abs(p.grad).max()):.3g}): lower the learning rate "
+                    "or clip the gradients") from None
+
+    def _update(self, i, p):
+        """Update ``p`` (the ``i``-th parameter) in place; ``step_count`` is already advanced."""
         raise NotImplementedError
 
     # -- state ---------------------------------------------------------------
@@ -54,24 +79,47 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` gave; everything is checked before anything changes."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict such as optimizer.state_dict(), got {type(state).__name__}")
         expected = set(self.state_dict())
         missing, unexpected = expected - set(state), set(state) - expected
         if missing or unexpected:
-            raise ValueError(f"optimiser state does not match: missing keys {sorted(missing)}, "
-                             f"unexpected keys {sorted(unexpected)}")
-        for buf in self._buffers:
-            arrays = getattr(self, buf)
-            for i, arr in enumerate(arrays):
-                value = np.asarray(state[f"{buf}.{i}"])
-                if value.shape != arr.shape:
-                    raise ValueError(f"optimiser state {buf}.{i} has shape {value.shape}, "
-                                     f"expected {arr.shape}")
-                arr[...] = value
+            raise ValueError(f"optimiser state does not match: missing keys {sorted(missing, key=str)}, "
+                             f"unexpected keys {sorted(unexpected, key=str)}")
+        hyper = {}
         for name in self._hyper:
             value = state[name]
-            value = np.asarray(value)
-            setattr(self, name, tuple(value.tolist()) if value.ndim else value.item())
-        self.step_count = int(state["step_count"])
+            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                value = tuple(value.tolist()) if value.ndim else value.item()
+            hyper[name] = value
+        checked = type(self)(self.params, **hyper)   # the constructor's checks, on a throw-away copy
+        hyper = {name: getattr(checked, name) for name in self._hyper}
+        step_count = state["step_count"]
+        if isinstance(step_count, np.ndarray) and step_count.ndim == 0:
+            step_count = step_count.item()
+        step_count = check_int(step_count, "step_count", 0)
+        buffers = {}
+        for buf in self._buffers:
+            for i, arr in enumerate(getattr(self, buf)):
+                key = f"{buf}.{i}"
+                value = state[key]
+                if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+                    raise TypeError(f"optimiser state {key} must be a numeric array, got {type(value).__name__}")
+                if value.shape != arr.shape:
+                    raise ValueError(f"optimiser state {key} has shape {value.shape}, expected {arr.shape}")
+                with np.errstate(over="ignore", invalid="ignore"):
+                    fits = np.isfinite(value.astype(arr.dtype))    # 1e300 would become inf in float32
+                if not np.all(fits) or (buf == "v" and np.any(value < 0)):
+                    raise ValueError(f"optimiser state {key} holds NaN, inf, values beyond the range of "
+                                     f"{arr.dtype} or (for v) negative values")
+                buffers[key] = value
+        for buf in self._buffers:
+            for i, arr in enumerate(getattr(self, buf)):
+                arr[...] = buffers[f"{buf}.{i}"]
+        for name, value in hyper.items():
+            setattr(self, name, value)
+        self.step_count = step_count
 
     def __repr__(self):
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)
@@ -92,23 +140,21 @@ class SGD(Optimizer):
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr)
         self.momentum = check_float(momentum, "momentum", minimum=0.0)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov")
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         self.velocity = [np.zeros_like(p.data) for p in self.params]
 
-    def step(self):
-        for p, v in zip(self.params, self.velocity):
-            g = p.grad
-            if self.weight_decay:
-                g = g + p.data.dtype.type(self.weight_decay) * p.data
-            if self.momentum:
-                v *= v.dtype.type(self.momentum)
-                v += g
-                g = g + v.dtype.type(self.momentum) * v if self.nesterov else v
-            p.data -= p.data.dtype.type(self.lr) * g
-        self.step_count += 1
+    def _update(self, i, p):
+        g, v = p.grad, self.velocity[i]
+        if self.weight_decay:
+            g = g + p.data.dtype.type(self.weight_decay) * p.data
+        if self.momentum:
+            v *= v.dtype.type(self.momentum)
+            v += g
+            g = g + v.dtype.type(self.momentum) * v if self.nesterov else v
+        p.data -= p.data.dtype.type(self.lr) * g
 
 
 class Adam(Optimizer):
@@ -129,25 +175,32 @@ class Adam(Optimizer):
                            for i, b in enumerate(betas))
         self.eps = check_float(eps, "eps", minimum=0.0)
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
-        self.m = [np.zeros_like(p.data) for p in self.params]
-        self.v = [np.zeros_like(p.data) for p in self.params]
+        # float16 cannot hold the moments: eps = 1e-8 rounds to 0 (a zero gradient would
+        # give 0/0) and g^2 overflows above 256. Its moments live in float32, as in
+        # mixed-precision training; every other dtype keeps its own.
+        self.m = [np.zeros(p.data.shape, _state_dtype(p.data.dtype)) for p in self.params]
+        self.v = [np.zeros(p.data.shape, _state_dtype(p.data.dtype)) for p in self.params]
 
-    def step(self):
-        self.step_count += 1
+    def _update(self, i, p):
         b1, b2 = self.betas
         t = self.step_count
-        step_size = self.lr / (1 - b1 ** t)
-        root_c2 = np.sqrt(1 - b2 ** t)
-        for p, m, v in zip(self.params, self.m, self.v):
-            dt = p.data.dtype.type
-            g = p.grad
-            if self.weight_decay:
-                g = g + dt(self.weight_decay) * p.data
-            m *= dt(b1)
-            m += dt(1 - b1) * g
-            v *= dt(b2)
-            v += dt(1 - b2) * (g * g)
-            p.data -= dt(step_size) * m / (np.sqrt(v) / dt(root_c2) + dt(self.eps))
+        m, v = self.m[i], self.v[i]
+        dt = m.dtype.type
+        g = p.grad.astype(m.dtype, copy=False)
+        if self.weight_decay:
+            g = g + dt(self.weight_decay) * p.data
+        g2 = np.square(g)               # before m changes: an overflow here leaves the state as it was
+        m *= dt(b1)
+        m += dt(1 - b1) * g
+        v *= dt(b2)
+        v += dt(1 - b2) * g2
+        step = dt(self.lr / (1 - b1 ** t)) * m / (np.sqrt(v) / dt(np.sqrt(1 - b2 ** t)) + dt(self.eps))
+        p.data -= step.astype(p.data.dtype, copy=False)
+
+
+def _state_dtype(dtype):
+    """Adam's moment dtype for a parameter of ``dtype``: float32 for float16, else the same."""
+    return np.promote_types(dtype, np.float32)
 
 
 # ---------------------------------------------------------------------------
@@ -191,7 +244,7 @@ class StepLR(LRScheduler):
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
         self.step_size = check_int(step_size, "step_size", 1)
-        self.gamma = check_float(gamma, "gamma", minimum=0.0)
+        self.gamma = check_float(gamma, "gamma", minimum=0.0, maximum=1.0)   # a decay: lr never grows
 
     def get_lr(self):
         return self.base_lr * self.gamma ** (self.count // self.step_size)
@@ -202,7 +255,7 @@ class ExponentialLR(LRScheduler):
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer)
-        self.gamma = check_float(gamma, "gamma", minimum=0.0)
+        self.gamma = check_float(gamma, "gamma", minimum=0.0, maximum=1.0)   # a decay: lr never grows
 
     def get_lr(self):
         return self.base_lr * self.gamma ** self.count

@@ -16,8 +16,10 @@ class Parameter:
             raise TypeError(f"data must be a numpy.ndarray, got {type(data).__name__}")
         if data.dtype.kind != "f":
             raise TypeError(f"data must have a floating dtype, got {data.dtype}")
-        self.data = data
-        self.grad = np.zeros_like(data)
+        # shares the caller's array (as torch.nn.Parameter does), unless the optimiser
+        # could not update it in place: a read-only or non-contiguous view is copied
+        self.data = data if data.flags.writeable and data.flags.c_contiguous else data.copy()
+        self.grad = np.zeros_like(self.data)
 
     @property
     def shape(self):
@@ -37,9 +39,12 @@ class Parameter:
     def accumulate(self, grad):
         """Add ``grad`` (any float dtype) into ``.grad``, keeping ``.grad``'s dtype."""
         grad = np.asarray(grad)
+        if grad.dtype.kind not in "biuf":     # complex would lose its imaginary part, None become NaN
+            raise TypeError(f"grad must be a real-valued array, got dtype {grad.dtype}")
         if grad.shape != self.data.shape:
             raise ValueError(f"grad must have the parameter's shape {self.data.shape}, got {grad.shape}")
-        self.grad += grad.astype(self.grad.dtype, copy=False)
+        with np.errstate(over="ignore"):      # beyond the dtype's range is inf, as IEEE casts give
+            self.grad += grad.astype(self.grad.dtype, copy=False)
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"

@@ -22,7 +22,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _rng
-from ._checks import check_array, check_bool, check_int
+from collections.abc import Mapping
+
+from ._checks import check_array, check_bool, check_choice, check_float, check_int, check_path
 from .data import DataLoader
 from .io import load_npz, save_npz
 from .losses import Loss
@@ -46,6 +48,9 @@ class History:
     """
 
     def __init__(self, history=None):
+        if history is not None and not isinstance(history, Mapping):
+            raise TypeError(f"history must be a dict of lists such as History().history, "
+                            f"got {type(history).__name__}")
         self.history = {k: list(v) for k, v in (history or {}).items()}
 
     @property
@@ -96,6 +101,9 @@ class LambdaCallback(Callback):
     """A callback from plain functions: ``LambdaCallback(on_batch_end=lambda b, logs: ...)``."""
 
     def __init__(self, on_epoch_end=None, on_batch_end=None):
+        for name, fn in (("on_epoch_end", on_epoch_end), ("on_batch_end", on_batch_end)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be a callable (index, logs) or None, got {type(fn).__name__}")
         if on_epoch_end is not None:
             self.on_epoch_end = on_epoch_end
         if on_batch_end is not None:
@@ -126,11 +134,16 @@ def _improved(mode, value, best, min_delta=0.0):
 
 
 def _mode(monitor, mode):
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    check_choice(mode, "mode", ("auto", "min", "max"))
     if mode == "auto":
         return "max" if "acc" in monitor else "min"
     return mode
+
+
+def _check_monitor(monitor):
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"monitor must be the name of a logged value such as 'val_loss', got {monitor!r}")
+    return monitor
 
 
 def _monitored(logs, monitor, who):
@@ -144,8 +157,8 @@ class ModelCheckpoint(Callback):
     """Save the model to ``path`` after an epoch (only when ``monitor`` improved, by default)."""
 
     def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto"):
-        self.path = os.fspath(path)
-        self.monitor = monitor
+        self.path = check_path(path, "path")
+        self.monitor = _check_monitor(monitor)
         self.save_best_only = check_bool(save_best_only, "save_best_only")
         self.mode = _mode(monitor, mode)
         self.best = None
@@ -170,9 +183,9 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
-        self.monitor = monitor
+        self.monitor = _check_monitor(monitor)
         self.patience = check_int(patience, "patience", 0)
-        self.min_delta = abs(float(min_delta))
+        self.min_delta = abs(check_float(min_delta, "min_delta"))
         self.mode = _mode(monitor, mode)
         self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
         self.best, self.wait, self.best_weights, self.stopped_epoch = None, 0, None, None
@@ -237,9 +250,15 @@ def _correct(out, y):
     return int(np.count_nonzero(out.argmax(axis=1) == labels))
 
 
+def _check_samples(x, name):
+    check_array(x, name, floating=False)
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have a samples axis first, got a scalar array")
+
+
 def _check_xy(x, y, name_x="x", name_y="y"):
-    check_array(x, name_x, floating=False)
-    check_array(y, name_y, floating=False)
+    _check_samples(x, name_x)
+    _check_samples(y, name_y)
     if len(x) != len(y):
         raise ValueError(f"{name_x} and {name_y} must hold the same number of samples, got {len(x)} and {len(y)}")
     if len(x) == 0:
@@ -249,7 +268,7 @@ def _check_xy(x, y, name_x="x", name_y="y"):
 def predict(model, x, batch_size=64):
     """Outputs of ``model`` for every sample of ``x``, in order, computed
     ``batch_size`` samples at a time (memory stays flat in N beyond the output)."""
-    check_array(x, "x", floating=False)
+    _check_samples(x, "x")
     batch_size = check_int(batch_size, "batch_size", 1)
     if len(x) == 0:
         raise ValueError("x holds no samples")
@@ -301,12 +320,16 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
         raise TypeError(f"optimizer must be a minicnn optimiser such as SGD(...), got {type(optimizer).__name__}")
     epochs = check_int(epochs, "epochs", 1)
     progress, resume = check_bool(progress, "progress"), check_bool(resume, "resume")
+    if checkpoint is not None:
+        checkpoint = check_path(checkpoint, "checkpoint")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=path")
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (x_val, y_val)")
         _check_xy(*validation_data, "validation_data[0]", "validation_data[1]")
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}")
     callbacks = [LearningRateScheduler(c) if isinstance(c, LRScheduler) else c for c in callbacks]
     for i, c in enumerate(callbacks):
         if not isinstance(c, Callback):
@@ -340,7 +363,10 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
                 optimizer.zero_grad()
                 model.backward(loss.backward(), input_grad=False)
                 _check_gradients(optimizer, epoch, batch)
-                optimizer.step()
+                try:
+                    optimizer.step()
+                except RuntimeError as exc:       # the update overflowed the weights' dtype
+                    raise TrainingDiverged(f"{exc} (at epoch {epoch + 1}, batch {batch + 1})") from None
 
             n, hits = len(xb), _correct(out, yb)
             seen, correct, loss_sum = seen + n, correct + hits, loss_sum + value * n
@@ -354,7 +380,10 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
 
         logs = {"loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr}
         if validation_data is not None:
-            val = evaluate(model, *validation_data, loss)
+            try:
+                val = evaluate(model, *validation_data, loss)
+            except ValueError as exc:        # e.g. samples of another shape than x's
+                raise ValueError(f"validation_data: {exc}") from exc
             logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
         logs["seconds"] = time.perf_counter() - t0
         history.append(logs)
@@ -414,28 +443,94 @@ def _save_checkpoint(path, epoch, model, optimizer, loader, callbacks, history):
     save_npz(path, arrays)
 
 
+_CHECKPOINT_KEYS = ("epoch", "architecture", "optimizer", "callbacks", "history", "loader_rng", "global_rng")
+
+
+def _first_difference(saved, model, arrays):
+    """Where a checkpoint's layers and weights first differ from ``model``'s, for error messages."""
+    ours = model.architecture()
+    saved = saved if isinstance(saved, list) else [saved]
+    i = next((i for i, (a, b) in enumerate(zip(saved, ours)) if a != b), min(len(saved), len(ours)))
+
+    def layer(arch):
+        if i >= len(arch):
+            return "absent"
+        item = arch[i]
+        if isinstance(item, dict) and isinstance(item.get("config"), dict):
+            return f"{item.get('class')}({', '.join(f'{k}={v!r}' for k, v in item['config'].items())})"
+        return repr(item)
+
+    text = f"layer {i} is {layer(saved)} in the checkpoint, {layer(ours)} in the model"
+    stored = {k[6:]: v.shape for k, v in arrays.items() if k.startswith("model/")}
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    shape = lambda s: "absent" if s is None else f"shape {s}"
+    order = {k: n for n, k in enumerate([*stored, *(k for k in expected if k not in stored)])}
+    by_layer = lambda k: (int(k.split(".")[0]) if k.split(".")[0].isdigit() else -1, order[k])
+    for key in sorted(order, key=by_layer):
+        if stored.get(key) != expected.get(key):
+            return (f"{text}; first mismatching key {key!r}: {shape(stored.get(key))} in the checkpoint, "
+                    f"{shape(expected.get(key))} in the model")
+    return f"{text} (every weight has the same shape)"
+
+
 def _restore(path, model, optimizer, loader, callbacks, history):
     """Load a checkpoint into the objects of this run; returns the epoch to start at."""
     arrays = load_npz(path)
     try:
         meta = json.loads(str(arrays.pop("__meta__")))
-        if meta.get("format") != _CHECKPOINT_FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != _CHECKPOINT_FORMAT:
             raise ValueError("not a minicnn checkpoint")
+        lacking = [k for k in _CHECKPOINT_KEYS if k not in meta]
+        if lacking:
+            raise ValueError(f"its metadata lacks {lacking}")
+        _check_meta_types(meta)
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path} is not a minicnn checkpoint: {exc}") from exc
     if meta["architecture"] != model.architecture():
-        raise ValueError(f"{path} holds a checkpoint of another architecture than this model")
+        raise ValueError(f"{path} holds a checkpoint of another architecture than this model: "
+                         f"{_first_difference(meta['architecture'], model, arrays)}")
     if meta["optimizer"]["class"] != type(optimizer).__name__:
         raise ValueError(f"{path} holds {meta['optimizer']['class']} state, but the optimiser is "
                          f"{type(optimizer).__name__}")
-    model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")}, source=str(path))
-    opt_state = dict(meta["optimizer"]["scalars"])
-    opt_state.update({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
-    optimizer.load_state_dict(opt_state)
-    for i, c in enumerate(callbacks):
-        if hasattr(c, "load_state_dict") and str(i) in meta["callbacks"]:
-            c.load_state_dict(meta["callbacks"][str(i)])
+    stateful = [c for c in callbacks if hasattr(c, "state_dict") and hasattr(c, "load_state_dict")]
+    before = (model.state_dict(), optimizer.state_dict(), [c.state_dict() for c in stateful],
+              loader.rng.bit_generator.state, _rng.get_rng().bit_generator.state)
+    try:
+        model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")},
+                              source=str(path))
+        opt_state = dict(meta["optimizer"]["scalars"])
+        opt_state.update({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
+        optimizer.load_state_dict(opt_state)
+        for i, c in enumerate(callbacks):
+            if hasattr(c, "load_state_dict") and str(i) in meta["callbacks"]:
+                c.load_state_dict(meta["callbacks"][str(i)])
+        loader.rng.bit_generator.state = meta["loader_rng"]
+        _rng.get_rng().bit_generator.state = meta["global_rng"]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # all or nothing: put back what was loaded before the failure
+        model.load_state_dict(before[0])
+        optimizer.load_state_dict(before[1])
+        for c, state in zip(stateful, before[2]):
+            c.load_state_dict(state)
+        loader.rng.bit_generator.state, _rng.get_rng().bit_generator.state = before[3:]
+        if isinstance(exc, ValueError) and str(path) in str(exc):
+            raise
+        raise ValueError(f"{path}: cannot resume from this checkpoint: {exc}") from exc
     history.history = {k: list(v) for k, v in meta["history"].items()}
-    loader.rng.bit_generator.state = meta["loader_rng"]
-    _rng.get_rng().bit_generator.state = meta["global_rng"]
     return meta["epoch"] + 1
+
+
+def _check_meta_types(meta):
+    """Types of the metadata entries ``_restore`` uses, before anything is changed."""
+    epoch = meta["epoch"]
+    if type(epoch) is not int or epoch < 0:
+        raise ValueError(f"its epoch is {epoch!r}, not an int >= 0")
+    optimizer = meta["optimizer"]
+    if not (isinstance(optimizer, dict) and isinstance(optimizer.get("class"), str)
+            and isinstance(optimizer.get("scalars"), dict)):
+        raise ValueError("its optimizer entry is not {\"class\": str, \"scalars\": {...}}")
+    for key in ("callbacks", "history", "loader_rng", "global_rng"):
+        if not isinstance(meta[key], dict):
+            raise ValueError(f"its {key} entry is a {type(meta[key]).__name__}, not a dict")
+    if not all(isinstance(v, list) for v in meta["history"].values()):
+        raise ValueError("its history entry is not a dict of lists")

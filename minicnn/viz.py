@@ -87,9 +87,11 @@ def _check_path(path):
     path = os.fspath(path)
     if not isinstance(path, str):
         raise TypeError(f"path must be a text file name, got {type(path).__name__} {path!r}")
+    if not path or "\0" in path:
+        raise ValueError(f"path must be a file name such as 'figure.png', got {path!r}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save the figure to {path}: folder {folder} does not exist")
+        raise FileNotFoundError(f"cannot save the figure to path {path!r}: folder {folder} does not exist")
     if os.path.isdir(path):
         example = os.path.join(path, "figure.png")
         raise IsADirectoryError(f"path {path} is a folder; give a file name such as {example}")
@@ -111,6 +113,10 @@ def _new_figure(**kwargs):
 
 def save_figure(fig, path):
     """Write ``fig`` as a PNG to ``path`` (if not None), atomically."""
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     path = _check_path(path)
     if path is not None:
         with atomic_write(path) as f:
@@ -124,7 +130,10 @@ def _as_numeric(values, name, ndim):
     """``values`` (an ndarray, list or tuple) as a non-empty real array with ``ndim`` dimensions."""
     if not isinstance(values, (np.ndarray, list, tuple)):
         raise TypeError(f"{name} must be a numpy.ndarray or a list, got {type(values).__name__}")
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except ValueError as exc:                        # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array, got a ragged list ({exc})") from None
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if arr.ndim != ndim:
@@ -132,6 +141,14 @@ def _as_numeric(values, name, ndim):
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
     return arr
+
+
+def _ndim(values):
+    """``np.ndim(values)``, or None for a ragged nested list (which np.ndim cannot take)."""
+    try:
+        return np.ndim(values)
+    except ValueError:
+        return None
 
 
 def _check_labels(labels, name, n):
@@ -148,10 +165,12 @@ def _check_labels(labels, name, n):
 
 def _check_predictions(predictions, n):
     """Predicted labels from labels (n,) or from scores (n, C) (argmax over the classes)."""
-    if isinstance(predictions, (np.ndarray, list, tuple)) and np.ndim(predictions) == 2:
+    if isinstance(predictions, (np.ndarray, list, tuple)) and _ndim(predictions) == 2:
         scores = _as_numeric(predictions, "predictions", ndim=2)
         if len(scores) != n:
             raise ValueError(f"predictions must hold one row of scores per image: {n}, got {len(scores)}")
+        if not np.all(np.isfinite(scores)):               # argmax would pick a NaN as the winner
+            raise ValueError("predictions (scores) contain NaN or inf")
         return scores.argmax(axis=1)
     return _check_labels(predictions, "predictions (labels (N,) or scores (N, C))", n)
 
@@ -162,6 +181,8 @@ def _check_class_names(class_names):
         return None
     if isinstance(class_names, str) or not isinstance(class_names, (list, tuple, np.ndarray)):
         raise TypeError(f"class_names must be a list of names, got {type(class_names).__name__}")
+    if isinstance(class_names, np.ndarray) and class_names.ndim != 1:
+        raise ValueError(f"class_names must be a flat list of names, got shape {class_names.shape}")
     if len(class_names) == 0:
         raise ValueError("class_names is empty")
     return [str(name) for name in class_names]
@@ -198,7 +219,7 @@ def _history_panels(history):
             panels.append((title, ylabel, curves))
     if not panels:
         raise ValueError(f"history has none of the keys 'loss', 'val_loss', 'accuracy', 'val_accuracy' "
-                         f"(got {sorted(data)}); was the model trained?")
+                         f"(got {sorted(map(repr, data))}); was the model trained?")
     return panels
 
 
@@ -244,16 +265,16 @@ def plot_history(history, path=None):
 # ---------------------------------------------------------------------------
 def _check_matrix(cm):
     """A (K, K) matrix of finite, non-negative numbers."""
-    if isinstance(cm, (np.ndarray, list, tuple)) and np.ndim(cm) == 1:
+    if isinstance(cm, (np.ndarray, list, tuple)) and _ndim(cm) == 1:
         raise ValueError("cm_or_y_true is 1-D: to plot from labels, pass y_pred as well; "
                          "otherwise pass a (K, K) confusion matrix")
     cm = _as_numeric(cm, "cm_or_y_true (a confusion matrix)", ndim=2)
     if cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"a confusion matrix must be square (K, K), got shape {cm.shape}")
+        raise ValueError(f"cm_or_y_true: a confusion matrix must be square (K, K), got shape {cm.shape}")
     if not np.all(np.isfinite(cm)):
-        raise ValueError("the confusion matrix contains NaN or inf")
+        raise ValueError("cm_or_y_true: the confusion matrix contains NaN or inf")
     if cm.min() < 0:
-        raise ValueError(f"a confusion matrix holds counts >= 0, got {cm.min()}")
+        raise ValueError(f"cm_or_y_true: a confusion matrix holds counts >= 0, got {cm.min()}")
     return cm
 
 
@@ -282,8 +303,15 @@ def plot_confusion_matrix(cm_or_y_true, y_pred=None, class_names=None, normalize
     if y_pred is None:
         cm = _check_matrix(cm_or_y_true)
     else:
-        cm = confusion_matrix(cm_or_y_true, y_pred,
-                              num_classes=None if class_names is None else len(class_names))
+        try:
+            cm = confusion_matrix(cm_or_y_true, y_pred,
+                                  num_classes=None if class_names is None else len(class_names))
+        except ValueError as exc:
+            if class_names is None or "num_classes" not in str(exc):
+                raise
+            # The caller gave no num_classes: say which of their arguments sets it.
+            raise ValueError(f"class_names has {len(class_names)} names, which does not fit "
+                             f"the labels ({exc})") from None
     k = len(cm)
     if class_names is not None and len(class_names) != k:
         raise ValueError(f"class_names has {len(class_names)} names but the confusion matrix is {k} x {k}")
@@ -291,22 +319,32 @@ def plot_confusion_matrix(cm_or_y_true, y_pred=None, class_names=None, normalize
 
     integer_counts = cm.dtype.kind in "iu"
     if normalize:
-        row_sums = cm.sum(axis=1, keepdims=True).astype(np.float64)
-        values = np.divide(cm, row_sums, out=np.zeros(cm.shape), where=row_sums != 0)
+        # Scaled by the row maximum first, so that a row of huge values cannot sum to inf.
+        row_max = cm.max(axis=1, keepdims=True).astype(np.float64)
+        scaled = np.divide(cm, row_max, out=np.zeros(cm.shape), where=row_max != 0)
+        row_sums = scaled.sum(axis=1, keepdims=True)
+        values = np.divide(scaled, row_sums, out=np.zeros(cm.shape), where=row_sums != 0)
         fmt, vmax, bar_label = ".2f", 1.0, "share of the true class"
     else:
         values = cm
         fmt = "d" if integer_counts else ".2f"
+        if float(cm.max()) >= 1e6:          # 1e308 in ".2f" is 309 digits: it would not fit a cell
+            fmt = ".2e"
         vmax, bar_label = max(float(cm.max()), 1e-12), "count" if integer_counts else "value"
 
     title = "Confusion matrix" + (" (each row normalized)" if normalize else "")
-    if integer_counts and cm.sum() > 0:
-        title += f"\naccuracy {np.trace(cm) / cm.sum():.3f} on {cm.sum():,} samples"
+    # Python ints: int64 counts near 2**63 would wrap around in NumPy's sum.
+    total = int(cm.sum(dtype=object)) if integer_counts else 0
+    if total > 0:
+        title += f"\naccuracy {int(np.trace(cm, dtype=object)) / total:.3f} on {total:,} samples"
     side = min(max(4.5, 0.55 * k + 2.5), 16.0)
     cell_inches = (side - 2.5) / k
     fontsize = max(5.0, min(10.0, 0.3 * 72 * cell_inches))      # a third of a cell, in points
 
-    with _new_figure(figsize=(side + 1.2, side), layout="constrained") as fig:
+    # Counts near the float64 maximum overflow inside matplotlib's colorbar arithmetic
+    # (the picture is still right): no warning for that.
+    with np.errstate(over="ignore", invalid="ignore"), \
+            _new_figure(figsize=(side + 1.2, side), layout="constrained") as fig:
         ax = fig.add_subplot()
         image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
         fig.colorbar(image, ax=ax, label=bar_label, shrink=0.85)
@@ -488,10 +526,14 @@ def _input_display(sample, max_maps):
     if sample.shape[0] != 3:
         return sample[:max_maps]
     rgb = np.moveaxis(sample, 0, -1).astype(np.float64)
-    low, high = rgb.min(), rgb.max()
+    finite = rgb[np.isfinite(rgb)]
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
     if low < 0 or high > 1:
-        rgb = (rgb - low) / (high - low) if high > low else np.zeros_like(rgb)
-    return rgb[None]
+        with np.errstate(invalid="ignore"):          # +-inf - +-inf: NaN, shown black below
+            # Halves: high - low itself may overflow (1e308 - -1e308).
+            rgb = (rgb / 2 - low / 2) / (high / 2 - low / 2) if high > low else np.zeros_like(rgb)
+    # Non-finite pixels: +inf white, -inf and NaN black (imshow wants RGB in [0, 1]).
+    return np.nan_to_num(np.clip(rgb, 0.0, 1.0), nan=0.0)[None]
 
 
 def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
@@ -594,8 +636,11 @@ def plot_filters(layer, path=None, channel=None):
     elif c == 1:
         kernels, which = weights[:, 0], "1 input channel"
     else:
-        kernels, which = weights.mean(axis=1), f"mean over the {c} input channels"
-    vmax = float(np.abs(kernels).max()) or 1.0                            # all-zero weights: any scale
+        with np.errstate(over="ignore", invalid="ignore"):    # diverged weights: inf - inf gives NaN
+            kernels, which = weights.mean(axis=1), f"mean over the {c} input channels"
+    # The scale comes from the finite weights, so one inf does not wash out every other cell.
+    finite = np.abs(kernels[np.isfinite(kernels)])
+    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0   # all-zero: any scale
 
     ncols = math.ceil(math.sqrt(o))
     nrows = math.ceil(o / ncols)

@@ -1,6 +1,7 @@
 """Hypothesis profiles: "default" (CI and everyday), "thorough" (many more examples).
 
-Choose with ``pytest --hypothesis-profile=thorough``.
+Choose with ``pytest --hypothesis-profile=thorough`` ("quick": 10 examples, for
+a first run of a new test).
 """
 import pytest
 from hypothesis import HealthCheck, settings
@@ -11,6 +12,9 @@ settings.register_profile(
 settings.register_profile(
     "thorough", max_examples=1000, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "quick", max_examples=10, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow])             # while writing tests
 settings.load_profile("default")
 
 

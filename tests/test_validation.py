@@ -490,8 +490,8 @@ def test_scheduler_of_a_non_optimizer(cls, args, not_an_optimizer):
 @pytest.mark.parametrize("make, exc, fragments", [
     (lambda o: optim.StepLR(o, 0), ValueError, ["step_size must be >= 1"]),
     (lambda o: optim.StepLR(o, 2.0), TypeError, ["step_size must be an int", "float"]),
-    (lambda o: optim.StepLR(o, 2, gamma=-0.5), ValueError, ["gamma must be in [0, inf)"]),
-    (lambda o: optim.ExponentialLR(o, -1.0), ValueError, ["gamma must be in [0, inf)"]),
+    (lambda o: optim.StepLR(o, 2, gamma=-0.5), ValueError, ["gamma must be in [0, 1]"]),
+    (lambda o: optim.ExponentialLR(o, -1.0), ValueError, ["gamma must be in [0, 1]"]),
     (lambda o: optim.InverseTimeDecay(o, -1e-3), ValueError, ["decay must be in [0, inf)"]),
 ])
 def test_scheduler_bad_arguments(make, exc, fragments):

@@ -93,7 +93,7 @@ class Softmax(Layer):
         if self.axis % ndim == 0:
             raise ValueError("Softmax over axis 0 would mix the samples of a batch; use axis >= 1")
 
-    def output_shape(self, input_shape):
+    def _output_shape(self, input_shape):
         self._check_axis(len(input_shape) + 1)
         return tuple(input_shape)
 

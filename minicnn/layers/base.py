@@ -1,7 +1,9 @@
 """The Layer base class: what every layer has in common."""
+import functools
+
 import numpy as np
 
-from .._checks import check_array
+from .._checks import check_array, check_shape
 from .. import init as initializers
 from .._rng import get_rng
 from ..parameter import Parameter
@@ -30,6 +32,14 @@ class Layer:
         self.params = {}
         self._cache = None
 
+    def __init_subclass__(cls, **kwargs):
+        # Overflow inside a layer is not a warning: inf/NaN flow on to the output, as
+        # in PyTorch, and fit() checks every batch's loss and gradients for them.
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            if name in cls.__dict__:
+                setattr(cls, name, _quiet(cls.__dict__[name]))
+
     def __call__(self, x, training=False):
         return self.forward(x, training=training)
 
@@ -46,14 +56,18 @@ class Layer:
         return {}
 
     def output_shape(self, input_shape):
-        return tuple(input_shape)
+        """Per-sample output shape for per-sample ``input_shape`` (no data needed)."""
+        return self._output_shape(check_shape(input_shape, "input_shape"))
+
+    def _output_shape(self, input_shape):
+        return input_shape
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
 
     # -- helpers for subclasses -------------------------------------------
-    def _input(self, x, ndim=None, min_ndim=None):
+    def _input(self, x, ndim=None, min_ndim=1):
         """Start of every forward: forget the last cache, then validate ``x``.
 
         Forgetting first means a forward that fails half-way can never leave a
@@ -77,12 +91,31 @@ class Layer:
         return self._cache
 
     def _add_param(self, name, shape, init, fan_in, fan_out, dtype):
-        data = initializers.get(init)(shape, fan_in, fan_out, get_rng(), dtype)
-        self.params[name] = Parameter(np.asarray(data, dtype=dtype))
+        fn = initializers.get(init)
+        try:
+            data = fn(shape, fan_in, fan_out, get_rng(), dtype)
+        except TypeError as exc:
+            if not isinstance(init, str):
+                raise TypeError(f"init must be a callable (shape, fan_in, fan_out, rng, dtype) -> array; "
+                                f"calling it failed: {exc}") from exc
+            raise
+        data = np.asarray(data)
+        if data.shape != tuple(shape) or data.dtype.kind not in "biuf":
+            raise ValueError(f"init must return a numeric array of shape {tuple(shape)}, "
+                             f"got {data.dtype} {data.shape}")
+        self.params[name] = Parameter(data.astype(dtype))
 
     def _accumulate(self, name, grad):
         """Add a gradient into ``params[name].grad`` (in the parameter's dtype)."""
         self.params[name].accumulate(grad)
+
+
+def _quiet(method):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return method(*args, **kwargs)
+    return wrapper
 
 
 def check_grad(grad_out, expected_shape):

@@ -1,6 +1,8 @@
 """BatchNorm: normalise each channel over the batch (and the spatial axes)."""
 import numpy as np
 
+from .. import functional as F
+
 from .._checks import check_dtype, check_float, check_int
 from .base import Layer, check_features, check_grad
 
@@ -10,9 +12,13 @@ def channel_sum(a, b=None):
 
     ``np.einsum`` does the product and the sum in one pass without a
     temporary array, about twice as fast as ``(a * b).sum(axis=(0, 2, 3))``.
+    float16 sums in float32: 50k squares of N(0, 1) values already pass 65504.
     """
     axes = list(range(a.ndim))
-    return np.einsum(a, axes, [1]) if b is None else np.einsum(a, axes, b, axes, [1])
+    dtype = np.result_type(a, np.float32) if b is None else np.result_type(a, b, np.float32)
+    if b is None:
+        return np.einsum(a, axes, [1], dtype=dtype)
+    return np.einsum(a, axes, b, axes, [1], dtype=dtype)
 
 
 class BatchNorm(Layer):
@@ -46,7 +52,7 @@ class BatchNorm(Layer):
     def buffers(self):
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
-    def output_shape(self, input_shape):
+    def _output_shape(self, input_shape):
         if len(input_shape) < 1:
             raise ValueError("BatchNorm takes per-sample input (C,) or (C, H, W), got a scalar")
         check_features(input_shape[0], self.num_features, "channels", tuple(input_shape))
@@ -55,6 +61,7 @@ class BatchNorm(Layer):
     def forward(self, x, training=False):
         self._input(x, min_ndim=2)
         self.output_shape(x.shape[1:])
+        x = F.contiguous(x)                  # a view sums in another order: not bit-identical
         shape = [1] * x.ndim
         shape[1] = self.num_features        # broadcast (C,) against axis 1
         gamma = self.params["gamma"].data.astype(x.dtype, copy=False)
@@ -68,10 +75,10 @@ class BatchNorm(Layer):
             raise ValueError(f"BatchNorm in training needs more than one value per channel, got input "
                              f"shape {x.shape}; use a batch of 2 or more")
         mean = channel_sum(x) / m
-        x_hat = x - mean.reshape(shape)
+        x_hat = x - mean.astype(x.dtype, copy=False).reshape(shape)
         var = channel_sum(x_hat, x_hat) / m                  # biased: what normalises the batch
-        inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
-        x_hat *= inv_std.reshape(shape)
+        inv_std = 1 / np.sqrt(var + var.dtype.type(self.eps))
+        x_hat *= inv_std.astype(x.dtype, copy=False).reshape(shape)
         mom = self.momentum
         self.running_mean = ((1 - mom) * self.running_mean + mom * mean).astype(self.dtype)
         self.running_var = ((1 - mom) * self.running_var + mom * var * (m / (m - 1))).astype(self.dtype)
@@ -83,6 +90,7 @@ class BatchNorm(Layer):
     def backward(self, grad_out, input_grad=True):
         x_hat, inv_std, gamma, shape = self._cached()
         check_grad(grad_out, x_hat.shape)
+        grad_out = F.contiguous(grad_out)
         dgamma = channel_sum(grad_out, x_hat)                # sum(dy * x_hat)
         dbeta = channel_sum(grad_out)                        # sum(dy)
         self._accumulate("gamma", dgamma)

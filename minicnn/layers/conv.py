@@ -73,7 +73,7 @@ class Conv2D(Layer):
         ph, pw = self.padding
         return ((ph, ph), (pw, pw))
 
-    def output_shape(self, input_shape):
+    def _output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"Conv2D takes per-sample input (C, H, W), got {tuple(input_shape)}")
         check_features(input_shape[0], self.in_channels, "channels", tuple(input_shape))

@@ -1,5 +1,4 @@
 """Dropout (inverted): zero each input with probability p when training."""
-import numpy as np
 
 from .._checks import check_float
 from .._rng import get_rng

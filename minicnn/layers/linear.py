@@ -1,6 +1,8 @@
 """Dense (fully connected) and the shape-only layers Flatten and Reshape."""
 import numpy as np
 
+from .. import functional as F
+
 from .._checks import check_bool, check_dtype, check_int
 from .base import Layer, check_features, check_grad, init_name
 
@@ -26,7 +28,7 @@ class Dense(Layer):
         if self.bias:
             self._add_param("b", (self.out_features,), "zeros", 0, 0, self.dtype)
 
-    def output_shape(self, input_shape):
+    def _output_shape(self, input_shape):
         if len(input_shape) < 1:
             raise ValueError("Dense needs per-sample input (..., in_features), got a scalar")
         check_features(input_shape[-1], self.in_features, "features", tuple(input_shape))
@@ -35,6 +37,7 @@ class Dense(Layer):
     def forward(self, x, training=False):
         self._input(x, min_ndim=2)
         self.output_shape(x.shape[1:])
+        x = F.contiguous(x)              # BLAS sums a transposed view in another order
         out = x @ self.params["W"].data.astype(x.dtype, copy=False)
         if self.bias:
             out += self.params["b"].data.astype(x.dtype, copy=False)
@@ -44,6 +47,7 @@ class Dense(Layer):
     def backward(self, grad_out, input_grad=True):
         x, out_shape = self._cached()
         check_grad(grad_out, out_shape)
+        grad_out = F.contiguous(grad_out)
         x2 = x.reshape(-1, self.in_features)
         g2 = grad_out.reshape(-1, self.out_features)
         self._accumulate("W", x2.T @ g2)             # dW = x^T dy
@@ -75,11 +79,11 @@ class Reshape(Layer):
             raise ValueError(f"shape entries must be positive, with at most one -1; got {shape}")
         self.shape = shape
 
-    def output_shape(self, input_shape):
+    def _output_shape(self, input_shape):
         size = int(np.prod(input_shape))
         known = int(np.prod([s for s in self.shape if s != -1]))
         if (-1 in self.shape and size % known) or (-1 not in self.shape and size != known):
-            raise ValueError(f"cannot reshape a sample of shape {tuple(input_shape)} ({size} values) "
+            raise ValueError(f"cannot reshape a sample of input_shape {tuple(input_shape)} ({size} values) "
                              f"into {self.shape}")
         return tuple(size // known if s == -1 else s for s in self.shape)
 

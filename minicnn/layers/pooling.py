@@ -27,7 +27,7 @@ class _Pool2D(Layer):
         ph, pw = self.padding
         return ((ph, ph), (pw, pw))
 
-    def output_shape(self, input_shape):
+    def _output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{type(self).__name__} takes per-sample input (C, H, W), got {tuple(input_shape)}")
         oh, ow = window_geometry(type(self).__name__, self.kernel_size, self.stride, (1, 1), self.pads,
@@ -51,14 +51,17 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x, training=False):
         self._check(x)
-        out, x_pad = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
-        self._save(training, x_pad, out)
+        if not training:                      # inference needs no argmax
+            self._save(False)
+            return F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
+        out, arg = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads, argmax=True)
+        self._save(True, arg, x.shape)
         return out
 
     def backward(self, grad_out):
-        x_pad, out = self._cached()
-        check_grad(grad_out, out.shape)
-        return F.max_pool2d_backward(grad_out, x_pad, out, self.kernel_size, self.stride, self.pads)
+        arg, x_shape = self._cached()
+        check_grad(grad_out, arg.shape)
+        return F.max_pool2d_backward(grad_out, arg, x_shape, self.kernel_size, self.stride, self.pads)
 
 
 class AvgPool2D(_Pool2D):
