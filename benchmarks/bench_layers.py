@@ -164,6 +164,7 @@ def table(results):
 def main(args):
     torch = T.import_torch(args.threads) if args.compare_torch else None
     names = args.case or list(CASES)
+    print(T.describe_blas())
     print(f"forward(training=True) + backward, {args.dtype}, median of {args.repeats} runs "
           f"(after {args.warmup} warm-up), threads: {args.threads or 'library default'}"
           + (", alternating with PyTorch" if torch is not None else ""))

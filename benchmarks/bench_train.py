@@ -374,6 +374,7 @@ def main(args):
     torch = T.import_torch(args.threads) if args.compare_torch else None
     x, y, source = load_training_data(args.seed)
     print(f"data: {source}, {len(x)} training samples; threads: {args.threads or 'library default'}")
+    print(T.describe_blas())
     rss_data = T.peak_rss_mib()
     results = {net: bench_net(args, net, x, y, torch) for net in args.net}
 

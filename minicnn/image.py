@@ -601,10 +601,14 @@ def imread(path):
     return arr.astype(np.float32, copy=False)
 
 
+ALPHA_FORMATS = ("png", "tiff")          # the formats imsave writes with an alpha channel
+
+
 def imsave(path, array):
     """Write an image file, atomically (a crash never leaves half a file at ``path``).
 
-    array: (H, W) grayscale, (H, W, 3) RGB or (H, W, 4) RGBA. Values:
+    array: (H, W) grayscale, (H, W, 3) RGB or (H, W, 4) RGBA (RGBA to .png or .tiff
+    only: the other formats cannot keep the alpha channel). Values:
     float arrays are taken in [0, 1] (clipped; the scale :func:`imread` returns),
     integer arrays in 0..255 (clipped), bool arrays as black/white. They are
     rounded to 8 bits. The format follows the extension (.png, .jpg, ...).
@@ -621,6 +625,10 @@ def imsave(path, array):
     if not ext:
         raise ValueError(f"path needs an extension that names the format (.png, .jpg, ...), got {path!r}")
     ext = {"tif": "tiff"}.get(ext, ext)             # Pillow knows TIFF only by its long name
+    if array.ndim == 3 and array.shape[-1] == 4 and ext not in ALPHA_FORMATS:
+        # Pillow would drop the alpha channel without a word (BMP) or refuse (JPEG)
+        raise ValueError(f"array has an alpha channel (H, W, 4), which .{ext} cannot store: "
+                         f"save as .png or .tiff, or pass array[..., :3]")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot write path {path!r}: folder {folder!r} does not exist")

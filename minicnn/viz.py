@@ -26,6 +26,7 @@ import contextlib
 import math
 import os
 import sys
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -119,7 +120,13 @@ def save_figure(fig, path):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     path = _check_path(path)
     if path is not None:
-        with atomic_write(path) as f:
+        # Drawing happens here. Text (class names, titles) with characters the font lacks,
+        # such as control characters, is drawn with a placeholder box, and values near
+        # the float64 maximum overflow inside matplotlib's axis-limit arithmetic: the
+        # picture is still right, so no warning for either.
+        with atomic_write(path) as f, warnings.catch_warnings(), \
+                np.errstate(over="ignore", invalid="ignore"):
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
             fig.savefig(f, format="png", dpi=SAVE_DPI)
 
 
@@ -246,6 +253,11 @@ def plot_history(history, path=None):
         for ax, (title, ylabel, curves) in zip(axes, panels):
             for key, values in curves:
                 epochs = np.arange(1, len(values) + 1)
+                # matplotlib cannot place ticks on a range wider than the float64 maximum
+                # ("arange: cannot compute length"): finite values beyond +-1e300 (a diverged
+                # loss) are drawn at +-1e300.
+                values = np.asarray(values, dtype=np.float64)
+                values = np.where(np.isfinite(values), np.clip(values, -1e300, 1e300), values)
                 if key.startswith("val_"):
                     ax.plot(epochs, values, "s--", markersize=4, label="validation")
                 else:

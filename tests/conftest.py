@@ -29,3 +29,40 @@ def no_figure_left_open():
     left = plt.get_fignums()
     plt.close("all")
     assert left == [], f"figures left open: {left}"
+
+
+@pytest.fixture
+def local_http_server():
+    """Starts HTTP servers on 127.0.0.1 for the test, and stops them after it.
+
+    ``start(do_get)`` serves every GET request by calling ``do_get(handler)``
+    (an ``http.server.BaseHTTPRequestHandler``; request logging is off) and
+    returns the server's base URL, ``http://127.0.0.1:<port>``.
+    """
+    import http.server
+    import threading
+
+    running = []
+
+    def start(do_get):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                do_get(self)
+
+            def log_message(self, *args):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd.timeout = 5
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        running.append((httpd, thread))
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    try:
+        yield start
+    finally:
+        for httpd, thread in running:
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join(5)

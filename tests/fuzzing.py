@@ -70,6 +70,21 @@ def any_arrays(draw, shape=None, dtypes=ALL_DTYPES):
     return draw(_any_array(draw(st.sampled_from(dtypes)), shape))
 
 
+def median_reference(x, size, mode):
+    """scipy.ndimage.median_filter on one (H, W) channel, from the definition: the element of
+    rank sh*sw//2 of the sorted window, rows r - sh//2 .. r + (sh-1)//2 (likewise columns).
+    Exact for every dtype; NaN sorts last, as np.sort has it. Shared with test_image.py."""
+    sh, sw = size
+    pad_mode = {"reflect": "symmetric", "nearest": "edge", "constant": "constant"}[mode]
+    ext = np.pad(x, ((sh, sh), (sw, sw)), mode=pad_mode)
+    out = np.empty_like(x)
+    for r in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            top, left = sh + r - sh // 2, sw + c - sw // 2
+            out[r, c] = np.sort(ext[top:top + sh, left:left + sw], axis=None)[(sh * sw) // 2]
+    return out
+
+
 def relayout(x, layout):
     """A view holding exactly ``x``'s values in another memory layout.
 

@@ -7,10 +7,8 @@ machine either.
 """
 import gzip
 import hashlib
-import http.server
 import os
 import socket
-import threading
 
 import numpy as np
 import pytest
@@ -317,33 +315,23 @@ class MirrorServer:
     Content-Length, sends half the body and closes the connection.
     """
 
-    def __init__(self):
+    def __init__(self, start):
         self.routes, self.requests = {}, []
-        server = self
+        self.url = start(self.do_get)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                mode, body = server.routes.get(self.path, ("404", b""))
-                if mode == "404":
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body if mode == "ok" else body[:len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.timeout = 5
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+    def do_get(self, handler):
+        self.requests.append(handler.path)
+        mode, body = self.routes.get(handler.path, ("404", b""))
+        if mode == "404":
+            handler.send_error(404)
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body if mode == "ok" else body[:len(body) // 2])
+        handler.wfile.flush()
+        handler.close_connection = True
 
     def serve(self, mirror, blobs, mode="ok", compress=True):
         for key, payload in blobs.items():
@@ -353,15 +341,8 @@ class MirrorServer:
 
 
 @pytest.fixture
-def server():
-    srv = MirrorServer()
-    srv.thread.start()
-    try:
-        yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        srv.thread.join(5)
+def server(local_http_server):
+    return MirrorServer(local_http_server)
 
 
 def cache_listing(places):

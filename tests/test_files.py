@@ -49,6 +49,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import zipfile
 import zlib
 
@@ -654,59 +655,39 @@ def test_a_pickled_payload_is_refused_without_running(tmp_path, saved, marker, k
 # ---------------------------------------------------------------------------
 # 4. Downloads never stay unless their checksum matched
 # ---------------------------------------------------------------------------
-class SlowMirror:
-    """http.server on 127.0.0.1 serving the gzipped GOOD_BLOBS under /<mode>/<file>.gz.
+def slow_mirror_get(bodies, handler):
+    """Serves the gzipped GOOD_BLOBS under /<mode>/<file>.gz.
 
     mode "slow" sends the announced body in 256-byte pieces 3 ms apart;
     "nolength" sends half the body, without a Content-Length, and closes.
     """
-
-    def __init__(self):
-        import http.server
-        bodies = {f"{data.FILES[key]}.gz": gzip.compress(blob) for key, blob in GOOD_BLOBS.items()}
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                mode, _, name = self.path.strip("/").partition("/")
-                body = bodies.get(name)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                if mode != "nolength":
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    if mode == "nolength":
-                        self.wfile.write(body[:len(body) // 2])
-                    else:
-                        for i in range(0, len(body), 256):
-                            self.wfile.write(body[i:i + 256])
-                            self.wfile.flush()
-                            time.sleep(0.003)
-                except OSError:                             # the client was killed
-                    pass
-                self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+    mode, _, name = handler.path.strip("/").partition("/")
+    body = bodies.get(name)
+    if body is None:
+        handler.send_error(404)
+        return
+    handler.send_response(200)
+    if mode != "nolength":
+        handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    try:
+        if mode == "nolength":
+            handler.wfile.write(body[:len(body) // 2])
+        else:
+            for i in range(0, len(body), 256):
+                handler.wfile.write(body[i:i + 256])
+                handler.wfile.flush()
+                time.sleep(0.003)
+    except OSError:                                         # the client was killed
+        pass
+    handler.close_connection = True
 
 
 @pytest.fixture
-def mirror():
-    srv = SlowMirror()
-    srv.thread.start()
-    try:
-        yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        srv.thread.join(5)
+def mirror(local_http_server):
+    """A local mirror (see :func:`slow_mirror_get`); ``mirror.url`` is its base URL."""
+    bodies = {f"{data.FILES[key]}.gz": gzip.compress(blob) for key, blob in GOOD_BLOBS.items()}
+    return types.SimpleNamespace(url=local_http_server(lambda handler: slow_mirror_get(bodies, handler)))
 
 
 def test_a_body_cut_short_without_content_length_is_not_kept(places, mirror, monkeypatch):

@@ -16,6 +16,8 @@ from hypothesis.extra import numpy as hnp
 
 from minicnn import image as I
 
+from fuzzing import median_reference
+
 X3 = np.arange(1, 10).reshape(3, 3)          # [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
 # Picks the upper-left neighbour (units) and 10 x the lower-right one (tens) in correlation.
 K_DIAG = np.array([[1, 0, 0], [0, 0, 0], [0, 0, 10]])
@@ -63,19 +65,6 @@ def reference(x, k, mode, boundary, fillvalue=0.0, convolve=True):
                     else:
                         rr, cc = r - anchor[0] + i, c - anchor[1] + j
                     out[r, c] += k[i, j] * ext[kh + rr, kw + cc]
-    return out
-
-
-def median_reference(x, size, mode):
-    """Rank size//2 element of the sorted window rows r - sh//2 .. r + (sh-1)//2 (likewise columns)."""
-    sh, sw = size
-    pad_mode = {"reflect": "symmetric", "nearest": "edge", "constant": "constant"}[mode]
-    ext = np.pad(x, ((sh, sh), (sw, sw)), mode=pad_mode)
-    out = np.empty_like(x)
-    for r in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            top, left = sh + r - sh // 2, sw + c - sw // 2
-            out[r, c] = np.sort(ext[top:top + sh, left:left + sw], axis=None)[(sh * sw) // 2]
     return out
 
 
@@ -604,6 +593,9 @@ def test_imsave_errors(tmp_path):
         I.imsave(tmp_path / "noext", np.zeros((2, 2)))
     with pytest.raises(ValueError, match="array"):
         I.imsave(tmp_path / "x.png", np.zeros((2, 2, 2)))
+    for ext in ("bmp", "jpg"):                    # formats without alpha refuse RGBA, never drop it
+        with pytest.raises(ValueError, match=r"alpha channel .*\.png"):
+            I.imsave(tmp_path / f"x.{ext}", np.zeros((2, 2, 4)))
     with pytest.raises(FileNotFoundError):
         I.imread(tmp_path / "missing.png")
     assert os.listdir(tmp_path) == []

@@ -146,6 +146,31 @@ def test_eval_forward_keeps_no_cache_and_backward_says_so():
         layer.backward(np.ones((1, 2, 3, 3), np.float32))
 
 
+@pytest.mark.parametrize("out_channels, dilation", [(4, 1), (3, 2), (2, 1)])    # both dx paths
+def test_conv_workspace_reuse_changes_no_result(out_channels, dilation):
+    """Conv2D reuses its im2col matrix from step to step and overwrites it in backward:
+    every step must still equal a fresh layer's, and a second backward must refuse."""
+    rng = np.random.default_rng(0)
+    layer = L.Conv2D(3, out_channels, 3, padding=dilation, dilation=dilation, dtype=np.float64)
+    for step in range(3):
+        x = rng.standard_normal((2, 3, 6, 6))
+        g = rng.standard_normal((2, out_channels, 6, 6))
+        fresh = L.Conv2D(3, out_channels, 3, padding=dilation, dilation=dilation, dtype=np.float64)
+        for name, p in layer.params.items():
+            fresh.params[name].data[...] = p.data
+        for lay in (layer, fresh):
+            for p in lay.params.values():
+                p.zero_grad()
+            lay.forward(x, training=True)
+            if step == 1:
+                lay.forward(x + 1, training=True)            # only the last forward counts
+        dx, dx_fresh = layer.backward(g), fresh.backward(g)
+        np.testing.assert_array_equal(dx, dx_fresh)
+        np.testing.assert_array_equal(layer.params["W"].grad, fresh.params["W"].grad)
+        with pytest.raises(RuntimeError, match="training=True"):
+            layer.backward(g)
+
+
 # ---------------------------------------------------------------------------
 # Optimisers, checked against their update rules written out by hand
 # ---------------------------------------------------------------------------
