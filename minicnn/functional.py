@@ -104,7 +104,8 @@ def im2col(x_pad, kernel_size, stride, dilation, grid=None, out=None):
     convolution becomes ``W.reshape(O, -1) @ cols``. Copying the window view
     into the matrix is the single copy. ``grid``: see :func:`sliding_windows`.
     ``out``: an array to write into, used when its shape and dtype are the
-    matrix's (a layer passes last step's; see :class:`~minicnn.layers.Conv2D`).
+    matrix's (the backward pass hands over the forward's ``cols``, which it no
+    longer needs, rather than allocate a second matrix of the same size).
     """
     win = sliding_windows(x_pad, kernel_size, stride, dilation, grid=grid)   # (N, C, kh, kw, OH, OW)
     n, c, kh, kw, oh, ow = win.shape

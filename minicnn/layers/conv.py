@@ -62,7 +62,6 @@ class Conv2D(Layer):
                         dtype=self.dtype)
         if self.bias:
             self._add_param("b", (self.out_channels,), "zeros", 0, 0, self.dtype)
-        self._workspace = None           # the im2col matrix of the last training step
 
     @property
     def pads(self):
@@ -86,12 +85,7 @@ class Conv2D(Layer):
         self._input(x, ndim=4)
         self.output_shape(x.shape[1:])
         b = self.params["b"].data if self.bias else None
-        # Training reuses last step's im2col matrix: a fresh array of tens of MB costs about
-        # as much in page faults as the copy into it (1-3 ms). Eval mode keeps nothing.
-        buffer = self._workspace if training else None
-        out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, self.pads,
-                                     self.dilation, buffer)
-        self._workspace = cols if training else self._workspace
+        out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, self.pads, self.dilation)
         self._save(training, cols, x.shape, out.shape)
         return out
 
