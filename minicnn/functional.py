@@ -205,9 +205,12 @@ def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, inp
     dy[:, :, :oh, :ow] = grad_out.transpose(1, 0, 2, 3)
     dy = dy.reshape(o, -1)                                           # (O, N*GH*GW)
     db = dy.sum(axis=1)
-    # cols @ dy.T rather than dy @ cols.T: the same product, but BLAS runs it 1.3-1.7x
-    # faster in this orientation (both operands are read along their rows)
-    dw = (cols @ dy.T).T.reshape(weight.shape)
+    # The same product either way round, but OpenBLAS is faster with the taller matrix
+    # first (measured: 32->64 channels 3.7 against 4.7 ms, a 1-channel input 0.8 against 1.0)
+    if cols.shape[0] >= o:
+        dw = (cols @ dy.T).T.reshape(weight.shape)
+    else:
+        dw = (dy @ cols.T).reshape(weight.shape)
     if not input_grad:
         return None, dw, db
     if stride == (1, 1) and o <= c:
