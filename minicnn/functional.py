@@ -117,7 +117,7 @@ def im2col(x_pad, kernel_size, stride, dilation, grid=None, out=None):
 
 def _fits(buffer, shape, dtype):
     """Can ``buffer`` hold a C-contiguous array of ``shape`` and ``dtype``?"""
-    return (buffer is not None and buffer.shape == shape and buffer.dtype == dtype
+    return (isinstance(buffer, np.ndarray) and buffer.shape == shape and buffer.dtype == dtype
             and buffer.flags.c_contiguous and buffer.flags.writeable)
 
 
