@@ -8,7 +8,7 @@ Everything is computed with minicnn.image (correlate2d, median_filter, pool2d, s
 the same sliding-window code the Conv2D and pooling layers run on. Writes into --out
 (default runs/image_filters):
 
-  filters.png  - the grayscale photo through identity, edge1-3, sharpen, unsharp5, box and
+  filters.png  - the grayscale photo through identity, diagonal edges, the two Laplacians, sharpen, unsharp5, box and
                  Gaussian blur, and the Sobel gradients x, y and their magnitude
   denoise.png  - salt-and-pepper noise repaired by a median filter and by a mean (box)
                  filter; Gaussian noise smoothed by a Gaussian blur (PSNR in the titles)
@@ -33,9 +33,9 @@ from minicnn import image as I                          # noqa: E402
 #: display: "image" = clipped to [0, 1] in gray; "signed" = diverging map centred on 0.
 KERNEL_PANELS = (
     ("identity", "identity", "image"),
-    ("edge1 (diagonal)", "edge1", "signed"),
-    ("edge2 (4-neighbour Laplacian)", "edge2", "signed"),
-    ("edge3 (8-neighbour Laplacian)", "edge3", "signed"),
+    ("diagonal edges", "diagonal_edges", "signed"),
+    ("4-neighbour Laplacian", "laplacian4", "signed"),
+    ("8-neighbour Laplacian", "laplacian8", "signed"),
     ("sharpen", "sharpen", "image"),
     ("unsharp5 (unsharp mask 5x5)", "unsharp5", "image"),
     ("box_blur (3x3 mean)", "box_blur", "image"),

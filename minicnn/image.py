@@ -10,7 +10,7 @@ functions people already know, but built on :func:`minicnn.functional.sliding_wi
     from minicnn import image
 
     img = image.to_grayscale(image.sample_image())          # (600, 512) float32 in [0, 1]
-    edges = image.convolve2d(img, image.kernels.get("edge3"), mode="same", boundary="symm")
+    edges = image.convolve2d(img, image.kernels.get("laplacian8"), mode="same", boundary="symm")
     image.imsave("edges.png", np.clip(edges, 0, 1))
 
 Conventions
@@ -415,17 +415,23 @@ class KernelRegistry:
     """The classic image kernels by name.
 
     ``kernels.get(name)`` returns a fresh float64 copy (change it freely);
-    ``kernels.names()`` lists the names, and so does iterating. The kernels are
+    ``kernels.names()`` lists the names, and so does iterating. ``aliases`` maps
+    other names (the short ones of older minicnn versions, ``edge1`` .. ``edge3``)
+    to them: ``get`` and ``in`` take both. The kernels are
     written for :func:`correlate2d` (the orientation ``Conv2D`` uses): the
     symmetric ones give the same result with :func:`convolve2d`, while sobel_x,
     sobel_y and emboss change sign or direction when convolved.
     """
 
-    def __init__(self, table):
+    def __init__(self, table, aliases=None):
         """table: ``{name: kernel}``, each kernel a non-empty 2-D array (or nested list) of
-        finite real numbers; it is stored as a read-only float64 copy."""
+        finite real numbers; it is stored as a read-only float64 copy.
+        aliases: ``{other name: name in table}``, or None."""
         if not isinstance(table, Mapping):
             raise TypeError(f"table must be a dict {{name: kernel}}, got {type(table).__name__}")
+        aliases = {} if aliases is None else aliases
+        if not isinstance(aliases, Mapping):
+            raise TypeError(f"aliases must be a dict {{alias: name}}, got {type(aliases).__name__}")
         self._table = {}
         for name, k in table.items():
             if not isinstance(name, str):
@@ -440,21 +446,30 @@ class KernelRegistry:
                 raise ValueError(f"table[{name!r}] contains NaN or inf")
             k.flags.writeable = False
             self._table[name] = k
+        for alias, name in aliases.items():
+            if not isinstance(alias, str) or alias in self._table or name not in self._table:
+                raise ValueError(f"aliases: {alias!r} -> {name!r} must map a new str name to a kernel "
+                                 f"of the table")
+        self._aliases = dict(aliases)
 
     def get(self, name):
-        """A float64 copy of the kernel ``name``; ValueError listing the names if unknown."""
-        check_choice(name, "name", self.names())
-        return self._table[name].copy()
+        """A float64 copy of the kernel ``name`` (or alias); ValueError listing the names if unknown."""
+        check_choice(name, "name", self.names() + tuple(self._aliases))
+        return self._table[self._aliases.get(name, name)].copy()
 
     def names(self):
-        """The kernel names, as a tuple."""
+        """The kernel names, as a tuple (without the aliases)."""
         return tuple(self._table)
+
+    def aliases(self):
+        """``{alias: name}``: the other names ``get`` accepts."""
+        return dict(self._aliases)
 
     def __iter__(self):
         return iter(self._table)
 
     def __contains__(self, name):
-        return isinstance(name, str) and name in self._table     # never "unhashable type"
+        return isinstance(name, str) and (name in self._table or name in self._aliases)  # never "unhashable type"
 
     def __len__(self):
         return len(self._table)
@@ -466,13 +481,13 @@ class KernelRegistry:
 kernels = KernelRegistry({
     # The output is the input: the 1 sits at the centre.
     "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
-    # Diagonal differences: responds to edges along the diagonals.
-    "edge1": [[1, 0, -1], [0, 0, 0], [-1, 0, 1]],
-    # 4-neighbour Laplacian: centre minus its 4 neighbours; zero on flat and linear areas.
-    "edge2": [[0, -1, 0], [-1, 4, -1], [0, -1, 0]],
-    # 8-neighbour Laplacian.
-    "edge3": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
-    # identity + edge2: adds the edges back onto the picture.
+    # Diagonal differences: responds to edges along the diagonals (the old "edge1").
+    "diagonal_edges": [[1, 0, -1], [0, 0, 0], [-1, 0, 1]],
+    # 4-neighbour Laplacian: centre minus its 4 neighbours; zero on flat and linear areas ("edge2").
+    "laplacian4": [[0, -1, 0], [-1, 4, -1], [0, -1, 0]],
+    # 8-neighbour Laplacian: centre minus all 8 neighbours ("edge3").
+    "laplacian8": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+    # identity + laplacian4: adds the edges back onto the picture.
     "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
     # 2 * identity - gaussian 5x5 (binomial weights / 256): an unsharp mask.
     "unsharp5": (-1.0 / 256) * np.array([[1, 4, 6, 4, 1], [4, 16, 24, 16, 4],
@@ -488,7 +503,7 @@ kernels = KernelRegistry({
     "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
     # Differences along the diagonal, plus the pixel itself: a relief lit from the top left.
     "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
-})
+}, aliases={"edge1": "diagonal_edges", "edge2": "laplacian4", "edge3": "laplacian8"})
 
 
 def gaussian_kernel(size, sigma):
@@ -543,7 +558,7 @@ def sobel(image):
 def to_uint8(x):
     """Clip to [0, 255], round to the nearest integer, store as uint8 (the "squash" step).
 
-    Filters such as sharpen or edge3 produce values outside the displayable
+    Filters such as sharpen or laplacian8 produce values outside the displayable
     range; this brings them back. The input is taken as 0..255 as it stands: scale
     a [0, 1] image first (``to_uint8(255 * x)``). Any shape (empty too); NaN -> ValueError.
     """

@@ -380,20 +380,25 @@ def test_gaussian_kernel():
 
 
 def test_kernel_registry():
-    names = {"identity", "edge1", "edge2", "edge3", "sharpen", "unsharp5", "box_blur",
+    names = {"identity", "diagonal_edges", "laplacian4", "laplacian8", "sharpen", "unsharp5", "box_blur",
              "gaussian_blur3", "sobel_x", "sobel_y", "emboss"}
     assert set(I.kernels.names()) == names == set(I.kernels)
     assert len(I.kernels) == len(names) and "sharpen" in I.kernels
-    np.testing.assert_array_equal(I.kernels.get("edge1"), [[1, 0, -1], [0, 0, 0], [-1, 0, 1]])
-    np.testing.assert_array_equal(I.kernels.get("edge2"), [[0, -1, 0], [-1, 4, -1], [0, -1, 0]])
-    np.testing.assert_array_equal(I.kernels.get("edge3"), [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])
+    np.testing.assert_array_equal(I.kernels.get("diagonal_edges"), [[1, 0, -1], [0, 0, 0], [-1, 0, 1]])
+    np.testing.assert_array_equal(I.kernels.get("laplacian4"), [[0, -1, 0], [-1, 4, -1], [0, -1, 0]])
+    np.testing.assert_array_equal(I.kernels.get("laplacian8"), [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])
+    # the old names stay as aliases of the descriptive ones
+    assert I.kernels.aliases() == {"edge1": "diagonal_edges", "edge2": "laplacian4", "edge3": "laplacian8"}
+    for alias, name in I.kernels.aliases().items():
+        assert alias in I.kernels
+        np.testing.assert_array_equal(I.kernels.get(alias), I.kernels.get(name))
     np.testing.assert_array_equal(I.kernels.get("sharpen"), [[0, -1, 0], [-1, 5, -1], [0, -1, 0]])
     u = I.kernels.get("unsharp5")
     assert u.shape == (5, 5) and u[2, 2] == pytest.approx(476 / 256) and u[0, 0] == pytest.approx(-1 / 256)
     # Blurs and sharpeners keep the mean brightness (sum 1), edge detectors give 0 on flat areas.
     for name in ["identity", "sharpen", "unsharp5", "box_blur", "gaussian_blur3", "emboss"]:
         assert I.kernels.get(name).sum() == pytest.approx(1.0), name
-    for name in ["edge1", "edge2", "edge3", "sobel_x", "sobel_y"]:
+    for name in ["diagonal_edges", "laplacian4", "laplacian8", "sobel_x", "sobel_y"]:
         assert I.kernels.get(name).sum() == 0, name
     k = I.kernels.get("box_blur")
     assert k.dtype == np.float64
@@ -605,5 +610,5 @@ def test_sample_image():
     img = I.sample_image()
     assert img.shape == (600, 512, 3) and img.dtype == np.float32
     assert img.min() >= 0.0 and img.max() <= 1.0 and img.std() > 0.1
-    edges = I.convolve2d(I.to_grayscale(img), I.kernels.get("edge3"), "same", "symm")
+    edges = I.convolve2d(I.to_grayscale(img), I.kernels.get("laplacian8"), "same", "symm")
     assert edges.shape == (600, 512) and edges.dtype == np.float32
