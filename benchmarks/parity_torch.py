@@ -69,3 +69,14 @@ for name, mk, tk in [("sgd nesterov wd", lambda p: mc.optim.SGD(p, 0.1, momentum
 z = rng.standard_normal((5, 4)) * 5; yl = rng.integers(0, 4, 5)
 ce = mc.losses.CrossEntropy(); l = ce.forward(z, yl); zt = torch.from_numpy(z).requires_grad_(); lt = torch.nn.functional.cross_entropy(zt, torch.from_numpy(yl)); lt.backward()
 print("ce", abs(l - lt.item()), np.abs(ce.backward() - zt.grad.numpy()).max())
+# cross entropy with probability targets whose rows do not sum to 1 (PyTorch accepts any t >= 0)
+t = rng.random((5, 4)) * 2
+l = ce.forward(z, t); zt = torch.from_numpy(z).requires_grad_(); lt = torch.nn.functional.cross_entropy(zt, torch.from_numpy(t)); lt.backward()
+print("ce soft targets", abs(l - lt.item()), np.abs(ce.backward() - zt.grad.numpy()).max())
+# max pooling with NaN in the windows: the output is NaN and the gradient goes to the window's last NaN
+x = rng.standard_normal((2, 3, 6, 6)); x[rng.random(x.shape) < 0.2] = np.nan
+for k, s_, p in ((2, 2, 0), (3, 1, 1), (3, 2, 1)):
+    ours = L.MaxPool2D(k, s_, p); xt = torch.from_numpy(x).requires_grad_(); yt = torch.nn.functional.max_pool2d(xt, k, s_, p)
+    y = ours.forward(x, training=True); g = rng.standard_normal(y.shape); yt.backward(torch.from_numpy(g))
+    same_nan = np.array_equal(np.isnan(y), np.isnan(yt.detach().numpy()))
+    print(f"maxpool with NaN k{k} s{s_} p{p}: NaN outputs agree {same_nan}, worst dx diff", np.abs(ours.backward(g) - xt.grad.numpy()).max())

@@ -50,15 +50,19 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join("runs", "fashion-mnist"))
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    epochs, batch_size, lr = DEFAULTS[args.net]
-    epochs, batch_size, lr = args.epochs or epochs, args.batch_size or batch_size, args.lr or lr
+    epochs, batch_size, lr = (default if given is None else given          # 0 is a value, not "unset"
+                              for given, default in zip((args.epochs, args.batch_size, args.lr),
+                                                        DEFAULTS[args.net]))
 
     (x_train, y_train), (x_test, y_test) = mc.data.load_fashion_mnist(root=args.data_dir)
     x_train, y_train = x_train[:args.limit], y_train[:args.limit]
     x_test, y_test = x_test[:args.test_limit], y_test[:args.test_limit]
     x = x_train[:, None].astype(np.float32) / 255
     xt = x_test[:, None].astype(np.float32) / 255
-    n_val = len(x) // 10
+    if len(x) < 2:
+        parser.error(f"--limit {args.limit} leaves {len(x)} training samples; at least 2 are needed "
+                     "(one to train on, one to validate)")
+    n_val = max(1, len(x) // 10)             # the last 10%, and at least one sample
     x_fit, y_fit, x_val, y_val = x[:-n_val], y_train[:-n_val], x[-n_val:], y_train[-n_val:]
 
     mc.manual_seed(args.seed)
@@ -66,7 +70,8 @@ def main(argv=None):
     loss = mc.losses.CrossEntropy()
     opt = mc.optim.Adam(model.parameters(), lr=lr)
     print(model.summary(x.shape[1:]))
-    print(f"\nTraining {args.net} on {len(x_fit)} samples ({n_val} held out) for {epochs} epochs")
+    print(f"\nTraining {args.net} on {len(x_fit)} samples ({n_val} held out) for {epochs} epochs "
+          f"(batch {batch_size}, lr {opt.lr})")
     start = time.perf_counter()
     history = model.fit(x_fit, y_fit, loss, opt, epochs=epochs, batch_size=batch_size,
                         validation_data=(x_val, y_val), progress=not args.no_progress)

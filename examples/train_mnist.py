@@ -100,8 +100,8 @@ def main(argv=None):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
     args = parser.parse_args(argv)
     epochs, batch_size, _ = DEFAULTS[args.net]
-    epochs = args.epochs or epochs
-    batch_size = args.batch_size or batch_size
+    epochs = epochs if args.epochs is None else args.epochs          # 0 is a value, not "unset"
+    batch_size = batch_size if args.batch_size is None else args.batch_size
 
     (x_train, y_train), (x_test, y_test) = mc.data.load_mnist(root=args.data_dir)
     x_train, y_train = x_train[:args.limit], y_train[:args.limit]

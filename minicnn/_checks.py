@@ -25,7 +25,11 @@ def check_float(value, name, minimum=None, maximum=None, min_open=False, max_ope
     """Return ``value`` as a finite Python float within the given (closed or open) bounds."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:            # an int beyond float64, such as 10**400
+        raise ValueError(f"{name} must be finite, got an int too large for a float "
+                         f"({len(str(abs(int(value))))} digits)") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     low_bad = minimum is not None and (value <= minimum if min_open else value < minimum)
@@ -110,3 +114,30 @@ def check_choice(value, name, choices):
         raise ValueError(f"{name} must be one of {listing}, got {value!r}")
     return value
 
+
+
+# ---------------------------------------------------------------------------
+# Per-call checks of the layers (run by the Layer base class around forward/backward)
+# ---------------------------------------------------------------------------
+def check_forward_input(layer, x):
+    """``x`` fits ``layer``: a float ndarray with the dimensions the layer declares,
+    whose per-sample shape ``layer.output_shape`` accepts (channels, window size)."""
+    check_array(x, "x", ndim=layer.input_ndim)
+    if x.ndim < layer.min_ndim:
+        raise ValueError(f"x must have at least {layer.min_ndim} dimensions (N, ...), got shape {x.shape}")
+    layer.output_shape(x.shape[1:])
+
+
+def check_grad(grad_out, expected_shape):
+    """``grad_out`` is a float ndarray of the shape the forward pass produced."""
+    check_array(grad_out, "grad_out")
+    if grad_out.shape != tuple(expected_shape):
+        raise ValueError(f"grad_out must have the forward output's shape {tuple(expected_shape)}, "
+                         f"got {grad_out.shape}")
+    return grad_out
+
+
+def check_channels(got, expected, word, shape):
+    """A channel (or feature) count: 'x has ... but the layer expects ...'."""
+    if got != expected:
+        raise ValueError(f"x has {got} {word} but the layer expects {expected} (input shape {tuple(shape)})")

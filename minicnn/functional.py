@@ -3,7 +3,9 @@ pooling and the activation functions.
 
 Everything here works on NCHW arrays and keeps the input's dtype. The functions
 trust their arguments (the layers in :mod:`minicnn.layers` check them), so they
-are the place to read how the computation itself goes.
+are the place to read how the computation itself goes, except the few that users
+call directly, which check theirs: conv_output_size, same_padding, sigmoid,
+softmax and log_softmax.
 
 The one idea that serves convolution, pooling and the image toolkit alike is
 :func:`sliding_windows`: a strided *view* of an array in which
@@ -98,11 +100,18 @@ def sliding_windows(x, kernel_size, stride=(1, 1), dilation=(1, 1), writeable=Fa
 def im2col(x_pad, kernel_size, stride, dilation, grid=None, out=None):
     """Unfold a padded batch into the im2col matrix.
 
-    x_pad: (N, C, H, W)  ->  cols: (C*kh*kw, N*OH*OW)
+    x_pad: (N, C, H, W)  ->  cols: (C*kh*kw, N*GH*GW)
 
-    One column per output pixel, one row per (channel, kernel tap): the
-    convolution becomes ``W.reshape(O, -1) @ cols``. Copying the window view
-    into the matrix is the single copy. ``grid``: see :func:`sliding_windows`.
+    One column per window position of the grid (GH, GW) (the output pixels
+    (OH, OW), or the wider grid of :func:`conv_grid`), one row per (channel,
+    kernel tap): the convolution becomes ``W.reshape(O, -1) @ cols``. Copying
+    the window view into the matrix is the single copy. ``grid``: see
+    :func:`sliding_windows`; without it (GH, GW) = (OH, OW).
+
+    >>> x_pad = np.arange(2 * 3 * 4 * 4.0).reshape(2, 3, 4, 4)        # N=2, C=3, 4x4
+    >>> im2col(x_pad, (3, 3), (1, 1), (1, 1)).shape                  # (3*3*3, 2*2*2)
+    (27, 8)
+
     ``out``: an array to write into, used when its shape and dtype are the
     matrix's (the backward pass hands over the forward's ``cols``, which it no
     longer needs, rather than allocate a second matrix of the same size).
@@ -260,7 +269,9 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False):
     The running maximum over the kh*kw taps is one vectorised ``np.maximum`` per
     tap. ``arg[n, c, oh, ow] = i*kw + j`` names the tap ``(i, j)`` that holds the
     window's maximum (its first one in row-major order, PyTorch's rule on ties):
-    the running value only moves to a later tap that is strictly greater.
+    the running value only moves to a later tap that is strictly greater. A NaN
+    counts as the maximum, as in PyTorch: the output is NaN and ``arg`` names the
+    window's last NaN (a later NaN takes over, a number never beats one).
     """
     x_pad = pad2d(x, pads, value=-np.inf)
     win = sliding_windows(x_pad, kernel_size, stride)
@@ -276,6 +287,7 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False):
     for t in range(1, kh * kw):
         tap = win[:, :, t // kw, t % kw]
         np.greater(tap, out, out=greater)
+        greater |= tap != tap                      # NaN: taken as the maximum (PyTorch)
         np.maximum(out, tap, out=out)
         # t exceeds every earlier index, so a max sets arg = t exactly where greater
         np.maximum(arg, greater.view(np.uint8) * arg.dtype.type(t), out=arg)

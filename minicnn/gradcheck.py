@@ -7,6 +7,8 @@ A student who writes a layer can check it in two lines::
 
 Use float64 layers and inputs: float32 has too few digits for finite differences.
 """
+import copy
+
 import numpy as np
 
 from ._checks import check_array, check_float
@@ -83,12 +85,17 @@ def check_layer(layer, x, eps=1e-6, seed=0):
     constant, like BatchNorm and Softmax). Returns ``{"input": err, "<param>":
     err, ...}`` (see :func:`relative_error`). The forward runs in training
     mode; a layer with randomness (Dropout) must have it held fixed.
+
+    The check runs on a copy of ``layer``: the layer itself keeps its
+    parameters, their gradients, its buffers (BatchNorm's running statistics,
+    which every training-mode forward moves) and its cache.
     """
     from .layers.base import Layer
     if not isinstance(layer, Layer):
         raise TypeError(f"layer must be a minicnn Layer, got {type(layer).__name__}")
     check_array(x, "x")
     x = x.copy()
+    layer = copy.deepcopy(layer)
     out = layer.forward(x, training=True)
     r = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
     loss = lambda _: float(np.sum(r * layer.forward(x, training=True)))

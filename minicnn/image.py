@@ -117,14 +117,6 @@ def _as_rng(rng):
                     f"got {type(rng).__name__}")
 
 
-def _check_float(value, name, **bounds):
-    """:func:`check_float`, with a ValueError (not OverflowError) for an int too large for a float."""
-    try:
-        return check_float(value, name, **bounds)
-    except OverflowError:
-        raise ValueError(f"{name} must be finite, got an int too large for a float ({len(str(value))} digits)") from None
-
-
 def _check_real_number(value, name):
     """``value`` as a Python float or int (0-d arrays and NumPy scalars unwrapped); may be NaN/inf."""
     if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0:
@@ -514,7 +506,7 @@ def gaussian_kernel(size, sigma):
     kernel is separable: the outer product of two 1-D Gaussians.
     """
     kh, kw = pair(size, "size")
-    sigma = _check_float(sigma, "sigma", minimum=0.0, min_open=True)
+    sigma = check_float(sigma, "sigma", minimum=0.0, min_open=True)
     g = np.outer(_gaussian_1d(kh, sigma), _gaussian_1d(kw, sigma))
     return g / g.sum()
 
@@ -692,7 +684,7 @@ def add_salt_and_pepper(image, amount, rng=None, salt=None, pepper=None):
     generator, see :func:`minicnn.manual_seed`).
     """
     _check_image(image)
-    amount = _check_float(amount, "amount", minimum=0.0, maximum=1.0)
+    amount = check_float(amount, "amount", minimum=0.0, maximum=1.0)
     gen = _as_rng(rng)
     if salt is None:
         kind = image.dtype.kind
@@ -744,7 +736,7 @@ def add_gaussian_noise(image, sigma, rng=None):
     rng: as for :func:`add_salt_and_pepper`.
     """
     _check_image(image)
-    sigma = _check_float(sigma, "sigma", minimum=0.0)
+    sigma = check_float(sigma, "sigma", minimum=0.0)
     gen = _as_rng(rng)
     dt = _out_dtype(image.dtype)
     noise = gen.normal(0.0, sigma, size=image.shape)

@@ -101,56 +101,115 @@ def save_npz(path, arrays):
         np.savez(f, **arrays)
 
 
-def _check_declared_sizes(archive, file_size):
-    """Refuse a member whose .npy header declares more data than the member holds,
-    before numpy allocates it (a damaged or crafted shape could ask for terabytes)."""
-    for info in archive.infolist():
-        if not info.filename.endswith(".npy"):
-            continue
-        # deflate expands at most ~1032 times: sizes beyond that are lies of the zip directory
-        if info.compress_size > file_size or info.file_size > 1100 * max(info.compress_size, 1) or (
-                info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size):
-            raise ValueError(f"member {info.filename[:-4]!r} has impossible sizes in the zip directory")
-        with archive.open(info) as member:
-            version = np.lib.format.read_magic(member)
-            if version not in ((1, 0), (2, 0)):
-                continue                         # (3, 0) only for non-latin-1 field names; numpy checks
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(member)
-            declared = dtype.itemsize * math.prod(shape)
-            held = info.file_size - member.tell()
-        if declared > held:
-            raise ValueError(f"member {info.filename[:-4]!r} declares shape {shape} of {dtype} "
-                             f"({declared} bytes) but holds {held} bytes")
+#: What a file starts with, for files that are not .npz archives (the error says which it is).
+_MAGIC = ((b"\x93NUMPY", "it holds a single NumPy array (.npy), not an .npz archive of named arrays"),
+          (b"\x80", "it is a Python pickle, which minicnn never loads (unpickling can run any code)"),
+          (b"\x1f\x8b", "it is gzip-compressed data, not an .npz archive"),
+          (b"\x89PNG", "it is a PNG image"))
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")       # a zip archive (.npz is one), or an empty one
+# What a damaged zip raises: zipfile a bad CRC, a bad header, or flags a damaged header may
+# set (encrypted, an unknown method); zlib and lzma a corrupt compressed member.
+_DAMAGED = (OSError, zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError,
+            zlib.error, lzma.LZMAError, struct.error)
 
 
-def load_npz(path):
-    """Read every array of an .npz file into a dict, never unpickling anything.
+class _Npz:
+    """An open .npz archive: ``headers`` ``{key: (shape, dtype)}``, read before any data,
+    and ``read(key)`` for one array. Made by :func:`open_npz`."""
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming
-    the file for anything that is not a valid .npz of plain arrays (truncated,
-    corrupt, another format, object arrays).
+    def __init__(self, archive, headers, refuse):
+        self._archive, self.headers, self._refuse = archive, headers, refuse
+
+    def read(self, key):
+        try:
+            with self._archive.open(key + ".npy") as member:
+                return np.lib.format.read_array(member, allow_pickle=False)
+        except _DAMAGED as exc:             # the zip or compression layer: its error is the cause
+            raise self._refuse(f"its member {key!r} is damaged ({type(exc).__name__}: {exc})") from exc
+        except ValueError:                  # NumPy's reader, whose texts are not for users
+            raise self._refuse(f"its member {key!r} is not a valid .npy array") from None
+
+
+@contextlib.contextmanager
+def open_npz(path, what="an .npz archive of arrays"):
+    """Open the .npz file at ``path`` for reading, never unpickling anything.
+
+    Yields an object with ``headers`` (``{key: (shape, dtype)}``, from the .npy
+    headers alone, so that a caller can check shapes before any data is
+    allocated) and ``read(key)``. ``FileNotFoundError`` for a missing file; a
+    ``ValueError`` that names the file, says it is not ``what`` and why (another
+    format, a damaged archive, a member of Python objects, or one that claims
+    more data than it holds) for anything else.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
-    try:
-        # Our own handle, closed whatever happens: np.load(path) leaks its own when
-        # the file looks like a zip but is not a valid one.
-        with open(path, "rb") as f:
-            data = np.load(f, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single array, not an .npz archive")
-            with data:
-                _check_declared_sizes(data.zip, os.fstat(f.fileno()).st_size)
-                arrays = {key: data[key] for key in data.files}
-        for key, value in arrays.items():
-            if not isinstance(value, np.ndarray):     # NpzFile gives other members as bytes
-                raise ValueError(f"member {key!r} is not a .npy array")
-        return arrays
-    # zipfile raises RuntimeError/NotImplementedError for flags a corrupt header may set
-    # (encrypted, unknown method or version), zlib/lzma errors for corrupt compressed members
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError, RuntimeError,
-            zlib.error, lzma.LZMAError, struct.error) as exc:
-        raise ValueError(f"cannot load {path}: {exc}") from exc
+
+    def refuse(reason):
+        return ValueError(f"{path} is not {what}: {reason}")
+
+    if os.path.isdir(path):
+        raise refuse("it is a folder")
+    with open(path, "rb") as f:
+        start = f.read(8)
+        if not start.startswith(_ZIP_MAGIC):
+            reason = next((r for magic, r in _MAGIC if start.startswith(magic)),
+                          "it is empty" if not start else "its content is not an .npz (zip) archive")
+            raise refuse(reason)
+        f.seek(0)
+        try:
+            archive = zipfile.ZipFile(f)
+        except (ValueError, *_DAMAGED) as exc:
+            raise refuse(f"it is a damaged zip archive ({type(exc).__name__}: {exc})") from exc
+        with archive:
+            try:
+                headers = _read_headers(archive, os.fstat(f.fileno()).st_size, refuse)
+            except _DAMAGED as exc:
+                raise refuse(f"it is a damaged zip archive ({type(exc).__name__}: {exc})") from exc
+            yield _Npz(archive, headers, refuse)
+
+
+def _read_headers(archive, file_size, refuse):
+    """``{key: (shape, dtype)}`` of every member, from the .npy headers only.
+
+    Refuses members that are not .npy arrays, arrays of Python objects (they
+    would need pickle) and members whose header declares more data than they
+    hold (a damaged or crafted shape could ask for terabytes)."""
+    headers = {}
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            raise refuse(f"it holds {info.filename!r}, which is not a .npy array")
+        key = info.filename[:-4]
+        # deflate expands at most ~1032 times: sizes beyond that are lies of the zip directory
+        if info.compress_size > file_size or info.file_size > 1100 * max(info.compress_size, 1) or (
+                info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size):
+            raise refuse(f"its member {key!r} has impossible sizes in the zip directory")
+        with archive.open(info) as member:
+            try:
+                version = np.lib.format.read_magic(member)
+                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                               (2, 0): np.lib.format.read_array_header_2_0}[version]
+                shape, _, dtype = read_header(member)
+            except (ValueError, KeyError, EOFError, struct.error):
+                raise refuse(f"its member {key!r} is not a valid .npy array") from None
+            declared = dtype.itemsize * math.prod(shape)
+            held = info.file_size - member.tell()
+        if dtype.hasobject:
+            raise refuse(f"its member {key!r} holds Python objects (dtype {dtype}), which minicnn never "
+                         "loads (that would need pickle)")
+        if declared > held:
+            raise refuse(f"its member {key!r} declares shape {shape} of {dtype} ({declared} bytes) "
+                         f"but holds {held} bytes")
+        headers[key] = (tuple(shape), dtype)
+    return headers
+
+
+def load_npz(path, what="an .npz archive of arrays"):
+    """Read every array of an .npz file into a dict, never unpickling anything.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming
+    the file for anything that is not a valid .npz of plain arrays (truncated,
+    corrupt, another format, object arrays); see :func:`open_npz`.
+    """
+    with open_npz(path, what) as npz:
+        return {key: npz.read(key) for key in npz.headers}

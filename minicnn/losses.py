@@ -35,7 +35,11 @@ class CrossEntropy(Loss):
     logits: (N, C). target: int labels (N,) in [0, C), or probabilities (N, C).
 
         loss = -mean_n sum_c t[n, c] * log_softmax(z)[n, c]
-        dloss/dz = (softmax(z) - t) / N
+        dloss/dz = (softmax(z) * sum_c t[n, c] - t) / N
+
+    Probability targets may be any non-negative numbers, as in PyTorch's
+    ``cross_entropy``; for rows that sum to 1 (one-hot, label smoothing) the
+    gradient is the familiar (softmax(z) - t) / N, and labels are one-hot rows.
 
     The log-softmax is fused (z - max - log sum exp(z - max)), so logits of
     1e4 give exact results with no overflow.
@@ -59,7 +63,7 @@ class CrossEntropy(Loss):
         else:
             t = target.astype(logp.dtype, copy=False)
             loss = -(t * logp).sum(axis=1).mean()
-            grad = np.exp(logp) - t
+            grad = np.exp(logp) * t.sum(axis=1, keepdims=True) - t
         self._grad = (grad / n).astype(logits.dtype, copy=False)
         return float(loss)
 

@@ -4,10 +4,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import check_dtype, check_int
+from ._checks import check_bool, check_dtype, check_int
 from . import training
-from .io import load_npz, save_npz
+from .io import open_npz, save_npz
 from .layers import REGISTRY, Layer
+from .layers.base import skip_init
 
 _FORMAT = "minicnn.Sequential/1"
 
@@ -61,19 +62,21 @@ class Sequential:
         return training.predict(self, x, batch_size=batch_size)
 
     def backward(self, grad_out, input_grad=True):
-        """Backpropagate dLoss/dOutput through every layer; returns dLoss/dInput.
+        """Backpropagate dLoss/dOutput through every layer, last to first; returns dLoss/dInput.
 
-        With ``input_grad=False`` (what ``fit`` uses) nothing is computed that
-        only dLoss/dInput needs: the first layer with parameters skips its
-        input gradient and the layers before it are not visited. Returns None then.
+        With ``input_grad=False`` (what ``fit`` uses) nothing is computed that only
+        dLoss/dInput needs: the first layer with parameters skips its input gradient,
+        and the layers before it are not run (their caches are freed all the same, as
+        their backward would). Returns None then.
         """
-        first = next((i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
-        for i in reversed(range(len(self.layers))):
-            if input_grad or i > first:
-                grad_out = self.layers[i].backward(grad_out)
-            elif i == first:
-                return self.layers[i].backward(grad_out, input_grad=False)
-        return grad_out
+        input_grad = check_bool(input_grad, "input_grad")
+        first = 0 if input_grad else next(
+            (i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
+        for i in reversed(range(first, len(self.layers))):
+            grad_out = self.layers[i].backward(grad_out, input_grad=input_grad or i > first)
+        for layer in self.layers[:first]:
+            layer._skip_backward()
+        return grad_out if input_grad else None
 
     # -- parameters and state ----------------------------------------------------
     def named_parameters(self):
@@ -88,40 +91,55 @@ class Sequential:
 
     def state_dict(self):
         """``{name: array}`` of every parameter and buffer (copies)."""
-        state = {name: p.data.copy() for name, p in self.named_parameters().items()}
+        return {name: a.copy() for name, a in self._state_arrays().items()}
+
+    def _state_arrays(self):
+        """``{name: array}`` of every parameter and buffer, the arrays themselves."""
+        state = {name: p.data for name, p in self.named_parameters().items()}
         for i, layer in enumerate(self.layers):
-            state.update({f"{i}.{name}": buf.copy() for name, buf in layer.buffers().items()})
+            state.update({f"{i}.{name}": buf for name, buf in layer.buffers().items()})
         return state
 
-    def load_state_dict(self, state, source="state_dict"):
-        """Copy arrays into the parameters and buffers; keys and shapes must match exactly."""
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict of arrays such as model.state_dict(), "
-                            f"got {type(state).__name__}")
-        expected = self.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
+    def _check_state_keys(self, entries, source):
+        """``entries``: ``{key: (shape, dtype)}`` of arrays to load; keys, shapes and dtype
+        kinds must fit the model. The message names ``source`` and the first bad key."""
+        expected = self._state_arrays()
+        missing = sorted(set(expected) - set(entries))
+        unexpected = sorted(set(entries) - set(expected))
         if missing or unexpected:
             raise ValueError(f"{source} does not match the model: missing keys {missing}, "
                              f"unexpected keys {unexpected}")
         for key, ref in expected.items():
-            value = np.asarray(state[key])
-            if value.shape != ref.shape:
-                raise ValueError(f"{source}: {key} has shape {value.shape}, the model expects {ref.shape}")
-            if value.dtype.kind not in "biuf":
-                raise ValueError(f"{source}: {key} has non-numeric dtype {value.dtype}")
+            shape, dtype = entries[key]
+            if tuple(shape) != ref.shape:
+                raise ValueError(f"{source}: {key} has shape {tuple(shape)}, the model expects {ref.shape}")
+            if dtype.kind not in "biuf":
+                raise ValueError(f"{source}: {key} has non-numeric dtype {dtype}")
+
+    def load_state_dict(self, state, source="state_dict"):
+        """Copy arrays into the parameters and buffers; keys and shapes must match exactly.
+
+        Everything is checked before anything changes."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict of arrays such as model.state_dict(), "
+                            f"got {type(state).__name__}")
+        state = {key: np.asarray(value) for key, value in state.items()}
+        self._check_state_keys({k: (v.shape, v.dtype) for k, v in state.items()}, source)
+        for key, ref in self._state_arrays().items():
+            value = state[key]
             with np.errstate(over="ignore", invalid="ignore"):
                 fits = np.isfinite(value.astype(ref.dtype)) | ~np.isfinite(value)
             if not np.all(fits):
                 raise ValueError(f"{source}: {key} holds values beyond the range of {ref.dtype}")
-        for i, layer in enumerate(self.layers):
-            for name, p in layer.params.items():
-                p.data[...] = state[f"{i}.{name}"]
-            for name, buf in layer.buffers().items():
-                buf[...] = state[f"{i}.{name}"]
+        for key, ref in self._state_arrays().items():
+            ref[...] = state[key]
 
     def astype(self, dtype):
-        """Convert every parameter and buffer to ``dtype`` (gradients are reset). Returns self."""
+        """Convert every parameter and buffer to ``dtype`` (gradients are reset). Returns self.
+
+        The Parameter objects stay the same, so an optimiser made before keeps working:
+        it converts its own state (momentum, Adam's moments) at its next step.
+        """
         dtype = check_dtype(dtype)
         for layer in self.layers:
             for p in layer.params.values():      # same Parameter objects: optimisers keep working
@@ -147,19 +165,31 @@ class Sequential:
 
     @classmethod
     def load(cls, path):
-        """Rebuild a model saved by :meth:`save` (no pickle involved)."""
-        arrays = load_npz(path)
-        if str(arrays.pop("__format__", "")) != _FORMAT or "__architecture__" not in arrays:
-            raise ValueError(f"{path} is not a minicnn Sequential file (no {_FORMAT} header)")
-        try:
-            spec = json.loads(str(arrays.pop("__architecture__")))
-            if not isinstance(spec, list):
-                raise ValueError(f"expected a list of layers, got {type(spec).__name__}")
-            layers = [_build_layer(item) for item in spec]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ValueError(f"{path}: bad architecture: {exc}") from exc
-        model = cls(layers)
-        model.load_state_dict(arrays, source=str(path))
+        """Rebuild a model saved by :meth:`save` (no pickle involved).
+
+        The layers are first built from the file's architecture without initial values
+        (no memory, no random numbers drawn), their shapes are checked against the
+        headers of the file's arrays, and only then is anything allocated: whatever
+        the architecture claims, a load needs memory only for what the file holds.
+        """
+        what = "a minicnn model file (an .npz archive written by Sequential.save)"
+        with open_npz(path, what) as npz:
+            if "__format__" not in npz.headers or "__architecture__" not in npz.headers or \
+                    str(npz.read("__format__")) != _FORMAT:
+                raise ValueError(f"{path} is not {what}: it has no {_FORMAT} header")
+            try:
+                spec = json.loads(str(npz.read("__architecture__")))
+                if not isinstance(spec, list):
+                    raise ValueError(f"expected a list of layers, got {type(spec).__name__}")
+                with skip_init():
+                    model = cls([_build_layer(item) for item in spec])
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ValueError(f"{path}: bad architecture: {exc}") from exc
+            weights = {k: v for k, v in npz.headers.items() if not k.startswith("__")}
+            model._check_state_keys(weights, source=str(path))
+            for layer in model.layers:
+                layer._allocate()
+            model.load_state_dict({key: npz.read(key) for key in weights}, source=str(path))
         return model
 
     # -- description ---------------------------------------------------------------
@@ -208,6 +238,8 @@ class Sequential:
 
 
 def _build_layer(item):
+    if not isinstance(item, dict) or not isinstance(item.get("config"), dict):
+        raise ValueError(f"a layer must be {{\"class\": name, \"config\": {{...}}}}, got {item!r:.80}")
     name, config = item["class"], item["config"]
     if name not in REGISTRY:
         raise ValueError(f"unknown layer class {name!r}")

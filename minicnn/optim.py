@@ -48,6 +48,7 @@ class Optimizer:
         dtype (gradients beyond ~1e19 in float32): training has diverged, and
         inf weights would only hide it.
         """
+        self._match_state_to_params()
         self.step_count += 1
         for i, p in enumerate(self.params):
             try:
@@ -64,6 +65,23 @@ class Optimizer:
         """Update ``p`` (the ``i``-th parameter) in place; ``step_count`` is already advanced."""
         raise NotImplementedError
 
+    def state_dtype(self, param_dtype):
+        """The dtype of the state kept for a parameter of ``param_dtype``: its own."""
+        return param_dtype
+
+    def _match_state_to_params(self):
+        """Convert the state to the parameters' dtype when it changed (``model.astype``),
+        so that no update ever runs in mixed precision; refuse a parameter that changed shape."""
+        for buf in self._buffers:
+            arrays = getattr(self, buf)
+            for i, p in enumerate(self.params):
+                if arrays[i].shape != p.data.shape:
+                    raise ValueError(f"params[{i}] has shape {p.data.shape} now, but its optimiser state "
+                                     f"{buf} has {arrays[i].shape}: make a new optimiser")
+                want = self.state_dtype(p.data.dtype)
+                if arrays[i].dtype != want:
+                    arrays[i] = arrays[i].astype(want)
+
     # -- state ---------------------------------------------------------------
     _hyper = ("lr",)
     _buffers = ()
@@ -71,6 +89,7 @@ class Optimizer:
     def state_dict(self):
         """Flat dict of hyper-parameters, the step count and every state buffer
         (``"<buffer>.<param index>"``): easy to store in an .npz file."""
+        self._match_state_to_params()
         state = {name: getattr(self, name) for name in self._hyper}
         state["step_count"] = self.step_count
         for buf in self._buffers:
@@ -82,7 +101,7 @@ class Optimizer:
         """Restore what :meth:`state_dict` gave; everything is checked before anything changes."""
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict such as optimizer.state_dict(), got {type(state).__name__}")
-        expected = set(self.state_dict())
+        expected = set(self.state_dict())        # (which also matches the state to the params' dtype)
         missing, unexpected = expected - set(state), set(state) - expected
         if missing or unexpected:
             raise ValueError(f"optimiser state does not match: missing keys {sorted(missing, key=str)}, "
@@ -178,8 +197,12 @@ class Adam(Optimizer):
         # float16 cannot hold the moments: eps = 1e-8 rounds to 0 (a zero gradient would
         # give 0/0) and g^2 overflows above 256. Its moments live in float32, as in
         # mixed-precision training; every other dtype keeps its own.
-        self.m = [np.zeros(p.data.shape, _state_dtype(p.data.dtype)) for p in self.params]
-        self.v = [np.zeros(p.data.shape, _state_dtype(p.data.dtype)) for p in self.params]
+        self.m = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
+        self.v = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
+
+    def state_dtype(self, param_dtype):
+        """float32 for float16 parameters (see above), else the parameter's own."""
+        return np.promote_types(param_dtype, np.float32)
 
     def _update(self, i, p):
         b1, b2 = self.betas
@@ -196,11 +219,6 @@ class Adam(Optimizer):
         v += dt(1 - b2) * g2
         step = dt(self.lr / (1 - b1 ** t)) * m / (np.sqrt(v) / dt(np.sqrt(1 - b2 ** t)) + dt(self.eps))
         p.data -= step.astype(p.data.dtype, copy=False)
-
-
-def _state_dtype(dtype):
-    """Adam's moment dtype for a parameter of ``dtype``: float32 for float16, else the same."""
-    return np.promote_types(dtype, np.float32)
 
 
 # ---------------------------------------------------------------------------
@@ -233,8 +251,10 @@ class LRScheduler:
         return {"base_lr": self.base_lr, "count": self.count}
 
     def load_state_dict(self, state):
-        self.base_lr = float(state["base_lr"])
-        self.count = int(state["count"])
+        if not isinstance(state, Mapping) or set(state) != {"base_lr", "count"}:
+            raise ValueError(f"schedule state must be {{'base_lr': float, 'count': int}}, got {state!r:.80}")
+        self.base_lr = check_float(state["base_lr"], "base_lr", minimum=0.0)
+        self.count = check_int(state["count"], "count", 0)
         self.optimizer.lr = self.get_lr()
 
 

@@ -21,6 +21,15 @@ class Parameter:
         self.data = data if data.flags.writeable and data.flags.c_contiguous else data.copy()
         self.grad = np.zeros_like(self.data)
 
+    @classmethod
+    def placeholder(cls, shape, dtype):
+        """A parameter with a shape and a dtype but no values yet: ``data`` and ``grad``
+        are read-only zero views that take no memory, whatever the shape (what layers
+        hold while ``Sequential.load`` checks a file before it allocates anything)."""
+        p = cls.__new__(cls)
+        p.data = p.grad = np.broadcast_to(np.zeros((), dtype), tuple(shape))
+        return p
+
     @property
     def shape(self):
         return self.data.shape

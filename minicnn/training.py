@@ -31,6 +31,7 @@ from .losses import Loss
 from .optim import LRScheduler, Optimizer
 
 _CHECKPOINT_FORMAT = "minicnn.checkpoint/1"
+_CHECKPOINT_WHAT = "a minicnn checkpoint (an .npz archive written by fit(checkpoint=...))"
 
 
 class TrainingDiverged(RuntimeError):
@@ -44,7 +45,8 @@ class History:
     """Per-epoch numbers of a ``fit`` run: ``history.history["val_accuracy"][-1]``.
 
     Keys: ``loss``, ``accuracy``, ``lr``, ``seconds`` and, with validation data,
-    ``val_loss`` and ``val_accuracy`` (Keras's names).
+    ``val_loss`` and ``val_accuracy`` (Keras's names). The accuracies are left out
+    for outputs that are not class scores (a regression's (N, 1), say).
     """
 
     def __init__(self, history=None):
@@ -71,8 +73,8 @@ class Callback:
 
     ``self.model`` is set before training starts; setting
     ``self.model.stop_training = True`` ends training after the current epoch.
-    ``logs`` is a dict: per batch ``loss``, ``accuracy``, ``lr``; per epoch the
-    History keys. A callback with ``state_dict``/``load_state_dict`` has its
+    ``logs`` is a dict: per batch ``loss``, ``accuracy`` (for class scores only),
+    ``lr``; per epoch the History keys. A callback with ``state_dict``/``load_state_dict`` has its
     state saved in checkpoints.
     """
 
@@ -118,7 +120,8 @@ class BatchLossHistory(Callback):
 
     def on_batch_end(self, batch, logs):
         self.losses.append(logs["loss"])
-        self.accuracies.append(logs["accuracy"])
+        if "accuracy" in logs:                  # not for outputs that are not class scores
+            self.accuracies.append(logs["accuracy"])
 
     def state_dict(self):
         return {"losses": self.losses, "accuracies": self.accuracies}
@@ -205,15 +208,19 @@ class EarlyStopping(Callback):
                 self.model.load_state_dict(self.best_weights)
 
     def state_dict(self):
-        return {"best": self.best, "wait": self.wait}
+        # the best weights too: a resumed run must restore them just as an uninterrupted one
+        return {"best": self.best, "wait": self.wait, "best_weights": self.best_weights,
+                "stopped_epoch": self.stopped_epoch}
 
     def load_state_dict(self, state):
         self.best, self.wait = state["best"], state["wait"]
+        self.best_weights, self.stopped_epoch = state.get("best_weights"), state.get("stopped_epoch")
 
 
 class LearningRateScheduler(Callback):
     """Step a schedule from :mod:`minicnn.optim` during ``fit``: after every batch
-    when ``schedule.per_batch`` (InverseTimeDecay), else after every epoch.
+    when ``schedule.per_batch`` (PolynomialDecay, InverseTimeDecay), else after every
+    epoch (StepLR, ExponentialLR).
 
     Passing the schedule itself in ``callbacks`` wraps it in this class.
     """
@@ -242,11 +249,20 @@ class LearningRateScheduler(Callback):
 # fit / evaluate / predict
 # ---------------------------------------------------------------------------
 def _correct(out, y):
-    """Number of right answers in a batch: argmax of the output against labels
-    (or against the argmax of one-hot/probability targets)."""
-    if out.ndim != 2:
-        return 0
-    labels = y if y.ndim == 1 else y.argmax(axis=1)
+    """Number of right answers in a batch, or None where accuracy has no meaning.
+
+    Accuracy is for class scores: ``out`` (N, C) with C >= 2, against integer labels
+    (N,) or targets of ``out``'s shape (one-hot or probabilities), compared by argmax.
+    A regression output such as (N, 1) gets no accuracy (Keras logs it only when asked).
+    """
+    if out.ndim != 2 or out.shape[1] < 2:
+        return None
+    if y.ndim == 1 and y.dtype.kind in "iu":
+        labels = y
+    elif y.shape == out.shape:
+        labels = y.argmax(axis=1)
+    else:
+        return None
     return int(np.count_nonzero(out.argmax(axis=1) == labels))
 
 
@@ -292,8 +308,12 @@ def evaluate(model, x, y, loss, batch_size=64):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         out = model.forward(xb)
         total_loss += loss.forward(out, yb) * len(xb)      # losses are batch means
-        correct += _correct(out, yb)
-    return {"loss": total_loss / len(x), "accuracy": correct / len(x)}
+        hits = _correct(out, yb)
+        correct = None if hits is None or correct is None else correct + hits
+    result = {"loss": total_loss / len(x)}
+    if correct is not None:
+        result["accuracy"] = correct / len(x)
+    return result
 
 
 def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=None, shuffle=True,
@@ -305,7 +325,8 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
       epoch is printed unless ``progress=False``;
     - ``validation_data=(x_val, y_val)`` is evaluated after every epoch;
     - ``callbacks``: :class:`Callback` objects, or schedules from
-      :mod:`minicnn.optim` (stepped per batch or per epoch);
+      :mod:`minicnn.optim`: PolynomialDecay and InverseTimeDecay are stepped after
+      every batch, StepLR and ExponentialLR after every epoch;
     - ``checkpoint=path`` saves model, optimiser, schedules, history, epoch and
       random state atomically after every epoch; ``resume=True`` continues
       from it (from scratch when it does not exist yet), ending with exactly
@@ -369,22 +390,30 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
                     raise TrainingDiverged(f"{exc} (at epoch {epoch + 1}, batch {batch + 1})") from None
 
             n, hits = len(xb), _correct(out, yb)
-            seen, correct, loss_sum = seen + n, correct + hits, loss_sum + value * n
-            logs = {"loss": value, "accuracy": hits / n, "lr": lr}
+            seen, loss_sum = seen + n, loss_sum + value * n
+            correct = None if hits is None or correct is None else correct + hits
+            logs = {"loss": value, "lr": lr} if hits is None else {"loss": value, "accuracy": hits / n, "lr": lr}
             for c in callbacks:
                 c.on_batch_end(batch, logs)
             bar.update(1)
             if show_bar and (batch % 10 == 0 or batch == len(loader) - 1):
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+                postfix = {"loss": f"{loss_sum / seen:.4f}"}
+                if correct is not None:
+                    postfix["acc"] = f"{correct / seen:.4f}"
+                bar.set_postfix(postfix, refresh=False)
         bar.close()
 
-        logs = {"loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr}
+        logs = {"loss": loss_sum / seen, "lr": lr}
+        if correct is not None:
+            logs = {"loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr}
         if validation_data is not None:
             try:
                 val = evaluate(model, *validation_data, loss)
             except ValueError as exc:        # e.g. samples of another shape than x's
                 raise ValueError(f"validation_data: {exc}") from exc
-            logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            logs["val_loss"] = val["loss"]
+            if "accuracy" in val:
+                logs["val_accuracy"] = val["accuracy"]
         logs["seconds"] = time.perf_counter() - t0
         history.append(logs)
         if progress:
@@ -434,13 +463,38 @@ def _save_checkpoint(path, epoch, model, optimizer, loader, callbacks, history):
     meta = {
         "format": _CHECKPOINT_FORMAT, "epoch": epoch, "architecture": model.architecture(),
         "optimizer": {"class": type(optimizer).__name__, "scalars": opt_scalars},
-        "callbacks": {str(i): c.state_dict() for i, c in enumerate(callbacks) if hasattr(c, "state_dict")},
+        "callbacks": {str(i): _arrays_apart(c.state_dict(), f"callbacks/{i}", arrays)
+                      for i, c in enumerate(callbacks) if hasattr(c, "state_dict")},
         "history": history.history,
         "loader_rng": loader.rng.bit_generator.state,
         "global_rng": _rng.get_rng().bit_generator.state,
     }
     arrays["__meta__"] = np.array(json.dumps(meta))
     save_npz(path, arrays)
+
+
+def _arrays_apart(value, key, arrays):
+    """``value`` (a callback's state) made JSON-able: every ndarray in it, however deep in
+    dicts and lists, moves into ``arrays`` under ``key/...`` and leaves ``{"__array__": key}``."""
+    if isinstance(value, np.ndarray):
+        arrays[key] = value
+        return {"__array__": key}
+    if isinstance(value, Mapping):
+        return {k: _arrays_apart(v, f"{key}/{k}", arrays) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_arrays_apart(v, f"{key}/{i}", arrays) for i, v in enumerate(value)]
+    return value
+
+
+def _arrays_back(value, arrays):
+    """Inverse of :func:`_arrays_apart` (a KeyError for a reference to a missing array)."""
+    if isinstance(value, Mapping):
+        if set(value) == {"__array__"}:
+            return arrays[value["__array__"]]
+        return {k: _arrays_back(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_arrays_back(v, arrays) for v in value]
+    return value
 
 
 _CHECKPOINT_KEYS = ("epoch", "architecture", "optimizer", "callbacks", "history", "loader_rng", "global_rng")
@@ -475,11 +529,13 @@ def _first_difference(saved, model, arrays):
 
 def _restore(path, model, optimizer, loader, callbacks, history):
     """Load a checkpoint into the objects of this run; returns the epoch to start at."""
-    arrays = load_npz(path)
+    arrays = load_npz(path, what=_CHECKPOINT_WHAT)
     try:
+        if "__meta__" not in arrays:
+            raise ValueError(f"it has no {_CHECKPOINT_FORMAT} metadata")
         meta = json.loads(str(arrays.pop("__meta__")))
         if not isinstance(meta, dict) or meta.get("format") != _CHECKPOINT_FORMAT:
-            raise ValueError("not a minicnn checkpoint")
+            raise ValueError(f"its metadata is not {_CHECKPOINT_FORMAT}")
         lacking = [k for k in _CHECKPOINT_KEYS if k not in meta]
         if lacking:
             raise ValueError(f"its metadata lacks {lacking}")
@@ -503,7 +559,7 @@ def _restore(path, model, optimizer, loader, callbacks, history):
         optimizer.load_state_dict(opt_state)
         for i, c in enumerate(callbacks):
             if hasattr(c, "load_state_dict") and str(i) in meta["callbacks"]:
-                c.load_state_dict(meta["callbacks"][str(i)])
+                c.load_state_dict(_arrays_back(meta["callbacks"][str(i)], arrays))
         loader.rng.bit_generator.state = meta["loader_rng"]
         _rng.get_rng().bit_generator.state = meta["global_rng"]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import check_array, check_bool, check_int
+from ._checks import check_array, check_bool, check_choice, check_int
 from .io import atomic_write
 from .layers import AvgPool2D, Conv2D, MaxPool2D
 from .metrics import confusion_matrix
@@ -382,25 +382,38 @@ def plot_confusion_matrix(cm_or_y_true, y_pred=None, class_names=None, normalize
 # ---------------------------------------------------------------------------
 # Image grids
 # ---------------------------------------------------------------------------
-def _display_images(images, count):
+def _display_images(images, count, channels=None):
     """The first ``count`` images as floats in [0, 1]: (n, H, W) gray or (n, H, W, 3) RGB.
 
-    Accepted: (N, H, W), (N, 1, H, W), (N, 3, H, W), (N, H, W, 1), (N, H, W, 3);
-    axis 1 is taken for the channels when it has 1 or 3 entries. uint8 images
-    are divided by 255; float images must already lie in [0, 1].
+    Accepted: (N, H, W) gray, and (N, C, H, W) with ``channels="first"`` or
+    (N, H, W, C) with ``channels="last"``, C being 1 or 3. Without ``channels``
+    the layout is inferred when only one of axes 1 and 3 has 1 or 3 entries;
+    when both have (a batch of 3x3 RGB matrices, (N, 3, 3, 3)) it must be given.
+    uint8 images are divided by 255; float images must already lie in [0, 1].
     """
     if not isinstance(images, np.ndarray):
         raise TypeError(f"images must be a numpy.ndarray, got {type(images).__name__}")
+    if channels is not None:
+        check_choice(channels, "channels", ("first", "last"))
     if images.ndim == 4:
-        if images.shape[1] in (1, 3):
+        first, last = images.shape[1] in (1, 3), images.shape[3] in (1, 3)
+        if channels is None:
+            if first and last:
+                raise ValueError(f"images of shape {images.shape} could be (N, C, H, W) or (N, H, W, C): "
+                                 "say which with channels='first' or channels='last'")
+            channels = "first" if first else "last" if last else None
+        if channels is None or not (first if channels == "first" else last):
+            raise ValueError(f"images must have 1 or 3 channels, (N, C, H, W) with channels='first' or "
+                             f"(N, H, W, C) with channels='last', got shape {images.shape}")
+        if channels == "first":
             images = np.moveaxis(images, 1, -1)              # NCHW -> NHWC
-        elif images.shape[3] not in (1, 3):
-            raise ValueError(f"images must have 1 or 3 channels, (N, C, H, W) or (N, H, W, C), "
-                             f"got shape {images.shape}")
         if images.shape[3] == 1:
             images = images[..., 0]
     elif images.ndim != 3:
         raise ValueError(f"images must be (N, H, W), (N, C, H, W) or (N, H, W, C), got shape {images.shape}")
+    elif channels is not None:
+        raise ValueError(f"channels={channels!r} needs 4-D images; (N, H, W) images are gray, "
+                         f"got shape {images.shape}")
     if images.shape[0] == 0:
         raise ValueError("images holds no images")
     if min(images.shape[1:3]) == 0:
@@ -432,11 +445,15 @@ def _frame(ax, color=None):
             spine.set_linewidth(3)
 
 
-def show_images(images, labels=None, predictions=None, class_names=None, ncols=8, max_images=64, path=None):
+def show_images(images, labels=None, predictions=None, class_names=None, ncols=8, max_images=64, path=None,
+                channels=None):
     """A grid of images, titled with their labels and predictions.
 
     images: (N, H, W) or (N, 1, H, W) grayscale, (N, 3, H, W) or (N, H, W, 3)
         colour; floats in [0, 1] or uint8 in [0, 255].
+    channels: ``"first"`` for (N, C, H, W), ``"last"`` for (N, H, W, C). May be
+        left out when the shape says it; when both fit, as for a batch of 3x3
+        RGB matrices (N, 3, 3, 3), a ValueError asks for it.
     labels: (N,) true class indices, optional.
     predictions: (N,) predicted class indices or (N, C) scores, optional.
     class_names: names to print instead of the class indices.
@@ -449,7 +466,7 @@ def show_images(images, labels=None, predictions=None, class_names=None, ncols=8
     """
     ncols = check_int(ncols, "ncols", 1)
     max_images = check_int(max_images, "max_images", 1)
-    shown = _display_images(images, max_images)           # checks images
+    shown = _display_images(images, max_images, channels)           # checks images
     n, n_total = len(shown), len(images)
     class_names = _check_class_names(class_names)
     if labels is not None:

@@ -618,15 +618,16 @@ def test_load_object_array_is_refused(tmp_path):
     arrays["0.W"] = np.array([{"a": 1}, None], dtype=object)
     np.savez(path, allow_pickle=True, **arrays)
     for load in (mc.Sequential.load, load_npz):
-        with pytest.raises(ValueError, match=msg(f"cannot load {path}", "allow_pickle")):
+        with pytest.raises(ValueError, match=msg(f"{path} is not", "'0.W' holds Python objects")) as info:
             load(path)
+        assert "allow_pickle" not in str(info.value)       # a switch users don't have
 
 
 @pytest.mark.parametrize("write, fragments", [
-    (lambda p: p.write_bytes(b"not a numpy file at all"), ["cannot load"]),
+    (lambda p: p.write_bytes(b"not a numpy file at all"), ["is not a minicnn model file", "not an .npz"]),
     (lambda p: np.save(p.with_suffix(".npy"), np.ones(3)) or p.with_suffix(".npy").rename(p),
-     ["cannot load", "single array"]),
-    (lambda p: np.savez(p, w=np.ones(3)), ["is not a minicnn Sequential file"]),
+     ["is not a minicnn model file", "single NumPy array"]),
+    (lambda p: np.savez(p, w=np.ones(3)), ["is not a minicnn model file", "no minicnn.Sequential/1 header"]),
 ])
 def test_load_a_file_that_is_not_a_model(tmp_path, write, fragments):
     path = tmp_path / "bad.npz"

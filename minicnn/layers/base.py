@@ -1,44 +1,92 @@
-"""The Layer base class: what every layer has in common."""
+"""The Layer base class: what every layer has in common.
+
+A layer's own ``forward`` and ``backward`` hold only its maths and its cache.
+Everything a call must check is done here, once for all layers, by wrapping
+each subclass's ``forward`` and ``backward`` (see :meth:`Layer.__init_subclass__`):
+
+    forward(x):   x is a float ndarray with the declared number of dimensions,
+                  output_shape(x.shape[1:]) accepts it (channel count, window size),
+                  the old cache is forgotten first
+    backward(g):  a training forward came first and no backward since,
+                  g is a float ndarray of the forward output's shape
+
+The original, unchecked maths stays reachable as ``Conv2D.forward.__wrapped__``.
+"""
+import contextlib
 import functools
+import inspect
 
 import numpy as np
 
-from .._checks import check_array, check_shape
+from .._checks import check_bool, check_channels, check_forward_input, check_grad, check_shape
+from .. import functional as F
 from .. import init as initializers
 from .._rng import get_rng
 from ..parameter import Parameter
 
 
+_LAYOUTS = {4: "(C, H, W)", 3: "(C, L)"}      # per-sample layouts, for error messages
+
+
 class Layer:
     """A differentiable step of a network.
 
-    - ``forward(x, training=False)`` computes the output; with ``training=True``
-      it also keeps (caches) what ``backward`` will need.
-    - ``backward(grad_out) -> grad_in`` takes dLoss/dOutput and returns
-      dLoss/dInput, adding dLoss/dParameter into each ``Parameter.grad``.
-      Layers with parameters also take ``input_grad=False``: then they skip
-      dLoss/dInput and return None (the first layer of a network needs none).
-    - ``params``: ``{name: Parameter}``; empty for layers without weights.
-    - ``buffers()``: ``{name: ndarray}`` of non-trained state saved with the
-      model (BatchNorm's running statistics).
+    What a layer class writes:
+
+    - ``forward(self, x, training=False)`` returns the output. With
+      ``training=True`` it keeps in ``self.cache`` what ``backward`` will need.
+    - ``backward(self, grad_out)`` takes dLoss/dOutput and returns dLoss/dInput,
+      adding dLoss/dParameter into each ``Parameter.grad``. A layer with
+      parameters also takes ``input_grad=True``: with ``input_grad=False`` it
+      skips dLoss/dInput and returns None (the first layer of a network needs
+      none; ``Sequential.backward`` asks for that). A layer whose ``backward``
+      has no ``input_grad`` argument gets called without it, and its result is
+      dropped when ``input_grad=False``.
+    - parameters with ``self._add_param(...)``, non-trained state saved with the
+      model (BatchNorm's running statistics) with ``self._add_buffer(...)``;
     - ``config()``: the constructor arguments as a JSON-able dict, so that
-      ``type(layer)(**layer.config())`` rebuilds it.
-    - ``output_shape(input_shape)``: per-sample output shape, computed without
-      data (``Sequential.summary`` uses it); raises ``ValueError`` for an input
-      shape the layer cannot take.
+      ``type(layer)(**layer.config())`` rebuilds it;
+    - ``_output_shape(input_shape)``: the per-sample output shape;
+    - the declaration the checks read: ``input_ndim`` (x must have exactly this
+      many dimensions, batch axis included) or ``min_ndim`` (at least this
+      many), and ``channel_check = (axis, attribute, word)``: x.shape[axis] must
+      equal ``getattr(self, attribute)`` (``word`` names it in the message).
+
+    The rules every layer follows (checked here, not in the layers):
+
+    - a forward in eval mode (``training=False``, the default) keeps nothing;
+      ``backward`` needs a preceding ``forward(x, training=True)``;
+    - one backward per forward, as in PyTorch: backward frees the cache it
+      used, and a second ``backward`` raises ``RuntimeError`` until the next
+      training forward;
+    - the output and the gradients keep the input's dtype; a non-contiguous
+      view of an array gives bit for bit the result of its contiguous copy;
+    - floating-point overflow inside a layer is not a warning: inf/NaN flow on
+      to the output, as in PyTorch, and ``fit`` checks every batch for them.
+
+    ``params``: ``{name: Parameter}``; ``buffers()``: ``{name: ndarray}``;
+    ``output_shape(input_shape)``: per-sample output shape, computed without
+    data (``Sequential.summary`` uses it), a ``ValueError`` for an input shape
+    the layer cannot take.
     """
+
+    input_ndim = None          # exact number of dimensions of x, e.g. 4 for (N, C, H, W)
+    min_ndim = 1               # otherwise at least this many (the batch axis)
+    channel_check = None       # (axis of x, attribute, word), e.g. (1, "in_channels", "channels")
 
     def __init__(self):
         self.params = {}
-        self._cache = None
+        self._buffer_names = []
+        self.cache = None
+        self._ready = False        # a training forward ran, and no backward since
+        self._used = False         # ... and then a backward ran
 
     def __init_subclass__(cls, **kwargs):
-        # Overflow inside a layer is not a warning: inf/NaN flow on to the output, as
-        # in PyTorch, and fit() checks every batch's loss and gradients for them.
         super().__init_subclass__(**kwargs)
-        for name in ("forward", "backward"):
-            if name in cls.__dict__:
-                setattr(cls, name, _quiet(cls.__dict__[name]))
+        if "forward" in cls.__dict__:
+            cls.forward = _checked_forward(cls.__dict__["forward"])
+        if "backward" in cls.__dict__:
+            cls.backward = _checked_backward(cls.__dict__["backward"])
 
     def __call__(self, x, training=False):
         return self.forward(x, training=training)
@@ -46,51 +94,44 @@ class Layer:
     def forward(self, x, training=False):
         raise NotImplementedError
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         raise NotImplementedError
 
     def config(self):
         return {}
 
     def buffers(self):
-        return {}
+        return {name: getattr(self, name) for name in getattr(self, "_buffer_names", ())}
 
     def output_shape(self, input_shape):
         """Per-sample output shape for per-sample ``input_shape`` (no data needed)."""
-        return self._output_shape(check_shape(input_shape, "input_shape"))
+        shape = check_shape(input_shape, "input_shape")
+        ndim = len(shape) + 1                                      # with the batch axis
+        if (self.input_ndim is not None and ndim != self.input_ndim) or ndim < self.min_ndim:
+            want = _LAYOUTS.get(self.input_ndim, f"{self.input_ndim - 1} dimensions") \
+                if self.input_ndim is not None else f"at least {self.min_ndim - 1} dimensions"
+            raise ValueError(f"{type(self).__name__} takes per-sample input {want}, got input_shape {shape}")
+        if self.channel_check is not None:
+            axis, attribute, word = self.channel_check
+            check_channels(shape[axis - 1 if axis > 0 else axis], getattr(self, attribute), word, shape)
+        return self._output_shape(shape)
 
     def _output_shape(self, input_shape):
         return input_shape
+
+    def _check_input(self, x, training):
+        """A layer's own per-call condition beyond the declaration (BatchNorm's batch size)."""
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
 
-    # -- helpers for subclasses -------------------------------------------
-    def _input(self, x, ndim=None, min_ndim=1):
-        """Start of every forward: forget the last cache, then validate ``x``.
-
-        Forgetting first means a forward that fails half-way can never leave a
-        stale cache for ``backward`` to use.
-        """
-        self._cache = None
-        check_array(x, "x", ndim=ndim)
-        if min_ndim is not None and x.ndim < min_ndim:
-            raise ValueError(f"x must have at least {min_ndim} dimensions (N, ...), got shape {x.shape}")
-        return x
-
-    def _save(self, training, *values):
-        """Keep what backward needs when training; keep nothing in eval mode."""
-        self._cache = values if training else None
-
-    def _cached(self):
-        if self._cache is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward() needs a preceding forward(x, training=True); "
-                "forward in eval mode (training=False) keeps nothing to differentiate")
-        return self._cache
-
+    # -- parameters and buffers ---------------------------------------------
     def _add_param(self, name, shape, init, fan_in, fan_out, dtype):
+        """``params[name]``: a Parameter of ``shape`` drawn by the initialiser ``init``."""
+        if _skipping_init:
+            self.params[name] = Parameter.placeholder(shape, dtype)
+            return
         fn = initializers.get(init)
         try:
             data = fn(shape, fan_in, fan_out, get_rng(), dtype)
@@ -105,32 +146,108 @@ class Layer:
                              f"got {data.dtype} {data.shape}")
         self.params[name] = Parameter(data.astype(dtype))
 
-    def _accumulate(self, name, grad):
-        """Add a gradient into ``params[name].grad`` (in the parameter's dtype)."""
-        self.params[name].accumulate(grad)
+    def _add_buffer(self, name, shape, fill, dtype):
+        """``self.<name>``: an array of ``shape`` filled with ``fill``, saved with the model."""
+        if _skipping_init:
+            value = np.broadcast_to(np.array(fill, dtype), shape)     # no memory: see skip_init
+        else:
+            value = np.full(shape, fill, dtype)
+        setattr(self, name, value)
+        self._buffer_names.append(name)
+
+    def _allocate(self):
+        """Replace the placeholders :func:`skip_init` left by zero arrays."""
+        for p in self.params.values():
+            if not p.data.flags.writeable:
+                p.data = np.zeros(p.shape, p.dtype)
+                p.grad = np.zeros_like(p.data)
+        for name, value in self.buffers().items():
+            if not value.flags.writeable:
+                setattr(self, name, np.zeros(value.shape, value.dtype))
+
+    # -- the checks around forward and backward ----------------------------------
+    def _begin_forward(self, x, training):
+        self.cache, self._ready, self._used = None, False, False   # a failed forward leaves no stale cache
+        check_forward_input(self, x)
+        self._check_input(x, training)
+        return F.contiguous(x)        # a view would sum in another order than its copy
+
+    def _end_forward(self, out, training):
+        if training:
+            self._ready, self._grad_shape = True, out.shape
+        else:
+            self.cache = None
+
+    def _begin_backward(self, grad_out):
+        if not getattr(self, "_ready", False):
+            name = type(self).__name__
+            if getattr(self, "_used", False):
+                raise RuntimeError(
+                    f"{name}.backward() was already called once after the last forward(x, training=True): "
+                    "one backward per forward, as in PyTorch (it frees the cache it used); run forward again")
+            raise RuntimeError(
+                f"{name}.backward() needs a preceding forward(x, training=True); "
+                "forward in eval mode (training=False) keeps nothing to differentiate")
+        check_grad(grad_out, self._grad_shape)
+        return F.contiguous(grad_out)
+
+    def _end_backward(self):
+        self.cache, self._ready, self._used = None, False, True
+
+    def _skip_backward(self):
+        """What ``backward`` checks and frees, without computing anything: for the layers
+        before the first one with parameters when no input gradient is wanted."""
+        if not getattr(self, "_ready", False):
+            self._begin_backward(None)          # raises what backward would
+        self._end_backward()
 
 
-def _quiet(method):
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
+def _checked_forward(maths):
+    """Wrap a layer's ``forward`` maths in the shared checks (see the module docstring)."""
+    @functools.wraps(maths)
+    def forward(self, x, training=False):
+        x = self._begin_forward(x, training)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return method(*args, **kwargs)
-    return wrapper
+            out = maths(self, x, training=training)
+        self._end_forward(out, training)
+        return out
+    return forward
 
 
-def check_grad(grad_out, expected_shape):
-    """Validate ``grad_out`` against the shape the forward pass produced."""
-    check_array(grad_out, "grad_out")
-    if grad_out.shape != tuple(expected_shape):
-        raise ValueError(f"grad_out must have the forward output's shape {tuple(expected_shape)}, "
-                         f"got {grad_out.shape}")
-    return grad_out
+def _checked_backward(maths):
+    """Wrap a layer's ``backward`` maths in the shared checks (see the module docstring)."""
+    takes_input_grad = "input_grad" in inspect.signature(maths).parameters
+
+    @functools.wraps(maths)
+    def backward(self, grad_out, input_grad=True):
+        input_grad = check_bool(input_grad, "input_grad")
+        grad_out = self._begin_backward(grad_out)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                if takes_input_grad:
+                    return maths(self, grad_out, input_grad=input_grad)
+                grad_in = maths(self, grad_out)
+                return grad_in if input_grad else None
+        finally:
+            self._end_backward()
+    return backward
 
 
-def check_features(got, expected, what, shape):
-    """Channel/feature count check with 'expected ... got ...' in the message."""
-    if got != expected:
-        raise ValueError(f"x has {got} {what} but the layer expects {expected} (input shape {shape})")
+_skipping_init = False
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Build layers without initial values: inside, every parameter and buffer is a
+    read-only placeholder of the right shape and dtype that takes no memory and
+    draws no random numbers (``Sequential.load`` builds its layers so, checks the
+    declared shapes against the file, and only then allocates them)."""
+    global _skipping_init
+    before, _skipping_init = _skipping_init, True
+    try:
+        yield
+    finally:
+        _skipping_init = before
 
 
 def init_name(init):
@@ -138,4 +255,4 @@ def init_name(init):
     return init if isinstance(init, str) else None
 
 
-__all__ = ["Layer", "check_grad", "check_features", "init_name"]
+__all__ = ["Layer", "init_name", "skip_init"]

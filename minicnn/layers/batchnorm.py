@@ -1,10 +1,8 @@
 """BatchNorm: normalise each channel over the batch (and the spatial axes)."""
 import numpy as np
 
-from .. import functional as F
-
 from .._checks import check_dtype, check_float, check_int
-from .base import Layer, check_features, check_grad
+from .base import Layer
 
 
 def channel_sum(a, b=None):
@@ -37,6 +35,9 @@ class BatchNorm(Layer):
     ``running_mean`` and ``running_var`` start at 0 and 1 and are saved with the model.
     """
 
+    min_ndim = 2
+    channel_check = (1, "num_features", "channels")
+
     def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
         super().__init__()
         self.num_features = check_int(num_features, "num_features", 1)
@@ -46,65 +47,65 @@ class BatchNorm(Layer):
         c = self.num_features
         self._add_param("gamma", (c,), "ones", 0, 0, self.dtype)
         self._add_param("beta", (c,), "zeros", 0, 0, self.dtype)
-        self.running_mean = np.zeros(c, dtype=self.dtype)
-        self.running_var = np.ones(c, dtype=self.dtype)
+        self._add_buffer("running_mean", (c,), 0.0, self.dtype)
+        self._add_buffer("running_var", (c,), 1.0, self.dtype)
 
-    def buffers(self):
-        return {"running_mean": self.running_mean, "running_var": self.running_var}
-
-    def _output_shape(self, input_shape):
-        if len(input_shape) < 1:
-            raise ValueError("BatchNorm takes per-sample input (C,) or (C, H, W), got a scalar")
-        check_features(input_shape[0], self.num_features, "channels", tuple(input_shape))
-        return tuple(input_shape)
-
-    def forward(self, x, training=False):
-        self._input(x, min_ndim=2)
-        self.output_shape(x.shape[1:])
-        x = F.contiguous(x)                  # a view sums in another order: not bit-identical
-        shape = [1] * x.ndim
-        shape[1] = self.num_features        # broadcast (C,) against axis 1
-        gamma = self.params["gamma"].data.astype(x.dtype, copy=False)
-        beta = self.params["beta"].data.astype(x.dtype, copy=False).reshape(shape)
-        if not training:
-            mean = self.running_mean.astype(x.dtype, copy=False).reshape(shape)
-            scale = (gamma / np.sqrt(self.running_var.astype(x.dtype, copy=False) + x.dtype.type(self.eps)))
-            return (x - mean) * scale.reshape(shape) + beta
-        m = x.size // self.num_features
-        if m < 2:
+    def _check_input(self, x, training):
+        if training and x.size <= self.num_features:
             raise ValueError(f"BatchNorm in training needs more than one value per channel, got input "
                              f"shape {x.shape}; use a batch of 2 or more")
+
+    def forward(self, x, training=False):
+        channels = self._per_channel(x.ndim)             # reshapes (C,) to broadcast along axis 1
+        gamma = channels(self.params["gamma"].data.astype(x.dtype, copy=False))
+        beta = channels(self.params["beta"].data.astype(x.dtype, copy=False))
+        if not training:
+            inv_std = 1 / np.sqrt(self.running_var.astype(x.dtype, copy=False) + x.dtype.type(self.eps))
+            return (x - channels(self.running_mean.astype(x.dtype, copy=False))) * (channels(inv_std) * gamma) + beta
+        m = x.size // self.num_features                  # values per channel
         mean = channel_sum(x) / m
-        x_hat = x - mean.astype(x.dtype, copy=False).reshape(shape)
-        var = channel_sum(x_hat, x_hat) / m                  # biased: what normalises the batch
+        x_hat = x - channels(mean.astype(x.dtype, copy=False))
+        var = channel_sum(x_hat, x_hat) / m              # biased: what normalises the batch
         inv_std = 1 / np.sqrt(var + var.dtype.type(self.eps))
-        x_hat *= inv_std.astype(x.dtype, copy=False).reshape(shape)
-        mom = self.momentum
+        x_hat *= channels(inv_std.astype(x.dtype, copy=False))
+        mom = self.momentum                              # PyTorch's running update, unbiased variance
         self.running_mean = ((1 - mom) * self.running_mean + mom * mean).astype(self.dtype)
         self.running_var = ((1 - mom) * self.running_var + mom * var * (m / (m - 1))).astype(self.dtype)
-        self._save(True, x_hat, inv_std, gamma, shape)
-        out = x_hat * gamma.reshape(shape)
+        self.cache = (x_hat, inv_std)
+        out = x_hat * gamma
         out += beta
         return out
 
     def backward(self, grad_out, input_grad=True):
-        x_hat, inv_std, gamma, shape = self._cached()
-        check_grad(grad_out, x_hat.shape)
-        grad_out = F.contiguous(grad_out)
-        dgamma = channel_sum(grad_out, x_hat)                # sum(dy * x_hat)
-        dbeta = channel_sum(grad_out)                        # sum(dy)
-        self._accumulate("gamma", dgamma)
-        self._accumulate("beta", dbeta)
+        # y = gamma * x_hat + beta with x_hat = (x - mu) * inv_std, inv_std = 1 / sqrt(var + eps),
+        # mu and var the means of x and (x - mu)^2 over the m values of each channel.
+        x_hat, inv_std = self.cache
+        channels = self._per_channel(x_hat.ndim)
+        dgamma = channel_sum(grad_out, x_hat)             # dgamma = sum(dy * x_hat)
+        dbeta = channel_sum(grad_out)                     # dbeta  = sum(dy)
+        self.params["gamma"].accumulate(dgamma)
+        self.params["beta"].accumulate(dbeta)
         if not input_grad:
             return None
-        # dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat)), the two means
-        # being dbeta / m and dgamma / m: the sums just computed serve twice.
+        # The chain rule, step by step (the classic derivation):
+        #   dx_hat = dy * gamma
+        #   dvar   = sum(dx_hat * (x - mu)) * -1/2 * (var + eps)^(-3/2)
+        #   dmu    = sum(dx_hat) * -inv_std          (+ dvar * mean(-2 (x - mu)), which is 0)
+        #   dx     = dx_hat * inv_std + dvar * 2 (x - mu) / m + dmu / m
+        # Writing x - mu = x_hat / inv_std and collecting terms gives the closed form used here:
+        #   dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))
+        # whose two means are dbeta / m and dgamma / m: the sums just computed serve twice.
         m = x_hat.size // self.num_features
-        dx = x_hat * (dgamma / m).astype(x_hat.dtype).reshape(shape)
-        dx += (dbeta / m).astype(x_hat.dtype).reshape(shape)
+        dx = x_hat * channels((dgamma / m).astype(x_hat.dtype))
+        dx += channels((dbeta / m).astype(x_hat.dtype))
         np.subtract(grad_out, dx, out=dx)
-        dx *= (gamma * inv_std).astype(x_hat.dtype).reshape(shape)
+        dx *= channels((self.params["gamma"].data * inv_std).astype(x_hat.dtype))
         return dx
+
+    def _per_channel(self, ndim):
+        """A function reshaping a (C,) array to (1, C, 1, ...): it broadcasts along axis 1."""
+        shape = (1, self.num_features) + (1,) * (ndim - 2)
+        return lambda a: a.reshape(shape)
 
     def config(self):
         return dict(num_features=self.num_features, momentum=self.momentum, eps=self.eps,

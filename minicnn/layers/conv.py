@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import functional as F
 from .._checks import check_bool, check_dtype, check_int, pair
-from .base import Layer, check_features, check_grad, init_name
+from .base import Layer, init_name
 
 
 def window_geometry(name, kernel_size, stride, dilation, pads, input_hw):
@@ -23,10 +23,22 @@ def window_geometry(name, kernel_size, stride, dilation, pads, input_hw):
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as PyTorch's ``nn.Conv2d``).
 
-    x: (N, C_in, H, W) -> y: (N, C_out, OH, OW), with
-    ``OH = (H + pad_h - dilation_h*(kh-1) - 1) // stride_h + 1`` (likewise OW) and
+    x: (N, C_in, H, W) -> y: (N, C_out, OH, OW). With the padding split into
+    pad_top + pad_bottom rows and pad_left + pad_right columns (equal halves
+    for an int padding p: 2p in all),
 
-        y[n, o] = b[o] + sum_c sum_{i,j} W[o, c, i, j] * x_pad[n, c, s*y + d*i, s*x + d*j]
+        OH = (H + pad_top + pad_bottom - dilation_h * (kh - 1) - 1) // stride_h + 1
+        OW = (W + pad_left + pad_right - dilation_w * (kw - 1) - 1) // stride_w + 1
+
+        y[n, o, r, c] = b[o] + sum_k sum_{i,j} W[o, k, i, j] * x_pad[n, k, r*stride_h + i*dilation_h,
+                                                                      c*stride_w + j*dilation_w]
+
+    for output row r and column c, k running over the input channels.
+
+    >>> Conv2D(1, 8, kernel_size=3, padding=1).output_shape((1, 28, 28))     # 28 + 2 - 2 - 1 + 1
+    (8, 28, 28)
+    >>> Conv2D(1, 8, kernel_size=5, stride=2).output_shape((1, 28, 28))      # (28 - 4 - 1) // 2 + 1
+    (8, 12, 12)
 
     ``kernel_size``, ``stride``, ``padding``, ``dilation``: an int or a pair
     ``(h, w)``. ``padding`` may also be ``"valid"`` (none) or ``"same"`` (output
@@ -36,6 +48,8 @@ class Conv2D(Layer):
     ``params["W"]``: (C_out, C_in, kh, kw), He-initialised by default;
     ``params["b"]``: (C_out,), zeros.
     """
+    input_ndim = 4
+    channel_check = (1, "in_channels", "channels")
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  bias=True, dtype=np.float32, init="he_normal"):
@@ -74,33 +88,27 @@ class Conv2D(Layer):
         return ((ph, ph), (pw, pw))
 
     def _output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"Conv2D takes per-sample input (C, H, W), got {tuple(input_shape)}")
-        check_features(input_shape[0], self.in_channels, "channels", tuple(input_shape))
         oh, ow = window_geometry("Conv2D", self.kernel_size, self.stride, self.dilation, self.pads,
                                  input_shape[1:])
         return (self.out_channels, oh, ow)
 
     def forward(self, x, training=False):
-        self._input(x, ndim=4)
-        self.output_shape(x.shape[1:])
         b = self.params["b"].data if self.bias else None
         out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, self.pads, self.dilation)
-        self._save(training, cols, x.shape, out.shape)
+        if training:
+            self.cache = (cols, x.shape)
         return out
 
     def backward(self, grad_out, input_grad=True):
-        cols, x_shape, out_shape = self._cached()
-        check_grad(grad_out, out_shape)
-        # The backward pass overwrites cols with the matrix dx is made from (one buffer,
-        # not two), so a second backward needs a second forward, as in PyTorch.
-        self._cache = None
+        cols, x_shape = self.cache
+        # overwrite_cols: the backward pass reuses the memory of cols for the matrix dx is
+        # made from (one buffer, not two); the cache is freed after one backward anyway
         dx, dw, db = F.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
                                        self.stride, self.pads, self.dilation, input_grad,
                                        overwrite_cols=True)
-        self._accumulate("W", dw)
+        self.params["W"].accumulate(dw)
         if self.bias:
-            self._accumulate("b", db)
+            self.params["b"].accumulate(db)
         return dx
 
     def config(self):

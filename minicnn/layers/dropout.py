@@ -2,7 +2,7 @@
 
 from .._checks import check_float
 from .._rng import get_rng
-from .base import Layer, check_grad
+from .base import Layer
 
 
 class Dropout(Layer):
@@ -17,23 +17,19 @@ class Dropout(Layer):
         super().__init__()
         self.p = check_float(p, "p", minimum=0.0, maximum=1.0, max_open=True)
 
-    def _draw_mask(self, shape, dtype):
-        keep = get_rng().random(shape) >= self.p
-        return keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p))
-
     def forward(self, x, training=False):
-        self._input(x)
         if not training:
-            self._save(False)
             return x
-        mask = self._draw_mask(x.shape, x.dtype)
-        self._save(True, mask)
-        return x * mask
+        self.cache = self._draw_mask(x.shape, x.dtype)
+        return x * self.cache
 
     def backward(self, grad_out):
-        (mask,) = self._cached()
-        check_grad(grad_out, mask.shape)
-        return grad_out * mask
+        return grad_out * self.cache
+
+    def _draw_mask(self, shape, dtype):
+        """mask / (1 - p): 0 with probability p, else 1 / (1 - p)."""
+        keep = get_rng().random(shape) >= self.p
+        return keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p))
 
     def config(self):
         return dict(p=self.p)

@@ -1,10 +1,8 @@
 """Dense (fully connected) and the shape-only layers Flatten and Reshape."""
 import numpy as np
 
-from .. import functional as F
-
 from .._checks import check_bool, check_dtype, check_int
-from .base import Layer, check_features, check_grad, init_name
+from .base import Layer, init_name
 
 
 class Dense(Layer):
@@ -14,7 +12,11 @@ class Dense(Layer):
     as with PyTorch's ``nn.Linear`` (x: (N, ..., in) -> (N, ..., out)).
     ``params["W"]``: (in_features, out_features), He-initialised by default;
     ``params["b"]``: (out_features,), zeros.
+
+    Backward: dW = x^T dy (summed over the batch), db = sum of dy, dx = dy W^T.
     """
+    min_ndim = 2
+    channel_check = (-1, "in_features", "features")
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, init="he_normal"):
         super().__init__()
@@ -29,30 +31,22 @@ class Dense(Layer):
             self._add_param("b", (self.out_features,), "zeros", 0, 0, self.dtype)
 
     def _output_shape(self, input_shape):
-        if len(input_shape) < 1:
-            raise ValueError("Dense needs per-sample input (..., in_features), got a scalar")
-        check_features(input_shape[-1], self.in_features, "features", tuple(input_shape))
         return (*input_shape[:-1], self.out_features)
 
     def forward(self, x, training=False):
-        self._input(x, min_ndim=2)
-        self.output_shape(x.shape[1:])
-        x = F.contiguous(x)              # BLAS sums a transposed view in another order
         out = x @ self.params["W"].data.astype(x.dtype, copy=False)
         if self.bias:
             out += self.params["b"].data.astype(x.dtype, copy=False)
-        self._save(training, x, out.shape)
+        if training:
+            self.cache = x
         return out
 
     def backward(self, grad_out, input_grad=True):
-        x, out_shape = self._cached()
-        check_grad(grad_out, out_shape)
-        grad_out = F.contiguous(grad_out)
-        x2 = x.reshape(-1, self.in_features)
-        g2 = grad_out.reshape(-1, self.out_features)
-        self._accumulate("W", x2.T @ g2)             # dW = x^T dy
+        x = self.cache.reshape(-1, self.in_features)            # every leading axis is a sample
+        dy = grad_out.reshape(-1, self.out_features)
+        self.params["W"].accumulate(x.T @ dy)                   # dW = x^T dy
         if self.bias:
-            self._accumulate("b", g2.sum(axis=0))    # db = sum of dy over the batch
+            self.params["b"].accumulate(dy.sum(axis=0))         # db = sum of dy over the batch
         if not input_grad:
             return None
         return grad_out @ self.params["W"].data.T.astype(grad_out.dtype, copy=False)   # dx = dy W^T
@@ -67,6 +61,7 @@ class Dense(Layer):
 
 class Reshape(Layer):
     """Reshape each sample: x: (N, *in_shape) -> (N, *shape); one entry may be -1."""
+    min_ndim = 2
 
     def __init__(self, shape):
         super().__init__()
@@ -88,15 +83,11 @@ class Reshape(Layer):
         return tuple(size // known if s == -1 else s for s in self.shape)
 
     def forward(self, x, training=False):
-        self._input(x, min_ndim=2)
-        shape = self.output_shape(x.shape[1:])
-        self._save(training, x.shape)
-        return x.reshape(x.shape[0], *shape)
+        self.cache = x.shape
+        return x.reshape(len(x), *self._output_shape(x.shape[1:]))
 
     def backward(self, grad_out):
-        (x_shape,) = self._cached()
-        check_grad(grad_out, (x_shape[0], *self.output_shape(x_shape[1:])))
-        return grad_out.reshape(x_shape)
+        return grad_out.reshape(self.cache)
 
     def config(self):
         return dict(shape=list(self.shape))

@@ -1,7 +1,7 @@
 """MaxPool2D and AvgPool2D: the convolution's windows, reduced by max or mean."""
 from .. import functional as F
 from .._checks import pair
-from .base import Layer, check_grad
+from .base import Layer
 from .conv import window_geometry
 
 
@@ -12,6 +12,8 @@ class _Pool2D(Layer):
     ints or pairs; padding may be at most ``kernel_size // 2`` (PyTorch's rule),
     so that no window lies entirely in the padding.
     """
+
+    input_ndim = 4
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -28,15 +30,9 @@ class _Pool2D(Layer):
         return ((ph, ph), (pw, pw))
 
     def _output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"{type(self).__name__} takes per-sample input (C, H, W), got {tuple(input_shape)}")
         oh, ow = window_geometry(type(self).__name__, self.kernel_size, self.stride, (1, 1), self.pads,
                                  input_shape[1:])
         return (input_shape[0], oh, ow)
-
-    def _check(self, x):
-        self._input(x, ndim=4)
-        self.output_shape(x.shape[1:])
 
     def config(self):
         return dict(kernel_size=list(self.kernel_size), stride=list(self.stride), padding=list(self.padding))
@@ -46,22 +42,20 @@ class MaxPool2D(_Pool2D):
     """Max pooling. x: (N, C, H, W) -> (N, C, OH, OW), y = max over each window.
 
     Padding counts as -inf. The gradient of a window goes to its maximum; on a
-    tie, to the first maximum in row-major order (as PyTorch).
+    tie, to the first maximum in row-major order; a NaN counts as the maximum
+    (the window's last NaN gets the gradient). All three are PyTorch's rules.
     """
 
     def forward(self, x, training=False):
-        self._check(x)
         if not training:                      # inference needs no argmax
-            self._save(False)
             return F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
-        out, arg = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads, argmax=True)
-        self._save(True, arg, x.shape)
+        out, argmax = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads, argmax=True)
+        self.cache = (argmax, x.shape)        # which tap of each window won, and where to route to
         return out
 
     def backward(self, grad_out):
-        arg, x_shape = self._cached()
-        check_grad(grad_out, arg.shape)
-        return F.max_pool2d_backward(grad_out, arg, x_shape, self.kernel_size, self.stride, self.pads)
+        argmax, x_shape = self.cache
+        return F.max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, self.pads)
 
 
 class AvgPool2D(_Pool2D):
@@ -71,12 +65,8 @@ class AvgPool2D(_Pool2D):
     """
 
     def forward(self, x, training=False):
-        self._check(x)
-        out = F.avg_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
-        self._save(training, x.shape, out.shape)
-        return out
+        self.cache = x.shape
+        return F.avg_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
 
     def backward(self, grad_out):
-        x_shape, out_shape = self._cached()
-        check_grad(grad_out, out_shape)
-        return F.avg_pool2d_backward(grad_out, x_shape, self.kernel_size, self.stride, self.pads)
+        return F.avg_pool2d_backward(grad_out, self.cache, self.kernel_size, self.stride, self.pads)
