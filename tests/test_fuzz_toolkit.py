@@ -792,13 +792,14 @@ IMAGES = mostly(hnp.arrays(np.float32, st.sampled_from([(3, 4, 5), (2, 3, 2, 2)]
 @PLOTS
 @given(data=st.data(), images=IMAGES, class_names=CLASS_NAMES,
        ncols=mostly(st.integers(1, 4), wrong_values()), max_images=mostly(st.integers(1, 4), wrong_values()),
-       path=PLOT_PATHS)
-def test_show_images(no_figure_left_open, data, images, class_names, ncols, max_images, path):
+       path=PLOT_PATHS, channels=mostly(st.none() | st.sampled_from(["first", "last"]), wrong_values()))
+def test_show_images(no_figure_left_open, data, images, class_names, ncols, max_images, path, channels):
     n = len(images) if isinstance(images, np.ndarray) and images.ndim else 2
     lab = data.draw(mostly(st.none(), labels(n, 3), 1), "labels")
     pred = data.draw(mostly(st.none(), predictions(n, 3), 1), "predictions")
-    fig, err = call_path(V.show_images, images, lab, pred, class_names, ncols, max_images, path,
-                         names=("images", "labels", "predictions", "class_names", "ncols", "max_images", "path"))
+    fig, err = call_path(V.show_images, images, lab, pred, class_names, ncols, max_images, path, channels,
+                         names=("images", "labels", "predictions", "class_names", "ncols", "max_images", "path",
+                                "channels"))
     if err is not None:
         return
     assert len(fig.axes) == min(n, max_images)
