@@ -903,14 +903,15 @@ def test_activation_functions_layout_invariance(fn, layout, data):
 
 
 @pytest.mark.parametrize("fn, args", [
-    (F.conv_output_size, dict(size=5, kernel=3, stride=1, padding=0, dilation=1)),
+    (F.conv_output_size, dict(size=5, kernel=3, stride=1, total_padding=0, dilation=1)),
+    (F.conv_output_size, dict(size=5, kernel=3, stride=1, padding=0, dilation=1)),     # the old name
     (F.same_padding, dict(kernel=3, dilation=1)),
 ])
 @given(data=st.data())
 def test_geometry_functions_wrong_values(fn, args, data):
     arg = data.draw(st.sampled_from(sorted(args)))
     value = data.draw(wrong_values())
-    minimum = 0 if arg in ("padding", "size") else 1
+    minimum = 0 if arg in ("padding", "total_padding", "size") else 1
     result, err = call_cleanly(fn, **{**args, arg: value}, names=(arg,))
     assert (err is None) == _is_int(value, minimum), (arg, value, err)
 

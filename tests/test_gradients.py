@@ -81,28 +81,6 @@ def test_conv2d_gradients(case, seed):
     assert_grads_ok(layer, x, seed)
 
 
-@given(conv_cases(), seeds)
-def test_stride_1_input_gradient_as_a_convolution_equals_col2im(case, seed):
-    # conv2d_backward takes one of two routes to dx at stride 1 (by channel counts);
-    # both must agree on every geometry, not only on the channel counts that pick each.
-    assume(_hw(case["stride"]) == (1, 1))
-    layer = make_conv(case)
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((case["n"], case["c_in"], case["h"], case["w"]))
-    w = layer.params["W"].data
-    out, cols = F.conv2d_forward(x, w, None, (1, 1), layer.pads, layer.dilation)
-    g = rng.standard_normal(out.shape)
-    _, grid, grid_pads = F.conv_grid(x.shape, layer.kernel_size, (1, 1), layer.pads, layer.dilation)
-    dy = np.zeros((case["c_out"], case["n"], *grid))
-    dy[:, :, :out.shape[2], :out.shape[3]] = g.transpose(1, 0, 2, 3)
-    (top, bottom), (left, right) = grid_pads
-    dx_pad = F.col2im(w.reshape(case["c_out"], -1).T @ dy.reshape(case["c_out"], -1),
-                      (case["n"], case["c_in"], case["h"] + top + bottom, case["w"] + left + right),
-                      layer.kernel_size, (1, 1), layer.dilation, grid)
-    np.testing.assert_allclose(F.conv2d_input_grad(g, w, layer.pads, layer.dilation),
-                               F.unpad2d(dx_pad, grid_pads), rtol=1e-12, atol=1e-12)
-
-
 @given(conv_cases())
 def test_conv2d_output_shape_formula(case):
     layer = make_conv(case, np.float32)

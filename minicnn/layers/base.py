@@ -173,8 +173,8 @@ class Layer:
         return F.contiguous(x)        # a view would sum in another order than its copy
 
     def _end_forward(self, out, training):
-        if training:
-            self._ready, self._grad_shape = True, out.shape
+        if training:      # backward will run on the same paths as this forward (reference or fast)
+            self._ready, self._grad_shape, self._fast = True, out.shape, F.fast_paths_enabled()
         else:
             self.cache = None
 
@@ -223,7 +223,7 @@ def _checked_backward(maths):
         input_grad = check_bool(input_grad, "input_grad")
         grad_out = self._begin_backward(grad_out)
         try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), F.fast_paths(self._fast):
                 if takes_input_grad:
                     return maths(self, grad_out, input_grad=input_grad)
                 grad_in = maths(self, grad_out)

@@ -6,20 +6,6 @@ from .._checks import check_bool, check_dtype, check_int, pair
 from .base import Layer, init_name
 
 
-def window_geometry(name, kernel_size, stride, dilation, pads, input_hw):
-    """Output (OH, OW) of a window sliding over a padded input, or a clear ValueError.
-
-    Shared by Conv2D and the pooling layers.
-    """
-    (h, w), (kh, kw), (sh, sw), (dh, dw) = input_hw, kernel_size, stride, dilation
-    hp, wp = h + sum(pads[0]), w + sum(pads[1])
-    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1       # extent of a (dilated) window
-    if eh > hp or ew > wp:
-        raise ValueError(f"{name}: window {eh}x{ew} (kernel {kh}x{kw}, dilation {dh}x{dw}) is larger "
-                         f"than the padded input {hp}x{wp} (input {h}x{w})")
-    return F.conv_output_size(hp, kh, sh, 0, dh), F.conv_output_size(wp, kw, sw, 0, dw)
-
-
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as PyTorch's ``nn.Conv2d``).
 
@@ -88,8 +74,8 @@ class Conv2D(Layer):
         return ((ph, ph), (pw, pw))
 
     def _output_shape(self, input_shape):
-        oh, ow = window_geometry("Conv2D", self.kernel_size, self.stride, self.dilation, self.pads,
-                                 input_shape[1:])
+        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride, self.pads,
+                                       self.dilation, "Conv2D")
         return (self.out_channels, oh, ow)
 
     def forward(self, x, training=False):

@@ -2,7 +2,6 @@
 from .. import functional as F
 from .._checks import pair
 from .base import Layer
-from .conv import window_geometry
 
 
 class _Pool2D(Layer):
@@ -30,8 +29,8 @@ class _Pool2D(Layer):
         return ((ph, ph), (pw, pw))
 
     def _output_shape(self, input_shape):
-        oh, ow = window_geometry(type(self).__name__, self.kernel_size, self.stride, (1, 1), self.pads,
-                                 input_shape[1:])
+        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride, self.pads,
+                                       who=type(self).__name__)
         return (input_shape[0], oh, ow)
 
     def config(self):

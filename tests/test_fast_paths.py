@@ -1,0 +1,158 @@
+"""Every fast path of minicnn.fast equals its plain reference in minicnn.functional.
+
+On every Hypothesis case of the gradient checks (shapes, kernels, strides, paddings,
+dilations), in float64, to rounding: the fast paths add the same products in
+another order (wider matrices, a transposed convolution), so "equal" means within a
+few ulps of the values' size, not bit for bit. ``minicnn.reference_paths()`` switches
+a whole network onto the references.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import minicnn as mc
+from minicnn import fast
+from minicnn import functional as F
+from minicnn import layers as L
+
+from test_gradients import _hw, conv_cases, make_conv, pool_cases, seeds
+
+RTOL = ATOL = 1e-12
+
+
+def assert_close(fast_value, reference):
+    if reference is None:
+        assert fast_value is None
+        return
+    assert fast_value.shape == reference.shape and fast_value.dtype == reference.dtype
+    np.testing.assert_allclose(fast_value, reference, rtol=RTOL, atol=ATOL)
+
+
+def conv_inputs(case, seed):
+    rng = np.random.default_rng(seed)
+    layer = make_conv(case)
+    x = rng.standard_normal((case["n"], case["c_in"], case["h"], case["w"]))
+    w = layer.params["W"].data
+    b = layer.params["b"].data + rng.standard_normal(case["c_out"]) if case["bias"] else None
+    return layer, x, w, b, rng
+
+
+def reference_conv(x, w, b, layer, g, input_grad=True):
+    with mc.reference_paths():
+        out, cols = F.conv2d_forward(x, w, b, layer.stride, layer.pads, layer.dilation)
+        grads = F.conv2d_backward(g, cols, w, x.shape, layer.stride, layer.pads, layer.dilation, input_grad)
+    return out, grads
+
+
+@given(conv_cases(), seeds, st.booleans(), st.booleans())
+def test_fast_convolution_equals_the_reference(case, seed, input_grad, overwrite_cols):
+    """fast.conv2d_forward/backward (wide grid, operand order, dx path, buffer reuse)."""
+    layer, x, w, b, rng = conv_inputs(case, seed)
+    g = rng.standard_normal((case["n"], *layer.output_shape(x.shape[1:])))
+    ref_out, ref_grads = reference_conv(x, w, b, layer, g, input_grad)
+    out, cols = fast.conv2d_forward(x, w, b, layer.stride, layer.pads, layer.dilation)
+    assert_close(out, ref_out)
+    grads = fast.conv2d_backward(g, cols, w, x.shape, layer.stride, layer.pads, layer.dilation, input_grad,
+                                 overwrite_cols)
+    for got, want in zip(grads, ref_grads):
+        assert_close(got, want)
+
+
+@given(conv_cases(), seeds)
+def test_wide_grid_im2col_holds_the_reference_columns(case, seed):
+    """The wide grid's matrix holds the reference's im2col columns, plus columns that are dropped."""
+    if _hw(case["stride"]) != (1, 1):
+        return
+    layer, x, w, _, _ = conv_inputs(case, seed)
+    kh, kw = layer.kernel_size
+    (oh, ow), grid, grid_pads = fast.wide_grid(x.shape, (kh, kw), layer.pads, layer.dilation)
+    wide = F.im2col(F.pad2d(x, grid_pads), (kh, kw), (1, 1), layer.dilation, grid)
+    narrow = F.im2col(F.pad2d(x, layer.pads), (kh, kw), (1, 1), layer.dilation)
+    kept = wide.reshape(-1, case["n"], *grid)[:, :, :oh, :ow].reshape(narrow.shape)
+    np.testing.assert_array_equal(kept, narrow)
+
+
+@given(conv_cases(), seeds)
+def test_input_grad_by_convolution_equals_col2im(case, seed):
+    """Fast path 3 on every stride-1 geometry, not only the channel counts that pick it."""
+    if _hw(case["stride"]) != (1, 1):
+        return
+    layer, x, w, _, rng = conv_inputs(case, seed)
+    g = rng.standard_normal((case["n"], *layer.output_shape(x.shape[1:])))
+    _, (ref_dx, _, _) = reference_conv(x, w, None, layer, g)
+    assert_close(fast.input_grad_by_convolution(g, w, layer.pads, layer.dilation), ref_dx)
+
+
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 60), seeds)
+def test_weight_grad_in_either_operand_order(rows, o, columns, seed):
+    rng = np.random.default_rng(seed)
+    cols, dy = rng.standard_normal((rows, columns)), rng.standard_normal((o, columns))
+    assert_close(fast.weight_grad(cols, dy, (o, rows)), dy @ cols.T)
+
+
+def test_can_hold_only_a_matching_writable_contiguous_buffer():
+    a = np.zeros((3, 4))
+    assert fast.can_hold(a, (3, 4), np.float64)
+    assert not fast.can_hold(a, (4, 3), np.float64) and not fast.can_hold(a, (3, 4), np.float32)
+    assert not fast.can_hold(a.T.copy().T, (3, 4), np.float64) and not fast.can_hold(None, (3, 4), np.float64)
+    a.flags.writeable = False
+    assert not fast.can_hold(a, (3, 4), np.float64)
+
+
+def test_a_backward_with_cols_of_the_other_setting_is_refused():
+    x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3))
+    with mc.reference_paths():
+        _, cols = F.conv2d_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    with pytest.raises(ValueError, match="same fast-path setting"):
+        F.conv2d_backward(np.ones((1, 1, 4, 4)), cols, w, x.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+
+
+@given(pool_cases(), seeds)
+def test_fast_max_pool_backward_equals_the_reference(case, seed):
+    """Fast path 5: bit for bit (writing into zeros is adding to them)."""
+    rng = np.random.default_rng(seed)
+    pool = L.MaxPool2D(case["kernel_size"], case["stride"], case["padding"])
+    x = rng.integers(0, 3, (case["n"], case["c"], case["h"], case["w"])).astype(np.float64)   # ties
+    out, argmax = F.max_pool2d_forward(x, pool.kernel_size, pool.stride, pool.pads, argmax=True)
+    g = rng.standard_normal(out.shape)
+    with mc.reference_paths():
+        ref = F.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pool.pads)
+    got = fast.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pool.pads)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_reference_paths_run_a_whole_network_to_the_same_result():
+    """The switch covers every layer of a network, forward and backward, and is undone after."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 9, 9))
+    g = rng.standard_normal((3, 5))
+
+    def run():
+        mc.manual_seed(0)
+        model = mc.Sequential([
+            L.Conv2D(2, 4, 3, padding=1, dtype=np.float64), L.ReLU(), L.MaxPool2D(2),
+            L.Conv2D(4, 3, 3, padding="same", dilation=2, dtype=np.float64), L.BatchNorm(3, dtype=np.float64),
+            L.Conv2D(3, 3, 2, stride=2, dtype=np.float64), L.Flatten(), L.Dense(12, 5, dtype=np.float64)])
+        out = model.forward(x, training=True)
+        dx = model.backward(g)
+        return [out, dx] + [p.grad for p in model.parameters()]
+
+    fast_results = run()
+    with mc.reference_paths():
+        assert not F.fast_paths_enabled()
+        reference = run()
+    assert F.fast_paths_enabled()
+    for got, want in zip(fast_results, reference):
+        assert_close(got, want)
+
+
+def test_backward_runs_on_the_paths_its_forward_ran_on():
+    """Switching between forward and backward must not mix the two (their cols differ)."""
+    layer = L.Conv2D(2, 3, 3, padding=1, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5))
+    with mc.reference_paths():
+        y = layer.forward(x, training=True)
+    dx = layer.backward(np.ones_like(y))                 # the fast paths are on again here
+    layer.forward(x, training=True)
+    with mc.reference_paths():
+        assert_close(layer.backward(np.ones_like(y)), dx)
