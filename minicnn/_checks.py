@@ -141,3 +141,143 @@ def check_channels(got, expected, word, shape):
     """A channel (or feature) count: 'x has ... but the layer expects ...'."""
     if got != expected:
         raise ValueError(f"x has {got} {word} but the layer expects {expected} (input shape {tuple(shape)})")
+
+
+# ---------------------------------------------------------------------------
+# Losses: what forward(pred, target) takes
+# ---------------------------------------------------------------------------
+def check_logits_and_target(logits, target):
+    """CrossEntropy's arguments: finite logits (N, C), N and C >= 1, and integer labels (N,)
+    in [0, C) or non-negative finite probabilities (N, C). Returns contiguous arrays."""
+    check_array(logits, "logits", ndim=2)
+    n, c = logits.shape
+    if n == 0 or c == 0:
+        raise ValueError(f"logits must hold at least one sample and one class, got shape {logits.shape}")
+    if not np.all(np.isfinite(logits)):
+        raise ValueError("logits contain NaN or inf (a diverging model? try a smaller lr)")
+    if not isinstance(target, np.ndarray):
+        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    if target.ndim == 1:
+        if target.dtype.kind not in "iu":
+            raise TypeError(f"target labels of shape (N,) must be integers, got dtype {target.dtype}")
+        if target.shape[0] != n:
+            raise ValueError(f"target has {target.shape[0]} labels but logits has {n} rows")
+        if target.min() < 0 or target.max() >= c:
+            raise ValueError(f"target labels must be in [0, {c}) for {c} classes, "
+                             f"got values in [{target.min()}, {target.max()}]")
+    elif target.ndim == 2:
+        if target.dtype.kind != "f":
+            raise TypeError(f"target of shape {target.shape} has dtype {target.dtype}: integer class labels "
+                            f"must have shape (N,) (try target.ravel()), and probabilities (N, C) must be floats")
+        if target.shape != (n, c):
+            raise ValueError(f"target probabilities must have the logits' shape {(n, c)}, got {target.shape}")
+        if not np.all(np.isfinite(target)) or np.any(target < 0):
+            raise ValueError("target probabilities must be finite and non-negative")
+    else:
+        raise ValueError(f"target must be labels (N,) or probabilities (N, C), got shape {target.shape}")
+    return _contiguous(logits), _contiguous(target)
+
+
+def check_pred_and_target(pred, target):
+    """MSE's arguments: a non-empty float ``pred`` and a numeric ``target`` of its shape."""
+    check_array(pred, "pred")
+    if not isinstance(target, np.ndarray):
+        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    if target.dtype.kind not in "biuf":
+        raise TypeError(f"target must be numeric, got dtype {target.dtype}")
+    if target.shape != pred.shape:
+        raise ValueError(f"target must have pred's shape {pred.shape}, got {target.shape}")
+    if pred.size == 0:
+        raise ValueError("pred must not be empty")
+    return _contiguous(pred), _contiguous(target)
+
+
+def _contiguous(x):
+    """A view's sums run in another order than its copy's: copy views first."""
+    return x if x.flags.c_contiguous else x.copy(order="C")
+
+
+# ---------------------------------------------------------------------------
+# Optimisers
+# ---------------------------------------------------------------------------
+def check_params(params):
+    """A non-empty list of distinct minicnn Parameters (one Parameter is taken as a list)."""
+    from .parameter import Parameter
+    if isinstance(params, Parameter):
+        params = [params]
+    else:
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"params must be an iterable of minicnn Parameters (pass model.parameters()), "
+                            f"got {type(params).__name__}") from None
+    if not params:
+        raise ValueError("params is empty: the optimiser needs at least one Parameter "
+                         "(pass model.parameters())")
+    for i, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(f"params[{i}] must be a minicnn Parameter, got {type(p).__name__} "
+                            "(pass model.parameters())")
+        if any(p is q for q in params[:i]):
+            raise ValueError(f"params[{i}] appears twice in params: it would be updated twice per step")
+    return params
+
+
+def check_betas(betas):
+    """Adam's (beta1, beta2), each in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    return tuple(check_float(b, f"betas[{i}]", minimum=0.0, maximum=1.0, max_open=True)
+                 for i, b in enumerate(betas))
+
+
+def check_state_shape(state, p, i, buffer):
+    if state.shape != p.data.shape:
+        raise ValueError(f"params[{i}] has shape {p.data.shape} now, but its optimiser state "
+                         f"{buffer} has {state.shape}: make a new optimiser")
+
+
+def fits_dtype(value, dtype):
+    """Element-wise: does ``value`` convert to ``dtype`` without becoming inf (1e300 in float32)?
+    Non-finite values fit (they stay what they are)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.isfinite(value.astype(dtype)) | ~np.isfinite(value)
+
+
+def check_optimizer_state(optimizer, state):
+    """What ``optimizer.load_state_dict(state)`` may take: ``(hyper, step_count, buffers)``,
+    all checked (the hyper-parameters by the optimiser's own constructor)."""
+    from collections.abc import Mapping
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be a dict such as optimizer.state_dict(), got {type(state).__name__}")
+    expected = set(optimizer.state_dict())        # (which also matches the state to the params' dtype)
+    missing, unexpected = expected - set(state), set(state) - expected
+    if missing or unexpected:
+        raise ValueError(f"optimiser state does not match: missing keys {sorted(missing, key=str)}, "
+                         f"unexpected keys {sorted(unexpected, key=str)}")
+    hyper = {}
+    for name in optimizer._hyper:
+        value = state[name]
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            value = tuple(value.tolist()) if value.ndim else value.item()
+        hyper[name] = value
+    checked = type(optimizer)(optimizer.params, **hyper)   # the constructor's checks, on a throw-away copy
+    hyper = {name: getattr(checked, name) for name in optimizer._hyper}
+    step_count = state["step_count"]
+    if isinstance(step_count, np.ndarray) and step_count.ndim == 0:
+        step_count = step_count.item()
+    step_count = check_int(step_count, "step_count", 0)
+    buffers = {}
+    for buf in optimizer._buffers:
+        for i, arr in enumerate(getattr(optimizer, buf)):
+            key = f"{buf}.{i}"
+            value = state[key]
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+                raise TypeError(f"optimiser state {key} must be a numeric array, got {type(value).__name__}")
+            if value.shape != arr.shape:
+                raise ValueError(f"optimiser state {key} has shape {value.shape}, expected {arr.shape}")
+            if not np.all(fits_dtype(value, arr.dtype) & np.isfinite(value)) or (buf == "v" and np.any(value < 0)):
+                raise ValueError(f"optimiser state {key} holds NaN, inf, values beyond the range of "
+                                 f"{arr.dtype} or (for v) negative values")
+            buffers[key] = value
+    return hyper, step_count, buffers

@@ -1,32 +1,60 @@
-"""Loss functions: ``forward(pred, target) -> float`` and ``backward() -> dLoss/dpred``."""
+"""Loss functions: ``forward(pred, target) -> float`` and ``backward() -> dLoss/dpred``.
+
+A loss class writes only its maths: ``forward`` returns the loss and keeps
+dLoss/dpred in ``self.grad``. The base class checks the arguments first (each
+loss names its checker in ``check_inputs``) and gives the gradient back in
+``pred``'s dtype.
+"""
+import functools
+
 import numpy as np
 
 from . import functional as F
-from ._checks import check_array
+from ._checks import check_logits_and_target, check_pred_and_target
 
 
 class Loss:
     """Base class: ``__call__`` is ``forward``; ``backward`` needs a ``forward`` first."""
 
+    check_inputs = None            # (pred, target) -> checked (pred, target); set by each loss
+
     def __init__(self):
-        self._grad = None
+        self.grad = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _checked_forward(cls.__dict__["forward"])
 
     def __call__(self, pred, target):
         return self.forward(pred, target)
 
     def backward(self):
         """dLoss/dpred for the last ``forward``, in ``pred``'s dtype."""
-        if self._grad is None:
+        if getattr(self, "grad", None) is None:
             raise RuntimeError(f"{type(self).__name__}.backward() needs a preceding forward(pred, target)")
-        return self._grad
+        return self.grad
 
     def __repr__(self):
         return f"{type(self).__name__}()"
 
 
-def _compute_dtype(dtype):
-    """float16 is computed in float32 (its range is too small for the exponentials)."""
-    return np.promote_types(dtype, np.float32)
+def _checked_forward(maths):
+    """Wrap a loss's ``forward`` maths: check the arguments, forget the last gradient first
+    (a failed forward leaves none behind), and give the gradient back in ``pred``'s dtype."""
+    @functools.wraps(maths)
+    def forward(self, pred, target):
+        self.grad = None
+        pred, target = self.check_inputs(pred, target)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):      # inf/NaN are results here
+                loss = float(maths(self, pred, target))
+                self.grad = self.grad.astype(pred.dtype, copy=False)
+        except BaseException:
+            self.grad = None
+            raise
+        return loss
+    return forward
 
 
 class CrossEntropy(Loss):
@@ -46,51 +74,20 @@ class CrossEntropy(Loss):
     """
 
     def forward(self, logits, target):
-        self._grad = None            # a failed forward must not leave an old gradient behind
-        check_array(logits, "logits", ndim=2)
-        logits = F.contiguous(logits)
-        n, c = logits.shape
-        if n == 0 or c == 0:
-            raise ValueError(f"logits must hold at least one sample and one class, got shape {logits.shape}")
-        if not np.all(np.isfinite(logits)):
-            raise ValueError("logits contain NaN or inf (a diverging model? try a smaller lr)")
-        target = _check_target(target, n, c)
-        logp = F.log_softmax(logits.astype(_compute_dtype(logits.dtype), copy=False), axis=1)
-        if target.ndim == 1:
-            loss = -logp[np.arange(n), target].mean()
-            grad = np.exp(logp)
-            grad[np.arange(n), target] -= 1
-        else:
-            t = target.astype(logp.dtype, copy=False)
-            loss = -(t * logp).sum(axis=1).mean()
-            grad = np.exp(logp) * t.sum(axis=1, keepdims=True) - t
-        self._grad = (grad / n).astype(logits.dtype, copy=False)
-        return float(loss)
+        n = len(logits)
+        z = logits.astype(np.promote_types(logits.dtype, np.float32), copy=False)   # float16: exp needs range
+        logp = F.log_softmax(z, axis=1)
+        if target.ndim == 1:                               # labels: t is one-hot
+            rows = np.arange(n)
+            self.grad = np.exp(logp)
+            self.grad[rows, target] -= 1
+            self.grad /= n
+            return -logp[rows, target].mean()
+        t = target.astype(logp.dtype, copy=False)
+        self.grad = (np.exp(logp) * t.sum(axis=1, keepdims=True) - t) / n
+        return -(t * logp).sum(axis=1).mean()
 
-
-def _check_target(target, n, c):
-    if not isinstance(target, np.ndarray):
-        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
-    if target.ndim == 1:
-        if target.dtype.kind not in "iu":
-            raise TypeError(f"target labels of shape (N,) must be integers, got dtype {target.dtype}")
-        if target.shape[0] != n:
-            raise ValueError(f"target has {target.shape[0]} labels but logits has {n} rows")
-        if target.size and (target.min() < 0 or target.max() >= c):
-            raise ValueError(f"target labels must be in [0, {c}) for {c} classes, "
-                             f"got values in [{target.min()}, {target.max()}]")
-        return target
-    if target.ndim == 2:
-        target = F.contiguous(target)
-        if target.dtype.kind != "f":
-            raise TypeError(f"target of shape {target.shape} has dtype {target.dtype}: integer class labels "
-                            f"must have shape (N,) (try target.ravel()), and probabilities (N, C) must be floats")
-        if target.shape != (n, c):
-            raise ValueError(f"target probabilities must have the logits' shape {(n, c)}, got {target.shape}")
-        if not np.all(np.isfinite(target)) or np.any(target < 0):
-            raise ValueError("target probabilities must be finite and non-negative")
-        return target
-    raise ValueError(f"target must be labels (N,) or probabilities (N, C), got shape {target.shape}")
+    check_inputs = staticmethod(check_logits_and_target)
 
 
 class MSE(Loss):
@@ -100,22 +97,10 @@ class MSE(Loss):
     """
 
     def forward(self, pred, target):
-        self._grad = None
-        check_array(pred, "pred")
-        if not isinstance(target, np.ndarray):
-            raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
-        if target.dtype.kind not in "biuf":
-            raise TypeError(f"target must be numeric, got dtype {target.dtype}")
-        if target.shape != pred.shape:
-            raise ValueError(f"target must have pred's shape {pred.shape}, got {target.shape}")
-        if pred.size == 0:
-            raise ValueError("pred must not be empty")
-        pred, target = F.contiguous(pred), F.contiguous(target)
-        # float64 whatever pred's dtype (the arrays are small: one row per sample), so that
-        # errors of 1e20 in float32 square without overflow. A loss or gradient beyond
-        # the range of its dtype is reported as inf, as IEEE arithmetic would.
-        # inf - inf is NaN, quietly: NaN/inf propagate as they do through the layers
-        with np.errstate(over="ignore", invalid="ignore"):
-            diff = pred.astype(np.float64) - target.astype(np.float64)
-            self._grad = (diff * (2.0 / diff.size)).astype(pred.dtype, copy=False)
-            return float(np.mean(np.square(diff)))
+        # float64 whatever pred's dtype (one row per sample: small), so that errors of 1e20
+        # in float32 square without overflow; beyond float64 the loss is inf, as IEEE has it
+        diff = pred.astype(np.float64) - target.astype(np.float64)
+        self.grad = diff * (2.0 / diff.size)
+        return np.mean(np.square(diff))
+
+    check_inputs = staticmethod(check_pred_and_target)

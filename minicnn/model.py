@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import check_bool, check_dtype, check_int
+from ._checks import check_bool, check_dtype, check_int, fits_dtype
 from . import training
 from .io import open_npz, save_npz
 from .layers import REGISTRY, Layer
@@ -28,7 +28,6 @@ class Sequential:
             if not isinstance(layer, Layer):
                 raise TypeError(f"layers[{i}] must be a minicnn Layer, got {type(layer).__name__} {layer!r}")
         self.layers = list(layers)
-        self.stop_training = False      # set by callbacks (EarlyStopping) to end fit()
 
     # -- running ---------------------------------------------------------------
     def forward(self, x, training=False, return_activations=False):
@@ -127,9 +126,7 @@ class Sequential:
         self._check_state_keys({k: (v.shape, v.dtype) for k, v in state.items()}, source)
         for key, ref in self._state_arrays().items():
             value = state[key]
-            with np.errstate(over="ignore", invalid="ignore"):
-                fits = np.isfinite(value.astype(ref.dtype)) | ~np.isfinite(value)
-            if not np.all(fits):
+            if not np.all(fits_dtype(value, ref.dtype)):
                 raise ValueError(f"{source}: {key} holds values beyond the range of {ref.dtype}")
         for key, ref in self._state_arrays().items():
             ref[...] = state[key]

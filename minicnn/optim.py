@@ -4,38 +4,34 @@ The update rules are PyTorch's, so that hyper-parameters carry over. State
 (momentum buffers, Adam moments) lives in each parameter's dtype (float16
 parameters keep their Adam moments in float32: eps = 1e-8 is 0 in float16).
 """
+import contextlib
 from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import check_bool, check_float, check_int
-from .parameter import Parameter
+from ._checks import (check_betas, check_bool, check_float, check_int, check_optimizer_state, check_params,
+                      check_state_shape)
 
 
 class Optimizer:
-    """Base class: holds the parameter list and ``lr``; ``zero_grad()`` resets every gradient."""
+    """Base class: holds the parameter list and ``lr``; ``zero_grad()`` resets every gradient,
+    ``step()`` applies the subclass's ``update(i, p)`` to every parameter.
+
+    A subclass names its hyper-parameters in ``_hyper`` and its per-parameter
+    state lists in ``_buffers``; ``state_dict``/``load_state_dict`` save and
+    restore both (with the step count).
+    """
+    _hyper = ("lr",)
+    _buffers = ()
 
     def __init__(self, params, lr):
-        if isinstance(params, Parameter):
-            params = [params]
-        else:
-            try:
-                params = list(params)
-            except TypeError:
-                raise TypeError(f"params must be an iterable of minicnn Parameters (pass model.parameters()), "
-                                f"got {type(params).__name__}") from None
-        if not params:
-            raise ValueError("params is empty: the optimiser needs at least one Parameter "
-                             "(pass model.parameters())")
-        for i, p in enumerate(params):
-            if not isinstance(p, Parameter):
-                raise TypeError(f"params[{i}] must be a minicnn Parameter, got {type(p).__name__} "
-                                "(pass model.parameters())")
-            if any(p is q for q in params[:i]):
-                raise ValueError(f"params[{i}] appears twice in params: it would be updated twice per step")
-        self.params = params
+        self.params = check_params(params)
         self.lr = check_float(lr, "lr", minimum=0.0)
         self.step_count = 0
+
+    def update(self, i, p):
+        """Update ``p`` (the ``i``-th parameter) in place; ``step_count`` is already advanced."""
+        raise NotImplementedError
 
     def zero_grad(self):
         for p in self.params:
@@ -51,41 +47,25 @@ class Optimizer:
         self._match_state_to_params()
         self.step_count += 1
         for i, p in enumerate(self.params):
-            try:
-                with np.errstate(over="raise", invalid="raise"):
-                    self._update(i, p)
-            except FloatingPointError as exc:
-                raise RuntimeError(
-                    f"{type(self).__name__}.step(): the update of params[{i}] (shape {p.data.shape}, "
-                    f"{p.data.dtype}) overflows its dtype ({exc}); the gradient is too large "
-                    f"(max |grad| = {float(np.abs(p.grad).max()):.3g}): lower the learning rate "
-                    "or clip the gradients") from None
-
-    def _update(self, i, p):
-        """Update ``p`` (the ``i``-th parameter) in place; ``step_count`` is already advanced."""
-        raise NotImplementedError
+            with diverging_update_is_an_error(self, i, p):
+                self.update(i, p)
 
     def state_dtype(self, param_dtype):
         """The dtype of the state kept for a parameter of ``param_dtype``: its own."""
         return param_dtype
 
     def _match_state_to_params(self):
-        """Convert the state to the parameters' dtype when it changed (``model.astype``),
+        """Convert the state to the parameters' dtype when that changed (``model.astype``),
         so that no update ever runs in mixed precision; refuse a parameter that changed shape."""
         for buf in self._buffers:
             arrays = getattr(self, buf)
             for i, p in enumerate(self.params):
-                if arrays[i].shape != p.data.shape:
-                    raise ValueError(f"params[{i}] has shape {p.data.shape} now, but its optimiser state "
-                                     f"{buf} has {arrays[i].shape}: make a new optimiser")
+                check_state_shape(arrays[i], p, i, buf)
                 want = self.state_dtype(p.data.dtype)
                 if arrays[i].dtype != want:
                     arrays[i] = arrays[i].astype(want)
 
     # -- state ---------------------------------------------------------------
-    _hyper = ("lr",)
-    _buffers = ()
-
     def state_dict(self):
         """Flat dict of hyper-parameters, the step count and every state buffer
         (``"<buffer>.<param index>"``): easy to store in an .npz file."""
@@ -99,40 +79,7 @@ class Optimizer:
 
     def load_state_dict(self, state):
         """Restore what :meth:`state_dict` gave; everything is checked before anything changes."""
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict such as optimizer.state_dict(), got {type(state).__name__}")
-        expected = set(self.state_dict())        # (which also matches the state to the params' dtype)
-        missing, unexpected = expected - set(state), set(state) - expected
-        if missing or unexpected:
-            raise ValueError(f"optimiser state does not match: missing keys {sorted(missing, key=str)}, "
-                             f"unexpected keys {sorted(unexpected, key=str)}")
-        hyper = {}
-        for name in self._hyper:
-            value = state[name]
-            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-                value = tuple(value.tolist()) if value.ndim else value.item()
-            hyper[name] = value
-        checked = type(self)(self.params, **hyper)   # the constructor's checks, on a throw-away copy
-        hyper = {name: getattr(checked, name) for name in self._hyper}
-        step_count = state["step_count"]
-        if isinstance(step_count, np.ndarray) and step_count.ndim == 0:
-            step_count = step_count.item()
-        step_count = check_int(step_count, "step_count", 0)
-        buffers = {}
-        for buf in self._buffers:
-            for i, arr in enumerate(getattr(self, buf)):
-                key = f"{buf}.{i}"
-                value = state[key]
-                if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-                    raise TypeError(f"optimiser state {key} must be a numeric array, got {type(value).__name__}")
-                if value.shape != arr.shape:
-                    raise ValueError(f"optimiser state {key} has shape {value.shape}, expected {arr.shape}")
-                with np.errstate(over="ignore", invalid="ignore"):
-                    fits = np.isfinite(value.astype(arr.dtype))    # 1e300 would become inf in float32
-                if not np.all(fits) or (buf == "v" and np.any(value < 0)):
-                    raise ValueError(f"optimiser state {key} holds NaN, inf, values beyond the range of "
-                                     f"{arr.dtype} or (for v) negative values")
-                buffers[key] = value
+        hyper, step_count, buffers = check_optimizer_state(self, state)
         for buf in self._buffers:
             for i, arr in enumerate(getattr(self, buf)):
                 arr[...] = buffers[f"{buf}.{i}"]
@@ -153,6 +100,17 @@ class SGD(Optimizer):
         g = g + momentum * v  if nesterov else  v
         p = p - lr * g
     """
+
+    def update(self, i, p):
+        g, v = p.grad, self.velocity[i]
+        if self.weight_decay:
+            g = g + p.data.dtype.type(self.weight_decay) * p.data
+        if self.momentum:
+            v *= v.dtype.type(self.momentum)
+            v += g
+            g = g + v.dtype.type(self.momentum) * v if self.nesterov else v
+        p.data -= p.data.dtype.type(self.lr) * g
+
     _hyper = ("lr", "momentum", "nesterov", "weight_decay")
     _buffers = ("velocity",)
 
@@ -165,16 +123,6 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0")
         self.velocity = [np.zeros_like(p.data) for p in self.params]
 
-    def _update(self, i, p):
-        g, v = p.grad, self.velocity[i]
-        if self.weight_decay:
-            g = g + p.data.dtype.type(self.weight_decay) * p.data
-        if self.momentum:
-            v *= v.dtype.type(self.momentum)
-            v += g
-            g = g + v.dtype.type(self.momentum) * v if self.nesterov else v
-        p.data -= p.data.dtype.type(self.lr) * g
-
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), PyTorch's rule (weight decay added to the gradient):
@@ -183,28 +131,8 @@ class Adam(Optimizer):
         m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
         p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     """
-    _hyper = ("lr", "betas", "eps", "weight_decay")
-    _buffers = ("m", "v")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, lr)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = tuple(check_float(b, f"betas[{i}]", minimum=0.0, maximum=1.0, max_open=True)
-                           for i, b in enumerate(betas))
-        self.eps = check_float(eps, "eps", minimum=0.0)
-        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
-        # float16 cannot hold the moments: eps = 1e-8 rounds to 0 (a zero gradient would
-        # give 0/0) and g^2 overflows above 256. Its moments live in float32, as in
-        # mixed-precision training; every other dtype keeps its own.
-        self.m = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
-        self.v = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
-
-    def state_dtype(self, param_dtype):
-        """float32 for float16 parameters (see above), else the parameter's own."""
-        return np.promote_types(param_dtype, np.float32)
-
-    def _update(self, i, p):
+    def update(self, i, p):
         b1, b2 = self.betas
         t = self.step_count
         m, v = self.m[i], self.v[i]
@@ -219,6 +147,37 @@ class Adam(Optimizer):
         v += dt(1 - b2) * g2
         step = dt(self.lr / (1 - b1 ** t)) * m / (np.sqrt(v) / dt(np.sqrt(1 - b2 ** t)) + dt(self.eps))
         p.data -= step.astype(p.data.dtype, copy=False)
+
+    _hyper = ("lr", "betas", "eps", "weight_decay")
+    _buffers = ("m", "v")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.betas = check_betas(betas)
+        self.eps = check_float(eps, "eps", minimum=0.0)
+        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
+        self.m = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
+        self.v = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
+
+    def state_dtype(self, param_dtype):
+        """float32 for float16 parameters, else their own: float16 cannot hold the moments
+        (eps = 1e-8 rounds to 0, so a zero gradient would give 0/0, and g^2 overflows above
+        256); mixed-precision training keeps them in float32 too."""
+        return np.promote_types(param_dtype, np.float32)
+
+
+@contextlib.contextmanager
+def diverging_update_is_an_error(optimizer, i, p):
+    """An update that overflows the parameter's dtype raises RuntimeError naming it."""
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            yield
+    except FloatingPointError as exc:
+        raise RuntimeError(
+            f"{type(optimizer).__name__}.step(): the update of params[{i}] (shape {p.data.shape}, "
+            f"{p.data.dtype}) overflows its dtype ({exc}); the gradient is too large "
+            f"(max |grad| = {float(np.abs(p.grad).max()):.3g}): lower the learning rate "
+            "or clip the gradients") from None
 
 
 # ---------------------------------------------------------------------------

@@ -1,29 +1,30 @@
 """The training loop, Keras-style: ``fit``, ``evaluate``, ``predict``, callbacks, checkpoints.
 
-``Sequential.fit/evaluate/predict`` call the functions here. One training step
-is the four lines every framework has::
+``Sequential.fit/evaluate/predict`` call the functions here. :func:`fit` is the
+loop every framework has, for every epoch and every batch::
 
     out = model.forward(xb, training=True)      # forward, keeping caches
-    loss_value = loss.forward(out, yb)
-    optimizer.zero_grad(); model.backward(loss.backward())
-    optimizer.step()
+    value = loss.forward(out, yb)               # the loss
+    optimizer.zero_grad()
+    model.backward(loss.backward())             # gradients of every parameter
+    optimizer.step()                            # update the weights
 
-Everything else is book-keeping: running averages for the progress bar, a
-history of per-epoch numbers, callbacks, and a checkpoint after every epoch
-from which an interrupted run resumes to exactly the same weights.
+Everything else is book-keeping, each in a named helper or a callback: the
+epoch means and the :class:`History`, the :class:`ProgressBar`, the checks that
+turn NaN or inf into :class:`TrainingDiverged`, and the checkpoint written after
+every epoch, from which an interrupted run resumes to exactly the same weights.
 """
 import json
 import math
 import os
 import sys
 import time
+from collections.abc import Mapping
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import _rng
-from collections.abc import Mapping
-
 from ._checks import check_array, check_bool, check_choice, check_float, check_int, check_path
 from .data import DataLoader
 from .io import load_npz, save_npz
@@ -34,14 +35,286 @@ _CHECKPOINT_FORMAT = "minicnn.checkpoint/1"
 _CHECKPOINT_WHAT = "a minicnn checkpoint (an .npz archive written by fit(checkpoint=...))"
 
 
+# ---------------------------------------------------------------------------
+# fit / evaluate / predict
+# ---------------------------------------------------------------------------
+def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=None, shuffle=True,
+        callbacks=(), progress=True, checkpoint=None, resume=False):
+    """Train ``model`` on ``(x, y)``; returns a :class:`History`.
+
+    - a tqdm bar per epoch with the running loss and accuracy (shown when
+      ``progress`` is true and stderr is a terminal); one summary line per
+      epoch is printed unless ``progress=False`` (:class:`ProgressBar`);
+    - ``validation_data=(x_val, y_val)`` is evaluated after every epoch;
+    - ``callbacks``: :class:`Callback` objects, or schedules from
+      :mod:`minicnn.optim`: PolynomialDecay and InverseTimeDecay are stepped after
+      every batch, StepLR and ExponentialLR after every epoch;
+    - ``checkpoint=path`` saves model, optimiser, schedules, history, epoch and
+      random state atomically after every epoch; ``resume=True`` continues
+      from it (from scratch when it does not exist yet), ending with exactly
+      the weights an uninterrupted run would have;
+    - a non-finite loss or gradient raises :class:`TrainingDiverged` naming
+      the epoch and batch; the last checkpoint is left as it was.
+    """
+    epochs, user_callbacks, checkpoint = _check_fit_arguments(
+        model, x, y, loss, optimizer, epochs, validation_data, callbacks, progress, checkpoint, resume)
+    loader = DataLoader(x, y, batch_size, shuffle=check_bool(shuffle, "shuffle"))
+    history, means, guard = History(), _EpochMeans(), _DivergenceGuard(optimizer)
+    saver = [_Checkpointer(checkpoint, optimizer, loader, user_callbacks, history)] if checkpoint else []
+    callbacks = CallbackList([history, means, ProgressBar(len(loader), epochs, means, progress),
+                              *user_callbacks, *saver], model)
+    start = _restore(checkpoint, model, optimizer, loader, user_callbacks, history) \
+        if resume and os.path.exists(checkpoint) else 0
+    callbacks.on_train_begin({})
+    for epoch in range(start, epochs):
+        callbacks.on_epoch_begin(epoch, {})
+        started = time.perf_counter()
+        for batch, (xb, yb) in enumerate(loader):
+            guard.now_at(epoch, batch)
+            out = guard.finite_output(model.forward(xb, training=True))
+            value = guard.finite_loss(loss.forward(out, yb))
+            optimizer.zero_grad()
+            model.backward(loss.backward(), input_grad=False)
+            guard.step(optimizer)                   # finite gradients, an update that does not overflow
+            callbacks.on_batch_end(batch, _batch_logs(value, out, yb, optimizer.lr))
+        logs = means.epoch_logs(optimizer.lr)
+        if validation_data is not None:
+            logs.update(_validate(model, validation_data, loss))
+        logs["seconds"] = time.perf_counter() - started
+        callbacks.on_epoch_end(epoch, logs)
+        if callbacks.stop_training:
+            break
+    callbacks.on_train_end({})
+    return history
+
+
+def evaluate(model, x, y, loss, batch_size=64):
+    """Mean loss and accuracy over ``(x, y)``, batch by batch: ``{"loss": ..., "accuracy": ...}``
+    (no accuracy for outputs that are not class scores, see :func:`correct`)."""
+    _check_xy(x, y)
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
+    batch_size = check_int(batch_size, "batch_size", 1)
+    total_loss, hits = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        out = model.forward(xb)
+        total_loss += loss.forward(out, yb) * len(xb)      # losses are batch means
+        right = correct(out, yb)
+        hits = None if right is None or hits is None else hits + right
+    result = {"loss": total_loss / len(x)}
+    if hits is not None:
+        result["accuracy"] = hits / len(x)
+    return result
+
+
+def predict(model, x, batch_size=64):
+    """Outputs of ``model`` for every sample of ``x``, in order, computed
+    ``batch_size`` samples at a time (memory stays flat in N beyond the output)."""
+    _check_samples(x, "x")
+    batch_size = check_int(batch_size, "batch_size", 1)
+    if len(x) == 0:
+        raise ValueError("x holds no samples")
+    out = None
+    for start in range(0, len(x), batch_size):
+        y = model.forward(x[start:start + batch_size])
+        if out is None:     # allocate once, when the output shape is known
+            out = np.empty((len(x), *y.shape[1:]), dtype=y.dtype)
+        out[start:start + len(y)] = y
+    return out
+
+
+def correct(out, y):
+    """Number of right answers in a batch, or None where accuracy has no meaning.
+
+    Accuracy is for class scores: ``out`` (N, C) with C >= 2, against integer labels
+    (N,) or targets of ``out``'s shape (one-hot or probabilities), compared by argmax.
+    A regression output such as (N, 1) gets no accuracy (Keras logs it only when asked).
+    """
+    if out.ndim != 2 or out.shape[1] < 2:
+        return None
+    if y.ndim == 1 and y.dtype.kind in "iu":
+        labels = y
+    elif y.shape == out.shape:
+        labels = y.argmax(axis=1)
+    else:
+        return None
+    return int(np.count_nonzero(out.argmax(axis=1) == labels))
+
+
+# ---------------------------------------------------------------------------
+# The book-keeping of fit
+# ---------------------------------------------------------------------------
+def _batch_logs(value, out, yb, lr):
+    """What callbacks get after a batch: ``loss``, ``accuracy`` (class scores only), ``lr``, ``size``."""
+    hits = correct(out, yb)
+    logs = {"loss": value, "lr": lr} if hits is None else {"loss": value, "accuracy": hits / len(yb), "lr": lr}
+    logs["size"] = len(yb)
+    return logs
+
+
+def _validate(model, validation_data, loss):
+    """``val_loss`` (and ``val_accuracy``) of the epoch."""
+    try:
+        val = evaluate(model, *validation_data, loss)
+    except ValueError as exc:        # e.g. samples of another shape than x's
+        raise ValueError(f"validation_data: {exc}") from exc
+    return {f"val_{key}": value for key, value in val.items()}
+
+
+class _DivergenceGuard:
+    """The checks of a training step: NaN or inf in the output, the loss or a gradient, or
+    an update that overflows the weights' dtype, is a :class:`TrainingDiverged` naming the
+    epoch and batch, raised before the weights change."""
+
+    def __init__(self, optimizer):
+        self.optimizer, self.where = optimizer, ""
+
+    def now_at(self, epoch, batch):
+        self.where = f"at epoch {epoch + 1}, batch {batch + 1}"
+
+    def finite_output(self, out):
+        if not np.all(np.isfinite(out)):
+            raise TrainingDiverged(f"the model's output became NaN or infinite {self.where}; "
+                                   "the learning rate is probably too high")
+        return out
+
+    def finite_loss(self, value):
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"the loss became {value} {self.where}; the learning rate is probably too high")
+        return value
+
+    def step(self, optimizer):
+        for i, p in enumerate(optimizer.params):
+            if not np.isfinite(p.grad).all():
+                raise TrainingDiverged(f"the gradient of parameter {i} (shape {p.shape}) became NaN or "
+                                       f"infinite {self.where}")
+        try:
+            optimizer.step()
+        except RuntimeError as exc:       # the update overflowed the weights' dtype
+            raise TrainingDiverged(f"{exc} ({self.where})") from None
+
+
+def _check_fit_arguments(model, x, y, loss, optimizer, epochs, validation_data, callbacks, progress,
+                         checkpoint, resume):
+    """``(epochs, callbacks, checkpoint)`` checked; schedules wrapped in LearningRateScheduler."""
+    _check_xy(x, y)
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a minicnn optimiser such as SGD(...), got {type(optimizer).__name__}")
+    epochs = check_int(epochs, "epochs", 1)
+    check_bool(progress, "progress")
+    if checkpoint is not None:
+        checkpoint = check_path(checkpoint, "checkpoint")
+    if check_bool(resume, "resume") and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=path")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (x_val, y_val)")
+        _check_xy(*validation_data, "validation_data[0]", "validation_data[1]")
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}")
+    callbacks = [LearningRateScheduler(c) if isinstance(c, LRScheduler) else c for c in callbacks]
+    for i, c in enumerate(callbacks):
+        if not isinstance(c, Callback):
+            raise TypeError(f"callbacks[{i}] must be a Callback or a learning-rate schedule, got {type(c).__name__}")
+    return epochs, callbacks, checkpoint
+
+
+def _check_samples(x, name):
+    check_array(x, name, floating=False)
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have a samples axis first, got a scalar array")
+
+
+def _check_xy(x, y, name_x="x", name_y="y"):
+    _check_samples(x, name_x)
+    _check_samples(y, name_y)
+    if len(x) != len(y):
+        raise ValueError(f"{name_x} and {name_y} must hold the same number of samples, got {len(x)} and {len(y)}")
+    if len(x) == 0:
+        raise ValueError(f"{name_x} holds no samples")
+
+
 class TrainingDiverged(RuntimeError):
     """The loss or a gradient became NaN or infinite during ``fit``."""
 
 
 # ---------------------------------------------------------------------------
-# History and callbacks
+# Callbacks
 # ---------------------------------------------------------------------------
-class History:
+class Callback:
+    """Hooks into ``fit``. Subclass and override what you need.
+
+    ``self.model`` is set before training starts. Setting
+    ``self.stop_training = True`` ends training after the current epoch (so does
+    Keras's ``self.model.stop_training = True``). ``logs`` is a dict: per batch
+    ``loss``, ``accuracy`` (for class scores only), ``lr`` and ``size`` (the
+    batch's sample count); per epoch the History keys. A callback with
+    ``state_dict``/``load_state_dict`` has its state saved in checkpoints.
+    """
+
+    model = None
+    stop_training = False
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs):
+        pass
+
+    def on_epoch_begin(self, epoch, logs):
+        pass
+
+    def on_batch_end(self, batch, logs):
+        pass
+
+    def on_epoch_end(self, epoch, logs):
+        pass
+
+    def on_train_end(self, logs):
+        pass
+
+
+class CallbackList:
+    """Several callbacks called as one, in order; ``stop_training`` once any of them asks."""
+
+    def __init__(self, callbacks, model):
+        self.callbacks = list(callbacks)
+        model.__dict__.pop("stop_training", None)        # Keras's flag, from a run before
+        self.model = model
+        for c in self.callbacks:
+            c.set_model(model)
+            c.stop_training = False
+
+    @property
+    def stop_training(self):
+        return any(c.stop_training for c in self.callbacks) or getattr(self.model, "stop_training", False)
+
+    def on_train_begin(self, logs):
+        for c in self.callbacks:
+            c.on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs):
+        for c in self.callbacks:
+            c.on_epoch_begin(epoch, logs)
+
+    def on_batch_end(self, batch, logs):
+        for c in self.callbacks:
+            c.on_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs):
+        for c in self.callbacks:
+            c.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs):
+        for c in self.callbacks:
+            c.on_train_end(logs)
+        self.model.__dict__.pop("stop_training", None)
+
+
+class History(Callback):
     """Per-epoch numbers of a ``fit`` run: ``history.history["val_accuracy"][-1]``.
 
     Keys: ``loss``, ``accuracy``, ``lr``, ``seconds`` and, with validation data,
@@ -63,40 +336,59 @@ class History:
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
 
+    def on_epoch_end(self, epoch, logs):
+        self.append(logs)
+
     def __repr__(self):
         last = {k: round(v[-1], 4) for k, v in self.history.items() if v}
         return f"History({self.epochs} epochs, last={last})"
 
 
-class Callback:
-    """Hooks into ``fit``. Subclass and override what you need.
-
-    ``self.model`` is set before training starts; setting
-    ``self.model.stop_training = True`` ends training after the current epoch.
-    ``logs`` is a dict: per batch ``loss``, ``accuracy`` (for class scores only),
-    ``lr``; per epoch the History keys. A callback with ``state_dict``/``load_state_dict`` has its
-    state saved in checkpoints.
-    """
-
-    model = None
-
-    def set_model(self, model):
-        self.model = model
-
-    def on_train_begin(self, logs):
-        pass
+class _EpochMeans(Callback):
+    """Sample-weighted means of the batch losses (and accuracies) of the epoch so far."""
 
     def on_epoch_begin(self, epoch, logs):
-        pass
+        self.seen, self.loss_sum, self.hits = 0, 0.0, 0
 
     def on_batch_end(self, batch, logs):
-        pass
+        n = logs["size"]
+        self.seen, self.loss_sum = self.seen + n, self.loss_sum + logs["loss"] * n
+        # hits / n * n rounds back to the exact count; None once a batch has no accuracy
+        self.hits = None if "accuracy" not in logs or self.hits is None else self.hits + round(logs["accuracy"] * n)
+
+    def epoch_logs(self, lr):
+        logs = {"loss": self.loss_sum / self.seen}
+        if self.hits is not None:
+            logs["accuracy"] = self.hits / self.seen
+        logs["lr"] = lr
+        return logs
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch with the running loss and accuracy (when ``show`` and stderr is
+    a terminal), and one summary line per epoch (when ``show``)."""
+
+    def __init__(self, batches, epochs, means, show=True):
+        self.batches, self.epochs, self.means, self.show = batches, epochs, means, show
+
+    def on_epoch_begin(self, epoch, logs):
+        self.bar = tqdm(total=self.batches, desc=f"Epoch {epoch + 1}/{self.epochs}", unit="batch",
+                        disable=not (self.show and sys.stderr.isatty()), leave=False, file=sys.stderr)
+
+    def on_batch_end(self, batch, logs):
+        self.bar.update(1)
+        if not self.bar.disable and (batch % 10 == 0 or batch == self.batches - 1):
+            running = self.means.epoch_logs(None)
+            postfix = {"loss": f"{running['loss']:.4f}"}
+            if "accuracy" in running:
+                postfix["acc"] = f"{running['accuracy']:.4f}"
+            self.bar.set_postfix(postfix, refresh=False)
 
     def on_epoch_end(self, epoch, logs):
-        pass
-
-    def on_train_end(self, logs):
-        pass
+        self.bar.close()
+        if self.show:
+            print(f"Epoch {epoch + 1}/{self.epochs} - " + " - ".join(
+                f"{k}: {v:.4g}" if k in ("lr", "seconds") else f"{k}: {v:.4f}" for k, v in logs.items()))
 
 
 class LambdaCallback(Callback):
@@ -203,7 +495,7 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait > self.patience:
             self.stopped_epoch = epoch
-            self.model.stop_training = True
+            self.stop_training = True
             if self.restore_best_weights and self.best_weights is not None:
                 self.model.load_state_dict(self.best_weights)
 
@@ -245,208 +537,15 @@ class LearningRateScheduler(Callback):
         self.schedule.load_state_dict(state)
 
 
-# ---------------------------------------------------------------------------
-# fit / evaluate / predict
-# ---------------------------------------------------------------------------
-def _correct(out, y):
-    """Number of right answers in a batch, or None where accuracy has no meaning.
+class _Checkpointer(Callback):
+    """fit's ``checkpoint=path``: everything a resume needs, saved after every epoch."""
 
-    Accuracy is for class scores: ``out`` (N, C) with C >= 2, against integer labels
-    (N,) or targets of ``out``'s shape (one-hot or probabilities), compared by argmax.
-    A regression output such as (N, 1) gets no accuracy (Keras logs it only when asked).
-    """
-    if out.ndim != 2 or out.shape[1] < 2:
-        return None
-    if y.ndim == 1 and y.dtype.kind in "iu":
-        labels = y
-    elif y.shape == out.shape:
-        labels = y.argmax(axis=1)
-    else:
-        return None
-    return int(np.count_nonzero(out.argmax(axis=1) == labels))
+    def __init__(self, path, optimizer, loader, callbacks, history):
+        self.path, self.optimizer, self.loader, self.callbacks, self.history = \
+            path, optimizer, loader, callbacks, history
 
-
-def _check_samples(x, name):
-    check_array(x, name, floating=False)
-    if x.ndim == 0:
-        raise ValueError(f"{name} must have a samples axis first, got a scalar array")
-
-
-def _check_xy(x, y, name_x="x", name_y="y"):
-    _check_samples(x, name_x)
-    _check_samples(y, name_y)
-    if len(x) != len(y):
-        raise ValueError(f"{name_x} and {name_y} must hold the same number of samples, got {len(x)} and {len(y)}")
-    if len(x) == 0:
-        raise ValueError(f"{name_x} holds no samples")
-
-
-def predict(model, x, batch_size=64):
-    """Outputs of ``model`` for every sample of ``x``, in order, computed
-    ``batch_size`` samples at a time (memory stays flat in N beyond the output)."""
-    _check_samples(x, "x")
-    batch_size = check_int(batch_size, "batch_size", 1)
-    if len(x) == 0:
-        raise ValueError("x holds no samples")
-    out = None
-    for start in range(0, len(x), batch_size):
-        y = model.forward(x[start:start + batch_size])
-        if out is None:     # allocate once, when the output shape is known
-            out = np.empty((len(x), *y.shape[1:]), dtype=y.dtype)
-        out[start:start + len(y)] = y
-    return out
-
-
-def evaluate(model, x, y, loss, batch_size=64):
-    """Mean loss and accuracy over ``(x, y)``, batch by batch: ``{"loss": ..., "accuracy": ...}``."""
-    _check_xy(x, y)
-    if not isinstance(loss, Loss):
-        raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
-    batch_size = check_int(batch_size, "batch_size", 1)
-    total_loss, correct = 0.0, 0
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        out = model.forward(xb)
-        total_loss += loss.forward(out, yb) * len(xb)      # losses are batch means
-        hits = _correct(out, yb)
-        correct = None if hits is None or correct is None else correct + hits
-    result = {"loss": total_loss / len(x)}
-    if correct is not None:
-        result["accuracy"] = correct / len(x)
-    return result
-
-
-def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=None, shuffle=True,
-        callbacks=(), progress=True, checkpoint=None, resume=False):
-    """Train ``model`` on ``(x, y)``; returns a :class:`History`.
-
-    - a tqdm bar per epoch with the running loss and accuracy (shown when
-      ``progress`` is true and stderr is a terminal); one summary line per
-      epoch is printed unless ``progress=False``;
-    - ``validation_data=(x_val, y_val)`` is evaluated after every epoch;
-    - ``callbacks``: :class:`Callback` objects, or schedules from
-      :mod:`minicnn.optim`: PolynomialDecay and InverseTimeDecay are stepped after
-      every batch, StepLR and ExponentialLR after every epoch;
-    - ``checkpoint=path`` saves model, optimiser, schedules, history, epoch and
-      random state atomically after every epoch; ``resume=True`` continues
-      from it (from scratch when it does not exist yet), ending with exactly
-      the weights an uninterrupted run would have;
-    - a non-finite loss or gradient raises :class:`TrainingDiverged` naming
-      the epoch and batch; the last checkpoint is left as it was.
-    """
-    _check_xy(x, y)
-    if not isinstance(loss, Loss):
-        raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a minicnn optimiser such as SGD(...), got {type(optimizer).__name__}")
-    epochs = check_int(epochs, "epochs", 1)
-    progress, resume = check_bool(progress, "progress"), check_bool(resume, "resume")
-    if checkpoint is not None:
-        checkpoint = check_path(checkpoint, "checkpoint")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=path")
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (x_val, y_val)")
-        _check_xy(*validation_data, "validation_data[0]", "validation_data[1]")
-    if not isinstance(callbacks, (list, tuple)):
-        raise TypeError(f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}")
-    callbacks = [LearningRateScheduler(c) if isinstance(c, LRScheduler) else c for c in callbacks]
-    for i, c in enumerate(callbacks):
-        if not isinstance(c, Callback):
-            raise TypeError(f"callbacks[{i}] must be a Callback or a learning-rate schedule, got {type(c).__name__}")
-        c.set_model(model)
-
-    loader = DataLoader(x, y, batch_size, shuffle=check_bool(shuffle, "shuffle"))
-    history, start = History(), 0
-    if resume and os.path.exists(checkpoint):
-        start = _restore(checkpoint, model, optimizer, loader, callbacks, history)
-    model.stop_training = False
-    show_bar = progress and sys.stderr.isatty()
-    for c in callbacks:
-        c.on_train_begin({})
-
-    for epoch in range(start, epochs):
-        for c in callbacks:
-            c.on_epoch_begin(epoch, {})
-        t0 = time.perf_counter()
-        seen = correct = 0
-        loss_sum = 0.0
-        bar = tqdm(total=len(loader), desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
-                   disable=not show_bar, leave=False, file=sys.stderr)
-        for batch, (xb, yb) in enumerate(loader):
-            lr = optimizer.lr
-            # Overflow is not a warning here but a checked error: the output, the loss and
-            # every gradient are tested for NaN/inf, and training stops at the first bad batch.
-            with np.errstate(over="ignore", invalid="ignore"):
-                out = model.forward(xb, training=True)
-                value = _finite_loss(loss, out, yb, epoch, batch)
-                optimizer.zero_grad()
-                model.backward(loss.backward(), input_grad=False)
-                _check_gradients(optimizer, epoch, batch)
-                try:
-                    optimizer.step()
-                except RuntimeError as exc:       # the update overflowed the weights' dtype
-                    raise TrainingDiverged(f"{exc} (at epoch {epoch + 1}, batch {batch + 1})") from None
-
-            n, hits = len(xb), _correct(out, yb)
-            seen, loss_sum = seen + n, loss_sum + value * n
-            correct = None if hits is None or correct is None else correct + hits
-            logs = {"loss": value, "lr": lr} if hits is None else {"loss": value, "accuracy": hits / n, "lr": lr}
-            for c in callbacks:
-                c.on_batch_end(batch, logs)
-            bar.update(1)
-            if show_bar and (batch % 10 == 0 or batch == len(loader) - 1):
-                postfix = {"loss": f"{loss_sum / seen:.4f}"}
-                if correct is not None:
-                    postfix["acc"] = f"{correct / seen:.4f}"
-                bar.set_postfix(postfix, refresh=False)
-        bar.close()
-
-        logs = {"loss": loss_sum / seen, "lr": lr}
-        if correct is not None:
-            logs = {"loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr}
-        if validation_data is not None:
-            try:
-                val = evaluate(model, *validation_data, loss)
-            except ValueError as exc:        # e.g. samples of another shape than x's
-                raise ValueError(f"validation_data: {exc}") from exc
-            logs["val_loss"] = val["loss"]
-            if "accuracy" in val:
-                logs["val_accuracy"] = val["accuracy"]
-        logs["seconds"] = time.perf_counter() - t0
-        history.append(logs)
-        if progress:
-            print(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(
-                f"{k}: {v:.4g}" if k in ("lr", "seconds") else f"{k}: {v:.4f}" for k, v in logs.items()))
-        for c in callbacks:
-            c.on_epoch_end(epoch, logs)
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, epoch, model, optimizer, loader, callbacks, history)
-        if model.stop_training:
-            break
-
-    for c in callbacks:
-        c.on_train_end({})
-    return history
-
-
-def _finite_loss(loss, out, yb, epoch, batch):
-    where = f"at epoch {epoch + 1}, batch {batch + 1}"
-    if not np.all(np.isfinite(out)):
-        raise TrainingDiverged(f"the model's output became NaN or infinite {where}; "
-                               "the learning rate is probably too high")
-    value = loss.forward(out, yb)
-    if not math.isfinite(value):
-        raise TrainingDiverged(f"the loss became {value} {where}; the learning rate is probably too high")
-    return value
-
-
-def _check_gradients(optimizer, epoch, batch):
-    for i, p in enumerate(optimizer.params):
-        if not np.isfinite(p.grad).all():
-            raise TrainingDiverged(f"the gradient of parameter {i} (shape {p.shape}) became NaN or infinite "
-                                   f"at epoch {epoch + 1}, batch {batch + 1}")
+    def on_epoch_end(self, epoch, logs):
+        _save_checkpoint(self.path, epoch, self.model, self.optimizer, self.loader, self.callbacks, self.history)
 
 
 # ---------------------------------------------------------------------------
