@@ -137,10 +137,70 @@ def check_grad(grad_out, expected_shape):
     return grad_out
 
 
-def check_channels(got, expected, word, shape):
-    """A channel (or feature) count: 'x has ... but the layer expects ...'."""
-    if got != expected:
-        raise ValueError(f"x has {got} {word} but the layer expects {expected} (input shape {tuple(shape)})")
+_LAYOUTS = {4: "(C, H, W)", 3: "(C, L)"}      # per-sample layouts, for error messages
+
+
+def check_input_shape(layer, input_shape):
+    """A per-sample shape the layer's declaration accepts (``input_ndim``/``min_ndim`` and
+    ``channel_check``, see :class:`minicnn.layers.Layer`), as a tuple."""
+    shape = check_shape(input_shape, "input_shape")
+    ndim = len(shape) + 1                                      # with the batch axis
+    if (layer.input_ndim is not None and ndim != layer.input_ndim) or ndim < layer.min_ndim:
+        want = _LAYOUTS.get(layer.input_ndim, f"{(layer.input_ndim or 0) - 1} dimensions") \
+            if layer.input_ndim is not None else f"at least {layer.min_ndim - 1} dimensions"
+        raise ValueError(f"{type(layer).__name__} takes per-sample input {want}, got input_shape {shape}")
+    if layer.channel_check is not None:
+        axis, attribute, word = layer.channel_check
+        got, expected = shape[axis - 1 if axis > 0 else axis], getattr(layer, attribute)
+        if got != expected:
+            raise ValueError(f"x has {got} {word} but the layer expects {expected} (input shape {shape})")
+    return shape
+
+
+def check_backward_ready(layer):
+    """A training forward ran since the layer's last backward: one backward per forward."""
+    if getattr(layer, "_ready", False):
+        return
+    name = type(layer).__name__
+    if getattr(layer, "_used", False):
+        raise RuntimeError(
+            f"{name}.backward() was already called once after the last forward(x, training=True): "
+            "one backward per forward, as in PyTorch (it frees the cache it used); run forward again")
+    raise RuntimeError(f"{name}.backward() needs a preceding forward(x, training=True); "
+                       "forward in eval mode (training=False) keeps nothing to differentiate")
+
+
+def check_conv_padding(padding, stride):
+    """Conv2D's ``padding``: "valid", "same" (stride 1 only) or an int or pair >= 0."""
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+        if padding == "same" and tuple(stride) != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1, got stride={tuple(stride)}")
+        return padding
+    return pair(padding, "padding", 0)
+
+
+def check_pool_padding(padding, kernel_size):
+    """A pooling ``padding`` pair of at most ``kernel_size // 2`` (PyTorch's rule): no window
+    may lie entirely in the padding."""
+    padding = pair(padding, "padding", 0)
+    for p, k in zip(padding, kernel_size):
+        if p > k // 2:
+            raise ValueError(f"padding must be at most kernel_size // 2 = {k // 2}, got {padding}")
+    return padding
+
+
+def check_reshape_target(shape):
+    """Reshape's per-sample ``shape``: positive ints, at most one -1 (an int is a 1-tuple)."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not shape:
+        raise TypeError(f"shape must be a non-empty tuple of ints, got {shape!r}")
+    shape = tuple(check_int(s, "shape", -1) for s in shape)
+    if 0 in shape or shape.count(-1) > 1:
+        raise ValueError(f"shape entries must be positive, with at most one -1; got {shape}")
+    return shape
 
 
 # ---------------------------------------------------------------------------

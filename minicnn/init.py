@@ -88,3 +88,20 @@ def get(init):
         names = ", ".join(sorted(INITIALIZERS))
         raise ValueError(f"init must be a callable or one of {names}; got {init!r}")
     return INITIALIZERS[init]
+
+
+def draw(init, shape, fan_in, fan_out, rng, dtype):
+    """Initial values of ``shape``: ``init`` (a name or a callable) called and its result checked."""
+    fn = get(init)
+    try:
+        data = fn(shape, fan_in, fan_out, rng, dtype)
+    except TypeError as exc:
+        if not isinstance(init, str):
+            raise TypeError(f"init must be a callable (shape, fan_in, fan_out, rng, dtype) -> array; "
+                            f"calling it failed: {exc}") from exc
+        raise
+    data = np.asarray(data)
+    if data.shape != tuple(shape) or data.dtype.kind not in "biuf":
+        raise ValueError(f"init must return a numeric array of shape {tuple(shape)}, "
+                         f"got {data.dtype} {data.shape}")
+    return data.astype(dtype)

@@ -18,14 +18,11 @@ import inspect
 
 import numpy as np
 
-from .._checks import check_bool, check_channels, check_forward_input, check_grad, check_shape
+from .._checks import check_backward_ready, check_bool, check_forward_input, check_grad, check_input_shape
 from .. import functional as F
 from .. import init as initializers
 from .._rng import get_rng
 from ..parameter import Parameter
-
-
-_LAYOUTS = {4: "(C, H, W)", 3: "(C, L)"}      # per-sample layouts, for error messages
 
 
 class Layer:
@@ -105,16 +102,7 @@ class Layer:
 
     def output_shape(self, input_shape):
         """Per-sample output shape for per-sample ``input_shape`` (no data needed)."""
-        shape = check_shape(input_shape, "input_shape")
-        ndim = len(shape) + 1                                      # with the batch axis
-        if (self.input_ndim is not None and ndim != self.input_ndim) or ndim < self.min_ndim:
-            want = _LAYOUTS.get(self.input_ndim, f"{self.input_ndim - 1} dimensions") \
-                if self.input_ndim is not None else f"at least {self.min_ndim - 1} dimensions"
-            raise ValueError(f"{type(self).__name__} takes per-sample input {want}, got input_shape {shape}")
-        if self.channel_check is not None:
-            axis, attribute, word = self.channel_check
-            check_channels(shape[axis - 1 if axis > 0 else axis], getattr(self, attribute), word, shape)
-        return self._output_shape(shape)
+        return self._output_shape(check_input_shape(self, input_shape))
 
     def _output_shape(self, input_shape):
         return input_shape
@@ -131,20 +119,8 @@ class Layer:
         """``params[name]``: a Parameter of ``shape`` drawn by the initialiser ``init``."""
         if _skipping_init:
             self.params[name] = Parameter.placeholder(shape, dtype)
-            return
-        fn = initializers.get(init)
-        try:
-            data = fn(shape, fan_in, fan_out, get_rng(), dtype)
-        except TypeError as exc:
-            if not isinstance(init, str):
-                raise TypeError(f"init must be a callable (shape, fan_in, fan_out, rng, dtype) -> array; "
-                                f"calling it failed: {exc}") from exc
-            raise
-        data = np.asarray(data)
-        if data.shape != tuple(shape) or data.dtype.kind not in "biuf":
-            raise ValueError(f"init must return a numeric array of shape {tuple(shape)}, "
-                             f"got {data.dtype} {data.shape}")
-        self.params[name] = Parameter(data.astype(dtype))
+        else:
+            self.params[name] = Parameter(initializers.draw(init, shape, fan_in, fan_out, get_rng(), dtype))
 
     def _add_buffer(self, name, shape, fill, dtype):
         """``self.<name>``: an array of ``shape`` filled with ``fill``, saved with the model."""
@@ -179,15 +155,7 @@ class Layer:
             self.cache = None
 
     def _begin_backward(self, grad_out):
-        if not getattr(self, "_ready", False):
-            name = type(self).__name__
-            if getattr(self, "_used", False):
-                raise RuntimeError(
-                    f"{name}.backward() was already called once after the last forward(x, training=True): "
-                    "one backward per forward, as in PyTorch (it frees the cache it used); run forward again")
-            raise RuntimeError(
-                f"{name}.backward() needs a preceding forward(x, training=True); "
-                "forward in eval mode (training=False) keeps nothing to differentiate")
+        check_backward_ready(self)
         check_grad(grad_out, self._grad_shape)
         return F.contiguous(grad_out)
 
@@ -197,8 +165,7 @@ class Layer:
     def _skip_backward(self):
         """What ``backward`` checks and frees, without computing anything: for the layers
         before the first one with parameters when no input gradient is wanted."""
-        if not getattr(self, "_ready", False):
-            self._begin_backward(None)          # raises what backward would
+        check_backward_ready(self)
         self._end_backward()
 
 

@@ -56,31 +56,33 @@ class BatchNorm(Layer):
                              f"shape {x.shape}; use a batch of 2 or more")
 
     def forward(self, x, training=False):
-        channels = self._per_channel(x.ndim)             # reshapes (C,) to broadcast along axis 1
-        gamma = channels(self.params["gamma"].data.astype(x.dtype, copy=False))
-        beta = channels(self.params["beta"].data.astype(x.dtype, copy=False))
-        if not training:
-            inv_std = 1 / np.sqrt(self.running_var.astype(x.dtype, copy=False) + x.dtype.type(self.eps))
-            return (x - channels(self.running_mean.astype(x.dtype, copy=False))) * (channels(inv_std) * gamma) + beta
+        per_channel = self._per_channel(x.ndim)          # reshapes (C,) to broadcast along axis 1
+        gamma, beta = (per_channel(self.params[k].data.astype(x.dtype, copy=False)) for k in ("gamma", "beta"))
+        if not training:                                 # the running statistics normalise
+            mean, var = (per_channel(a.astype(x.dtype, copy=False)) for a in (self.running_mean, self.running_var))
+            return (x - mean) * (gamma / np.sqrt(var + x.dtype.type(self.eps))) + beta
         m = x.size // self.num_features                  # values per channel
         mean = channel_sum(x) / m
-        x_hat = x - channels(mean.astype(x.dtype, copy=False))
+        x_hat = x - per_channel(mean.astype(x.dtype, copy=False))
         var = channel_sum(x_hat, x_hat) / m              # biased: what normalises the batch
         inv_std = 1 / np.sqrt(var + var.dtype.type(self.eps))
-        x_hat *= channels(inv_std.astype(x.dtype, copy=False))
-        mom = self.momentum                              # PyTorch's running update, unbiased variance
+        x_hat *= per_channel(inv_std.astype(x.dtype, copy=False))
+        self._update_running_statistics(mean, var, m)
+        self.cache = (x_hat, inv_std)
+        return x_hat * gamma + beta
+
+    def _update_running_statistics(self, mean, var, m):
+        """PyTorch's rule: running = (1 - momentum) running + momentum batch, with the
+        unbiased batch variance var * m / (m - 1)."""
+        mom = self.momentum
         self.running_mean = ((1 - mom) * self.running_mean + mom * mean).astype(self.dtype)
         self.running_var = ((1 - mom) * self.running_var + mom * var * (m / (m - 1))).astype(self.dtype)
-        self.cache = (x_hat, inv_std)
-        out = x_hat * gamma
-        out += beta
-        return out
 
     def backward(self, grad_out, input_grad=True):
         # y = gamma * x_hat + beta with x_hat = (x - mu) * inv_std, inv_std = 1 / sqrt(var + eps),
         # mu and var the means of x and (x - mu)^2 over the m values of each channel.
         x_hat, inv_std = self.cache
-        channels = self._per_channel(x_hat.ndim)
+        per_channel = self._per_channel(x_hat.ndim)
         dgamma = channel_sum(grad_out, x_hat)             # dgamma = sum(dy * x_hat)
         dbeta = channel_sum(grad_out)                     # dbeta  = sum(dy)
         self.params["gamma"].accumulate(dgamma)
@@ -96,10 +98,10 @@ class BatchNorm(Layer):
         #   dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))
         # whose two means are dbeta / m and dgamma / m: the sums just computed serve twice.
         m = x_hat.size // self.num_features
-        dx = x_hat * channels((dgamma / m).astype(x_hat.dtype))
-        dx += channels((dbeta / m).astype(x_hat.dtype))
+        dx = x_hat * per_channel((dgamma / m).astype(x_hat.dtype))
+        dx += per_channel((dbeta / m).astype(x_hat.dtype))
         np.subtract(grad_out, dx, out=dx)
-        dx *= channels((self.params["gamma"].data * inv_std).astype(x_hat.dtype))
+        dx *= per_channel((self.params["gamma"].data * inv_std).astype(x_hat.dtype))
         return dx
 
     def _per_channel(self, ndim):

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import functional as F
-from .._checks import check_bool, check_dtype, check_int, pair
+from .._checks import check_bool, check_conv_padding, check_dtype, check_int, pair
 from .base import Layer, init_name
 
 
@@ -45,14 +45,7 @@ class Conv2D(Layer):
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = pair(stride, "stride", 1)
         self.dilation = pair(dilation, "dilation", 1)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"padding='same' needs stride 1, got stride={self.stride}")
-            self.padding = padding
-        else:
-            self.padding = pair(padding, "padding", 0)
+        self.padding = check_conv_padding(padding, self.stride)
         self.bias = check_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.init = init

@@ -1,7 +1,7 @@
 """Dense (fully connected) and the shape-only layers Flatten and Reshape."""
 import numpy as np
 
-from .._checks import check_bool, check_dtype, check_int
+from .._checks import check_bool, check_dtype, check_int, check_reshape_target
 from .base import Layer, init_name
 
 
@@ -65,14 +65,7 @@ class Reshape(Layer):
 
     def __init__(self, shape):
         super().__init__()
-        if isinstance(shape, (int, np.integer)):
-            shape = (shape,)
-        if not isinstance(shape, (tuple, list)) or not shape:
-            raise TypeError(f"shape must be a non-empty tuple of ints, got {shape!r}")
-        shape = tuple(check_int(s, "shape", -1) for s in shape)
-        if 0 in shape or shape.count(-1) > 1:
-            raise ValueError(f"shape entries must be positive, with at most one -1; got {shape}")
-        self.shape = shape
+        self.shape = check_reshape_target(shape)
 
     def _output_shape(self, input_shape):
         size = int(np.prod(input_shape))

@@ -1,6 +1,6 @@
 """MaxPool2D and AvgPool2D: the convolution's windows, reduced by max or mean."""
 from .. import functional as F
-from .._checks import pair
+from .._checks import check_pool_padding, pair
 from .base import Layer
 
 
@@ -18,10 +18,7 @@ class _Pool2D(Layer):
         super().__init__()
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else pair(stride, "stride", 1)
-        self.padding = pair(padding, "padding", 0)
-        for p, k in zip(self.padding, self.kernel_size):
-            if p > k // 2:
-                raise ValueError(f"padding must be at most kernel_size // 2 = {k // 2}, got {self.padding}")
+        self.padding = check_pool_padding(padding, self.kernel_size)
 
     @property
     def pads(self):
