@@ -191,6 +191,31 @@ def check_pool_padding(padding, kernel_size):
     return padding
 
 
+def check_reshape(input_shape, shape):
+    """A sample of ``input_shape`` can be reshaped into ``shape``; returns its size."""
+    size = int(np.prod(input_shape))
+    known = int(np.prod([s for s in shape if s != -1]))
+    if (-1 in shape and size % known) or (-1 not in shape and size != known):
+        raise ValueError(f"cannot reshape a sample of input_shape {tuple(input_shape)} ({size} values) "
+                         f"into {shape}")
+    return size
+
+
+def check_softmax_axis(axis, ndim):
+    """Softmax's axis fits an input of ``ndim`` dimensions and is not the batch axis."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for input with {ndim} dimensions")
+    if axis % ndim == 0:
+        raise ValueError("Softmax over axis 0 would mix the samples of a batch; use axis >= 1")
+
+
+def check_batch_statistics(x, channels):
+    """BatchNorm in training needs two or more values per channel to have a variance."""
+    if x.size <= channels:
+        raise ValueError(f"BatchNorm in training needs more than one value per channel, got input "
+                         f"shape {x.shape}; use a batch of 2 or more")
+
+
 def check_reshape_target(shape):
     """Reshape's per-sample ``shape``: positive ints, at most one -1 (an int is a 1-tuple)."""
     if isinstance(shape, (int, np.integer)):

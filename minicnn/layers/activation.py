@@ -7,7 +7,7 @@ the output).
 import numpy as np
 
 from .. import functional as F
-from .._checks import check_float, check_int
+from .._checks import check_float, check_int, check_softmax_axis
 from .base import Layer
 
 
@@ -83,11 +83,7 @@ class Softmax(Layer):
         self.axis = check_int(axis, "axis")
 
     def _output_shape(self, input_shape):
-        ndim = len(input_shape) + 1
-        if not -ndim <= self.axis < ndim:
-            raise ValueError(f"axis {self.axis} is out of range for input with {ndim} dimensions")
-        if self.axis % ndim == 0:
-            raise ValueError("Softmax over axis 0 would mix the samples of a batch; use axis >= 1")
+        check_softmax_axis(self.axis, len(input_shape) + 1)
         return tuple(input_shape)
 
     def forward(self, x, training=False):

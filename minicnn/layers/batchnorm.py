@@ -1,7 +1,7 @@
 """BatchNorm: normalise each channel over the batch (and the spatial axes)."""
 import numpy as np
 
-from .._checks import check_dtype, check_float, check_int
+from .._checks import check_batch_statistics, check_dtype, check_float, check_int
 from .base import Layer
 
 
@@ -51,9 +51,8 @@ class BatchNorm(Layer):
         self._add_buffer("running_var", (c,), 1.0, self.dtype)
 
     def _check_input(self, x, training):
-        if training and x.size <= self.num_features:
-            raise ValueError(f"BatchNorm in training needs more than one value per channel, got input "
-                             f"shape {x.shape}; use a batch of 2 or more")
+        if training:
+            check_batch_statistics(x, self.num_features)
 
     def forward(self, x, training=False):
         per_channel = self._per_channel(x.ndim)          # reshapes (C,) to broadcast along axis 1

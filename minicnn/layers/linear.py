@@ -1,7 +1,7 @@
 """Dense (fully connected) and the shape-only layers Flatten and Reshape."""
 import numpy as np
 
-from .._checks import check_bool, check_dtype, check_int, check_reshape_target
+from .._checks import check_bool, check_dtype, check_int, check_reshape, check_reshape_target
 from .base import Layer, init_name
 
 
@@ -68,11 +68,8 @@ class Reshape(Layer):
         self.shape = check_reshape_target(shape)
 
     def _output_shape(self, input_shape):
-        size = int(np.prod(input_shape))
+        size = check_reshape(input_shape, self.shape)                # values per sample
         known = int(np.prod([s for s in self.shape if s != -1]))
-        if (-1 in self.shape and size % known) or (-1 not in self.shape and size != known):
-            raise ValueError(f"cannot reshape a sample of input_shape {tuple(input_shape)} ({size} values) "
-                             f"into {self.shape}")
         return tuple(size // known if s == -1 else s for s in self.shape)
 
     def forward(self, x, training=False):
