@@ -99,12 +99,75 @@ def check_shape(shape, name="input_shape"):
     return tuple(check_int(s, f"{name}[{i}]", 0) for i, s in enumerate(shape))
 
 
-def check_path(path, name="path"):
-    """Return ``path`` as a str; accept str and os.PathLike only."""
+def check_path(path, name="path", text_only=True, folder_must_exist=False):
+    """``path`` as ``os.fspath`` gives it: a usable file name, not a folder.
+
+    str and os.PathLike (also bytes unless ``text_only``); not empty, no NUL
+    character; with ``folder_must_exist``, the folder it names must exist (a
+    file about to be written)."""
     import os
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__} {path!r}")
-    return os.fspath(path)
+    kinds = (str, os.PathLike) if text_only else (str, bytes, os.PathLike)
+    if not isinstance(path, kinds):
+        raise TypeError(f"{name} must be a file name (str or os.PathLike), got {type(path).__name__} {path!r}")
+    path = os.fspath(path)
+    if text_only and not isinstance(path, str):
+        raise TypeError(f"{name} must be a text file name, got {type(path).__name__} {path!r}")
+    if len(path) == 0 or (b"\0" if isinstance(path, bytes) else "\0") in path:
+        raise ValueError(f"{name} must be a file name such as 'out.png', got {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{name} {os.fsdecode(path)!r} is a folder, not a file")
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder_must_exist and not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {name} {os.fsdecode(path)!r}: folder {os.fsdecode(folder)!r} "
+                                "does not exist")
+    return path
+
+
+def as_array(values, name, ndim=None, numeric=True):
+    """``values`` (an ndarray, a list or a tuple) as an ndarray: rectangular, real-valued
+    unless ``numeric=False``, with ``ndim`` dimensions when given."""
+    if not isinstance(values, (np.ndarray, list, tuple)):
+        raise TypeError(f"{name} must be a numpy.ndarray or a list, got {type(values).__name__}")
+    try:
+        arr = np.asarray(values)
+    except ValueError as exc:                        # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array, got a ragged list ({exc})") from None
+    if numeric and arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension{'s' if ndim > 1 else ''}, got shape {arr.shape}")
+    return arr
+
+
+def check_labels(labels, name, n=None):
+    """Class labels: a non-empty 1-D array of integers >= 0 (``n`` of them when given), as int64."""
+    y = as_array(labels, name)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of labels (N,), got shape {y.shape}")
+    if y.size == 0:
+        raise ValueError(f"{name} is empty: there must be at least one label")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if n is not None and len(y) != n:
+        raise ValueError(f"{name} must hold one label per sample: {n}, got {len(y)}")
+    if y.min() < 0:
+        raise ValueError(f"{name} must hold labels >= 0, got {y.min()}")
+    if y.max() > np.iinfo(np.int64).max:          # uint64: would wrap around to negative int64
+        raise ValueError(f"{name} holds label {y.max()}, too large for a class index")
+    return y.astype(np.int64, copy=False)
+
+
+def check_class_names(names, name="class_names", count=None):
+    """A flat, non-empty list of names (each made a str), or None; ``count`` of them when given."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, (list, tuple, np.ndarray)):
+        raise TypeError(f"{name} must be a list of names, got {type(names).__name__}")
+    if isinstance(names, np.ndarray) and names.ndim != 1:
+        raise ValueError(f"{name} must be a flat list of names, got shape {names.shape}")
+    if len(names) == 0:
+        raise ValueError(f"{name} is empty")
+    return [str(n) for n in names]
 
 
 def check_choice(value, name, choices):

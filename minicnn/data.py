@@ -40,7 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import _rng
-from ._checks import check_array, check_int
+from ._checks import check_array, check_int, check_path
 from .io import atomic_write
 
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "DataLoader",
@@ -131,13 +131,7 @@ def read_idx(path):
     number, an unknown type code, or a size that disagrees with the header
     (truncated data or trailing bytes).
     """
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__} {path!r}")
-    path = os.fspath(path)
-    if not path or (b"\0" if isinstance(path, bytes) else "\0") in path:
-        raise ValueError(f"path must be a file name, got {path!r}")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"path {path!r} is a folder, not an IDX file")
+    path = check_path(path, text_only=False)
     return _parse_idx(_read_bytes(path), path)
 
 

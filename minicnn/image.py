@@ -48,7 +48,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import functional as F
-from ._checks import check_array, check_choice, check_float, check_int, pair
+from ._checks import check_array, check_choice, check_float, check_int, check_path, pair
 from ._rng import get_rng
 from .io import atomic_write
 
@@ -124,20 +124,6 @@ def _check_real_number(value, name):
     if not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     return value
-
-
-def _check_file_path(path, name="path"):
-    """``path`` (str, bytes or os.PathLike) as returned by ``os.fspath``: a usable file name."""
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"{name} must be a file name (str or os.PathLike), got {type(path).__name__} {path!r}")
-    path = os.fspath(path)
-    if len(path) == 0:
-        raise ValueError(f"{name} is empty")
-    if (b"\0" if isinstance(path, bytes) else "\0") in path:
-        raise ValueError(f"{name} contains a NUL character: {path!r}")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{name} {path!r} is a folder, not a file")
-    return path
 
 
 # ---------------------------------------------------------------------------
@@ -594,7 +580,7 @@ def imread(path):
     """
     import matplotlib.image as mpimg
 
-    path = os.fsdecode(_check_file_path(path))       # matplotlib guesses the format from a str name only
+    path = os.fsdecode(check_path(path, text_only=False))   # matplotlib guesses the format from a str name only
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
@@ -624,7 +610,7 @@ def imsave(path, array):
     """
     import matplotlib.image as mpimg
 
-    path = os.fsdecode(_check_file_path(path))       # bytes too: atomic_write works on str
+    path = os.fsdecode(check_path(path, text_only=False))   # bytes too: atomic_write works on str
     _check_real(array, "array", ndim=(2, 3))
     if array.ndim == 3 and array.shape[-1] not in (3, 4):
         raise ValueError(f"array must be (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")

@@ -21,7 +21,7 @@ and each is 0 where its denominator is 0 (a class never predicted, or absent).
 """
 import numpy as np
 
-from ._checks import check_int
+from ._checks import as_array, check_class_names, check_int, check_labels
 
 __all__ = ["accuracy", "top_k_accuracy", "confusion_matrix", "precision_recall_f1",
            "classification_report"]
@@ -38,36 +38,13 @@ MAX_DIGITS = 17
 # ---------------------------------------------------------------------------
 # Argument checks
 # ---------------------------------------------------------------------------
-def _as_array(a, name):
-    if isinstance(a, np.ndarray):
-        return a
-    if isinstance(a, (list, tuple)):
-        try:
-            return np.asarray(a)
-        except ValueError as exc:              # ragged nested lists
-            raise ValueError(f"{name} must be a rectangular array, got a ragged list ({exc})") from None
-    raise TypeError(f"{name} must be a numpy.ndarray (or a list), got {type(a).__name__}")
-
-
-def _check_labels(y, name):
-    """``y`` as an int64 array of shape (N,), N >= 1, with no negative label."""
-    y = _as_array(y, name)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of labels (N,), got shape {y.shape}")
-    if y.size == 0:
-        raise ValueError(f"{name} is empty: metrics need at least one sample")
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    if y.min() < 0:
-        raise ValueError(f"{name} must hold labels >= 0, got {y.min()}")
-    if y.max() > np.iinfo(np.int64).max:          # uint64: would wrap around to negative int64
-        raise ValueError(f"{name} holds label {y.max()}, too large for a class index")
-    return y.astype(np.int64, copy=False)
+def _as_any(values, name):
+    return as_array(values, name, numeric=False)      # labels or scores: checked by what follows
 
 
 def _check_scores(s, name):
     """``s`` as a finite numeric array of shape (N, C), C >= 1."""
-    s = _as_array(s, name)
+    s = _as_any(s, name)
     if s.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array of scores (N, C), got shape {s.shape}")
     if s.dtype.kind not in "biuf":
@@ -91,8 +68,8 @@ def _true_and_pred(y_true, y_pred):
     ``y_pred`` may be labels (N,) or scores (N, C) (then argmax over axis 1,
     and every true label must be < C).
     """
-    y_true = _check_labels(y_true, "y_true")
-    y_pred = _as_array(y_pred, "y_pred")
+    y_true = check_labels(y_true, "y_true")
+    y_pred = _as_any(y_pred, "y_pred")
     if y_pred.ndim == 2:
         scores = _check_scores(y_pred, "y_pred")
         _same_length(y_true, scores, "y_pred")
@@ -103,7 +80,7 @@ def _true_and_pred(y_true, y_pred):
         return y_true, scores.argmax(axis=1), c
     if y_pred.ndim != 1:
         raise ValueError(f"y_pred must be labels (N,) or scores (N, C), got shape {y_pred.shape}")
-    y_pred = _check_labels(y_pred, "y_pred")
+    y_pred = check_labels(y_pred, "y_pred")
     _same_length(y_true, y_pred, "y_pred")
     return y_true, y_pred, None
 
@@ -127,7 +104,7 @@ def top_k_accuracy(y_true, scores, k=5):
     Tied scores are ranked like ``argmax`` ranks them (lower class index
     first), so ``top_k_accuracy(y, s, k=1) == accuracy(y, s)``.
     """
-    y_true = _check_labels(y_true, "y_true")
+    y_true = check_labels(y_true, "y_true")
     scores = _check_scores(scores, "scores")
     _same_length(y_true, scores, "scores")
     n, c = scores.shape
@@ -223,13 +200,7 @@ def classification_report(y_true, y_pred, target_names=None, digits=4):
     y_true, y_pred_labels, c = _true_and_pred(y_true, y_pred)
     num_classes = c
     if target_names is not None:
-        if isinstance(target_names, str) or not isinstance(target_names, (list, tuple, np.ndarray)):
-            raise TypeError(f"target_names must be a list of class names, "
-                            f"got {type(target_names).__name__}")
-        if isinstance(target_names, np.ndarray) and target_names.ndim != 1:
-            raise ValueError(f"target_names must be a flat list of class names, "
-                             f"got shape {np.shape(target_names)}")
-        target_names = [str(t) for t in target_names]
+        target_names = check_class_names(target_names, "target_names")
         largest = int(max(y_true.max(), y_pred_labels.max()))
         if len(target_names) <= largest:
             raise ValueError(f"target_names has {len(target_names)} names but the labels "

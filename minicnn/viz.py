@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import check_array, check_bool, check_choice, check_int
+from ._checks import as_array, check_array, check_bool, check_choice, check_class_names, check_int, check_labels, check_path
 from .io import atomic_write
 from .layers import AvgPool2D, Conv2D, MaxPool2D
 from .metrics import confusion_matrix
@@ -79,24 +79,9 @@ def pyplot():
     return plt
 
 
-def _check_path(path):
-    """``path`` as a str (or None); its folder must exist."""
-    if path is None:
-        return None
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or os.PathLike) or None, got {type(path).__name__}")
-    path = os.fspath(path)
-    if not isinstance(path, str):
-        raise TypeError(f"path must be a text file name, got {type(path).__name__} {path!r}")
-    if not path or "\0" in path:
-        raise ValueError(f"path must be a file name such as 'figure.png', got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save the figure to path {path!r}: folder {folder} does not exist")
-    if os.path.isdir(path):
-        example = os.path.join(path, "figure.png")
-        raise IsADirectoryError(f"path {path} is a folder; give a file name such as {example}")
-    return path
+def _figure_path(path):
+    """``path`` to save a figure to (its folder must exist), or None for no file."""
+    return None if path is None else check_path(path, "path", folder_must_exist=True)
 
 
 @contextlib.contextmanager
@@ -118,7 +103,7 @@ def save_figure(fig, path):
 
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
-    path = _check_path(path)
+    path = _figure_path(path)
     if path is not None:
         # Drawing happens here. Text (class names, titles) with characters the font lacks,
         # such as control characters, is drawn with a placeholder box, and values near
@@ -135,16 +120,7 @@ def save_figure(fig, path):
 # ---------------------------------------------------------------------------
 def _as_numeric(values, name, ndim):
     """``values`` (an ndarray, list or tuple) as a non-empty real array with ``ndim`` dimensions."""
-    if not isinstance(values, (np.ndarray, list, tuple)):
-        raise TypeError(f"{name} must be a numpy.ndarray or a list, got {type(values).__name__}")
-    try:
-        arr = np.asarray(values)
-    except ValueError as exc:                        # ragged nested lists
-        raise ValueError(f"{name} must be a rectangular array, got a ragged list ({exc})") from None
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension{'s' if ndim > 1 else ''}, got shape {arr.shape}")
+    arr = as_array(values, name, ndim)
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
     return arr
@@ -158,18 +134,6 @@ def _ndim(values):
         return None
 
 
-def _check_labels(labels, name, n):
-    """Integer class labels of shape (n,), all >= 0, as int64."""
-    labels = _as_numeric(labels, name, ndim=1)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
-    if len(labels) != n:
-        raise ValueError(f"{name} must hold one label per image: {n}, got {len(labels)}")
-    if labels.min() < 0:
-        raise ValueError(f"{name} must hold labels >= 0, got {labels.min()}")
-    return labels.astype(np.int64)
-
-
 def _check_predictions(predictions, n):
     """Predicted labels from labels (n,) or from scores (n, C) (argmax over the classes)."""
     if isinstance(predictions, (np.ndarray, list, tuple)) and _ndim(predictions) == 2:
@@ -179,20 +143,7 @@ def _check_predictions(predictions, n):
         if not np.all(np.isfinite(scores)):               # argmax would pick a NaN as the winner
             raise ValueError("predictions (scores) contain NaN or inf")
         return scores.argmax(axis=1)
-    return _check_labels(predictions, "predictions (labels (N,) or scores (N, C))", n)
-
-
-def _check_class_names(class_names):
-    """``class_names`` as a list of str (or None)."""
-    if class_names is None:
-        return None
-    if isinstance(class_names, str) or not isinstance(class_names, (list, tuple, np.ndarray)):
-        raise TypeError(f"class_names must be a list of names, got {type(class_names).__name__}")
-    if isinstance(class_names, np.ndarray) and class_names.ndim != 1:
-        raise ValueError(f"class_names must be a flat list of names, got shape {class_names.shape}")
-    if len(class_names) == 0:
-        raise ValueError("class_names is empty")
-    return [str(name) for name in class_names]
+    return check_labels(predictions, "predictions (labels (N,) or scores (N, C))", n)
 
 
 def _check_names_cover(class_names, labels, name):
@@ -245,7 +196,7 @@ def plot_history(history, path=None):
     keeps falling is the classic picture of overfitting.
     """
     panels = _history_panels(history)
-    path = _check_path(path)
+    path = _figure_path(path)
     from matplotlib.ticker import MaxNLocator
 
     with _new_figure(figsize=(5.2 * len(panels), 3.8), layout="constrained") as fig:
@@ -290,6 +241,42 @@ def _check_matrix(cm):
     return cm
 
 
+def _matrix_to_plot(cm_or_y_true, y_pred, class_names):
+    """The (K, K) matrix plot_confusion_matrix draws: given, or computed from labels."""
+    if y_pred is None:
+        cm = _check_matrix(cm_or_y_true)
+    else:
+        try:
+            cm = confusion_matrix(cm_or_y_true, y_pred,
+                                  num_classes=None if class_names is None else len(class_names))
+        except ValueError as exc:
+            if class_names is None or "num_classes" not in str(exc):
+                raise
+            # The caller gave no num_classes: say which of their arguments sets it.
+            raise ValueError(f"class_names has {len(class_names)} names, which does not fit "
+                             f"the labels ({exc})") from None
+    k = len(cm)
+    if class_names is not None and len(class_names) != k:
+        raise ValueError(f"class_names has {len(class_names)} names but the confusion matrix is {k} x {k}")
+    return cm
+
+
+def _cell_values(cm, normalize):
+    """``(values, number format, colour-scale maximum, colorbar label)`` of the cells."""
+    if normalize:
+        # Scaled by the row maximum first, so that a row of huge values cannot sum to inf.
+        row_max = cm.max(axis=1, keepdims=True).astype(np.float64)
+        scaled = np.divide(cm, row_max, out=np.zeros(cm.shape), where=row_max != 0)
+        row_sums = scaled.sum(axis=1, keepdims=True)
+        values = np.divide(scaled, row_sums, out=np.zeros(cm.shape), where=row_sums != 0)
+        return values, ".2f", 1.0, "share of the true class"
+    integer_counts = cm.dtype.kind in "iu"
+    fmt = "d" if integer_counts else ".2f"
+    if float(cm.max()) >= 1e6:          # 1e308 in ".2f" is 309 digits: it would not fit a cell
+        fmt = ".2e"
+    return cm, fmt, max(float(cm.max()), 1e-12), "count" if integer_counts else "value"
+
+
 def plot_confusion_matrix(cm_or_y_true, y_pred=None, class_names=None, normalize=False, path=None):
     """A confusion matrix as a heat map, with the number written in every cell.
 
@@ -309,40 +296,14 @@ def plot_confusion_matrix(cm_or_y_true, y_pred=None, class_names=None, normalize
     Returns the Figure: the matrix Axes (x: "Predicted label", y: "True label")
     and its colorbar Axes. Cells are annotated when K <= 40.
     """
-    class_names = _check_class_names(class_names)
+    class_names = check_class_names(class_names)
     normalize = check_bool(normalize, "normalize")
-    path = _check_path(path)
-    if y_pred is None:
-        cm = _check_matrix(cm_or_y_true)
-    else:
-        try:
-            cm = confusion_matrix(cm_or_y_true, y_pred,
-                                  num_classes=None if class_names is None else len(class_names))
-        except ValueError as exc:
-            if class_names is None or "num_classes" not in str(exc):
-                raise
-            # The caller gave no num_classes: say which of their arguments sets it.
-            raise ValueError(f"class_names has {len(class_names)} names, which does not fit "
-                             f"the labels ({exc})") from None
+    path = _figure_path(path)
+    cm = _matrix_to_plot(cm_or_y_true, y_pred, class_names)
     k = len(cm)
-    if class_names is not None and len(class_names) != k:
-        raise ValueError(f"class_names has {len(class_names)} names but the confusion matrix is {k} x {k}")
     names = class_names if class_names is not None else [str(i) for i in range(k)]
-
+    values, fmt, vmax, bar_label = _cell_values(cm, normalize)
     integer_counts = cm.dtype.kind in "iu"
-    if normalize:
-        # Scaled by the row maximum first, so that a row of huge values cannot sum to inf.
-        row_max = cm.max(axis=1, keepdims=True).astype(np.float64)
-        scaled = np.divide(cm, row_max, out=np.zeros(cm.shape), where=row_max != 0)
-        row_sums = scaled.sum(axis=1, keepdims=True)
-        values = np.divide(scaled, row_sums, out=np.zeros(cm.shape), where=row_sums != 0)
-        fmt, vmax, bar_label = ".2f", 1.0, "share of the true class"
-    else:
-        values = cm
-        fmt = "d" if integer_counts else ".2f"
-        if float(cm.max()) >= 1e6:          # 1e308 in ".2f" is 309 digits: it would not fit a cell
-            fmt = ".2e"
-        vmax, bar_label = max(float(cm.max()), 1e-12), "count" if integer_counts else "value"
 
     title = "Confusion matrix" + (" (each row normalized)" if normalize else "")
     # Python ints: int64 counts near 2**63 would wrap around in NumPy's sum.
@@ -468,14 +429,14 @@ def show_images(images, labels=None, predictions=None, class_names=None, ncols=8
     max_images = check_int(max_images, "max_images", 1)
     shown = _display_images(images, max_images, channels)           # checks images
     n, n_total = len(shown), len(images)
-    class_names = _check_class_names(class_names)
+    class_names = check_class_names(class_names)
     if labels is not None:
-        labels = _check_labels(labels, "labels", n_total)
+        labels = check_labels(labels, "labels", n_total)
         _check_names_cover(class_names, labels, "labels")
     if predictions is not None:
         predictions = _check_predictions(predictions, n_total)
         _check_names_cover(class_names, predictions, "predictions")
-    path = _check_path(path)
+    path = _figure_path(path)
 
     def name(k):
         return class_names[k] if class_names is not None else str(k)
@@ -592,7 +553,7 @@ def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
                          "pick one with x[i]")
     indices = _check_layer_indices(layers, model)
     max_maps = check_int(max_maps, "max_maps", 1)
-    path = _check_path(path)
+    path = _figure_path(path)
 
     batch = x if x.ndim == 4 else x[None]                    # (1, C, H, W)
     _, activations = model.forward(batch, training=False, return_activations=True)
@@ -654,7 +615,7 @@ def plot_filters(layer, path=None, channel=None):
     """
     if not isinstance(layer, Conv2D):
         raise TypeError(f"layer must be a minicnn Conv2D layer, got {type(layer).__name__}")
-    path = _check_path(path)
+    path = _figure_path(path)
     weights = np.asarray(layer.params["W"].data, dtype=np.float64)       # (O, C, kh, kw)
     o, c = weights.shape[:2]
     if channel is not None:
