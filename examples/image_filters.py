@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import image as I                          # noqa: E402
+from examples._common import load_photo                 # noqa: E402
 
 #: The grayscale panels of filters.png after the original: (title, kernel name, display).
 #: display: "image" = clipped to [0, 1] in gray; "signed" = diverging map centred on 0.
@@ -44,44 +45,6 @@ KERNEL_PANELS = (
 
 #: Percentile of |value| at which signed maps and magnitudes are clipped for display.
 CLIP_PERCENTILE = 99
-
-
-def shrink(image, size):
-    """A small version of ``image`` ((H, W) or (H, W, C)) for fast runs.
-
-    The image is block-averaged (``pool2d`` "avg") by the largest integer factor
-    that keeps its shorter side at least ``size`` pixels, then its centre is cut out,
-    at most ``size`` x ``size``. ``size=None`` returns the image unchanged.
-    """
-    if size is None:
-        return image
-    if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
-    factor = max(1, min(image.shape[:2]) // size)
-    if factor > 1:
-        image = I.pool2d(image, factor, mode="avg")
-    h, w = image.shape[:2]
-    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return image[top:top + size, left:left + size]
-
-
-def load_photo(path=None, size=None):
-    """(colour, gray): the photo as float (H, W, 3) in [0, 1] and its BT.601 luma (H, W).
-
-    ``path`` None means matplotlib's sample photo. A grayscale file gives a colour image
-    with three equal channels; an alpha channel is dropped.
-    """
-    photo = I.sample_image() if path is None else I.imread(path)
-    if photo.ndim == 2:
-        photo = np.repeat(photo[:, :, None], 3, axis=2)
-    colour = shrink(photo[:, :, :3].astype(np.float64), size)
-    return colour, I.to_grayscale(colour)
-
-
-def psnr(clean, noisy):
-    """Peak signal-to-noise ratio in dB for images on the [0, 1] scale (higher is better)."""
-    mse = float(np.mean((np.asarray(noisy, np.float64) - clean) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
 def _robust_max(values):
@@ -144,7 +107,7 @@ def denoise_figure(plt, gray, seed):
     )
     fig, axes = plt.subplots(2, 3, figsize=(12, 9), layout="constrained")
     for ax, (img, title) in zip(axes.ravel(), panels):
-        _show(ax, img, f"{title}\nPSNR {psnr(gray, img):.1f} dB")
+        _show(ax, img, f"{title}\nPSNR {I.psnr(gray, img):.1f} dB")
     fig.suptitle("Denoising (PSNR against the clean photo, higher is better)\n"
                  "a median removes outliers and keeps edges, a mean smears them; "
                  "Gaussian noise calls for a Gaussian blur")

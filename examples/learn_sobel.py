@@ -40,7 +40,7 @@ import minicnn as mc                                    # noqa: E402
 from minicnn import image as I                          # noqa: E402
 from minicnn import layers as L                         # noqa: E402
 from minicnn.io import atomic_write                     # noqa: E402
-from examples.image_filters import load_photo           # noqa: E402
+from examples._common import load_photo                 # noqa: E402
 
 #: A run counts as diverged when the loss grows this many times above its starting value.
 DIVERGED = 1e6

@@ -10,7 +10,6 @@ model.npz, history.json, metrics.json, curves.png, confusion.png, mistakes.png,
 and prints the classification report.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import minicnn as mc                                    # noqa: E402
 from minicnn import layers as L                         # noqa: E402
-from minicnn.io import atomic_write                     # noqa: E402
+from examples._common import report                     # noqa: E402
 
 NETS = ("cnn", "cnn-bn", "mlp", "paper")
 # Per-network defaults: epochs, batch size, learning rate.
@@ -81,11 +80,6 @@ def prepare(images, labels, net):
     return x, y
 
 
-def write_json(path, data):
-    with atomic_write(path, "w") as f:
-        json.dump(data, f, indent=2)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--net", choices=NETS, default="cnn")
@@ -120,43 +114,6 @@ def main(argv=None):
 
     return report(model, loss, history, seconds, x_test, y_test, xt, yt, args.out,
                   {"net": args.net, "train_samples": len(x), "batch_size": batch_size})
-
-
-def report(model, loss, history, seconds, images, labels, x, y, out, info, class_names=None):
-    """Evaluate on the test set, print the classification report, and write model.npz,
-    history.json, metrics.json, curves.png, confusion.png and mistakes.png into ``out``.
-
-    images/labels: the raw test set (uint8 images, int labels); x/y: as the model takes them.
-    """
-    predicted = model.predict(x).argmax(axis=1)
-    test = model.evaluate(x, y, loss)
-    precision, recall, f1, support = mc.metrics.precision_recall_f1(labels, predicted, num_classes=10)
-    print(f"\ntest accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}, {seconds:.1f} s\n")
-    print(mc.metrics.classification_report(labels, predicted, target_names=class_names))
-
-    os.makedirs(out, exist_ok=True)
-    model.save(os.path.join(out, "model.npz"))
-    write_json(os.path.join(out, "history.json"), history.history)
-    names = class_names or [str(k) for k in range(10)]
-    write_json(os.path.join(out, "metrics.json"), {
-        **info, "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_samples": len(x),
-        "epochs": history.epochs, "seconds": seconds, "seconds_per_epoch": history.history["seconds"],
-        "per_class": {names[k]: {"precision": float(precision[k]), "recall": float(recall[k]),
-                                 "f1": float(f1[k]), "support": int(support[k])} for k in range(10)},
-        "confusion_matrix": mc.metrics.confusion_matrix(labels, predicted, num_classes=10).tolist(),
-    })
-
-    from minicnn import viz                  # matplotlib only now, when there is something to draw
-    import matplotlib.pyplot as plt
-    wrong = np.flatnonzero(predicted != labels)[:32]
-    for fig in (viz.plot_history(history, path=os.path.join(out, "curves.png")),
-                viz.plot_confusion_matrix(labels, predicted, class_names=class_names,
-                                          path=os.path.join(out, "confusion.png")),
-                viz.show_images(images[wrong], labels=labels[wrong], predictions=predicted[wrong],
-                                class_names=class_names, path=os.path.join(out, "mistakes.png"))):
-        plt.close(fig)
-    print(f"wrote model.npz, history.json, metrics.json, curves.png, confusion.png, mistakes.png to {out}")
-    return test
 
 
 if __name__ == "__main__":

@@ -49,7 +49,6 @@ def wide_grid(x_shape, kernel_size, pads, dilation):
 
     Measured: im2col 2.0 ms narrow against 0.6 ms wide; col2im 7.0 ms against 2.4 ms.
     """
-    (kh, kw), (dh, dw) = kernel_size, dilation
     (top, bottom), (left, right) = pads
     h, w = x_shape[-2:]
     oh, ow = F.window_output_shape((h, w), kernel_size, (1, 1), pads, dilation)

@@ -55,7 +55,7 @@ from .io import atomic_write
 __all__ = [
     "convolve2d", "correlate2d", "convolve1d", "median_filter", "pool2d", "sobel",
     "gaussian_kernel", "kernels", "KernelRegistry", "to_uint8", "to_grayscale",
-    "imread", "imsave", "add_salt_and_pepper", "add_gaussian_noise", "sample_image",
+    "imread", "imsave", "add_salt_and_pepper", "add_gaussian_noise", "sample_image", "psnr",
 ]
 
 MODES = ("full", "same", "valid")
@@ -728,3 +728,20 @@ def add_gaussian_noise(image, sigma, rng=None):
     noise = gen.normal(0.0, sigma, size=image.shape)
     with np.errstate(over="ignore", invalid="ignore"):   # float16 or huge values: +-inf, as IEEE has it
         return image.astype(dt) + noise.astype(dt)
+
+
+def psnr(clean, noisy, peak=1.0):
+    """Peak signal-to-noise ratio in dB: ``10 log10(peak^2 / mean((noisy - clean)^2))``.
+
+    Higher is better; identical images give inf. ``peak`` is the largest pixel
+    value: 1.0 for the [0, 1] scale of :func:`imread`, 255 for uint8 pictures.
+    clean, noisy: arrays of the same shape, (H, W) or (H, W, C).
+    """
+    _check_image(clean, "clean")
+    _check_image(noisy, "noisy")
+    if noisy.shape != clean.shape:
+        raise ValueError(f"noisy must have clean's shape {clean.shape}, got {noisy.shape}")
+    peak = check_float(peak, "peak", minimum=0.0, min_open=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mse = float(np.mean(np.square(noisy.astype(np.float64) - clean.astype(np.float64))))
+        return float("inf") if mse == 0 else float(10 * np.log10(peak * peak / mse))

@@ -99,7 +99,7 @@ def test_image_filters_on_a_picture_file(tmp_path):
 
 
 def test_shrink_block_averages_then_cuts_the_centre():
-    shrink = example("image_filters").shrink
+    shrink = example("_common").shrink
     photo = np.arange(600 * 512, dtype=np.float64).reshape(600, 512)
     small = shrink(photo, 64)                     # factor 512 // 64 = 8: 75 x 64, then the centre 64 x 64
     assert small.shape == (64, 64)
@@ -112,10 +112,14 @@ def test_shrink_block_averages_then_cuts_the_centre():
 
 
 def test_psnr_of_a_known_error():
-    psnr = example("image_filters").psnr
     clean = np.zeros((4, 4))
-    assert psnr(clean, clean + 0.1) == pytest.approx(20.0)    # MSE 0.01 -> 10 log10(100) dB
-    assert psnr(clean, clean) == float("inf")
+    assert I.psnr(clean, clean + 0.1) == pytest.approx(20.0)    # MSE 0.01 -> 10 log10(100) dB
+    assert I.psnr(clean, clean) == float("inf")
+    assert I.psnr(clean, clean + 25.5, peak=255) == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="noisy"):
+        I.psnr(clean, np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="peak"):
+        I.psnr(clean, clean, peak=0)
 
 
 # ---------------------------------------------------------------------------

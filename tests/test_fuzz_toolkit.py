@@ -499,6 +499,20 @@ def test_add_gaussian_noise(image, sigma, rng, layout):
         assert_same(got, x.astype(got.dtype) + np.zeros((), got.dtype))
 
 
+@given(image=image_like(), other=image_like(), peak=mostly(st.floats(1e-3, 1e3), wrong_values() | HUGE),
+       same_shape=st.booleans(), layout=LAYOUT)
+def test_psnr(image, other, peak, same_shape, layout):
+    clean = image[0]
+    noisy = other[0] if not same_shape or not isinstance(clean, np.ndarray) else \
+        np.resize(other[0], clean.shape) if isinstance(other[0], np.ndarray) and other[0].dtype.kind in "biuf" \
+        else other[0]
+    got, err, (c, n) = on_layout(lambda a, b: I.psnr(a, b, peak), [clean, noisy], layout,
+                                 names=("clean", "noisy", "peak"))
+    if err is not None:
+        return
+    assert isinstance(got, float) and not np.isnan(got) or np.isnan(c).any() or np.isnan(n).any()
+
+
 def test_sample_image():
     img = I.sample_image()
     assert img.shape == (600, 512, 3) and img.dtype == np.float32
