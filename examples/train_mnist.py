@@ -37,9 +37,15 @@ def build(net, total_steps, lr=None):
               the learning rate falling linearly to 0 over the run (PolynomialDecay).
     - cnn-bn: the same with BatchNorm after every conv/dense layer and Dropout before the last.
     - mlp:    784 - 512 - 512 - 10 with ReLU and Dropout, a dense baseline for contrast.
-    - paper:  the published reference network: two blocks of [3x3 "same" conv without bias,
-              2x2 average pooling], dense 1000 sigmoid, dense 1000 sigmoid, dense 10 linear,
-              MSE on one-hot targets, SGD lr 0.01 momentum 0.9 Nesterov, decay 1e-6, batch 32.
+    - paper:  the reference network the classic convolution tutorials publish with their MNIST
+              example (a Keras model; minicnn issue #3 specifies it as published): two blocks of
+              [3x3 "same" conv without bias, 2x2 average pooling], dense 1000 sigmoid, dense 1000
+              sigmoid, dense 10 linear, MSE on one-hot targets, SGD lr 0.01 momentum 0.9 Nesterov,
+              decay 1e-6, batch 32. Note what its first half is: convolution and average pooling
+              are both linear, and with no bias and no nonlinearity between them the two stages
+              compose into one linear map of the image (a fixed 784 -> 3136 matrix); all the
+              network's nonlinearity is in the sigmoid dense layers. It reaches about 96-97%,
+              against 99% for the cnn with its ReLUs and max pooling.
     """
     lr = DEFAULTS[net][2] if lr is None else lr
     if net == "cnn":
