@@ -99,7 +99,7 @@ def check_shape(shape, name="input_shape"):
     return tuple(check_int(s, f"{name}[{i}]", 0) for i, s in enumerate(shape))
 
 
-def check_path(path, name="path", text_only=True, folder_must_exist=False):
+def check_path(path, name="path", text_only=True, folder_must_exist=False, refuse_folder=True):
     """``path`` as ``os.fspath`` gives it: a usable file name, not a folder.
 
     str and os.PathLike (also bytes unless ``text_only``); not empty, no NUL
@@ -114,7 +114,7 @@ def check_path(path, name="path", text_only=True, folder_must_exist=False):
         raise TypeError(f"{name} must be a text file name, got {type(path).__name__} {path!r}")
     if len(path) == 0 or (b"\0" if isinstance(path, bytes) else "\0") in path:
         raise ValueError(f"{name} must be a file name such as 'out.png', got {path!r}")
-    if os.path.isdir(path):
+    if refuse_folder and os.path.isdir(path):
         raise IsADirectoryError(f"{name} {os.fsdecode(path)!r} is a folder, not a file")
     folder = os.path.dirname(os.path.abspath(path))
     if folder_must_exist and not os.path.isdir(folder):
@@ -233,20 +233,23 @@ def check_backward_ready(layer):
                        "forward in eval mode (training=False) keeps nothing to differentiate")
 
 
-def check_conv_padding(padding, stride):
-    """Conv2D's ``padding``: "valid", "same" (stride 1 only) or an int or pair >= 0."""
+def check_conv_padding(padding, dims=2):
+    """A convolution's ``padding``: "valid", "same", or an int (or, in 2-D, a pair) >= 0."""
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
-            raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-        if padding == "same" and tuple(stride) != (1, 1):
-            raise ValueError(f"padding='same' needs stride 1, got stride={tuple(stride)}")
+            raise ValueError(f"padding must be an int{', a pair' if dims == 2 else ''}, 'same' or 'valid', "
+                             f"got {padding!r}")
         return padding
-    return pair(padding, "padding", 0)
+    return pair(padding, "padding", 0) if dims == 2 else check_int(padding, "padding", 0)
 
 
 def check_pool_padding(padding, kernel_size):
-    """A pooling ``padding`` pair of at most ``kernel_size // 2`` (PyTorch's rule): no window
-    may lie entirely in the padding."""
+    """A pooling ``padding``: "same" (TensorFlow's), or a pair of at most ``kernel_size // 2``
+    (PyTorch's rule): no window may lie entirely in the padding."""
+    if isinstance(padding, str):
+        if padding != "same":
+            raise ValueError(f"padding must be an int, a pair or 'same', got {padding!r}")
+        return padding
     padding = pair(padding, "padding", 0)
     for p, k in zip(padding, kernel_size):
         if p > k // 2:

@@ -51,15 +51,45 @@ def conv_output_size(size, kernel, stride=1, total_padding=0, dilation=1, *, pad
     return (size + total_padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def same_padding(kernel, dilation=1):
-    """Padding ``(before, after)`` that keeps the size at stride 1.
+def same_padding(kernel, dilation=1, stride=1, size=None):
+    """Padding ``(before, after)`` of one axis for "same" output: ceil(size / stride) values.
 
-    The total is ``dilation * (kernel - 1)``; an odd total puts the extra
-    row/column at the bottom/right, as PyTorch does.
+        total = max((ceil(size / stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+
+    which is TensorFlow's rule; at stride 1 it is ``dilation * (kernel - 1)`` whatever
+    the size (so ``size`` may be left out), which is PyTorch's. An odd total puts
+    the extra row/column at the bottom/right, as both do.
+
+    >>> same_padding(3), same_padding(4), same_padding(3, stride=2, size=28)   # 28 -> 14
+    ((1, 1), (1, 2), (0, 1))
     """
     kernel, dilation = check_int(kernel, "kernel", 1), check_int(dilation, "dilation", 1)
-    total = dilation * (kernel - 1)
+    stride = check_int(stride, "stride", 1)
+    if stride == 1:
+        total = dilation * (kernel - 1)
+    else:
+        size = check_int(size, "size", 0)
+        total = max((-(-size // stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
     return (total // 2, total - total // 2)
+
+
+def axis_padding(padding, kernel, stride=1, dilation=1, size=None):
+    """``(before, after)`` of one axis for a layer's ``padding``: an int p is (p, p),
+    ``"valid"`` is (0, 0), ``"same"`` is :func:`same_padding` (which needs ``size``
+    at stride > 1: the padding then depends on the input)."""
+    if padding == "same":
+        return same_padding(kernel, dilation, stride, size)
+    if padding == "valid":
+        return (0, 0)
+    return (padding, padding)
+
+
+def pads_for(padding, kernel_size, stride, dilation, input_size):
+    """``((before, after), ...)``, one pair per spatial axis, for a layer's ``padding``:
+    ``"same"``, ``"valid"``, or one int per axis (see :func:`axis_padding`)."""
+    per_axis = (padding,) * len(kernel_size) if isinstance(padding, str) else padding
+    return tuple(axis_padding(p, k, s, d, n)
+                 for p, k, s, d, n in zip(per_axis, kernel_size, stride, dilation, input_size))
 
 
 def window_output_shape(input_hw, kernel_size, stride, pads, dilation=(1, 1), who="the layer"):
@@ -279,8 +309,10 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads):
     return unpad2d(dx_pad, pads)
 
 
-def avg_pool2d_forward(x, kernel_size, stride, pads):
-    """Mean over each window; zero padding is counted in the divisor (PyTorch's default)."""
+def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True):
+    """Mean over each window. The zero padding is counted in the divisor (PyTorch's
+    default, kh*kw for every window), or with ``count_include_pad=False`` only the
+    window's pixels of x are (TensorFlow's 'SAME' pooling)."""
     x_pad = pad2d(x, pads)
     win = sliding_windows(x_pad, kernel_size, stride)
     kh, kw = kernel_size
@@ -289,22 +321,34 @@ def avg_pool2d_forward(x, kernel_size, stride, pads):
         for j in range(kw):
             if i or j:
                 out += win[:, :, i, j]
-    out *= out.dtype.type(1.0 / (kh * kw))
+    if count_include_pad:
+        out *= out.dtype.type(1.0 / (kh * kw))
+    else:
+        out /= window_counts(x.shape[-2:], kernel_size, stride, pads).astype(out.dtype)
     return out
 
 
-def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, pads):
-    """Each window's gradient, divided by its size, spread over its pixels."""
+def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, pads, count_include_pad=True):
+    """Each window's gradient, divided by its divisor, spread over its pixels."""
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
     dx_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
     dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
     kh, kw = kernel_size
-    share = grad_out * grad_out.dtype.type(1.0 / (kh * kw))
+    if count_include_pad:
+        share = grad_out * grad_out.dtype.type(1.0 / (kh * kw))
+    else:
+        share = grad_out / window_counts((h, w), kernel_size, stride, pads).astype(grad_out.dtype)
     for i in range(kh):
         for j in range(kw):
             dwin[:, :, i, j] += share
     return unpad2d(dx_pad, pads)
+
+
+def window_counts(input_hw, kernel_size, stride, pads):
+    """(OH, OW): how many pixels of the (unpadded) input each window covers."""
+    ones = pad2d(np.ones(input_hw), pads)
+    return sliding_windows(ones, kernel_size, stride).sum(axis=(0, 1))
 
 
 # ---------------------------------------------------------------------------

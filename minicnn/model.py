@@ -7,7 +7,7 @@ import numpy as np
 from ._checks import check_bool, check_dtype, check_int, fits_dtype
 from . import training
 from .io import open_npz, save_npz
-from .layers import REGISTRY, Layer
+from .layers import Layer, build_layer
 from .layers.base import skip_init
 
 _FORMAT = "minicnn.Sequential/1"
@@ -92,12 +92,13 @@ class Sequential:
         """``{name: array}`` of every parameter and buffer (copies)."""
         return {name: a.copy() for name, a in self._state_arrays().items()}
 
+    def named_buffers(self):
+        """``{"<layer index>.<name>": array}`` of every buffer (BatchNorm's running statistics)."""
+        return {f"{i}.{name}": buf for i, layer in enumerate(self.layers) for name, buf in layer.buffers().items()}
+
     def _state_arrays(self):
         """``{name: array}`` of every parameter and buffer, the arrays themselves."""
-        state = {name: p.data for name, p in self.named_parameters().items()}
-        for i, layer in enumerate(self.layers):
-            state.update({f"{i}.{name}": buf for name, buf in layer.buffers().items()})
-        return state
+        return {**{name: p.data for name, p in self.named_parameters().items()}, **self.named_buffers()}
 
     def _check_state_keys(self, entries, source):
         """``entries``: ``{key: (shape, dtype)}`` of arrays to load; keys, shapes and dtype
@@ -139,13 +140,7 @@ class Sequential:
         """
         dtype = check_dtype(dtype)
         for layer in self.layers:
-            for p in layer.params.values():      # same Parameter objects: optimisers keep working
-                p.data = p.data.astype(dtype)
-                p.grad = np.zeros_like(p.data)
-            for name, buf in layer.buffers().items():
-                setattr(layer, name, buf.astype(dtype))
-            if hasattr(layer, "dtype"):
-                layer.dtype = dtype
+            layer.astype(dtype)
         return self
 
     # -- files -----------------------------------------------------------------
@@ -179,7 +174,7 @@ class Sequential:
                 if not isinstance(spec, list):
                     raise ValueError(f"expected a list of layers, got {type(spec).__name__}")
                 with skip_init():
-                    model = cls([_build_layer(item) for item in spec])
+                    model = cls([build_layer(item) for item in spec])
             except (ValueError, TypeError, KeyError) as exc:
                 raise ValueError(f"{path}: bad architecture: {exc}") from exc
             weights = {k: v for k, v in npz.headers.items() if not k.startswith("__")}
@@ -200,19 +195,38 @@ class Sequential:
             raise TypeError(f"input_shape must be a tuple of ints such as (1, 28, 28), got {input_shape!r}")
         shape = tuple(check_int(s, "input_shape", 1) for s in input_shape)
         rows = [("Layer", "Output shape", "Params"), ("Input", str(shape), "")]
-        for i, layer in enumerate(self.layers):
-            try:
-                shape = layer.output_shape(shape)
-            except ValueError as exc:
-                raise ValueError(f"input_shape: layer {i} {layer!r} cannot take input shape {shape}: {exc}") from exc
-            n = sum(p.size for p in layer.params.values())
-            rows.append((f"{i}: {type(layer).__name__}", str(shape), f"{n:,}"))
+        self._summary_rows(shape, rows, indent="")
         widths = [max(len(r[k]) for r in rows) for k in range(3)]
         line = "-" * (sum(widths) + 4)
         fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"
         body = [fmt(rows[0]), line, *map(fmt, rows[1:]), line,
                 f"Total params: {self.num_params():,}"]
         return "\n".join(body)
+
+    def _summary_rows(self, shape, rows, indent):
+        """Append a row per layer (and, indented below a Residual, its branches' layers)."""
+        for i, layer in enumerate(self.layers):
+            try:
+                out = layer.output_shape(shape)
+            except ValueError as exc:
+                raise ValueError(f"input_shape: layer {i} {layer!r} cannot take input shape {shape}: {exc}") from exc
+            n = sum(p.size for p in layer.params.values())
+            rows.append((f"{indent}{i}: {type(layer).__name__}", str(out), f"{n:,}"))
+            for name, branch in getattr(layer, "branches", lambda: [])():
+                if branch is None:
+                    rows.append((f"{indent}    {name}: identity", str(shape), ""))
+                else:
+                    rows.append((f"{indent}    {name}:", "", ""))
+                    branch._summary_rows(shape, rows, indent + "      ")
+            shape = out
+        return shape
+
+    def output_shape(self, input_shape):
+        """Per-sample output shape of the whole stack for per-sample ``input_shape``."""
+        shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else input_shape
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        return shape
 
     def __len__(self):
         return len(self.layers)
@@ -230,16 +244,5 @@ class Sequential:
         return iter(self.layers)
 
     def __repr__(self):
-        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        inner = "".join(f"\n  ({i}): " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
-
-
-def _build_layer(item):
-    if not isinstance(item, dict) or not isinstance(item.get("config"), dict):
-        raise ValueError(f"a layer must be {{\"class\": name, \"config\": {{...}}}}, got {item!r:.80}")
-    name, config = item["class"], item["config"]
-    if name not in REGISTRY:
-        raise ValueError(f"unknown layer class {name!r}")
-    if "dtype" in config:
-        config = dict(config, dtype=np.dtype(config["dtype"]))
-    return REGISTRY[name](**config)

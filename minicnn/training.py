@@ -206,7 +206,9 @@ def _check_fit_arguments(model, x, y, loss, optimizer, epochs, validation_data, 
     epochs = check_int(epochs, "epochs", 1)
     check_bool(progress, "progress")
     if checkpoint is not None:
-        checkpoint = check_path(checkpoint, "checkpoint")
+        checkpoint = check_path(checkpoint, "checkpoint", refuse_folder=False)
+        if os.path.isdir(checkpoint):
+            raise ValueError(f"checkpoint {checkpoint} is a folder, not a minicnn checkpoint file")
     if check_bool(resume, "resume") and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=path")
     if validation_data is not None:

@@ -77,7 +77,7 @@ def layer_cases(draw, name):
     kwargs = {}
     if name == "Conv2D":
         stride = draw(st.sampled_from([1, 2, (1, 2)]))
-        padding = draw(st.sampled_from([0, 1, (2, 0), "valid"] + (["same"] if stride == 1 else [])))
+        padding = draw(st.sampled_from([0, 1, (2, 0), "valid", "same"]))
         kwargs = dict(in_channels=draw(st.integers(1, 3)), out_channels=draw(st.integers(1, 3)),
                       kernel_size=draw(st.sampled_from([1, 2, 3, (1, 3), (2, 1)])), stride=stride,
                       padding=padding, dilation=draw(st.sampled_from([1, 2, (2, 1)])),
@@ -87,8 +87,38 @@ def layer_cases(draw, name):
         k = draw(st.sampled_from([1, 2, 3, (2, 3), (3, 1)]))
         kh, kw = (k, k) if isinstance(k, int) else k
         kwargs = dict(kernel_size=k, stride=draw(st.sampled_from([None, 1, 2, (1, 3)])),
-                      padding=(draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))))
+                      padding=draw(st.one_of(st.just("same"), st.tuples(st.integers(0, kh // 2),
+                                                                        st.integers(0, kw // 2)))))
+        if name == "AvgPool2D":
+            kwargs["count_include_pad"] = draw(st.booleans())
         shape = (n, draw(st.integers(1, 3)), _side(draw), _side(draw))
+    elif name == "Conv1D":
+        kwargs = dict(in_channels=draw(st.integers(1, 3)), out_channels=draw(st.integers(1, 3)),
+                      kernel_size=draw(st.integers(1, 3)), stride=draw(st.integers(1, 3)),
+                      padding=draw(st.sampled_from([0, 1, 2, "valid", "same"])), dilation=draw(st.integers(1, 2)),
+                      bias=draw(st.booleans()), dtype=draw(FLOATS))
+        shape = (n, kwargs["in_channels"], _side(draw))
+    elif name in ("MaxPool1D", "AvgPool1D"):
+        k = draw(st.integers(1, 3))
+        kwargs = dict(kernel_size=k, stride=draw(st.sampled_from([None, 1, 2])),
+                      padding=draw(st.sampled_from([0, k // 2, "same"])))
+        if name == "AvgPool1D":
+            kwargs["count_include_pad"] = draw(st.booleans())
+        shape = (n, draw(st.integers(1, 3)), _side(draw))
+    elif name == "GlobalAvgPool2D":
+        shape = (n, draw(st.integers(1, 3)), _side(draw), _side(draw))
+    elif name == "Residual":
+        c, dtype, projection = draw(st.integers(1, 3)), draw(FLOATS), draw(st.booleans())
+        shape = (max(n, 2), c, _side(draw, 2), _side(draw, 2))
+
+        def make():           # fresh inner layers every time: two Residuals never share a layer
+            mc.manual_seed(1234)
+            if projection:
+                return cls([L.Conv2D(c, 2 * c, 3, stride=2, padding=1, bias=False, dtype=dtype),
+                            L.BatchNorm(2 * c, dtype=dtype)], [L.Conv2D(c, 2 * c, 1, stride=2, dtype=dtype)])
+            return cls([L.Conv2D(c, c, 3, padding=1, bias=False, dtype=dtype), L.BatchNorm(c, dtype=dtype),
+                        L.ReLU()])
+        return make, shape
     elif name == "Dense":
         kwargs = dict(in_features=draw(st.integers(1, 4)), out_features=draw(st.integers(1, 4)),
                       bias=draw(st.booleans()), dtype=draw(FLOATS))
@@ -180,7 +210,19 @@ CONSTRUCTORS = {
         "num_features": lambda v: _is_int(v, 1), "momentum": lambda v: _is_float(v, 0, 1),
         "eps": lambda v: _is_float(v, 0, lo_open=True), "dtype": lambda v: False}),
 }
-CONSTRUCTORS["AvgPool2D"] = CONSTRUCTORS["MaxPool2D"]
+CONSTRUCTORS["MaxPool2D"][1]["padding"] = lambda v: (isinstance(v, str) and v == "same") or (
+    _is_pair(v, 0) and max(v if isinstance(v, (tuple, list)) else (v,)) <= 2)
+CONSTRUCTORS["AvgPool2D"] = (CONSTRUCTORS["MaxPool2D"][0], dict(CONSTRUCTORS["MaxPool2D"][1], count_include_pad=_is_bool))
+CONSTRUCTORS["Conv1D"] = (dict(in_channels=2, out_channels=3, kernel_size=3), {
+    "in_channels": lambda v: _is_int(v, 1), "out_channels": lambda v: _is_int(v, 1),
+    "kernel_size": lambda v: _is_int(v, 1), "stride": lambda v: _is_int(v, 1),
+    "padding": lambda v: _is_int(v, 0) or (isinstance(v, str) and v in ("same", "valid")),
+    "dilation": lambda v: _is_int(v, 1), "bias": _is_bool, "dtype": lambda v: False, "init": lambda v: False})
+CONSTRUCTORS["MaxPool1D"] = (dict(kernel_size=4), {
+    "kernel_size": lambda v: _is_int(v, 1), "stride": lambda v: v is None or _is_int(v, 1),
+    "padding": lambda v: (isinstance(v, str) and v == "same") or (_is_int(v, 0) and v <= 2)})
+CONSTRUCTORS["AvgPool1D"] = (CONSTRUCTORS["MaxPool1D"][0], dict(CONSTRUCTORS["MaxPool1D"][1], count_include_pad=_is_bool))
+CONSTRUCTORS["Residual"] = (dict(block=[L.ReLU()]), {"block": lambda v: False, "shortcut": lambda v: v is None})
 CONSTRUCTOR_ARGS = [(name, arg) for name, (_, args) in sorted(CONSTRUCTORS.items()) for arg in args]
 
 
@@ -201,7 +243,7 @@ def test_layer_constructor_wrong_values(name, arg, value):
     base, args = CONSTRUCTORS[name]
     layer = check_constructor(lambda v: L.REGISTRY[name](**{**base, arg: v}), arg, value, args[arg](value))
     if layer is not None:       # accepted: the layer rebuilds from its config, and works
-        rebuilt = type(layer)(**layer.config())
+        rebuilt = type(layer).from_config(layer.config())
         assert rebuilt.config() == layer.config()
 
 
@@ -263,23 +305,48 @@ def _taps(x_pad, kh, kw, sh, sw, dh, dw, oh, ow):
 def reference_forward(layer, x, training):
     name = type(layer).__name__
     x = x.astype(np.float64)
-    if name == "Conv2D":
+    if name in ("Conv2D", "Conv1D"):
+        one_d = name == "Conv1D"
+        x2 = x[:, :, None, :] if one_d else x
         w = layer.params["W"].data.astype(np.float64)
-        (t, b), (l, r) = layer.pads
-        xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
-        _, oh, ow = layer.output_shape(x.shape[1:])
+        w = w[:, :, None, :] if one_d else w
+        pads = layer.pads_for(x.shape[2]) if one_d else layer.pads_for(x.shape[2:])
+        kernel, stride, dilation = ((1, layer.kernel_size), (1, layer.stride), (1, layer.dilation)) if one_d \
+            else (layer.kernel_size, layer.stride, layer.dilation)
+        xp = np.pad(x2, ((0, 0), (0, 0), *pads))
+        oh, ow = F.window_output_shape(x2.shape[2:], kernel, stride, pads, dilation)
         out = sum(np.einsum("nchw,oc->nohw", p, w[:, :, i, j])
-                  for i, j, p in _taps(xp, *layer.kernel_size, *layer.stride, *layer.dilation, oh, ow))
+                  for i, j, p in _taps(xp, *kernel, *stride, *dilation, oh, ow))
         if layer.bias:
             out = out + layer.params["b"].data.astype(np.float64)[:, None, None]
-        return out
-    if name in ("MaxPool2D", "AvgPool2D"):
-        (ph, pw) = layer.padding
-        fill = -np.inf if name == "MaxPool2D" else 0.0
-        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-        _, oh, ow = layer.output_shape(x.shape[1:])
-        patches = np.stack([p for _, _, p in _taps(xp, *layer.kernel_size, *layer.stride, 1, 1, oh, ow)])
-        return patches.max(axis=0) if name == "MaxPool2D" else patches.mean(axis=0)
+        return out[:, :, 0, :] if one_d else out
+    if name in ("MaxPool2D", "AvgPool2D", "MaxPool1D", "AvgPool1D"):
+        one_d = name.endswith("1D")
+        x2 = x[:, :, None, :] if one_d else x
+        kernel, stride, pads = layer._geometry(x.shape[2]) if one_d else \
+            (layer.kernel_size, layer.stride, layer.pads_for(x.shape[2:]))
+        fill = -np.inf if name.startswith("Max") else 0.0
+        xp = np.pad(x2, ((0, 0), (0, 0), *pads), constant_values=fill)
+        counted = np.pad(np.ones_like(x2), ((0, 0), (0, 0), *pads))
+        oh, ow = F.window_output_shape(x2.shape[2:], kernel, stride, pads)
+        patches = np.stack([p for _, _, p in _taps(xp, *kernel, *stride, 1, 1, oh, ow)])
+        if name.startswith("Max"):
+            out = patches.max(axis=0)
+        elif layer.count_include_pad:
+            out = patches.mean(axis=0)
+        else:
+            out = patches.sum(axis=0) / np.stack([p for _, _, p in _taps(counted, *kernel, *stride, 1, 1, oh, ow)]).sum(0)
+        return out[:, :, 0, :] if one_d else out
+    if name == "GlobalAvgPool2D":
+        return x.mean(axis=(2, 3))
+    if name == "Residual":
+        h = x
+        for inner in layer.block.layers:
+            h = reference_forward(inner, h, training)
+        skip = x
+        for inner in (layer.shortcut.layers if layer.shortcut is not None else []):
+            skip = reference_forward(inner, skip, training)
+        return h + skip
     if name == "Dense":
         out = x @ layer.params["W"].data.astype(np.float64)
         return out + layer.params["b"].data.astype(np.float64) if layer.bias else out
@@ -937,10 +1004,11 @@ def test_functional_conv_pool_layout_invariance(layout, data):
     for pick in (0, 1):
         xv = view_and_copy(x, layout)[pick]
         wv = view_and_copy(w, layout)[pick]
-        out, cols = F.conv2d_forward(xv, wv, b, conv.stride, conv.pads, conv.dilation)
+        pads = conv.pads_for(x.shape[2:])
+        out, cols = F.conv2d_forward(xv, wv, b, conv.stride, pads, conv.dilation)
         g = np.ones_like(out)
         gv = view_and_copy(g, layout)[pick]
-        grads = F.conv2d_backward(gv, cols, wv, x.shape, conv.stride, conv.pads, conv.dilation)
+        grads = F.conv2d_backward(gv, cols, wv, x.shape, conv.stride, pads, conv.dilation)
         pools = []
         k = (min(2, shape[2]), min(2, shape[3]))
         mp, arg = F.max_pool2d_forward(xv, k, k, ((0, 0), (0, 0)), argmax=True)

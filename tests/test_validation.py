@@ -48,9 +48,7 @@ BAD_CONSTRUCTORS = [
     (lambda: L.Conv2D(1, 2, 3, padding=(1, -2)), ValueError, ["padding must be >= 0", "got -2"]),
     (lambda: L.Conv2D(0, 2, 3), ValueError, ["in_channels must be >= 1"]),
     (lambda: L.Conv2D(1, 0, 3), ValueError, ["out_channels must be >= 1"]),
-    # "same" only at stride 1; unknown padding strings
-    (lambda: L.Conv2D(1, 2, 3, stride=2, padding="same"), ValueError, ["padding='same' needs stride 1"]),
-    (lambda: L.Conv2D(1, 2, 3, stride=(1, 2), padding="same"), ValueError, ["padding='same' needs stride 1"]),
+    # unknown padding strings
     (lambda: L.Conv2D(1, 2, 3, padding="full"), ValueError, ["padding must be", "'same'", "'valid'", "'full'"]),
     (lambda: L.Conv2D(1, 2, 3, padding="SAME"), ValueError, ["padding must be", "'SAME'"]),
     # tuples of the wrong length
@@ -82,7 +80,7 @@ BAD_CONSTRUCTORS = [
     (lambda: L.AvgPool2D(2.0), TypeError, ["kernel_size must be an int", "float"]),
     (lambda: L.MaxPool2D(True), TypeError, ["kernel_size must be an int", "bool"]),
     (lambda: L.MaxPool2D(2, stride=2.0), TypeError, ["stride must be an int", "float"]),
-    (lambda: L.MaxPool2D(3, padding="same"), TypeError, ["padding must be an int", "'same'"]),
+    (lambda: L.MaxPool2D(3, padding="full"), ValueError, ["padding must be an int", "'same'", "'full'"]),
     # Dense, BatchNorm, Dropout, Reshape, activations
     (lambda: L.Dense(0, 3), ValueError, ["in_features must be >= 1", "got 0"]),
     (lambda: L.Dense(4, -1), ValueError, ["out_features must be >= 1", "got -1"]),
@@ -148,6 +146,11 @@ LAYER_CASES = [
     (lambda: L.Dropout(0.5), (2, 5)),
     (lambda: L.BatchNorm(3), (2, 3)),
     (lambda: L.BatchNorm(3), (2, 3, 4, 4)),
+    (lambda: L.Conv1D(3, 2, 3, padding="same"), (2, 3, 7)),
+    (lambda: L.MaxPool1D(2), (2, 3, 6)),
+    (lambda: L.AvgPool1D(2), (2, 3, 6)),
+    (lambda: L.GlobalAvgPool2D(), (2, 3, 4, 4)),
+    (lambda: L.Residual([L.Conv2D(3, 3, 3, padding=1), L.ReLU()]), (2, 3, 5, 5)),
 ]
 LAYER_IDS = [f"{type(make()).__name__}-{len(shape)}d" for make, shape in LAYER_CASES]
 
@@ -177,6 +180,9 @@ def test_non_array_input(make, shape):
     (L.AvgPool2D(2), (8, 8), ["x must have 4 dimensions", "(8, 8)"]),
     (L.Dense(4, 3), (4,), ["x must have at least 2 dimensions", "(4,)"]),
     (L.BatchNorm(4), (4,), ["x must have at least 2 dimensions", "(4,)"]),
+    (L.Conv1D(3, 2, 3), (2, 3, 4, 4), ["x must have 3 dimensions", "(2, 3, 4, 4)"]),
+    (L.MaxPool1D(2), (2, 8), ["x must have 3 dimensions", "(2, 8)"]),
+    (L.GlobalAvgPool2D(), (2, 3, 8), ["x must have 4 dimensions", "(2, 3, 8)"]),
 ])
 def test_wrong_ndim(layer, shape, fragments):
     with pytest.raises(ValueError, match=msg(*fragments)):
@@ -190,6 +196,8 @@ def test_wrong_ndim(layer, shape, fragments):
     (L.Dense(10, 3), (2, 5, 9), 10, 9),
     (L.BatchNorm(3), (2, 4), 3, 4),
     (L.BatchNorm(3), (2, 4, 5, 5), 3, 4),
+    (L.Conv1D(3, 2, 3), (2, 4, 8), 3, 4),
+    (L.Residual([L.Conv2D(3, 3, 1)]), (2, 4, 5, 5), 3, 4),
 ])
 def test_channel_or_feature_mismatch(layer, shape, expects, has):
     with pytest.raises(ValueError, match=msg(f"expects {expects}", f"has {has}")):

@@ -3,24 +3,40 @@
 | layer | input -> output | parameters |
 |---|---|---|
 | Conv2D | (N, C, H, W) -> (N, O, OH, OW) | W (O, C, kh, kw), b (O,) |
+| Conv1D | (N, C, L) -> (N, O, OL) | W (O, C, k), b (O,) |
 | MaxPool2D, AvgPool2D | (N, C, H, W) -> (N, C, OH, OW) | - |
+| MaxPool1D, AvgPool1D | (N, C, L) -> (N, C, OL) | - |
+| GlobalAvgPool2D | (N, C, H, W) -> (N, C) | - |
 | Dense | (N, in) -> (N, out) | W (in, out), b (out,) |
 | Flatten, Reshape | (N, ...) -> (N, ...) | - |
 | ReLU, LeakyReLU, Sigmoid, Tanh, Softmax | same shape | - |
 | Dropout | same shape | - |
 | BatchNorm | (N, C) or (N, C, H, W), same shape | gamma (C,), beta (C,) |
+| Residual | block(x) + shortcut(x) | those of its layers |
 """
 from .base import Layer
-from .conv import Conv2D
-from .pooling import MaxPool2D, AvgPool2D
+from .conv import Conv1D, Conv2D
+from .pooling import AvgPool1D, AvgPool2D, GlobalAvgPool2D, MaxPool1D, MaxPool2D
 from .linear import Dense, Flatten, Reshape
 from .activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softmax
 from .dropout import Dropout
 from .batchnorm import BatchNorm
+from .residual import Residual
 
 #: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
 REGISTRY = {cls.__name__: cls for cls in (
-    Conv2D, MaxPool2D, AvgPool2D, Dense, Flatten, Reshape,
-    ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm)}
+    Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, Dense, Flatten, Reshape,
+    ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm, Residual)}
 
-__all__ = ["Layer", *REGISTRY]
+
+def build_layer(item):
+    """The layer an architecture entry ``{"class": name, "config": {...}}`` describes."""
+    if not isinstance(item, dict) or not isinstance(item.get("config"), dict):
+        raise ValueError(f"a layer must be {{\"class\": name, \"config\": {{...}}}}, got {item!r:.80}")
+    name = item.get("class")
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise ValueError(f"unknown layer class {name!r}")
+    return REGISTRY[name].from_config(item["config"])
+
+
+__all__ = ["Layer", "build_layer", *REGISTRY]

@@ -42,7 +42,8 @@ class Layer:
     - parameters with ``self._add_param(...)``, non-trained state saved with the
       model (BatchNorm's running statistics) with ``self._add_buffer(...)``;
     - ``config()``: the constructor arguments as a JSON-able dict, so that
-      ``type(layer)(**layer.config())`` rebuilds it;
+      ``type(layer).from_config(layer.config())`` rebuilds it (for most layers
+      that is ``type(layer)(**layer.config())``);
     - ``_output_shape(input_shape)``: the per-sample output shape;
     - the declaration the checks read: ``input_ndim`` (x must have exactly this
       many dimensions, batch axis included) or ``min_ndim`` (at least this
@@ -100,6 +101,31 @@ class Layer:
     def buffers(self):
         return {name: getattr(self, name) for name in getattr(self, "_buffer_names", ())}
 
+    def sublayers(self):
+        """The layers inside this one (a Residual's branches); none for most layers."""
+        return []
+
+    def astype(self, dtype):
+        """Convert the parameters and buffers to ``dtype`` (gradients are reset). Returns self.
+
+        The Parameter objects stay the same, so an optimiser made before keeps working
+        (it converts its own state at its next step)."""
+        for p in self.params.values():
+            p.data = p.data.astype(dtype)
+            p.grad = np.zeros_like(p.data)
+        for name in getattr(self, "_buffer_names", ()):
+            setattr(self, name, getattr(self, name).astype(dtype))
+        if hasattr(self, "dtype"):
+            self.dtype = np.dtype(dtype)
+        return self
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer that ``config()`` describes (``Sequential.load`` builds layers so)."""
+        if "dtype" in config:
+            config = dict(config, dtype=np.dtype(config["dtype"]))
+        return cls(**config)
+
     def output_shape(self, input_shape):
         """Per-sample output shape for per-sample ``input_shape`` (no data needed)."""
         return self._output_shape(check_input_shape(self, input_shape))
@@ -137,9 +163,12 @@ class Layer:
             if not p.data.flags.writeable:
                 p.data = np.zeros(p.shape, p.dtype)
                 p.grad = np.zeros_like(p.data)
-        for name, value in self.buffers().items():
+        for name in getattr(self, "_buffer_names", ()):
+            value = getattr(self, name)
             if not value.flags.writeable:
                 setattr(self, name, np.zeros(value.shape, value.dtype))
+        for layer in self.sublayers():
+            layer._allocate()
 
     # -- the checks around forward and backward ----------------------------------
     def _begin_forward(self, x, training):

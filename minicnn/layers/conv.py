@@ -1,4 +1,4 @@
-"""Conv2D: 2-D cross-correlation by im2col and one matrix product."""
+"""Conv2D and Conv1D: cross-correlation by im2col and one matrix product."""
 import numpy as np
 
 from .. import functional as F
@@ -27,9 +27,14 @@ class Conv2D(Layer):
     (8, 12, 12)
 
     ``kernel_size``, ``stride``, ``padding``, ``dilation``: an int or a pair
-    ``(h, w)``. ``padding`` may also be ``"valid"`` (none) or ``"same"`` (output
-    size = input size, stride 1 only; an odd total pad puts the extra row and
-    column at the bottom/right, as PyTorch does).
+    ``(h, w)``. ``padding`` may also be ``"valid"`` (none) or ``"same"``: output
+    size ceil(H / stride), the input size at stride 1 (PyTorch's "same"); at
+    stride > 1 the padding depends on the input size, by TensorFlow's rule
+    (:func:`minicnn.functional.same_padding`). An odd total pad puts the extra
+    row and column at the bottom/right, as both libraries do.
+
+    >>> Conv2D(1, 8, kernel_size=3, stride=2, padding="same").output_shape((1, 28, 28))   # 28 / 2
+    (8, 14, 14)
 
     ``params["W"]``: (C_out, C_in, kh, kw), He-initialised by default;
     ``params["b"]``: (C_out,), zeros.
@@ -45,7 +50,7 @@ class Conv2D(Layer):
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = pair(stride, "stride", 1)
         self.dilation = pair(dilation, "dilation", 1)
-        self.padding = check_conv_padding(padding, self.stride)
+        self.padding = check_conv_padding(padding)
         self.bias = check_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.init = init
@@ -56,35 +61,39 @@ class Conv2D(Layer):
         if self.bias:
             self._add_param("b", (self.out_channels,), "zeros", 0, 0, self.dtype)
 
+    def pads_for(self, input_hw):
+        """((top, bottom), (left, right)) for an input of ``input_hw = (H, W)``."""
+        per_axis = (self.padding,) * 2 if isinstance(self.padding, str) else self.padding
+        return tuple(F.axis_padding(p, k, s, d, n) for p, k, s, d, n in
+                     zip(per_axis, self.kernel_size, self.stride, self.dilation, input_hw))
+
     @property
     def pads(self):
-        """((top, bottom), (left, right))."""
-        if self.padding == "same":
-            return tuple(F.same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation))
-        if self.padding == "valid":
-            return ((0, 0), (0, 0))
-        ph, pw = self.padding
-        return ((ph, ph), (pw, pw))
+        """((top, bottom), (left, right)), when it does not depend on the input size (it does
+        for "same" at stride > 1: use :meth:`pads_for`)."""
+        if self.padding == "same" and self.stride != (1, 1):
+            raise ValueError("Conv2D(padding='same') at stride > 1 pads by the input size: use pads_for((H, W))")
+        return self.pads_for((None, None))
 
     def _output_shape(self, input_shape):
-        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride, self.pads,
-                                       self.dilation, "Conv2D")
+        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride,
+                                       self.pads_for(input_shape[1:]), self.dilation, "Conv2D")
         return (self.out_channels, oh, ow)
 
     def forward(self, x, training=False):
         b = self.params["b"].data if self.bias else None
-        out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, self.pads, self.dilation)
+        pads = self.pads_for(x.shape[2:])
+        out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, pads, self.dilation)
         if training:
-            self.cache = (cols, x.shape)
+            self.cache = (cols, x.shape, pads)
         return out
 
     def backward(self, grad_out, input_grad=True):
-        cols, x_shape = self.cache
+        cols, x_shape, pads = self.cache
         # overwrite_cols: the backward pass reuses the memory of cols for the matrix dx is
         # made from (one buffer, not two); the cache is freed after one backward anyway
         dx, dw, db = F.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
-                                       self.stride, self.pads, self.dilation, input_grad,
-                                       overwrite_cols=True)
+                                       self.stride, pads, self.dilation, input_grad, overwrite_cols=True)
         self.params["W"].accumulate(dw)
         if self.bias:
             self.params["b"].accumulate(db)
@@ -95,6 +104,79 @@ class Conv2D(Layer):
         cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels,
                    kernel_size=list(self.kernel_size), stride=list(self.stride), padding=padding,
                    dilation=list(self.dilation), bias=self.bias, dtype=self.dtype.name)
+        if init_name(self.init):
+            cfg["init"] = self.init
+        return cfg
+
+
+class Conv1D(Layer):
+    """1-D convolution (cross-correlation, as PyTorch's ``nn.Conv1d``) over signals or text.
+
+    x: (N, C_in, L) -> y: (N, C_out, OL), OL = (L + pad_left + pad_right - dilation*(k-1) - 1) // stride + 1,
+
+        y[n, o, t] = b[o] + sum_c sum_j W[o, c, j] * x_pad[n, c, t*stride + j*dilation]
+
+    It is Conv2D's maths on the signal seen as an image one row high: x[:, :, None, :]
+    and a kernel (C_out, C_in, 1, k), on the same window machinery.
+
+    >>> Conv1D(1, 4, kernel_size=5, padding="same").output_shape((1, 100))
+    (4, 100)
+
+    ``kernel_size``, ``stride``, ``dilation``: ints; ``padding``: an int, ``"valid"`` or
+    ``"same"`` (as Conv2D's). ``params["W"]``: (C_out, C_in, k); ``params["b"]``: (C_out,).
+    """
+    input_ndim = 3
+    channel_check = (1, "in_channels", "channels")
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 bias=True, dtype=np.float32, init="he_normal"):
+        super().__init__()
+        self.in_channels = check_int(in_channels, "in_channels", 1)
+        self.out_channels = check_int(out_channels, "out_channels", 1)
+        self.kernel_size = check_int(kernel_size, "kernel_size", 1)
+        self.stride = check_int(stride, "stride", 1)
+        self.dilation = check_int(dilation, "dilation", 1)
+        self.padding = check_conv_padding(padding, dims=1)
+        self.bias = check_bool(bias, "bias")
+        self.dtype = check_dtype(dtype)
+        self.init = init
+        c, o, k = self.in_channels, self.out_channels, self.kernel_size
+        self._add_param("W", (o, c, k), init, fan_in=c * k, fan_out=o * k, dtype=self.dtype)
+        if self.bias:
+            self._add_param("b", (o,), "zeros", 0, 0, self.dtype)
+
+    def pads_for(self, length):
+        """((0, 0), (left, right)): the padding of the one-row image for a signal of ``length``."""
+        return ((0, 0), F.axis_padding(self.padding, self.kernel_size, self.stride, self.dilation, length))
+
+    def _output_shape(self, input_shape):
+        _, ol = F.window_output_shape((1, input_shape[1]), (1, self.kernel_size), (1, self.stride),
+                                      self.pads_for(input_shape[1]), (1, self.dilation), "Conv1D")
+        return (self.out_channels, ol)
+
+    def forward(self, x, training=False):
+        b = self.params["b"].data if self.bias else None
+        pads = self.pads_for(x.shape[2])
+        out, cols = F.conv2d_forward(x[:, :, None, :], self.params["W"].data[:, :, None, :], b,
+                                     (1, self.stride), pads, (1, self.dilation))
+        if training:
+            self.cache = (cols, x.shape, pads)
+        return out[:, :, 0, :]
+
+    def backward(self, grad_out, input_grad=True):
+        cols, (n, c, length), pads = self.cache
+        dx, dw, db = F.conv2d_backward(grad_out[:, :, None, :], cols, self.params["W"].data[:, :, None, :],
+                                       (n, c, 1, length), (1, self.stride), pads, (1, self.dilation),
+                                       input_grad, overwrite_cols=True)
+        self.params["W"].accumulate(dw[:, :, 0, :])
+        if self.bias:
+            self.params["b"].accumulate(db)
+        return None if dx is None else dx[:, :, 0, :]
+
+    def config(self):
+        cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
+                   stride=self.stride, padding=self.padding, dilation=self.dilation, bias=self.bias,
+                   dtype=self.dtype.name)
         if init_name(self.init):
             cfg["init"] = self.init
         return cfg

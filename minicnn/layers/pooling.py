@@ -1,17 +1,19 @@
-"""MaxPool2D and AvgPool2D: the convolution's windows, reduced by max or mean."""
+"""Pooling: the convolution's windows, reduced by max or mean (2-D, 1-D, global)."""
+import numpy as np
+
 from .. import functional as F
-from .._checks import check_pool_padding, pair
+from .._checks import check_bool, check_int, check_pool_padding, pair
 from .base import Layer
 
 
 class _Pool2D(Layer):
-    """Shared set-up of the pooling layers.
+    """Shared set-up of the 2-D pooling layers.
 
-    ``kernel_size``, ``stride`` (default: ``kernel_size``) and ``padding`` are
-    ints or pairs; padding may be at most ``kernel_size // 2`` (PyTorch's rule),
-    so that no window lies entirely in the padding.
+    ``kernel_size`` and ``stride`` (default: ``kernel_size``) are ints or pairs.
+    ``padding``: an int or a pair of at most ``kernel_size // 2`` (PyTorch's rule,
+    so that no window lies entirely in the padding), or ``"same"``: output size
+    ceil(H / stride), by TensorFlow's rule (see :func:`minicnn.functional.same_padding`).
     """
-
     input_ndim = 4
 
     def __init__(self, kernel_size, stride=None, padding=0):
@@ -20,18 +22,27 @@ class _Pool2D(Layer):
         self.stride = self.kernel_size if stride is None else pair(stride, "stride", 1)
         self.padding = check_pool_padding(padding, self.kernel_size)
 
+    def pads_for(self, input_hw):
+        """((top, bottom), (left, right)) for an input of ``input_hw = (H, W)``."""
+        return F.pads_for(self.padding, self.kernel_size, self.stride, (1, 1), input_hw)
+
     @property
     def pads(self):
-        ph, pw = self.padding
-        return ((ph, ph), (pw, pw))
+        """((top, bottom), (left, right)), when it does not depend on the input size (it does
+        for "same" at stride > 1: use :meth:`pads_for`)."""
+        if self.padding == "same" and self.stride != (1, 1):
+            raise ValueError(f"{type(self).__name__}(padding='same') at stride > 1 pads by the input size: "
+                             "use pads_for((H, W))")
+        return self.pads_for((None, None))
 
     def _output_shape(self, input_shape):
-        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride, self.pads,
-                                       who=type(self).__name__)
+        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride,
+                                       self.pads_for(input_shape[1:]), who=type(self).__name__)
         return (input_shape[0], oh, ow)
 
     def config(self):
-        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride), padding=list(self.padding))
+        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
+        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride), padding=padding)
 
 
 class MaxPool2D(_Pool2D):
@@ -43,26 +54,132 @@ class MaxPool2D(_Pool2D):
     """
 
     def forward(self, x, training=False):
+        pads = self.pads_for(x.shape[2:])
         if not training:                      # inference needs no argmax
-            return F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
-        out, argmax = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads, argmax=True)
-        self.cache = (argmax, x.shape)        # which tap of each window won, and where to route to
+            return F.max_pool2d_forward(x, self.kernel_size, self.stride, pads)
+        out, argmax = F.max_pool2d_forward(x, self.kernel_size, self.stride, pads, argmax=True)
+        self.cache = (argmax, x.shape, pads)  # which tap of each window won, and where to route to
         return out
 
     def backward(self, grad_out):
-        argmax, x_shape = self.cache
-        return F.max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, self.pads)
+        argmax, x_shape, pads = self.cache
+        return F.max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, pads)
 
 
 class AvgPool2D(_Pool2D):
     """Average pooling. x: (N, C, H, W) -> (N, C, OH, OW), y = mean over each window.
 
-    Zero padding is counted in the mean (PyTorch's ``count_include_pad=True``).
+    ``count_include_pad=True`` (PyTorch's default): zero padding counts in the mean,
+    every window divides by kh*kw. ``False``: only the window's input pixels count,
+    as in TensorFlow's pooling (``padding="same", count_include_pad=False`` is Keras's
+    ``AveragePooling2D(padding="same")``).
     """
+
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = check_bool(count_include_pad, "count_include_pad")
+
+    def forward(self, x, training=False):
+        pads = self.pads_for(x.shape[2:])
+        self.cache = (x.shape, pads)
+        return F.avg_pool2d_forward(x, self.kernel_size, self.stride, pads, self.count_include_pad)
+
+    def backward(self, grad_out):
+        x_shape, pads = self.cache
+        return F.avg_pool2d_backward(grad_out, x_shape, self.kernel_size, self.stride, pads,
+                                     self.count_include_pad)
+
+    def config(self):
+        return dict(super().config(), count_include_pad=self.count_include_pad)
+
+
+class GlobalAvgPool2D(Layer):
+    """The mean of each feature map: x: (N, C, H, W) -> (N, C), y[n, c] = mean of x[n, c].
+
+    Backward spreads each gradient evenly: dx[n, c, i, j] = dy[n, c] / (H * W).
+    """
+    input_ndim = 4
+
+    def _output_shape(self, input_shape):
+        return (input_shape[0],)
 
     def forward(self, x, training=False):
         self.cache = x.shape
-        return F.avg_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
+        return x.mean(axis=(2, 3))
 
     def backward(self, grad_out):
-        return F.avg_pool2d_backward(grad_out, self.cache, self.kernel_size, self.stride, self.pads)
+        n, c, h, w = self.cache
+        share = grad_out * grad_out.dtype.type(1.0 / (h * w))
+        return F.contiguous(np.broadcast_to(share[:, :, None, None], (n, c, h, w)))
+
+
+class _Pool1D(Layer):
+    """Shared set-up of the 1-D pooling layers: 2-D pooling of the signal seen as an image
+    one row high, (N, C, L) -> (N, C, 1, L).
+
+    ``kernel_size``, ``stride`` (default: ``kernel_size``): ints; ``padding``: an int of
+    at most ``kernel_size // 2``, or ``"same"``.
+    """
+    input_ndim = 3
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = check_int(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else check_int(stride, "stride", 1)
+        one_row = padding if isinstance(padding, str) else (0, check_int(padding, "padding", 0))
+        self.padding = check_pool_padding(one_row, (1, self.kernel_size))
+        self.padding = self.padding if isinstance(self.padding, str) else self.padding[1]
+
+    def _geometry(self, length):
+        """kernel, stride and pads of the one-row image."""
+        pads = ((0, 0), F.axis_padding(self.padding, self.kernel_size, self.stride, 1, length))
+        return (1, self.kernel_size), (1, self.stride), pads
+
+    def _output_shape(self, input_shape):
+        kernel, stride, pads = self._geometry(input_shape[1])
+        _, ol = F.window_output_shape((1, input_shape[1]), kernel, stride, pads, who=type(self).__name__)
+        return (input_shape[0], ol)
+
+    def config(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+
+
+class MaxPool1D(_Pool1D):
+    """Max pooling over signals: x: (N, C, L) -> (N, C, OL); the rules of MaxPool2D."""
+
+    def forward(self, x, training=False):
+        kernel, stride, pads = self._geometry(x.shape[2])
+        if not training:
+            return F.max_pool2d_forward(x[:, :, None, :], kernel, stride, pads)[:, :, 0, :]
+        out, argmax = F.max_pool2d_forward(x[:, :, None, :], kernel, stride, pads, argmax=True)
+        self.cache = (argmax, x.shape)
+        return out[:, :, 0, :]
+
+    def backward(self, grad_out):
+        argmax, (n, c, length) = self.cache
+        kernel, stride, pads = self._geometry(length)
+        dx = F.max_pool2d_backward(grad_out[:, :, None, :], argmax, (n, c, 1, length), kernel, stride, pads)
+        return F.contiguous(dx[:, :, 0, :])
+
+
+class AvgPool1D(_Pool1D):
+    """Average pooling over signals: x: (N, C, L) -> (N, C, OL); the rules of AvgPool2D."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = check_bool(count_include_pad, "count_include_pad")
+
+    def forward(self, x, training=False):
+        kernel, stride, pads = self._geometry(x.shape[2])
+        self.cache = x.shape
+        return F.avg_pool2d_forward(x[:, :, None, :], kernel, stride, pads, self.count_include_pad)[:, :, 0, :]
+
+    def backward(self, grad_out):
+        n, c, length = self.cache
+        kernel, stride, pads = self._geometry(length)
+        dx = F.avg_pool2d_backward(grad_out[:, :, None, :], (n, c, 1, length), kernel, stride, pads,
+                                   self.count_include_pad)
+        return F.contiguous(dx[:, :, 0, :])
+
+    def config(self):
+        return dict(super().config(), count_include_pad=self.count_include_pad)
