@@ -742,6 +742,6 @@ def psnr(clean, noisy, peak=1.0):
     if noisy.shape != clean.shape:
         raise ValueError(f"noisy must have clean's shape {clean.shape}, got {noisy.shape}")
     peak = check_float(peak, "peak", minimum=0.0, min_open=True)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         mse = float(np.mean(np.square(noisy.astype(np.float64) - clean.astype(np.float64))))
         return float("inf") if mse == 0 else float(10 * np.log10(peak * peak / mse))
