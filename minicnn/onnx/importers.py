@@ -189,7 +189,7 @@ class Node:
         try:
             shape = layer.output_shape(x.shape)
         except ValueError as exc:
-            raise self.refuse(f"{layer!r} cannot take its input {dims(x.shape)}: {exc}") from exc
+            raise self.refuse(f"{layer!r} cannot take its input {batched(x.shape)}: {exc}") from exc
         return Data(x.layers + (layer,), shape, x.dtype)
 
     def finish(self):
@@ -202,7 +202,7 @@ class Node:
                 raise self.refuse(f"its output {k} ({name!r}) is used; a minicnn layer has one output")
 
 
-def dims(shape):
+def batched(shape):
     """A per-sample shape as the whole tensor's, for messages: (3, 4) -> '(N, 3, 4)'."""
     return "(" + ", ".join(["N", *map(str, shape)]) + ")"
 
@@ -278,7 +278,7 @@ def _spatial_rank(node, x, two_d, one_d_layer):
     if len(x.shape) == 2:
         raise node.refuse(f"1-D input (N, C, L): minicnn has no {one_d_layer} layer yet")
     if len(x.shape) != 3:
-        raise node.refuse(f"{len(x.shape) + 1}-D input {dims(x.shape)}: minicnn's {two_d} takes (N, C, H, W)")
+        raise node.refuse(f"{len(x.shape) + 1}-D input {batched(x.shape)}: minicnn's {two_d} takes (N, C, H, W)")
 
 
 def conv(node):
@@ -485,7 +485,7 @@ def add_of_branches(node, a, b):
         k += 1
     block, shortcut = sorted((a.layers[k:], b.layers[k:]), key=len, reverse=True)
     if a.shape != b.shape:
-        raise node.refuse(f"adds tensors of shapes {dims(a.shape)} and {dims(b.shape)} (broadcasting)")
+        raise node.refuse(f"adds tensors of shapes {batched(a.shape)} and {batched(b.shape)} (broadcasting)")
     names = lambda layers: "[" + ", ".join(type(layer).__name__ for layer in layers) + "]"
     raise node.refuse(f"adds two branches (a residual connection: block {names(block)}, shortcut "
                       f"{names(shortcut) if shortcut else 'identity'}), and minicnn has no Residual layer yet")
@@ -578,7 +578,7 @@ def reshape(node):
     keeps_batch = (out[0] is BATCH or (out[0] == -1 and math.prod(rest) == size)
                    or (out[0] != -1 and out[0] == node.context.batch))
     if not keeps_batch:
-        raise node.refuse(f"shape {out} of input {dims(x.shape)} does not keep the batch axis first; "
+        raise node.refuse(f"shape {out} of input {batched(x.shape)} does not keep the batch axis first; "
                           "minicnn's Reshape reshapes each sample")
     if not rest:
         raise node.refuse("reshapes each sample into a scalar")
@@ -837,7 +837,8 @@ def _read(onnx, path):
     _read_external_data(onnx, proto, path)
     try:
         onnx.checker.check_model(proto)
-    except onnx.checker.ValidationError as exc:
+    # a damaged name that is not UTF-8 makes the checker's own message undecodable
+    except (onnx.checker.ValidationError, UnicodeDecodeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"cannot load {path}: it is not a valid ONNX model ({reason})") from exc
     return proto
@@ -959,8 +960,8 @@ def _check_output(context, vi, value):
     declared = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
     if dims and (len(declared) != len(value.shape)
                  or any(d is not None and d != s for d, s in zip(declared, value.shape))):
-        raise context.refuse(f"the graph output {vi.name!r} is declared {dims(declared)} but the "
-                             f"layers compute {dims(value.shape)}")
+        raise context.refuse(f"the graph output {vi.name!r} is declared {batched(declared)} but the "
+                             f"layers compute {batched(value.shape)}")
 
 
 def _build(onnx, proto, path):
