@@ -537,6 +537,139 @@ def test_graphs_that_are_not_one_chain_are_refused(folder):
 
 
 # ---------------------------------------------------------------------------
+# Drawn single-node graphs: minicnn's answer is onnxruntime's, or a refusal
+# ---------------------------------------------------------------------------
+def four(low, high):
+    return st.lists(st.integers(low, high), min_size=4, max_size=4)
+
+
+@st.composite
+def window_attributes(draw, kernel, conv):
+    """strides, dilations and padding (pads or auto_pad) of Conv/MaxPool/AveragePool, each maybe absent."""
+    attrs = {"kernel_shape": list(kernel)} if not conv or draw(st.booleans()) else {}
+    if draw(st.booleans()):
+        attrs["strides"] = draw(st.lists(st.integers(1, 3), min_size=2, max_size=2))
+    if draw(st.booleans()):
+        attrs["dilations"] = draw(st.lists(st.integers(1, 2), min_size=2, max_size=2))
+    auto_pad = draw(st.sampled_from(["absent", "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"]))
+    if auto_pad != "absent":
+        attrs["auto_pad"] = auto_pad
+    if auto_pad in ("absent", "NOTSET") and draw(st.booleans()):
+        attrs["pads"] = draw(four(0, 2))
+    return attrs
+
+
+@st.composite
+def single_node_graphs(draw):
+    """(node, initializers, input shape, opset) of one op minicnn reads, with drawn attributes."""
+    op = draw(st.sampled_from(["Conv", "MaxPool", "AveragePool", "Gemm", "MatMul", "Softmax", "Flatten",
+                               "Reshape", "BatchNormalization", "LeakyRelu", "Dropout", "Add"]))
+    n, opset = 2, draw(st.sampled_from([11, 13, 17]))
+    inits, attrs, inputs = {}, {}, ["x"]
+    weights = lambda shape: np.random.default_rng(sum(shape)).normal(size=shape).astype(np.float32)
+    if op in ("Conv", "MaxPool", "AveragePool"):
+        c, kernel = draw(st.integers(1, 4)), (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        shape = [n, c, draw(st.integers(1, 7)), draw(st.integers(1, 7))]
+        attrs = draw(window_attributes(kernel, conv=op == "Conv"))
+        if op == "Conv":
+            group = draw(st.sampled_from([1, 2])) if c % 2 == 0 else 1
+            out = draw(st.integers(1, 3)) * group
+            if group != 1 or draw(st.booleans()):
+                attrs["group"] = group
+            inits["W"] = weights((out, c // group, *kernel))
+            inputs.append("W")
+            if draw(st.booleans()):
+                inits["B"] = weights((out,))
+                inputs.append("B")
+        else:
+            if draw(st.booleans()):
+                attrs["ceil_mode"] = draw(st.integers(0, 1))
+            if op == "AveragePool" and draw(st.booleans()):
+                attrs["count_include_pad"] = draw(st.integers(0, 1))
+    elif op in ("Gemm", "MatMul"):
+        k, m = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        shape = [n, k] if op == "Gemm" else [n, *draw(st.sampled_from([(), (3,)])), k]
+        b_shape = (k, m)
+        if op == "Gemm":
+            for name in ("transA", "transB"):
+                if draw(st.booleans()):
+                    attrs[name] = draw(st.integers(0, 1))
+            if attrs.get("transA"):
+                shape = [k, n]
+            if attrs.get("transB"):
+                b_shape = (m, k)
+            for name in ("alpha", "beta"):
+                if draw(st.booleans()):
+                    attrs[name] = draw(st.sampled_from([0.0, 0.5, 1.0, -2.0]))
+            c_shape = draw(st.sampled_from([None, (), (1,), (m,), (1, m), (n, m), (n, 1)]))
+            if c_shape is not None:
+                inits["C"] = weights(c_shape)
+        elif draw(st.booleans()):
+            b_shape = (2, k, m)
+        inits["B"] = weights(b_shape)
+        inputs += ["B"] + (["C"] if "C" in inits else [])
+    elif op in ("Softmax", "Flatten", "LeakyRelu", "Dropout", "Add"):
+        shape = [n, *draw(st.lists(st.integers(1, 4), min_size=0, max_size=3))]
+        rank = len(shape)
+        if op == "Softmax" and draw(st.booleans()):
+            attrs["axis"] = draw(st.integers(-rank, rank - 1))
+        if op == "Flatten" and draw(st.booleans()):
+            attrs["axis"] = draw(st.integers(-rank, rank))
+        if op == "LeakyRelu" and draw(st.booleans()):
+            attrs["alpha"] = draw(st.sampled_from([0.0, 0.01, 0.3, -0.5, 2.0]))
+        if op == "Dropout" and opset >= 13 and draw(st.booleans()):
+            inits["ratio"] = np.array(draw(st.sampled_from([0.0, 0.5, 0.9])), np.float32)
+            inputs.append("ratio")
+        if op == "Add":
+            inits["c"] = weights(tuple(shape[draw(st.integers(1, rank)):]))
+            inputs.append("c")
+    elif op == "Reshape":
+        a, b = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        shape = [n, a, b]
+        inits["shape"] = np.array(draw(st.sampled_from(
+            [[0, -1], [-1, a * b], [n, b, a], [0, 0, b], [0, b, 0], [a * b * n], [-1], [0, -1, 1], [2 * n, -1],
+             [n, a * b], [-1, 2]])), np.int64)
+        inputs.append("shape")
+        if draw(st.booleans()):
+            attrs["allowzero"] = draw(st.integers(0, 1))
+    else:                                                   # BatchNormalization
+        c = draw(st.integers(1, 3))
+        shape = [n, c, *draw(st.lists(st.integers(1, 3), min_size=0, max_size=2))]
+        rng = np.random.default_rng(c)
+        for name in ("scale", "bias", "mean", "var"):
+            inits[name] = rng.uniform(0.5, 1.5, c).astype(np.float32)
+        inputs += ["scale", "bias", "mean", "var"]
+        if draw(st.booleans()):
+            attrs["epsilon"] = draw(st.sampled_from([1e-5, 1e-3, 0.5]))
+    return helper.make_node(op, inputs, ["y"], name="drawn", **attrs), inits, shape, opset
+
+
+@settings(max_examples=400)
+@given(case=single_node_graphs(), symbolic_batch=st.booleans())
+def test_drawn_graphs_give_onnxruntime_answer_or_a_refusal(folder, case, symbolic_batch):
+    """Whatever the attributes: load() refuses naming the node and op, or predicts what
+    onnxruntime computes on the same file. (Graphs that ONNX's checker, its shape
+    inference or onnxruntime itself reject prove nothing and are skipped.)"""
+    node, inits, shape, opset = case
+    input_shape = ["N", *shape[1:]] if symbolic_batch else shape
+    try:
+        path = graph_file(folder, [node], input_shape, inits, opset=opset)
+        onnx.checker.check_model(path, full_check=True)
+        x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+        expected = run_onnxruntime(path, x)
+    except Exception:       # noqa: BLE001 - onnx's and onnxruntime's own refusals come in many types
+        return
+    try:
+        model = monnx.load(path)
+    except ValueError as exc:
+        assert "node 'drawn' (" + node.op_type + ")" in str(exc) or "graph" in str(exc), str(exc)
+        return
+    got = model.predict(x)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
 # ONNX's own conformance cases
 # ---------------------------------------------------------------------------
 CONFORMANCE_OPS = ["Conv", "MaxPool", "AveragePool", "Gemm", "MatMul", "Add", "BatchNormalization", "Flatten",
@@ -788,15 +921,34 @@ def test_random_bytes_are_refused(folder, data):
         monnx.load(path)
 
 
+@pytest.mark.parametrize("source", ["minicnn", "torch dynamo"])
 @settings(max_examples=100)
 @given(data=st.data())
-def test_damaged_bytes_never_give_a_raw_error(folder, small, data):
-    blob = bytearray(open_bytes(small[1]))
+def test_damaged_bytes_give_a_refusal_or_onnxruntime_answer(folder, small, torch_expected, source, data):
+    """Up to 4 bytes overwritten anywhere: in a minicnn file, or in PyTorch's dynamo file,
+    whose weights are in its .data file, so that every byte is graph structure (node
+    names, op types, attributes, shapes, the external data's location and offsets).
+    A damaged file is refused naming it, or it still is a valid graph: then minicnn
+    computes what onnxruntime computes on it."""
+    if source == "minicnn":
+        blob, x = bytearray(open_bytes(small[1])), np.random.default_rng(0).random((3, 1, 4, 4), np.float32)
+    else:
+        blob, x = bytearray(open_bytes(os.path.join(DATA, "torch_cnn_dynamo.onnx"))), torch_expected["x"][:3]
+        weights = folder / "torch_cnn_dynamo.onnx.data"
+        if not weights.exists():
+            weights.write_bytes(open_bytes(os.path.join(DATA, "torch_cnn_dynamo.onnx.data")))
     for _ in range(data.draw(st.integers(1, 4))):
         blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
     path = folder / "damaged.onnx"
     path.write_bytes(bytes(blob))
-    expect_model_or_value_error(path)
+    model = expect_model_or_value_error(path)
+    if model is None:
+        return
+    try:
+        expected = run_onnxruntime(str(path), x)
+    except Exception:       # noqa: BLE001 - a graph onnxruntime cannot run proves nothing
+        return
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-4, atol=1e-5, equal_nan=True)
 
 
 def external_model(folder, location, nbytes=None, name="ext"):

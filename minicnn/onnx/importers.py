@@ -725,9 +725,9 @@ def slice_(node):
     """Slice of a constant: starts, ends, axes, steps (inputs since opset 10, attributes before)."""
     data = node.const(0)
     if node.opset >= 10:
-        starts, ends = node.const(1).tolist(), node.const(2).tolist()
-        axes = node.const(3).tolist() if node.has_input(3) else list(range(len(starts)))
-        steps = node.const(4).tolist() if node.has_input(4) else [1] * len(starts)
+        starts, ends = (np.atleast_1d(node.const(i)).tolist() for i in (1, 2))
+        axes = np.atleast_1d(node.const(3)).tolist() if node.has_input(3) else list(range(len(starts)))
+        steps = np.atleast_1d(node.const(4)).tolist() if node.has_input(4) else [1] * len(starts)
     else:
         starts, ends = node.attr("starts", []), node.attr("ends", [])
         axes = node.attr("axes", list(range(len(starts))))
@@ -865,6 +865,8 @@ def _read_external_data(onnx, proto, path):
         info = {entry.key: entry.value for entry in tensor.external_data}
         where = f"cannot load {path}: tensor {tensor.name!r} is stored in {info.get('location', '')!r}"
         location = info.get("location", "")
+        if not isinstance(location, str):          # protobuf hands over a damaged (not UTF-8) string as bytes
+            raise ValueError(f"{where}, a location that is not text")
         target = os.path.realpath(os.path.join(folder, location))
         if not location or os.path.isabs(location) or os.path.commonpath([folder, target]) != folder:
             raise ValueError(f"{where}, which is not a file in the model's folder")
