@@ -271,6 +271,17 @@ def test_a_model_of_every_layer_round_trips(folder):
     LARGEST_DIFFERENCE["every-layer model"] = max(LARGEST_DIFFERENCE["every-layer model"], diff)
 
 
+def test_the_paper_network_round_trips(folder):
+    """examples/train_mnist.py --net paper: Reshape first, 'same' convolutions without bias,
+    AvgPool, Dense with xavier_uniform init (kept, like 'same', in minicnn's metadata)."""
+    mc.manual_seed(5)
+    model = mc.Sequential([
+        L.Reshape((1, 28, 28)), L.Conv2D(1, 8, 3, padding="same", bias=False, init="he_uniform"), L.AvgPool2D(2),
+        L.Conv2D(8, 8, 3, padding="same", bias=False), L.AvgPool2D(2), L.Flatten(),
+        L.Dense(8 * 7 * 7, 30, init="xavier_uniform"), L.Sigmoid(), L.Dense(30, 10, init="xavier_uniform")])
+    export_check(model, (784,), folder, seed=6)
+
+
 def test_export_in_float64(folder):
     """The file takes the model's dtype (or dtype=); onnxruntime has float64 Gemm, not Conv."""
     model = mc.Sequential([L.Dense(4, 3, dtype=np.float64), L.Tanh(), L.Softmax()])

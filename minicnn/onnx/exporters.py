@@ -37,13 +37,14 @@ class Graph:
 
     def weight(self, name, array):
         """Add a weight in the graph's dtype; returns its name."""
-        return self._initializer(name, np.asarray(array).astype(self.dtype))
+        return self.tensor(name, np.asarray(array).astype(self.dtype))
 
     def ints(self, name, values):
         """Add an int64 tensor (a shape); returns its name."""
-        return self._initializer(name, np.asarray(values, dtype=np.int64))
+        return self.tensor(name, np.asarray(values, dtype=np.int64))
 
-    def _initializer(self, name, array):
+    def tensor(self, name, array):
+        """Add ``array`` as it is, named ``"<layer index>.<name>"``; returns the full name."""
         full = f"{self.prefix}.{name}"
         self.initializers.append(self.onnx.numpy_helper.from_array(array, full))
         return full
@@ -171,7 +172,7 @@ def softmax(layer, graph, x, shape):
 def dropout(layer, graph, x, shape):
     """Dropout(p) -> ``Dropout`` with ratio p and no ``training_mode`` input, which
     means inference: y = x. Written (rather than left out) so that p comes back."""
-    ratio = graph._initializer("ratio", np.array(layer.p, dtype=np.float32))
+    ratio = graph.tensor("ratio", np.array(layer.p, dtype=np.float32))
     return graph.node("Dropout", [x, ratio])
 
 
@@ -225,23 +226,13 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     if not model.layers:
         raise ValueError("model has no layers: there is nothing to export")
     for i, layer in enumerate(model.layers):
-        if type(layer) not in EXPORTERS:
-            known = ", ".join(cls.__name__ for cls in EXPORTERS)
-            raise ValueError(f"model.layers[{i}] is a {type(layer).__name__}, which has no ONNX exporter "
-                             f"(minicnn.onnx exports {known})")
+        _check_exportable(layer, str(i))
     onnx = require_onnx()
     helper = onnx.helper
 
     graph = Graph(onnx, dtype)
-    x, in_shape = "input", shape
-    for i, layer in enumerate(model.layers):
-        try:
-            out_shape = layer.output_shape(shape)
-        except ValueError as exc:
-            raise ValueError(f"input_shape: layer {i} {layer!r} cannot take input shape {shape}: {exc}") from exc
-        graph.prefix, graph.layer_name = str(i), f"{i}.{type(layer).__name__}"
-        x = EXPORTERS[type(layer)](layer, graph, x, shape)
-        shape = out_shape
+    in_shape = shape
+    _, shape = export_layers(model.layers, graph, "input", shape)
     graph.nodes[-1].output[0] = "output"      # the last node is the last layer's output
 
     elem = helper.np_dtype_to_tensor_dtype(dtype)
@@ -260,6 +251,35 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     with atomic_write(path) as f:
         f.write(proto.SerializeToString())
     return path
+
+
+def export_layers(layers, graph, x, shape, prefix=""):
+    """Export a chain of layers applied to tensor ``x`` (N, *shape): returns the name of
+    its output tensor and the output's per-sample shape.
+
+    Layer i is named ``f"{prefix}{i}"`` (``"3"``; ``"3.block.0"`` for a layer inside
+    layer 3, once a layer such as Residual exports its inner chains through this).
+    """
+    for i, layer in enumerate(layers):
+        name = f"{prefix}{i}"
+        _check_exportable(layer, name)
+        try:
+            out_shape = layer.output_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"input_shape: layer {name} {layer!r} cannot take input shape {shape}: {exc}") from exc
+        saved = graph.prefix, graph.layer_name
+        graph.prefix, graph.layer_name = name, f"{name}.{type(layer).__name__}"
+        x = EXPORTERS[type(layer)](layer, graph, x, shape)
+        graph.prefix, graph.layer_name = saved
+        shape = out_shape
+    return x, shape
+
+
+def _check_exportable(layer, name):
+    if type(layer) not in EXPORTERS:
+        known = ", ".join(cls.__name__ for cls in EXPORTERS)
+        raise ValueError(f"model.layers[{name}] is a {type(layer).__name__}, which has no ONNX exporter "
+                         f"(minicnn.onnx exports {known})")
 
 
 def _check_input_shape(input_shape):

@@ -36,6 +36,7 @@ import numpy as np
 from .. import functional as F
 from .. import layers as L
 from .._checks import check_path
+from ..init import INITIALIZERS
 from ._common import ARCHITECTURE_KEY, MIN_OPSET, require_onnx, short_float
 
 #: Float dtypes minicnn computes in.
@@ -83,15 +84,20 @@ class Context:
     def refuse(self, reason):
         return ValueError(f"{self.path}: {reason}")
 
-    def padding_spelling(self, index):
-        """The padding minicnn's metadata gives for layer ``index`` ('same', 'valid' or None)."""
+    def hint(self, index, cls):
+        """minicnn's own config of layer ``index`` (from the metadata that ``export`` writes),
+        when that layer is a ``cls``; else {}.
+
+        The graph holds the numbers; the metadata also says how they were spelled: a Conv2D's
+        'same' or 'valid' padding, a layer's initialiser. Importers take only spellings
+        that leave the computation as the graph has it.
+        """
         if not isinstance(self.architecture, list) or index >= len(self.architecture):
-            return None
+            return {}
         item = self.architecture[index]
-        if isinstance(item, dict) and item.get("class") == "Conv2D" and isinstance(item.get("config"), dict):
-            padding = item["config"].get("padding")
-            return padding if padding in ("same", "valid") else None
-        return None
+        if isinstance(item, dict) and item.get("class") == cls.__name__ and isinstance(item.get("config"), dict):
+            return item["config"]
+        return {}
 
 
 class Node:
@@ -301,20 +307,29 @@ def conv(node):
     stride = node.ints("strides", 2, [1, 1], 1)
     dilation = node.ints("dilations", 2, [1, 1], 1)
     padding = _padding(node, kernel, stride, dilation, "Conv2D", allow_same=True)
-    # The graph holds only numbers; minicnn's own file also says how the padding was spelled
-    # ('same', 'valid'). That spelling is taken only when it gives these very pads.
-    spelled = node.context.padding_spelling(_layer_index(x))
-    if spelled and _pads_of(spelled, kernel, dilation) == _pads_of(padding, kernel, dilation) \
+    # minicnn's own files also say how the padding was spelled ('same', 'valid'): taken
+    # only when it gives these very pads
+    hint = node.context.hint(_layer_index(x), L.Conv2D)
+    spelled = hint.get("padding")
+    if spelled in ("same", "valid") and _pads_of(spelled, kernel, dilation) == _pads_of(padding, kernel, dilation) \
             and (spelled == "valid" or stride == (1, 1)):
         padding = spelled
     if b is not None and b.shape != (w.shape[0],):
         raise node.refuse(f"the bias B has shape {b.shape}; expected ({w.shape[0]},)")
     layer = node.make(L.Conv2D, in_channels=w.shape[1], out_channels=w.shape[0], kernel_size=kernel,
-                      stride=stride, padding=padding, dilation=dilation, bias=b is not None, dtype=w.dtype)
+                      stride=stride, padding=padding, dilation=dilation, bias=b is not None, dtype=w.dtype,
+                      **_init(hint))
     _set(layer.params["W"], w)
     if b is not None:
         _set(layer.params["b"], b)
     return node.apply(x, layer)
+
+
+def _init(hint):
+    """``{"init": name}`` when minicnn's metadata names one of its initialisers, else {}:
+    which initialiser made the weights does not change them, it is kept for ``config()``."""
+    init = hint.get("init")
+    return {"init": init} if isinstance(init, str) and init in INITIALIZERS else {}
 
 
 def _pool(node, cls):
@@ -410,7 +425,7 @@ def gemm(node):
     if bias is not None and beta != 1.0:
         bias = bias * bias.dtype.type(beta)
     layer = node.make(L.Dense, in_features=w.shape[0], out_features=w.shape[1], bias=bias is not None,
-                      dtype=w.dtype)
+                      dtype=w.dtype, **_init(node.context.hint(_layer_index(x), L.Dense)))
     _set(layer.params["W"], w)
     if bias is not None:
         _set(layer.params["b"], bias)
@@ -431,7 +446,8 @@ def matmul(node):
         raise node.refuse(f"B has shape {w.shape}: minicnn's Dense multiplies by one matrix (in, out)")
     if len(x.shape) < 1:
         raise node.refuse("MatMul of a 1-D input (N,): no features to multiply")
-    layer = node.make(L.Dense, in_features=w.shape[0], out_features=w.shape[1], bias=False, dtype=w.dtype)
+    layer = node.make(L.Dense, in_features=w.shape[0], out_features=w.shape[1], bias=False, dtype=w.dtype,
+                      **_init(node.context.hint(_layer_index(x), L.Dense)))
     _set(layer.params["W"], w)
     return dataclasses.replace(node.apply(x, layer), after_matmul=True)
 
@@ -459,7 +475,7 @@ def add(node):
     dense = x.layers[-1]
     bias = _bias_vector(node, c, dense.out_features, len(x.shape) + 1, "the added constant")
     layer = node.make(L.Dense, in_features=dense.in_features, out_features=dense.out_features, bias=True,
-                      dtype=dense.dtype)
+                      dtype=dense.dtype, init=dense.init)
     _set(layer.params["W"], dense.params["W"].data)
     _set(layer.params["b"], bias)
     return Data(x.layers[:-1] + (layer,), x.shape, x.dtype)
