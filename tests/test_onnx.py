@@ -749,7 +749,8 @@ def test_conformance_cases_pass_or_are_refused(conformance, op):
     """Every case of ``op`` reproduces ONNX's expected output or is refused clearly (in the fixture)."""
     outcomes = collections.Counter(outcome for _, outcome, _ in conformance[op])
     for name, outcome, detail in conformance[op]:
-        print(f"{op:18s} {outcome:8s} {name}: {detail}")
+        print(f"\n{op:18s} {outcome:8s} {name}: {detail}", end="")
+    print(f"\nconformance {op}: {outcomes['passed']} passed, {outcomes['refused']} refused", end="")
     assert (outcomes["passed"], outcomes["refused"]) == CONFORMANCE_COUNTS[op]
 
 
