@@ -910,7 +910,7 @@ def expect_model_or_value_error(path, reference=None):
     try:
         model = monnx.load(path)
     except ValueError as exc:
-        assert str(path) in str(exc)
+        assert str(path) in str(exc), repr(exc)
         return None
     assert isinstance(model, mc.Sequential)
     return model
@@ -949,8 +949,10 @@ def test_damaged_bytes_give_a_refusal_or_onnxruntime_answer(folder, small, torch
         weights = folder / "torch_cnn_dynamo.onnx.data"
         if not weights.exists():
             weights.write_bytes(open_bytes(os.path.join(DATA, "torch_cnn_dynamo.onnx.data")))
+    # bytes that protobuf treats specially (0, varint continuation 0x80, 0x7F, 0xFF) or any
+    byte = st.one_of(st.sampled_from([0, 1, 0x7F, 0x80, 0xFF]), st.integers(0, 255))
     for _ in range(data.draw(st.integers(1, 4))):
-        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(byte)
     path = folder / "damaged.onnx"
     path.write_bytes(bytes(blob))
     model = expect_model_or_value_error(path)
@@ -994,6 +996,8 @@ def test_external_data_is_read_from_the_model_folder_only(folder):
         path = external_model(folder, location, name=f"ext{i}")
         with pytest.raises(ValueError, match="not a file in the model's folder"):
             monnx.load(path)
+    with pytest.raises(ValueError, match="a location that is not a file name"):
+        monnx.load(external_model(folder, "weights\0.bin", name="ext-nul"))      # found by the damage fuzzer
     with pytest.raises(ValueError, match="No such file"):
         monnx.load(external_model(folder, "missing.bin", name="ext-missing"))
     with pytest.raises(ValueError, match="holds 16 bytes there, the tensor needs 32"):

@@ -881,8 +881,9 @@ def _read_external_data(onnx, proto, path):
         info = {entry.key: entry.value for entry in tensor.external_data}
         where = f"cannot load {path}: tensor {tensor.name!r} is stored in {info.get('location', '')!r}"
         location = info.get("location", "")
-        if not isinstance(location, str):          # protobuf hands over a damaged (not UTF-8) string as bytes
-            raise ValueError(f"{where}, a location that is not text")
+        # protobuf hands over a damaged (not UTF-8) string as bytes; the OS takes no NUL in a path
+        if not isinstance(location, str) or "\0" in location:
+            raise ValueError(f"{where}, a location that is not a file name")
         target = os.path.realpath(os.path.join(folder, location))
         if not location or os.path.isabs(location) or os.path.commonpath([folder, target]) != folder:
             raise ValueError(f"{where}, which is not a file in the model's folder")
