@@ -128,7 +128,10 @@ class Node:
         self._read.add(name)
         if name not in self._attributes:
             return default
-        value = self.context.onnx.helper.get_attribute_value(self._attributes[name])
+        try:
+            value = self.context.onnx.helper.get_attribute_value(self._attributes[name])
+        except (ValueError, TypeError) as exc:        # an attribute of no ONNX type
+            raise self.refuse(f"attribute {name!r} cannot be read: {exc}") from exc
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
     def ints(self, name, length, default, minimum):
@@ -932,7 +935,7 @@ def _architecture(proto):
         if prop.key == ARCHITECTURE_KEY:
             try:
                 return json.loads(prop.value)
-            except ValueError:
+            except (ValueError, TypeError, RecursionError):    # not minicnn's: the graph alone decides
                 return None
     return None
 
