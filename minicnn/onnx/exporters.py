@@ -1,0 +1,309 @@
+"""minicnn -> ONNX: one exporter function per layer class, listed in :data:`EXPORTERS`.
+
+An exporter gets ``(layer, graph, x, shape)``: the layer, the :class:`Graph` being
+written, the name of its input tensor ``x`` (N, *shape) and the per-sample input
+``shape``. It adds the layer's nodes and weights to ``graph`` and returns the name of
+its output tensor. Weights are named like minicnn's parameters (``"3.W"``), nodes like
+the layer (``"3.Conv2D"``), so that Netron shows the model as ``model.summary()`` does.
+
+Adding a layer (``Conv1D``, ``GlobalAvgPool2D``, ``Residual``) means writing one
+function here and one line in ``EXPORTERS`` (and its importer in ``importers.py``).
+"""
+import json
+import os
+
+import numpy as np
+
+from .. import layers as L
+from .._checks import check_dtype, check_int, check_path
+from ..io import atomic_write
+from ._common import ARCHITECTURE_KEY, IR_VERSION, OPSET, require_onnx
+
+
+class Graph:
+    """The nodes and initializers (weights) of the ONNX graph being written.
+
+    ``prefix`` is the index of the layer being exported; it names that layer's
+    weights (``"3.W"``) and nodes (``"3.Conv2D"``, ``"3.Dense.MatMul"``).
+    """
+
+    def __init__(self, onnx, dtype):
+        self.onnx = onnx
+        self.dtype = dtype                   # float dtype of the graph's tensors and weights
+        self.nodes = []
+        self.initializers = []
+        self.prefix = ""
+        self.layer_name = ""
+
+    def weight(self, name, array):
+        """Add a weight in the graph's dtype; returns its name."""
+        return self.tensor(name, np.asarray(array).astype(self.dtype))
+
+    def ints(self, name, values):
+        """Add an int64 tensor (a shape); returns its name."""
+        return self.tensor(name, np.asarray(values, dtype=np.int64))
+
+    def tensor(self, name, array):
+        """Add ``array`` as it is, named ``"<layer index>.<name>"``; returns the full name."""
+        full = f"{self.prefix}.{name}"
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, full))
+        return full
+
+    def node(self, op_type, inputs, step=None, **attributes):
+        """Add one node; returns the name of its (single) output.
+
+        ``step`` names a node that is one of several of the layer (``"3.Dense.MatMul"``).
+        """
+        name = self.layer_name if step is None else f"{self.layer_name}.{step}"
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [name], name=name, **attributes))
+        return name
+
+
+# ---------------------------------------------------------------------------
+# One exporter per layer
+# ---------------------------------------------------------------------------
+def _onnx_pads(pads):
+    """minicnn's ((top, bottom), (left, right)) -> ONNX's [top, left, bottom, right]
+    (all the beginnings, then all the ends)."""
+    (top, bottom), (left, right) = pads
+    return [top, left, bottom, right]
+
+
+def conv2d(layer, graph, x, shape):
+    """Conv2D -> ``Conv``: the same cross-correlation, x (N, C, H, W) -> (N, O, OH, OW).
+
+    W (O, C, kh, kw) and b (O,) go in as they are; ``padding='same'`` becomes its
+    explicit pads (with an even kernel, the extra row/column at the bottom/right).
+    Explicit pads rather than ``auto_pad='SAME_UPPER'``: onnxruntime refuses
+    ``auto_pad`` together with dilation.
+    """
+    inputs = [x, graph.weight("W", layer.params["W"].data)]
+    if layer.bias:
+        inputs.append(graph.weight("b", layer.params["b"].data))
+    return graph.node("Conv", inputs, kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                      pads=_onnx_pads(layer.pads), dilations=list(layer.dilation), group=1)
+
+
+def max_pool2d(layer, graph, x, shape):
+    """MaxPool2D -> ``MaxPool``: x (N, C, H, W) -> (N, C, OH, OW), max over each window.
+
+    ONNX's MaxPool never picks a padded position, which is minicnn's -inf padding.
+    ``strides`` is always written: ONNX's default is 1, minicnn's the kernel size.
+    """
+    return graph.node("MaxPool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                      pads=_onnx_pads(layer.pads))
+
+
+def avg_pool2d(layer, graph, x, shape):
+    """AvgPool2D -> ``AveragePool`` with ``count_include_pad=1``: the zero padding counts
+    in the mean (sum over the window / (kh * kw)), as minicnn computes it. ONNX's
+    default, 0, would divide by the number of real pixels in the window instead."""
+    return graph.node("AveragePool", [x], kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=_onnx_pads(layer.pads), count_include_pad=1)
+
+
+def dense(layer, graph, x, shape):
+    """Dense -> ``Gemm`` for x (N, in), or ``MatMul`` + ``Add`` for x (N, ..., in).
+
+    y = x @ W + b in both. W is (in, out), which is what ONNX's B is without
+    transposition (``transB=0``; PyTorch's Linear stores (out, in) and writes ``transB=1``).
+    Gemm takes only 2-D inputs, so more leading axes need MatMul, which broadcasts them.
+    """
+    inputs = [x, graph.weight("W", layer.params["W"].data)]
+    if len(shape) == 1:
+        if layer.bias:
+            inputs.append(graph.weight("b", layer.params["b"].data))
+        return graph.node("Gemm", inputs)
+    if not layer.bias:
+        return graph.node("MatMul", inputs)
+    product = graph.node("MatMul", inputs, step="MatMul")
+    return graph.node("Add", [product, graph.weight("b", layer.params["b"].data)])
+
+
+def batch_norm(layer, graph, x, shape):
+    """BatchNorm -> ``BatchNormalization`` (inference form) on x (N, C, ...):
+
+        y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta
+
+    ONNX's momentum weighs the *old* running value (running = momentum * running +
+    (1 - momentum) * batch): minicnn's momentum m is written as 1 - m. It matters
+    only for training; it is written so that the model comes back as it was."""
+    inputs = [x, graph.weight("gamma", layer.params["gamma"].data), graph.weight("beta", layer.params["beta"].data),
+              graph.weight("running_mean", layer.running_mean), graph.weight("running_var", layer.running_var)]
+    return graph.node("BatchNormalization", inputs, epsilon=layer.eps, momentum=1.0 - layer.momentum)
+
+
+def flatten(layer, graph, x, shape):
+    """Flatten -> ``Flatten`` with axis=1: (N, d1, d2, ...) -> (N, d1*d2*...)."""
+    return graph.node("Flatten", [x], axis=1)
+
+
+def reshape(layer, graph, x, shape):
+    """Reshape(shape) -> ``Reshape`` to [0, *shape]: in ONNX a 0 copies the input's
+    dimension, so the batch axis stays whatever N is (one entry may be -1, as in minicnn)."""
+    return graph.node("Reshape", [x, graph.ints("shape", [0, *layer.shape])])
+
+
+def relu(layer, graph, x, shape):
+    """ReLU -> ``Relu``: y = max(x, 0)."""
+    return graph.node("Relu", [x])
+
+
+def leaky_relu(layer, graph, x, shape):
+    """LeakyReLU -> ``LeakyRelu``: y = x if x > 0 else alpha * x, alpha = negative_slope."""
+    return graph.node("LeakyRelu", [x], alpha=layer.negative_slope)
+
+
+def sigmoid(layer, graph, x, shape):
+    """Sigmoid -> ``Sigmoid``: y = 1 / (1 + exp(-x))."""
+    return graph.node("Sigmoid", [x])
+
+
+def tanh(layer, graph, x, shape):
+    """Tanh -> ``Tanh``."""
+    return graph.node("Tanh", [x])
+
+
+def softmax(layer, graph, x, shape):
+    """Softmax(axis) -> ``Softmax`` (opset >= 13: along the one axis, as minicnn)."""
+    return graph.node("Softmax", [x], axis=layer.axis)
+
+
+def dropout(layer, graph, x, shape):
+    """Dropout(p) -> ``Dropout`` with ratio p and no ``training_mode`` input, which
+    means inference: y = x. Written (rather than left out) so that p comes back."""
+    ratio = graph.tensor("ratio", np.array(layer.p, dtype=np.float32))
+    return graph.node("Dropout", [x, ratio])
+
+
+#: Layer class -> exporter. Looked up by the exact class: a subclass of a layer
+#: (a user's own layer) may compute something else and must get its own entry.
+EXPORTERS = {
+    L.Conv2D: conv2d,
+    L.MaxPool2D: max_pool2d,
+    L.AvgPool2D: avg_pool2d,
+    L.Dense: dense,
+    L.BatchNorm: batch_norm,
+    L.Flatten: flatten,
+    L.Reshape: reshape,
+    L.ReLU: relu,
+    L.LeakyReLU: leaky_relu,
+    L.Sigmoid: sigmoid,
+    L.Tanh: tanh,
+    L.Softmax: softmax,
+    L.Dropout: dropout,
+}
+
+
+# ---------------------------------------------------------------------------
+# The whole model
+# ---------------------------------------------------------------------------
+def export(model, path, input_shape=(1, 28, 28), dtype=None):
+    """Write ``model`` as an ONNX file (opset 17) that onnxruntime, Netron and PyTorch read.
+
+    - ``model``: a ``minicnn.Sequential`` of the layers in :data:`EXPORTERS`.
+    - ``path``: the file to write; written atomically (the old file stays whole
+      until the new one is complete).
+    - ``input_shape``: one sample's shape, e.g. ``(1, 28, 28)`` for (C, H, W). The
+      batch axis is dynamic (named ``N``): the file runs on any batch size.
+    - ``dtype``: the float type of the file; by default the model's own
+      (float32 unless built with another). onnxruntime's CPU Conv and
+      AveragePool exist for float32 only.
+
+    The graph reads ``"input"`` (N, *input_shape) and writes ``"output"``; weights
+    are initializers named like ``model.state_dict()``. The file also keeps
+    ``model.architecture()`` as metadata (``minicnn.architecture``), so that
+    ``minicnn.onnx.load`` gives Conv2D back its ``'same'``/``'valid'`` spelling.
+    Returns ``path``.
+    """
+    from ..model import Sequential
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a minicnn.Sequential, got {type(model).__name__}")
+    path = check_path(path, "path")
+    shape = _check_input_shape(input_shape)
+    dtype = _model_dtype(model) if dtype is None else check_dtype(dtype)
+    _check_target(path)
+    if not model.layers:
+        raise ValueError("model has no layers: there is nothing to export")
+    for i, layer in enumerate(model.layers):
+        _check_exportable(layer, str(i))
+    onnx = require_onnx()
+    helper = onnx.helper
+
+    graph = Graph(onnx, dtype)
+    in_shape = shape
+    _, shape = export_layers(model.layers, graph, "input", shape)
+    graph.nodes[-1].output[0] = "output"      # the last node is the last layer's output
+
+    elem = helper.np_dtype_to_tensor_dtype(dtype)
+    onnx_graph = helper.make_graph(
+        graph.nodes, "minicnn.Sequential",
+        inputs=[helper.make_tensor_value_info("input", elem, ["N", *in_shape])],
+        outputs=[helper.make_tensor_value_info("output", elem, ["N", *shape])],
+        initializer=graph.initializers, doc_string=model.summary(in_shape))
+    from .. import __version__
+    proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              ir_version=IR_VERSION, producer_name="minicnn", producer_version=__version__)
+    helper.set_model_props(proto, {ARCHITECTURE_KEY: json.dumps(model.architecture())})
+    # full_check also runs ONNX's shape inference: it proves the graph's shapes are the ones
+    # minicnn computed (every op's output checked against its input).
+    onnx.checker.check_model(proto, full_check=True)
+    with atomic_write(path) as f:
+        f.write(proto.SerializeToString())
+    return path
+
+
+def export_layers(layers, graph, x, shape, prefix=""):
+    """Export a chain of layers applied to tensor ``x`` (N, *shape): returns the name of
+    its output tensor and the output's per-sample shape.
+
+    Layer i is named ``f"{prefix}{i}"`` (``"3"``; ``"3.block.0"`` for a layer inside
+    layer 3, once a layer such as Residual exports its inner chains through this).
+    """
+    for i, layer in enumerate(layers):
+        name = f"{prefix}{i}"
+        _check_exportable(layer, name)
+        try:
+            out_shape = layer.output_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"input_shape: layer {name} {layer!r} cannot take input shape {shape}: {exc}") from exc
+        saved = graph.prefix, graph.layer_name
+        graph.prefix, graph.layer_name = name, f"{name}.{type(layer).__name__}"
+        x = EXPORTERS[type(layer)](layer, graph, x, shape)
+        graph.prefix, graph.layer_name = saved
+        shape = out_shape
+    return x, shape
+
+
+def _check_exportable(layer, name):
+    if type(layer) not in EXPORTERS:
+        known = ", ".join(cls.__name__ for cls in EXPORTERS)
+        raise ValueError(f"model.layers[{name}] is a {type(layer).__name__}, which has no ONNX exporter "
+                         f"(minicnn.onnx exports {known})")
+
+
+def _check_input_shape(input_shape):
+    if not isinstance(input_shape, (tuple, list)) or not input_shape:
+        raise TypeError(f"input_shape must be one sample's shape, a tuple of ints such as (1, 28, 28), "
+                        f"got {input_shape!r}")
+    return tuple(check_int(s, "input_shape", 1) for s in input_shape)
+
+
+def _model_dtype(model):
+    """The one float dtype of the model's parameters and buffers (float32 if it has none)."""
+    dtypes = {p.data.dtype for p in model.parameters()}
+    dtypes |= {buf.dtype for layer in model.layers for buf in layer.buffers().values()}
+    if len(dtypes) > 1:
+        raise ValueError(f"model mixes the dtypes {sorted(d.name for d in dtypes)}; pass dtype= "
+                         "(e.g. np.float32) to choose the file's")
+    return dtypes.pop() if dtypes else np.dtype(np.float32)
+
+
+def _check_target(path):
+    """The file's folder must exist and the path must not be a folder: clear errors
+    before any work, rather than an OSError about a temporary file."""
+    if os.path.isdir(path):
+        raise ValueError(f"path {path!r} is a directory; give a file name such as model.onnx")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"path {path!r}: the folder {folder!r} does not exist")

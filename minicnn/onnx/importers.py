@@ -1,0 +1,1018 @@
+"""ONNX -> minicnn: one importer function per ONNX op, listed in :data:`IMPORTERS`.
+
+How a graph becomes a Sequential
+--------------------------------
+An ONNX graph is a general dataflow graph; a ``minicnn.Sequential`` is a chain of
+layers applied to a batch. The importer walks the nodes in their stored order (ONNX
+keeps them topologically sorted) and gives every tensor a value, one of:
+
+- :class:`Data`: a tensor computed from the graph input. It carries the minicnn
+  layers that compute it from the graph input, its per-sample shape and its dtype.
+  An op such as ``Relu`` returns its input's Data one layer longer.
+- a NumPy array: a constant (an initializer, a ``Constant`` node, or shape
+  arithmetic on them). The batch size is not known when the file is read, so
+  ``Shape`` of a Data gives ``[BATCH, C, H, W]`` with the symbol :data:`BATCH`:
+  then PyTorch's ``x.view(x.size(0), -1)`` (Shape, Gather, Unsqueeze, Concat,
+  Reshape) is seen to keep the batch axis, and becomes minicnn's ``Reshape``.
+
+The model is the layer chain of the graph output's Data. Because every Data carries
+its own chain, a graph that branches needs no special walk: two chains that meet
+at an ``Add`` share the layers up to the fork, and the rest of each is one branch:
+a residual block (see :func:`add_of_branches`, the place where ``Residual`` goes).
+
+Every importer gets a :class:`Node` and returns the value of the node's first
+output. What minicnn cannot compute exactly is refused with a ``ValueError`` that
+names the file, the node, the op and the reason. Attributes an importer does not
+read are refused too, so an attribute it does not know can never be ignored into a
+wrong answer.
+"""
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+
+from .. import functional as F
+from .. import layers as L
+from .._checks import check_path
+from ..init import INITIALIZERS
+from ._common import ARCHITECTURE_KEY, MIN_OPSET, require_onnx, short_float
+
+#: Float dtypes minicnn computes in.
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+class _Batch:
+    """The batch size N, unknown until the model runs (an entry of a shape array)."""
+
+    def __repr__(self):
+        return "N"
+
+
+#: The symbolic batch size in shape arrays computed by ``Shape``.
+BATCH = _Batch()
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """A tensor computed from the graph input: (N, *shape).
+
+    ``layers``: the minicnn layers that compute it from the graph input, in order.
+    ``after_matmul``: it is the output of a ``MatMul`` (a Dense without bias), so that
+    an ``Add`` of a constant right after it can become that Dense's bias.
+    """
+    layers: tuple
+    shape: tuple
+    dtype: np.dtype
+    after_matmul: bool = False
+
+
+class Context:
+    """What all nodes of one file share: the file's name, its opset, the batch size
+    declared by the graph input (an int, or None when it is dynamic), the names
+    that are read later (node inputs and graph outputs) and minicnn's metadata."""
+
+    def __init__(self, onnx, path, opset, used_names, architecture):
+        self.onnx = onnx
+        self.path = path
+        self.opset = opset
+        self.batch = None
+        self.used_names = used_names
+        self.architecture = architecture
+
+    def refuse(self, reason):
+        return ValueError(f"{self.path}: {reason}")
+
+    def hint(self, index, cls):
+        """minicnn's own config of layer ``index`` (from the metadata that ``export`` writes),
+        when that layer is a ``cls``; else {}.
+
+        The graph holds the numbers; the metadata also says how they were spelled: a Conv2D's
+        'same' or 'valid' padding, a layer's initialiser. Importers take only spellings
+        that leave the computation as the graph has it.
+        """
+        if not isinstance(self.architecture, list) or index >= len(self.architecture):
+            return {}
+        item = self.architecture[index]
+        if isinstance(item, dict) and item.get("class") == cls.__name__ and isinstance(item.get("config"), dict):
+            return item["config"]
+        return {}
+
+
+class Node:
+    """One ONNX node as an importer sees it: its inputs, attributes and a way to refuse."""
+
+    def __init__(self, proto, index, values, context):
+        self.proto = proto
+        self.op = proto.op_type
+        # A node without a name is told by its number and its output's name.
+        first = proto.output[0] if proto.output else ""
+        self.label = repr(proto.name) if proto.name else f"#{index} (output {first!r})"
+        self.context = context
+        self._values = values
+        self._attributes = {a.name: a for a in proto.attribute}
+        self._read = set()
+
+    @property
+    def opset(self):
+        return self.context.opset
+
+    def refuse(self, reason):
+        """The ValueError to raise: file, node, op and what is unsupported."""
+        return self.context.refuse(f"node {self.label} ({self.op}): {reason}")
+
+    # -- attributes ----------------------------------------------------------
+    def attr(self, name, default=None):
+        """The attribute's value (ints, floats, lists, str), or ``default`` when absent."""
+        self._read.add(name)
+        if name not in self._attributes:
+            return default
+        try:
+            value = self.context.onnx.helper.get_attribute_value(self._attributes[name])
+        except (ValueError, TypeError) as exc:        # an attribute of no ONNX type
+            raise self.refuse(f"attribute {name!r} cannot be read: {exc}") from exc
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+    def ints(self, name, length, default, minimum):
+        """An attribute that is a list of ``length`` ints, each >= ``minimum``."""
+        value = self.attr(name, default)
+        if (not isinstance(value, (list, tuple)) or len(value) != length
+                or not all(isinstance(v, int) and v >= minimum for v in value)):
+            raise self.refuse(f"{name}={value!r}: expected {length} ints >= {minimum}")
+        return tuple(value)
+
+    # -- inputs --------------------------------------------------------------
+    def has_input(self, i):
+        return i < len(self.proto.input) and self.proto.input[i] != ""
+
+    def value(self, i):
+        """The value of input ``i``: a :class:`Data` or a NumPy array."""
+        if not self.has_input(i):
+            raise self.refuse(f"input {i} is missing")
+        name = self.proto.input[i]
+        if name not in self._values:
+            raise self.refuse(f"input {name!r} is neither the graph input, an initializer nor the "
+                              "output of an earlier node")
+        return self._values[name]
+
+    def data(self, i=0):
+        """Input ``i``, which must be computed from the graph input."""
+        value = self.value(i)
+        if not isinstance(value, Data):
+            raise self.refuse(f"input {i} ({self.proto.input[i]!r}) is a constant; minicnn's layers compute "
+                              "on the data that comes from the graph input")
+        return value
+
+    def const(self, i, default=None):
+        """Input ``i``, which must be a constant (``default`` when it is left out)."""
+        if not self.has_input(i) and default is not None:
+            return default
+        value = self.value(i)
+        if isinstance(value, Data):
+            raise self.refuse(f"input {i} ({self.proto.input[i]!r}) must be a constant (an initializer), "
+                              "but it is computed from the graph input")
+        return value
+
+    def weight(self, i, what, ndim, optional=False):
+        """Input ``i`` as a float weight of ``ndim`` dimensions (None if optional and absent)."""
+        if optional and not self.has_input(i):
+            return None
+        w = self.const(i)
+        if w.dtype not in FLOAT_DTYPES:
+            raise self.refuse(f"{what} has dtype {w.dtype}; minicnn's weights are float16, float32 or float64")
+        if ndim is not None and w.ndim != ndim:
+            raise self.refuse(f"{what} has shape {w.shape}; expected {ndim} dimensions")
+        return w
+
+    # -- results -------------------------------------------------------------
+    def make(self, cls, **kwargs):
+        """``cls(**kwargs)``, or a refusal saying why minicnn's layer cannot take them."""
+        try:
+            return cls(**kwargs)
+        except (ValueError, TypeError) as exc:
+            raise self.refuse(f"minicnn's {cls.__name__} cannot take it: {exc}") from exc
+
+    def apply(self, x, layer):
+        """The Data ``layer(x)``: ``x``'s chain one layer longer, with the layer's output shape."""
+        try:
+            shape = layer.output_shape(x.shape)
+        except ValueError as exc:
+            raise self.refuse(f"{layer!r} cannot take its input {batched(x.shape)}: {exc}") from exc
+        return Data(x.layers + (layer,), shape, x.dtype)
+
+    def finish(self):
+        """After the importer: refuse unread attributes and used extra outputs."""
+        unread = sorted(set(self._attributes) - self._read)
+        if unread:
+            raise self.refuse(f"attribute {unread[0]!r} is not supported")
+        for k, name in enumerate(self.proto.output[1:], 1):
+            if name and name in self.context.used_names:
+                raise self.refuse(f"its output {k} ({name!r}) is used; a minicnn layer has one output")
+
+
+def batched(shape):
+    """A per-sample shape as the whole tensor's, for messages: (3, 4) -> '(N, 3, 4)'."""
+    return "(" + ", ".join(["N", *map(str, shape)]) + ")"
+
+
+def _set(param, value):
+    """Copy ``value`` into a Parameter's array (in the parameter's dtype)."""
+    param.data[...] = value
+
+
+def _layer_index(x):
+    """Where a layer applied to ``x`` stands in the model: after ``x``'s layers."""
+    return len(x.layers)
+
+
+# ---------------------------------------------------------------------------
+# Convolution and pooling
+# ---------------------------------------------------------------------------
+def _same_pads(kernel, dilation):
+    return tuple(F.same_padding(k, d) for k, d in zip(kernel, dilation))
+
+
+def _padding(node, kernel, stride, dilation, layer_name, allow_same):
+    """ONNX's ``pads``/``auto_pad`` -> minicnn's padding: a pair (h, w), 'same' or 'valid'.
+
+    ONNX pads are [top, left, bottom, right]. minicnn pads top = bottom and
+    left = right; Conv2D's 'same' (stride 1) adds the extra row/column of an even
+    total at the bottom/right, which is ONNX's SAME_UPPER.
+    """
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    pads = node.attr("pads", None)
+    same = _same_pads(kernel, dilation)
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise node.refuse(f"auto_pad={auto_pad!r} is not an ONNX value")
+    if auto_pad != "NOTSET":
+        if pads is not None and any(pads):
+            raise node.refuse(f"auto_pad={auto_pad} together with pads={pads}")
+        if auto_pad == "VALID":
+            return "valid" if allow_same else (0, 0)
+        # SAME_LOWER puts an odd total's extra row at the top: the same only when every total is even
+        fits = auto_pad == "SAME_UPPER" or all(before == after for before, after in same)
+        if allow_same and stride == (1, 1) and fits:
+            return "same"
+        if not allow_same:
+            raise node.refuse(f"auto_pad={auto_pad}: minicnn's {layer_name} takes explicit, symmetric padding")
+        raise node.refuse(f"auto_pad={auto_pad} at strides {list(stride)}: minicnn's {layer_name} has "
+                          "'same' padding at stride 1 only, with the extra row/column at the bottom/right "
+                          "(SAME_UPPER)")
+    if pads is None:
+        pads = [0, 0, 0, 0]
+    if len(pads) != 4 or not all(isinstance(p, int) and p >= 0 for p in pads):
+        raise node.refuse(f"pads={pads}: expected 4 ints >= 0 (top, left, bottom, right)")
+    top, left, bottom, right = pads
+    if top == bottom and left == right:
+        return (top, left)
+    if allow_same and stride == (1, 1) and ((top, bottom), (left, right)) == same:
+        return "same"
+    how = ", or 'same' at stride 1 (the extra row/column at the bottom/right)" if allow_same else ""
+    raise node.refuse(f"asymmetric pads={pads} (top, left, bottom, right): minicnn's {layer_name} pads "
+                      f"top = bottom and left = right{how}")
+
+
+def _pads_of(padding, kernel, dilation):
+    """((top, bottom), (left, right)) of a Conv2D padding."""
+    if padding == "same":
+        return _same_pads(kernel, dilation)
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    return ((padding[0],) * 2, (padding[1],) * 2)
+
+
+def _spatial_rank(node, x, two_d, one_d_layer):
+    """Refuse inputs other than (N, C, H, W), naming what a 1-D input would need."""
+    if len(x.shape) == 2:
+        raise node.refuse(f"1-D input (N, C, L): minicnn has no {one_d_layer} layer yet")
+    if len(x.shape) != 3:
+        raise node.refuse(f"{len(x.shape) + 1}-D input {batched(x.shape)}: minicnn's {two_d} takes (N, C, H, W)")
+
+
+def conv(node):
+    """Conv -> Conv2D: x (N, C, H, W), W (O, C, kh, kw), optional B (O,) -> (N, O, OH, OW).
+
+    The same cross-correlation, y[n, o] = B[o] + sum_{c,i,j} W[o, c, i, j] x_pad[n, c, s*y + d*i, s*x + d*j].
+    W and B are copied as they are. ``group`` must be 1 (minicnn has no grouped
+    or depthwise convolution).
+    """
+    x = node.data(0)
+    _spatial_rank(node, x, "Conv2D", "Conv1D")
+    w = node.weight(1, "the weight W", ndim=4)
+    b = node.weight(2, "the bias B", ndim=1, optional=True)
+    group = node.attr("group", 1)
+    if group != 1:
+        raise node.refuse(f"group={group} (grouped or depthwise convolution): minicnn's Conv2D has group 1 only")
+    kernel = node.ints("kernel_shape", 2, list(w.shape[2:]), 1)
+    if kernel != w.shape[2:]:
+        raise node.refuse(f"kernel_shape={list(kernel)} does not match the weight's shape {w.shape}")
+    stride = node.ints("strides", 2, [1, 1], 1)
+    dilation = node.ints("dilations", 2, [1, 1], 1)
+    padding = _padding(node, kernel, stride, dilation, "Conv2D", allow_same=True)
+    # minicnn's own files also say how the padding was spelled ('same', 'valid'): taken
+    # only when it gives these very pads
+    hint = node.context.hint(_layer_index(x), L.Conv2D)
+    spelled = hint.get("padding")
+    if spelled in ("same", "valid") and _pads_of(spelled, kernel, dilation) == _pads_of(padding, kernel, dilation) \
+            and (spelled == "valid" or stride == (1, 1)):
+        padding = spelled
+    if b is not None and b.shape != (w.shape[0],):
+        raise node.refuse(f"the bias B has shape {b.shape}; expected ({w.shape[0]},)")
+    layer = node.make(L.Conv2D, in_channels=w.shape[1], out_channels=w.shape[0], kernel_size=kernel,
+                      stride=stride, padding=padding, dilation=dilation, bias=b is not None, dtype=w.dtype,
+                      **_init(hint))
+    _set(layer.params["W"], w)
+    if b is not None:
+        _set(layer.params["b"], b)
+    return node.apply(x, layer)
+
+
+def _init(hint):
+    """``{"init": name}`` when minicnn's metadata names one of its initialisers, else {}:
+    which initialiser made the weights does not change them, it is kept for ``config()``."""
+    init = hint.get("init")
+    return {"init": init} if isinstance(init, str) and init in INITIALIZERS else {}
+
+
+def _pool(node, cls):
+    """What MaxPool and AveragePool share: kernel, strides (ONNX's default is 1, not the
+    kernel size), padding up to kernel_size // 2, no ceil_mode, no dilations."""
+    x = node.data(0)
+    _spatial_rank(node, x, cls.__name__, cls.__name__.replace("2D", "1D"))
+    if node.attr("kernel_shape") is None:
+        raise node.refuse("kernel_shape is missing")
+    kernel = node.ints("kernel_shape", 2, None, 1)
+    stride = node.ints("strides", 2, [1, 1], 1)
+    if node.ints("dilations", 2, [1, 1], 1) != (1, 1):
+        raise node.refuse(f"dilations={node.attr('dilations')}: minicnn's pooling layers have no dilation")
+    if node.attr("ceil_mode", 0) != 0:
+        raise node.refuse("ceil_mode=1 (output size rounded up): minicnn's pooling rounds down")
+    padding = _padding(node, kernel, stride, (1, 1), cls.__name__, allow_same=False)
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise node.refuse(f"padding {list(padding)} is more than half the kernel {list(kernel)}: minicnn's "
+                          "pooling layers (like PyTorch's) take at most kernel_size // 2")
+    return x, node.make(cls, kernel_size=kernel, stride=stride, padding=padding)
+
+
+def max_pool(node):
+    """MaxPool -> MaxPool2D: (N, C, H, W) -> (N, C, OH, OW), the max of each window.
+
+    ONNX never picks a padded position: minicnn's -inf padding. The optional
+    second output (Indices) and ``storage_order`` (its layout) are refused."""
+    if node.attr("storage_order", 0) != 0:
+        raise node.refuse("storage_order=1 (column-major Indices)")
+    x, layer = _pool(node, L.MaxPool2D)
+    return node.apply(x, layer)
+
+
+def average_pool(node):
+    """AveragePool -> AvgPool2D: (N, C, H, W) -> (N, C, OH, OW), the mean of each window.
+
+    minicnn counts the zero padding in the mean (``count_include_pad=1``).
+    ONNX's default is 0 (divide by the real pixels only), the same when there is no padding.
+    """
+    x, layer = _pool(node, L.AvgPool2D)
+    if node.attr("count_include_pad", 0) == 0 and layer.padding != (0, 0):
+        # Waiting for AvgPool2D(count_include_pad=False), then: layer = AvgPool2D(..., count_include_pad=False)
+        raise node.refuse("count_include_pad=0 with padding: the mean over the real pixels only; "
+                          "minicnn's AvgPool2D counts the zero padding (count_include_pad=1)")
+    return node.apply(x, layer)
+
+
+def global_average_pool(node):
+    """GlobalAveragePool: the mean over H and W, (N, C, H, W) -> (N, C, 1, 1).
+
+    minicnn has no GlobalAvgPool2D yet, so it is refused. With it (N, C, H, W) -> (N, C):
+    ``node.apply(x, GlobalAvgPool2D())`` and then ``Reshape((C, 1, 1))``, which keeps
+    ONNX's shape (a later Flatten makes it (N, C) again).
+    """
+    node.data(0)
+    raise node.refuse("global average pooling: minicnn has no GlobalAvgPool2D layer yet")
+
+
+# ---------------------------------------------------------------------------
+# Dense: Gemm, MatMul (+ Add)
+# ---------------------------------------------------------------------------
+def _bias_vector(node, c, out, rank, what):
+    """A constant added to (N, ..., out) as minicnn's bias (out,): it must be the same for
+    every sample and every position, i.e. of shape (), (1,) or (out,), with leading 1s."""
+    shape = c.shape
+    while len(shape) > 1 and shape[0] == 1:
+        shape = shape[1:]
+    if c.ndim > rank or shape not in ((), (1,), (out,)):
+        raise node.refuse(f"{what} has shape {c.shape}: minicnn's Dense adds one bias (out,) = ({out},) "
+                          "to every sample")
+    return np.broadcast_to(c.reshape(shape), (out,))
+
+
+def gemm(node):
+    """Gemm -> Dense: Y = alpha * A @ B' + beta * C, A the data (N, in).
+
+    B' is B, or B.T with ``transB=1`` (PyTorch's Linear: weight (out, in)); minicnn's
+    W (in, out) = alpha * B'. C is the bias: beta * C, one value per output
+    feature. ``transA=1`` would transpose the batch axis into the features: refused.
+    """
+    x = node.data(0)
+    if len(x.shape) != 1:
+        raise node.refuse(f"Gemm of a {len(x.shape) + 1}-D input: ONNX's Gemm takes (N, in)")
+    if node.attr("transA", 0) != 0:
+        raise node.refuse("transA=1 (the data transposed): the batch axis would become the features")
+    b = node.weight(1, "B", ndim=2)
+    w = b.T if node.attr("transB", 0) else b
+    alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
+    if alpha != 1.0:
+        w = w * w.dtype.type(alpha)
+    c = node.weight(2, "C", ndim=None, optional=True)
+    bias = None if c is None else _bias_vector(node, c, w.shape[1], 2, "C")
+    if bias is not None and beta != 1.0:
+        bias = bias * bias.dtype.type(beta)
+    layer = node.make(L.Dense, in_features=w.shape[0], out_features=w.shape[1], bias=bias is not None,
+                      dtype=w.dtype, **_init(node.context.hint(_layer_index(x), L.Dense)))
+    _set(layer.params["W"], w)
+    if bias is not None:
+        _set(layer.params["b"], bias)
+    return node.apply(x, layer)
+
+
+def matmul(node):
+    """MatMul with a constant B (in, out) -> Dense without bias: (N, ..., in) -> (N, ..., out).
+
+    An ``Add`` of a constant right after it becomes the Dense's bias (see :func:`add`):
+    that is how PyTorch writes a Linear on more than two axes.
+    """
+    if not isinstance(node.value(0), Data):
+        raise node.refuse("a constant times the data (A @ x): minicnn's Dense computes x @ W")
+    x = node.data(0)
+    w = node.weight(1, "B", ndim=None)
+    if w.ndim != 2:
+        raise node.refuse(f"B has shape {w.shape}: minicnn's Dense multiplies by one matrix (in, out)")
+    if len(x.shape) < 1:
+        raise node.refuse("MatMul of a 1-D input (N,): no features to multiply")
+    layer = node.make(L.Dense, in_features=w.shape[0], out_features=w.shape[1], bias=False, dtype=w.dtype,
+                      **_init(node.context.hint(_layer_index(x), L.Dense)))
+    _set(layer.params["W"], w)
+    return dataclasses.replace(node.apply(x, layer), after_matmul=True)
+
+
+def add(node):
+    """Add: the bias after a MatMul, or two branches meeting (a residual connection).
+
+    - Data + constant right after ``MatMul``: the constant becomes the bias of that
+      Dense (MatMul + Add = Dense, y = x @ W + b).
+    - Data + Data: a residual connection, see :func:`add_of_branches`.
+    - constant + constant: shape arithmetic, computed here.
+    - anything else (adding a constant elsewhere) has no minicnn layer: refused.
+    """
+    a, b = node.value(0), node.value(1)
+    if isinstance(a, Data) and isinstance(b, Data):
+        return add_of_branches(node, a, b)
+    if not isinstance(a, Data) and not isinstance(b, Data):
+        return _fold(node, np.add, a, b)
+    x, c = (a, b) if isinstance(a, Data) else (b, a)
+    if not x.after_matmul:
+        raise node.refuse("adds a constant to the data: minicnn has no layer for that; it reads an Add "
+                          "of a constant only as the bias right after a MatMul (MatMul + Add = Dense)")
+    if c.dtype not in FLOAT_DTYPES:
+        raise node.refuse(f"the added constant has dtype {c.dtype}")
+    dense = x.layers[-1]
+    bias = _bias_vector(node, c, dense.out_features, len(x.shape) + 1, "the added constant")
+    layer = node.make(L.Dense, in_features=dense.in_features, out_features=dense.out_features, bias=True,
+                      dtype=dense.dtype, init=dense.init)
+    _set(layer.params["W"], dense.params["W"].data)
+    _set(layer.params["b"], bias)
+    return Data(x.layers[:-1] + (layer,), x.shape, x.dtype)
+
+
+def add_of_branches(node, a, b):
+    """Add of two tensors that both come from the graph input: y = block(x) + shortcut(x).
+
+    This is where ``Residual(block, shortcut=None)`` goes. The two chains share
+    their layers up to the fork point x (identity of the layer objects):
+
+        k = length of the common prefix of a.layers and b.layers
+        branches = a.layers[k:], b.layers[k:]
+        shortcut = the empty branch (identity) if there is one, else the shorter one
+        return Data(a.layers[:k] + (Residual(list(block), list(shortcut) or None),), a.shape, a.dtype)
+
+    (Addition is commutative, also in floating point, so which branch is the block
+    does not change any result.) Both shapes must be equal: ONNX would broadcast.
+    minicnn has no Residual layer yet, so for now this refuses, saying what it found.
+    """
+    k = 0
+    while k < min(len(a.layers), len(b.layers)) and a.layers[k] is b.layers[k]:
+        k += 1
+    block, shortcut = sorted((a.layers[k:], b.layers[k:]), key=len, reverse=True)
+    if a.shape != b.shape:
+        raise node.refuse(f"adds tensors of shapes {batched(a.shape)} and {batched(b.shape)} (broadcasting)")
+    names = lambda layers: "[" + ", ".join(type(layer).__name__ for layer in layers) + "]"
+    raise node.refuse(f"adds two branches (a residual connection: block {names(block)}, shortcut "
+                      f"{names(shortcut) if shortcut else 'identity'}), and minicnn has no Residual layer yet")
+
+
+# ---------------------------------------------------------------------------
+# Normalisation, shapes, activations
+# ---------------------------------------------------------------------------
+def batch_normalization(node):
+    """BatchNormalization (inference) -> BatchNorm on (N, C, ...):
+
+        y = scale * (x - mean) / sqrt(var + epsilon) + B
+
+    with scale, B, mean, var (C,) -> gamma, beta, running_mean, running_var. Training
+    mode (``training_mode=1``, or the running-statistics outputs of old opsets) uses the
+    batch's own statistics: refused. ONNX's momentum m weighs the old running value;
+    minicnn's weighs the new batch: 1 - m.
+    """
+    x = node.data(0)
+    if node.attr("training_mode", 0) != 0:
+        raise node.refuse("training_mode=1: normalises with the batch's own statistics; minicnn imports "
+                          "inference graphs (running statistics)")
+    if node.attr("spatial", 1) != 1:
+        raise node.refuse("spatial=0 (statistics per channel and position)")
+    if any(node.proto.output[1:]):
+        raise node.refuse("it also outputs running statistics, which only training mode computes")
+    if len(x.shape) < 1:
+        raise node.refuse("input (N,) has no channel axis")
+    c = x.shape[0]
+    arrays = [node.weight(i, what, ndim=None) for i, what in
+              enumerate(("scale", "B", "input_mean", "input_var"), 1)]
+    for array, what in zip(arrays, ("scale", "B", "input_mean", "input_var")):
+        if array.shape != (c,):
+            raise node.refuse(f"{what} has shape {array.shape}; expected ({c},), one per channel")
+    eps = short_float(node.attr("epsilon", 1e-5))
+    momentum = short_float(1 - short_float(node.attr("momentum", 0.9)))
+    layer = node.make(L.BatchNorm, num_features=c, momentum=momentum, eps=eps, dtype=arrays[0].dtype)
+    scale, bias, mean, var = arrays
+    _set(layer.params["gamma"], scale)
+    _set(layer.params["beta"], bias)
+    layer.running_mean[...] = mean
+    layer.running_var[...] = var
+    return node.apply(x, layer)
+
+
+def flatten(node):
+    """Flatten with axis=1 -> Flatten: (N, d1, d2, ...) -> (N, d1*d2*...).
+
+    Another axis would merge the batch axis with others (axis 0: (1, N*...)): refused.
+    """
+    x = node.data(0)
+    rank = len(x.shape) + 1
+    axis = node.attr("axis", 1)
+    if not -rank <= axis <= rank:
+        raise node.refuse(f"axis={axis} is out of range for a {rank}-D input")
+    if (axis + rank if axis < 0 else axis) != 1:
+        raise node.refuse(f"axis={axis}: the result's first axis would not be the batch axis; minicnn's "
+                          "Flatten keeps it (axis=1)")
+    if not x.shape:
+        raise node.refuse("input (N,) has nothing to flatten")
+    return node.apply(x, L.Flatten())
+
+
+def reshape(node):
+    """Reshape that keeps the batch axis -> Reshape(per-sample shape).
+
+    ONNX's shape is the whole shape, batch included: its first entry must be the
+    batch size, as ``0`` (copy the input's), the symbol N (from ``Shape``), ``-1``
+    when the rest holds exactly one sample, or the graph input's fixed batch size.
+    A 0 elsewhere copies the input's dimension (``allowzero=0``).
+    """
+    x = node.data(0)
+    target = node.const(1)
+    allowzero = node.attr("allowzero", 0)
+    entries = target.tolist() if target.ndim == 1 and target.dtype.kind in "iuO" else None
+    if not entries or not all(t is BATCH or type(t) is int for t in entries):
+        raise node.refuse(f"shape {target!r} is not a list of ints")
+    in_dims = (BATCH, *x.shape)
+    out = []
+    for i, t in enumerate(entries):
+        if t is BATCH or t > 0 or t == -1:
+            out.append(t)
+        elif t == 0 and not allowzero and i < len(in_dims):
+            out.append(in_dims[i])                  # 0: copy the input's dimension
+        else:
+            raise node.refuse(f"shape entry {t} at {i} of {entries} is not supported")
+    if out.count(-1) > 1 or any(t is BATCH for t in out[1:]):
+        raise node.refuse(f"shape {out}: at most one -1, and the batch size only first")
+    size, rest = math.prod(x.shape), out[1:]
+    keeps_batch = (out[0] is BATCH or (out[0] == -1 and math.prod(rest) == size)
+                   or (out[0] != -1 and out[0] == node.context.batch))
+    if not keeps_batch:
+        raise node.refuse(f"shape {out} of input {batched(x.shape)} does not keep the batch axis first; "
+                          "minicnn's Reshape reshapes each sample")
+    if not rest:
+        raise node.refuse("reshapes each sample into a scalar")
+    return node.apply(x, node.make(L.Reshape, shape=tuple(int(d) for d in rest)))
+
+
+def relu(node):
+    """Relu -> ReLU: y = max(x, 0)."""
+    return node.apply(node.data(0), L.ReLU())
+
+
+def leaky_relu(node):
+    """LeakyRelu -> LeakyReLU(negative_slope=alpha): y = x if x > 0 else alpha * x (alpha >= 0)."""
+    alpha = short_float(node.attr("alpha", 0.01))
+    return node.apply(node.data(0), node.make(L.LeakyReLU, negative_slope=alpha))
+
+
+def sigmoid(node):
+    """Sigmoid -> Sigmoid: y = 1 / (1 + exp(-x))."""
+    return node.apply(node.data(0), L.Sigmoid())
+
+
+def tanh(node):
+    """Tanh -> Tanh."""
+    return node.apply(node.data(0), L.Tanh())
+
+
+def softmax(node):
+    """Softmax -> Softmax(axis): exp(x) / sum(exp(x)) along one axis (not the batch axis).
+
+    Before opset 13, ONNX's Softmax flattened the axes from ``axis`` on into one
+    (default axis 1): the same as minicnn's only when ``axis`` is the last axis.
+    """
+    x = node.data(0)
+    rank = len(x.shape) + 1
+    axis = node.attr("axis", -1 if node.opset >= 13 else 1)
+    if not -rank <= axis < rank:
+        raise node.refuse(f"axis={axis} is out of range for a {rank}-D input")
+    if axis % rank == 0:
+        raise node.refuse("softmax along axis 0, the batch axis, would mix the samples")
+    if node.opset < 13 and axis % rank != rank - 1:
+        raise node.refuse(f"opset {node.opset} Softmax normalises over all axes from {axis} on; "
+                          "minicnn's Softmax takes one axis")
+    return node.apply(x, node.make(L.Softmax, axis=axis))
+
+
+def dropout(node):
+    """Dropout (inference) -> Dropout(p=ratio), which is the identity in inference.
+
+    Training mode (``training_mode`` True) would drop random values: refused. The
+    mask output is refused when used (it is a second output).
+    """
+    x = node.data(0)
+    if node.opset >= 12:                    # ratio and training_mode became inputs in opset 12
+        ratio = node.const(1, default=np.array(0.5, dtype=np.float32))
+        training = node.const(2, default=np.array(False))
+        if ratio.shape != () or ratio.dtype not in FLOAT_DTYPES or training.shape != () or training.dtype.kind != "b":
+            raise node.refuse("ratio must be a float scalar and training_mode a bool scalar")
+        node.attr("seed")                   # drawing masks only: no meaning in inference
+        if bool(training):
+            raise node.refuse("training_mode=True drops random values; minicnn imports inference graphs")
+        ratio = float(ratio)
+    else:
+        ratio = node.attr("ratio", 0.5)
+    return node.apply(x, node.make(L.Dropout, p=short_float(ratio)))
+
+
+def identity(node):
+    """Identity: the same value (no layer)."""
+    return node.value(0)
+
+
+# ---------------------------------------------------------------------------
+# Constants and shape arithmetic (what exporters write to compute a Reshape's shape)
+# ---------------------------------------------------------------------------
+def _shape_array(values):
+    """A 1-D shape array: int64, or object when it holds the symbol BATCH."""
+    values = list(values)
+    if any(v is BATCH for v in values):
+        return np.array(values, dtype=object)
+    return np.array(values, dtype=np.int64)
+
+
+def _fold(node, fn, *args):
+    """Compute an op on constants with NumPy; a failure is the file's fault, not a crash."""
+    try:
+        return np.asarray(fn(*args))
+    except (ValueError, TypeError, IndexError) as exc:      # numpy's AxisError is a ValueError
+        raise node.refuse(f"cannot compute it on its constant inputs: {exc}") from exc
+
+
+def constant(node):
+    """Constant: the tensor in ``value`` (or ``value_float(s)``/``value_int(s)``)."""
+    for name in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        value = node.attr(name)
+        if value is None:
+            continue
+        if name == "value":
+            return _to_array(node.context, value, f"node {node.label}")
+        return np.asarray(value, dtype=np.float32 if "float" in name else np.int64)
+    raise node.refuse("no value minicnn can read (sparse and string constants are not supported)")
+
+
+def shape(node):
+    """Shape: the input's shape, [N, *shape] for data (N the symbol BATCH); ``start``/``end`` slice it."""
+    value = node.value(0)
+    dims = (BATCH, *value.shape) if isinstance(value, Data) else value.shape
+    start, end = node.attr("start", 0), node.attr("end", None)
+    return _shape_array(dims[start:end])
+
+
+def gather(node):
+    """Gather on constants: ``np.take(data, indices, axis)``."""
+    data, indices = node.const(0), node.const(1)
+    if indices.dtype.kind not in "iu":
+        raise node.refuse(f"indices have dtype {indices.dtype}")
+    return _fold(node, np.take, data, indices, node.attr("axis", 0))
+
+
+def unsqueeze(node):
+    """Unsqueeze on constants (axes: an attribute before opset 13, an input since)."""
+    data = node.const(0)
+    axes = node.attr("axes") if node.opset < 13 else node.const(1).tolist()
+    return _fold(node, np.expand_dims, data, tuple(np.atleast_1d(axes).tolist()))
+
+
+def squeeze(node):
+    """Squeeze on constants (axes: an attribute before opset 13, an optional input since)."""
+    data = node.const(0)
+    if node.opset < 13:
+        axes = node.attr("axes")
+    else:
+        axes = node.const(1).tolist() if node.has_input(1) else None
+    return _fold(node, np.squeeze, data, None if axes is None else tuple(np.atleast_1d(axes).tolist()))
+
+
+def concat(node):
+    """Concat of constants along ``axis``."""
+    parts = [node.const(i) for i in range(len(node.proto.input))]
+    return _fold(node, np.concatenate, parts, node.attr("axis"))
+
+
+def slice_(node):
+    """Slice of a constant: starts, ends, axes, steps (inputs since opset 10, attributes before)."""
+    data = node.const(0)
+    if node.opset >= 10:
+        starts, ends = (np.atleast_1d(node.const(i)).tolist() for i in (1, 2))
+        axes = np.atleast_1d(node.const(3)).tolist() if node.has_input(3) else list(range(len(starts)))
+        steps = np.atleast_1d(node.const(4)).tolist() if node.has_input(4) else [1] * len(starts)
+    else:
+        starts, ends = node.attr("starts", []), node.attr("ends", [])
+        axes = node.attr("axes", list(range(len(starts))))
+        steps = [1] * len(starts)
+
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise node.refuse("starts, ends, axes and steps differ in length")
+
+    def take(array):
+        index = [slice(None)] * array.ndim
+        for start, end, axis, step in zip(starts, ends, axes, steps):
+            index[axis] = slice(start, end, step)   # Python clamps out-of-range ends as ONNX does
+        return array[tuple(index)]
+    return _fold(node, take, data)
+
+
+def cast(node):
+    """Cast of a constant to the type ``to`` (a shape holding N stays one)."""
+    value = node.value(0)
+    to = node.attr("to")
+    try:
+        dtype = np.dtype(node.context.onnx.helper.tensor_dtype_to_np_dtype(to))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise node.refuse(f"to={to} is not a type minicnn reads") from exc
+    if isinstance(value, Data):
+        if dtype != value.dtype:
+            raise node.refuse(f"casts the data from {value.dtype} to {dtype}")
+        return value
+    if value.dtype == object and dtype.kind in "iu":
+        return value
+    return _fold(node, value.astype, dtype)
+
+
+# ---------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------
+#: ONNX op type (default domain) -> importer.
+IMPORTERS = {
+    "Conv": conv,
+    "MaxPool": max_pool,
+    "AveragePool": average_pool,
+    "GlobalAveragePool": global_average_pool,
+    "Gemm": gemm,
+    "MatMul": matmul,
+    "Add": add,
+    "BatchNormalization": batch_normalization,
+    "Flatten": flatten,
+    "Reshape": reshape,
+    "Relu": relu,
+    "LeakyRelu": leaky_relu,
+    "Sigmoid": sigmoid,
+    "Tanh": tanh,
+    "Softmax": softmax,
+    "Dropout": dropout,
+    "Identity": identity,
+    # shape arithmetic on constants
+    "Constant": constant,
+    "Shape": shape,
+    "Gather": gather,
+    "Unsqueeze": unsqueeze,
+    "Squeeze": squeeze,
+    "Concat": concat,
+    "Slice": slice_,
+    "Cast": cast,
+}
+
+
+# ---------------------------------------------------------------------------
+# The whole file
+# ---------------------------------------------------------------------------
+def load(path):
+    """Read an ONNX file into a ``minicnn.Sequential``.
+
+    The graph must be a chain of the ops in :data:`IMPORTERS` on one float input
+    (N, *sample) with fixed per-sample dimensions (N may be anything), such as
+    ``minicnn.onnx.export`` writes, or ``torch.onnx.export`` writes for
+    Conv/BatchNorm/ReLU/pooling/Linear stacks (either exporter).
+
+    Raises ``FileNotFoundError`` for a missing file; ``ValueError`` naming the file
+    for one that is not ONNX, and naming the node, its op and the reason for anything
+    minicnn cannot compute exactly; ``ImportError`` when onnx is not installed.
+    """
+    path = check_path(path, "path")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"cannot load {path}: it is a directory, not an ONNX file")
+    onnx = require_onnx()
+    proto = _read(onnx, path)
+    return _build(onnx, proto, path)
+
+
+def _read(onnx, path):
+    """Parse and check the file: a ValueError naming it for anything that is not a valid ONNX model."""
+    from google.protobuf.message import DecodeError
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except OSError as exc:
+        raise ValueError(f"cannot load {path}: {exc}") from exc
+    try:
+        proto = onnx.ModelProto.FromString(blob)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"cannot load {path}: it is not an ONNX file ({exc})") from exc
+    if not proto.HasField("graph"):
+        raise ValueError(f"cannot load {path}: it is not an ONNX model (it has no graph)")
+    _read_external_data(onnx, proto, path)
+    try:
+        onnx.checker.check_model(proto)
+    # a damaged name that is not UTF-8 makes the checker's own message undecodable
+    except (onnx.checker.ValidationError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"cannot load {path}: it is not a valid ONNX model ({reason})") from exc
+    return proto
+
+
+def _read_external_data(onnx, proto, path):
+    """Read the tensors stored beside the model into it.
+
+    PyTorch's default exporter writes the weights to ``model.onnx.data`` beside
+    ``model.onnx`` (``external_data=True``). Each such tensor names its file
+    (``location``, relative to the model's folder), an ``offset`` and a ``length``.
+    Only files inside the model's folder are read: a file must not make minicnn
+    read ``/etc/passwd`` or ``../../secret``.
+    """
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    tensors = list(proto.graph.initializer)
+    for node in proto.graph.node:
+        for attribute in node.attribute:
+            tensors += [attribute.t] if attribute.HasField("t") else []
+            tensors += list(attribute.tensors)
+    for tensor in tensors:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        where = f"cannot load {path}: tensor {tensor.name!r} is stored in {info.get('location', '')!r}"
+        location = info.get("location", "")
+        # protobuf hands over a damaged (not UTF-8) string as bytes; the OS takes no NUL in a path
+        if not isinstance(location, str) or "\0" in location:
+            raise ValueError(f"{where}, a location that is not a file name")
+        target = os.path.realpath(os.path.join(folder, location))
+        if not location or os.path.isabs(location) or os.path.commonpath([folder, target]) != folder:
+            raise ValueError(f"{where}, which is not a file in the model's folder")
+        try:
+            offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
+            with open(target, "rb") as f:
+                f.seek(offset)
+                data = f.read(length) if length >= 0 else f.read()
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+        try:
+            itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: unknown data type {tensor.data_type}") from exc
+        needed = itemsize * math.prod(tensor.dims)
+        if len(data) != needed:
+            raise ValueError(f"{where}: it holds {len(data)} bytes there, the tensor needs {needed}")
+        tensor.raw_data = data
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        del tensor.external_data[:]
+
+
+def _to_array(context, tensor, where):
+    """A TensorProto's values as a NumPy array; tensors in external files are refused."""
+    if tensor.data_location == context.onnx.TensorProto.EXTERNAL:
+        raise context.refuse(f"{where}: tensor {tensor.name!r} is stored in an external file, "
+                             "which minicnn does not read")
+    try:
+        return context.onnx.numpy_helper.to_array(tensor)
+    except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+        raise context.refuse(f"{where}: cannot read tensor {tensor.name!r}: {exc}") from exc
+
+
+def _opset(proto, path):
+    versions = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise ValueError(f"{path}: it imports no ONNX opset")
+    if versions[0] < MIN_OPSET:
+        raise ValueError(f"{path}: opset {versions[0]} is older than {MIN_OPSET}, the oldest minicnn reads")
+    return versions[0]
+
+
+def _architecture(proto):
+    """minicnn's architecture from the file's metadata, or None (absent or not JSON)."""
+    for prop in proto.metadata_props:
+        if prop.key == ARCHITECTURE_KEY:
+            try:
+                return json.loads(prop.value)
+            except (ValueError, TypeError, RecursionError):    # not minicnn's: the graph alone decides
+                return None
+    return None
+
+
+def _graph_input(context, graph):
+    """The one graph input that is not an initializer: (name, per-sample shape, dtype)."""
+    initialized = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initialized]
+    if len(inputs) != 1:
+        raise context.refuse(f"the graph has {len(inputs)} inputs {[i.name for i in inputs]}; a minicnn "
+                             "model has one")
+    vi = inputs[0]
+    if vi.type.WhichOneof("value") != "tensor_type":
+        raise context.refuse(f"the graph input {vi.name!r} is not a tensor")
+    tensor_type = vi.type.tensor_type
+    try:
+        dtype = np.dtype(context.onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type))
+    except (KeyError, TypeError, ValueError):
+        dtype = None
+    if dtype not in FLOAT_DTYPES:
+        name = context.onnx.TensorProto.DataType.Name(tensor_type.elem_type) \
+            if tensor_type.elem_type in context.onnx.TensorProto.DataType.values() else tensor_type.elem_type
+        raise context.refuse(f"the graph input {vi.name!r} has element type {name}; minicnn computes "
+                             "in float16, float32 or float64")
+    if not tensor_type.HasField("shape") or not tensor_type.shape.dim:
+        raise context.refuse(f"the graph input {vi.name!r} has no shape (minicnn needs (N, *sample))")
+    dims = tensor_type.shape.dim
+    for k, d in enumerate(dims[1:], 1):
+        if not d.HasField("dim_value") or d.dim_value < 1:
+            raise context.refuse(f"dimension {k} of the graph input {vi.name!r} is "
+                                 f"{d.dim_param or d.dim_value or 'unknown'!r}: only the batch axis (0) may vary")
+    if dims[0].HasField("dim_value"):
+        if dims[0].dim_value < 1:
+            raise context.refuse(f"the graph input {vi.name!r} has batch size {dims[0].dim_value}")
+        context.batch = dims[0].dim_value
+    return vi.name, tuple(d.dim_value for d in dims[1:]), dtype
+
+
+def _check_output(context, vi, value):
+    """The graph output must be computed from the input, with the shape it declares."""
+    if not isinstance(value, Data):
+        raise context.refuse(f"the graph output {vi.name!r} does not depend on the graph input")
+    dims = vi.type.tensor_type.shape.dim if vi.type.WhichOneof("value") == "tensor_type" else []
+    declared = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
+    if dims and (len(declared) != len(value.shape)
+                 or any(d is not None and d != s for d, s in zip(declared, value.shape))):
+        raise context.refuse(f"the graph output {vi.name!r} is declared {batched(declared)} but the "
+                             f"layers compute {batched(value.shape)}")
+
+
+def _build(onnx, proto, path):
+    from ..model import Sequential
+    graph = proto.graph
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    context = Context(onnx, path, _opset(proto, path), used, _architecture(proto))
+    if len(graph.sparse_initializer):
+        raise context.refuse("sparse initializers are not supported")
+    values = {t.name: _to_array(context, t, "initializer") for t in graph.initializer}
+    name, sample_shape, dtype = _graph_input(context, graph)
+    values[name] = Data((), sample_shape, dtype)
+    for index, node_proto in enumerate(graph.node):
+        node = Node(node_proto, index, values, context)
+        importer = IMPORTERS.get(node.op) if node_proto.domain in ("", "ai.onnx") else None
+        if importer is None:
+            op = node.op if node_proto.domain in ("", "ai.onnx") else f"{node_proto.domain}.{node.op}"
+            raise node.refuse(f"op {op} is not supported; minicnn reads {', '.join(IMPORTERS)}")
+        if not node_proto.output or not node_proto.output[0]:
+            raise node.refuse("it has no output")
+        value = importer(node)
+        node.finish()
+        values[node_proto.output[0]] = value
+    if len(graph.output) != 1:
+        raise context.refuse(f"the graph has {len(graph.output)} outputs "
+                             f"{[o.name for o in graph.output]}; a minicnn model has one")
+    out = graph.output[0]
+    value = values.get(out.name)
+    if value is None:
+        raise context.refuse(f"no node computes the graph output {out.name!r}")
+    _check_output(context, out, value)
+    return Sequential(list(value.layers))
