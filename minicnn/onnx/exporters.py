@@ -219,7 +219,7 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     from ..model import Sequential
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a minicnn.Sequential, got {type(model).__name__}")
-    path = check_path(path, "path")
+    path = check_path(path, "path", refuse_folder=False)     # a folder: refused below, in its own words
     shape = _check_input_shape(input_shape)
     dtype = _model_dtype(model) if dtype is None else check_dtype(dtype)
     _check_target(path)

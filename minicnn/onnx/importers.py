@@ -829,7 +829,7 @@ def load(path):
     for one that is not ONNX, and naming the node, its op and the reason for anything
     minicnn cannot compute exactly; ``ImportError`` when onnx is not installed.
     """
-    path = check_path(path, "path")
+    path = check_path(path, "path", refuse_folder=False)     # a folder: refused below, in its own words
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     if os.path.isdir(path):
