@@ -80,3 +80,115 @@ for k, s_, p in ((2, 2, 0), (3, 1, 1), (3, 2, 1)):
     y = ours.forward(x, training=True); g = rng.standard_normal(y.shape); yt.backward(torch.from_numpy(g))
     same_nan = np.array_equal(np.isnan(y), np.isnan(yt.detach().numpy()))
     print(f"maxpool with NaN k{k} s{s_} p{p}: NaN outputs agree {same_nan}, worst dx diff", np.abs(ours.backward(g) - xt.grad.numpy()).max())
+# ---------------------------------------------------------------------------
+# The layers of issue #15 and the paddings of issue #13
+# ---------------------------------------------------------------------------
+import torch.nn.functional as TF  # noqa: E402
+
+
+def grads_of(layer, x, g):
+    """(y, dx, dW or None) of a minicnn layer, training mode."""
+    y = layer.forward(x, training=True)
+    dx = layer.backward(g)
+    return y, dx, (layer.params["W"].grad if "W" in layer.params else None)
+
+
+def torch_grads(fn, x, g, weight=None):
+    xt = torch.from_numpy(x).requires_grad_()
+    wt = None if weight is None else torch.from_numpy(weight.copy()).requires_grad_()
+    yt = fn(xt, wt)
+    yt.backward(torch.from_numpy(g))
+    return yt.detach().numpy(), xt.grad.numpy(), None if wt is None else wt.grad.numpy()
+
+
+def diff(ours, theirs):
+    return max(np.abs(a - b).max() for a, b in zip(ours, theirs) if a is not None)
+
+
+def tf_same_pads(size, k, s, d):
+    """TensorFlow's 'same' padding of one axis, (before, after), computed here independently."""
+    out = -(-size // s)
+    total = max((out - 1) * s + d * (k - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+worst = {"conv1d": 0, "conv2d same stride>1": 0, "pool1d": 0, "avgpool exclude pad": 0, "pool same": 0}
+for trial in range(200):
+    k, s, d = (int(v) for v in rng.integers(1, 4, 3))
+    c, o, length = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(d * (k - 1) + 1, 14))
+    pad = str(rng.choice(["same", "valid", "0", "1"]))
+    padding = int(pad) if pad.isdigit() else pad
+    layer = L.Conv1D(c, o, k, stride=s, padding=padding, dilation=d, dtype=np.float64)
+    x = rng.standard_normal((2, c, length))
+    g = rng.standard_normal((2, *layer.output_shape(x.shape[1:])))
+    lp = tf_same_pads(length, k, s, d) if padding == "same" else (0, 0) if padding == "valid" else (padding, padding)
+    ours = grads_of(layer, x, g)
+    theirs = torch_grads(lambda xt, wt: TF.conv1d(TF.pad(xt, lp), wt, torch.from_numpy(layer.params["b"].data),
+                                                  stride=s, dilation=d), x, g, layer.params["W"].data)
+    worst["conv1d"] = max(worst["conv1d"], diff(ours, theirs))
+    # Conv2D with 'same' at stride > 1 against PyTorch on the TensorFlow-padded input
+    h, w_ = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+    kh, kw = (int(v) for v in rng.integers(1, 4, 2))
+    sh, sw = (int(v) for v in rng.integers(2, 4, 2))
+    layer = L.Conv2D(c, o, (kh, kw), stride=(sh, sw), padding="same", dilation=d, dtype=np.float64)
+    x = rng.standard_normal((2, c, h, w_))
+    g = rng.standard_normal((2, *layer.output_shape(x.shape[1:])))
+    (t, b), (l_, r) = tf_same_pads(h, kh, sh, d), tf_same_pads(w_, kw, sw, d)
+    ours = grads_of(layer, x, g)
+    theirs = torch_grads(lambda xt, wt: TF.conv2d(TF.pad(xt, (l_, r, t, b)), wt, torch.from_numpy(layer.params["b"].data),
+                                                  stride=(sh, sw), dilation=d), x, g, layer.params["W"].data)
+    worst["conv2d same stride>1"] = max(worst["conv2d same stride>1"], diff(ours, theirs))
+    # 1-D pools, average pooling without the padding in the count, and 'same' pools
+    p = int(rng.integers(0, k // 2 + 1))
+    x = rng.integers(0, 4, (2, 2, max(k, length))).astype(np.float64)        # ties
+    for ours_layer, fn in ((L.MaxPool1D(k, s, p), lambda xt, _: TF.max_pool1d(xt, k, s, p)),
+                           (L.AvgPool1D(k, s, p), lambda xt, _: TF.avg_pool1d(xt, k, s, p)),
+                           (L.AvgPool1D(k, s, p, count_include_pad=False),
+                            lambda xt, _: TF.avg_pool1d(xt, k, s, p, count_include_pad=False))):
+        g = rng.standard_normal((2, *ours_layer.output_shape(x.shape[1:])))
+        worst["pool1d"] = max(worst["pool1d"], diff(grads_of(ours_layer, x, g), torch_grads(fn, x, g)))
+    x2 = rng.standard_normal((2, 2, h + k, w_ + k))
+    pool = L.AvgPool2D(k, s, p, count_include_pad=False)
+    g = rng.standard_normal((2, *pool.output_shape(x2.shape[1:])))
+    worst["avgpool exclude pad"] = max(worst["avgpool exclude pad"], diff(
+        grads_of(pool, x2, g), torch_grads(lambda xt, _: TF.avg_pool2d(xt, k, s, p, count_include_pad=False), x2, g)))
+    pool = L.MaxPool2D(k, s, padding="same")
+    (t, b), (l_, r) = tf_same_pads(x2.shape[2], k, s, 1), tf_same_pads(x2.shape[3], k, s, 1)
+    g = rng.standard_normal((2, *pool.output_shape(x2.shape[1:])))
+    worst["pool same"] = max(worst["pool same"], diff(grads_of(pool, x2, g), torch_grads(
+        lambda xt, _: TF.max_pool2d(TF.pad(xt, (l_, r, t, b), value=-np.inf), k, s), x2, g)))
+for name, value in worst.items():
+    print(f"{name} worst abs diff", value)
+
+# global average pooling and a ResNet block with BatchNorm in training mode
+x = rng.standard_normal((3, 4, 5, 6)); g = rng.standard_normal((3, 4))
+print("global avg pool", diff(grads_of(L.GlobalAvgPool2D(), x, g),
+                             torch_grads(lambda xt, _: TF.adaptive_avg_pool2d(xt, 1).flatten(1), x, g)))
+mc.manual_seed(0)
+block = L.Residual([L.Conv2D(4, 8, 3, stride=2, padding=1, bias=False, dtype=np.float64), L.BatchNorm(8, dtype=np.float64),
+                    L.ReLU(), L.Conv2D(8, 8, 3, padding=1, bias=False, dtype=np.float64), L.BatchNorm(8, dtype=np.float64)],
+                   [L.Conv2D(4, 8, 1, stride=2, bias=False, dtype=np.float64), L.BatchNorm(8, dtype=np.float64)])
+
+
+class TorchBlock(torch.nn.Module):
+    def __init__(self, ours):
+        super().__init__()
+        self.c1, self.b1 = torch.nn.Conv2d(4, 8, 3, 2, 1, bias=False), torch.nn.BatchNorm2d(8)
+        self.c2, self.b2 = torch.nn.Conv2d(8, 8, 3, 1, 1, bias=False), torch.nn.BatchNorm2d(8)
+        self.sc, self.sb = torch.nn.Conv2d(4, 8, 1, 2, bias=False), torch.nn.BatchNorm2d(8)
+        with torch.no_grad():
+            for mine, theirs in ((ours.block[0], self.c1), (ours.block[3], self.c2), (ours.shortcut[0], self.sc)):
+                theirs.weight.copy_(torch.from_numpy(mine.params["W"].data))
+
+    def forward(self, x):
+        return self.b2(self.c2(torch.relu(self.b1(self.c1(x))))) + self.sb(self.sc(x))
+
+
+tb = TorchBlock(block)
+x = rng.standard_normal((4, 4, 6, 6)); g = rng.standard_normal((4, 8, 3, 3))
+xt = torch.from_numpy(x).requires_grad_(); yt = tb(xt); yt.backward(torch.from_numpy(g))
+y = block.forward(x, training=True); dx = block.backward(g)
+print("residual block (BatchNorm training)", max(np.abs(y - yt.detach().numpy()).max(), np.abs(dx - xt.grad.numpy()).max(),
+      np.abs(block.params["block.0.W"].grad - tb.c1.weight.grad.numpy()).max(),
+      np.abs(block.params["shortcut.0.W"].grad - tb.sc.weight.grad.numpy()).max(),
+      np.abs(block.buffers()["block.1.running_mean"] - tb.b1.running_mean.numpy()).max()))

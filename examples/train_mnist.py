@@ -6,8 +6,8 @@
 
 Data: MNIST from --data-dir, $MINICNN_DATA, the user cache or /usr/share/datasets
 (downloaded into the cache when missing). Writes into --out (default runs/mnist):
-model.npz, history.json, metrics.json, curves.png, confusion.png, mistakes.png,
-and prints the classification report.
+model.npz, history.json, metrics.json, curves.png, confusion.png, mistakes.png
+(and model.onnx with --onnx), and prints the classification report.
 """
 import argparse
 import os
@@ -98,6 +98,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=os.path.join("runs", "mnist"))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also write model.onnx (needs the onnx extra: pip install minicnn[onnx])")
     args = parser.parse_args(argv)
     epochs, batch_size, _ = DEFAULTS[args.net]
     epochs = epochs if args.epochs is None else args.epochs          # 0 is a value, not "unset"
@@ -118,8 +120,13 @@ def main(argv=None):
                         callbacks=callbacks, progress=not args.no_progress)
     seconds = time.perf_counter() - start
 
-    return report(model, loss, history, seconds, x_test, y_test, xt, yt, args.out,
+    test = report(model, loss, history, seconds, x_test, y_test, xt, yt, args.out,
                   {"net": args.net, "train_samples": len(x), "batch_size": batch_size})
+    if args.onnx:
+        import minicnn.onnx
+        minicnn.onnx.export(model, os.path.join(args.out, "model.onnx"), input_shape=x.shape[1:])
+        print(f"wrote model.onnx to {args.out} (run it with onnxruntime, look at it in Netron)")
+    return test
 
 
 if __name__ == "__main__":

@@ -247,6 +247,17 @@ def test_train_mnist_writes_model_metrics_and_figures(tmp_path):
 
 
 @needs_mnist
+def test_train_mnist_writes_an_onnx_file_that_onnxruntime_runs(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    example("train_mnist").main(["--limit", "200", "--test-limit", "50", "--epochs", "1", "--onnx",
+                                 "--out", str(tmp_path), "--no-progress"])
+    model = mc.Sequential.load(tmp_path / "model.npz")
+    x = np.random.default_rng(0).random((5, 1, 28, 28)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], model.predict(x), rtol=1e-5, atol=1e-5)
+
+
+@needs_mnist
 @pytest.mark.parametrize("net", ["cnn-bn", "mlp", "paper"])
 def test_train_mnist_other_networks_run(tmp_path, net):
     test = example("train_mnist").main(["--net", net, "--limit", "320", "--test-limit", "100", "--epochs", "1",

@@ -38,9 +38,10 @@ def conv_inputs(case, seed):
 
 
 def reference_conv(x, w, b, layer, g, input_grad=True):
+    pads = layer.pads_for(x.shape[2:])
     with mc.reference_paths():
-        out, cols = F.conv2d_forward(x, w, b, layer.stride, layer.pads, layer.dilation)
-        grads = F.conv2d_backward(g, cols, w, x.shape, layer.stride, layer.pads, layer.dilation, input_grad)
+        out, cols = F.conv2d_forward(x, w, b, layer.stride, pads, layer.dilation)
+        grads = F.conv2d_backward(g, cols, w, x.shape, layer.stride, pads, layer.dilation, input_grad)
     return out, grads
 
 
@@ -50,9 +51,10 @@ def test_fast_convolution_equals_the_reference(case, seed, input_grad, overwrite
     layer, x, w, b, rng = conv_inputs(case, seed)
     g = rng.standard_normal((case["n"], *layer.output_shape(x.shape[1:])))
     ref_out, ref_grads = reference_conv(x, w, b, layer, g, input_grad)
-    out, cols = fast.conv2d_forward(x, w, b, layer.stride, layer.pads, layer.dilation)
+    pads = layer.pads_for(x.shape[2:])
+    out, cols = fast.conv2d_forward(x, w, b, layer.stride, pads, layer.dilation)
     assert_close(out, ref_out)
-    grads = fast.conv2d_backward(g, cols, w, x.shape, layer.stride, layer.pads, layer.dilation, input_grad,
+    grads = fast.conv2d_backward(g, cols, w, x.shape, layer.stride, pads, layer.dilation, input_grad,
                                  overwrite_cols)
     for got, want in zip(grads, ref_grads):
         assert_close(got, want)
@@ -113,11 +115,12 @@ def test_fast_max_pool_backward_equals_the_reference(case, seed):
     rng = np.random.default_rng(seed)
     pool = L.MaxPool2D(case["kernel_size"], case["stride"], case["padding"])
     x = rng.integers(0, 3, (case["n"], case["c"], case["h"], case["w"])).astype(np.float64)   # ties
-    out, argmax = F.max_pool2d_forward(x, pool.kernel_size, pool.stride, pool.pads, argmax=True)
+    pads = pool.pads_for(x.shape[2:])
+    out, argmax = F.max_pool2d_forward(x, pool.kernel_size, pool.stride, pads, argmax=True)
     g = rng.standard_normal(out.shape)
     with mc.reference_paths():
-        ref = F.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pool.pads)
-    got = fast.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pool.pads)
+        ref = F.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pads)
+    got = fast.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pads)
     np.testing.assert_array_equal(got, ref)
 
 

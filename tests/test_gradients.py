@@ -42,11 +42,11 @@ def conv_cases(draw):
     kh = draw(st.integers(1, 4))
     kw = draw(st.one_of(st.just(kh), st.integers(1, 4)))
     padding = draw(st.one_of(pairs(0, 2), st.sampled_from(["same", "valid"])))
-    stride = 1 if padding == "same" else draw(pairs(1, 3))
+    stride = draw(pairs(1, 3))          # "same" at stride > 1: TensorFlow's rule
     dilation = draw(pairs(1, 3))
     (dh, dw) = _hw(dilation)
     if padding == "same":
-        pads = (dh * (kh - 1), dw * (kw - 1))
+        pads = (dh * (kh - 1), dw * (kw - 1))       # at least enough for the window to fit
     elif padding == "valid":
         pads = (0, 0)
     else:
@@ -87,8 +87,8 @@ def test_conv2d_output_shape_formula(case):
     x = np.zeros((case["n"], case["c_in"], case["h"], case["w"]), np.float32)
     y = layer.forward(x)
     (kh, kw), (sh, sw), (dh, dw) = case["kernel_size"], _hw(case["stride"]), _hw(case["dilation"])
-    if case["padding"] == "same":
-        expected = (case["h"], case["w"])
+    if case["padding"] == "same":              # ceil(H / stride): the input size at stride 1
+        expected = (-(-case["h"] // sh), -(-case["w"] // sw))
     else:
         ph, pw = (0, 0) if case["padding"] == "valid" else _hw(case["padding"])
         expected = ((case["h"] + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
@@ -123,11 +123,13 @@ def pool_cases(draw):
     kh = draw(st.integers(1, 4))
     kw = draw(st.one_of(st.just(kh), st.integers(1, 4)))
     stride = draw(st.one_of(st.none(), pairs(1, 3)))
-    padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
-    min_h, min_w = max(1, kh - 2 * padding[0]), max(1, kw - 2 * padding[1])
+    padding = draw(st.one_of(st.tuples(st.integers(0, kh // 2), st.integers(0, kw // 2)), st.just("same")))
+    pads = (kh - 1, kw - 1) if padding == "same" else (2 * padding[0], 2 * padding[1])
+    min_h, min_w = max(1, kh - pads[0]), max(1, kw - pads[1])
     return dict(n=draw(st.integers(1, 2)), c=draw(st.integers(1, 3)),
                 h=draw(st.integers(min_h, min_h + 6)), w=draw(st.integers(min_w, min_w + 6)),
-                kernel_size=(kh, kw), stride=stride, padding=padding)
+                kernel_size=(kh, kw), stride=stride, padding=padding,
+                count_include_pad=draw(st.booleans()))
 
 
 def distinct_input(shape, seed):
@@ -141,16 +143,104 @@ def distinct_input(shape, seed):
 def test_pool_gradients(cls, case, seed):
     stride = case["stride"] or case["kernel_size"]
     event(f"overlapping windows: {any(s < k for s, k in zip(_hw(stride), case['kernel_size']))}")
-    event(f"padded: {max(case['padding']) > 0}")
+    event(f"padded: {case['padding'] == 'same' or max(case['padding']) > 0}")
     layer = cls(case["kernel_size"], case["stride"], case["padding"])
+    if cls is L.AvgPool2D:
+        layer = cls(case["kernel_size"], case["stride"], case["padding"], case["count_include_pad"])
     x = distinct_input((case["n"], case["c"], case["h"], case["w"]), seed)
     assert_grads_ok(layer, x, seed)
 
 
 def test_pool_strategy_reaches_overlapping_padded_windows():
     case = find(pool_cases(), lambda c: c["stride"] is not None and min(_hw(c["stride"])) > 1
-                and min(_hw(c["stride"])) < min(c["kernel_size"]) and min(c["padding"]) > 0)
+                and min(_hw(c["stride"])) < min(c["kernel_size"]) and c["padding"] != "same"
+                and min(c["padding"]) > 0)
     assert case["padding"][0] > 0
+    assert find(pool_cases(), lambda c: c["padding"] == "same" and c["stride"] is not None
+                and min(_hw(c["stride"])) > 1)
+
+
+# ---------------------------------------------------------------------------
+# 1-D convolution and pooling, global pooling, residual blocks
+# ---------------------------------------------------------------------------
+@st.composite
+def conv1d_cases(draw):
+    k, d = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    padding = draw(st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])))
+    pad = d * (k - 1) if padding == "same" else 0 if padding == "valid" else 2 * padding
+    length = draw(st.integers(max(1, d * (k - 1) + 1 - pad), d * (k - 1) + 8))
+    return dict(n=draw(st.integers(1, 2)), c=draw(st.integers(1, 3)), o=draw(st.integers(1, 3)), length=length,
+                kernel_size=k, stride=draw(st.integers(1, 3)), padding=padding, dilation=d, bias=draw(st.booleans()))
+
+
+@given(conv1d_cases(), seeds)
+def test_conv1d_gradients(case, seed):
+    mc.manual_seed(seed % 1000)
+    layer = L.Conv1D(case["c"], case["o"], case["kernel_size"], case["stride"], case["padding"], case["dilation"],
+                     case["bias"], dtype=F64)
+    x = np.random.default_rng(seed).standard_normal((case["n"], case["c"], case["length"]))
+    assert_grads_ok(layer, x, seed)
+
+
+@pytest.mark.parametrize("cls", [L.MaxPool1D, L.AvgPool1D])
+@given(k=st.integers(1, 4), stride=st.one_of(st.none(), st.integers(1, 3)), same=st.booleans(),
+       extra=st.integers(0, 6), include=st.booleans(), seed=seeds)
+def test_pool1d_gradients(cls, k, stride, same, extra, include, seed):
+    padding = "same" if same else seed % (k // 2 + 1)
+    layer = cls(k, stride, padding) if cls is L.MaxPool1D else cls(k, stride, padding, include)
+    length = max(1, k - (k - 1 if same else 2 * padding)) + extra
+    assert_grads_ok(layer, distinct_input((2, 2, length), seed), seed)
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(1, 5), w=st.integers(1, 5), seed=seeds)
+def test_global_avg_pool_gradients(n, c, h, w, seed):
+    assert_grads_ok(L.GlobalAvgPool2D(), np.random.default_rng(seed).standard_normal((n, c, h, w)), seed)
+
+
+@given(c=st.integers(1, 3), side=st.integers(2, 6), projection=st.booleans(), seed=seeds)
+def test_residual_gradients_with_batchnorm_in_training(c, side, projection, seed):
+    """A ResNet block, BatchNorm in training mode inside; an identity or a projection shortcut."""
+    mc.manual_seed(seed % 1000)
+    if projection:        # the block halves the size and doubles the channels: so does the shortcut
+        layer = L.Residual([L.Conv2D(c, 2 * c, 3, stride=2, padding=1, bias=False, dtype=F64),
+                            L.BatchNorm(2 * c, dtype=F64), L.ReLU(),
+                            L.Conv2D(2 * c, 2 * c, 3, padding=1, bias=False, dtype=F64), L.BatchNorm(2 * c, dtype=F64)],
+                           # (no BatchNorm after the 1x1 conv: with one input channel it would make
+                           # the loss blind to the conv's weights, whose gradient is then 0 + noise)
+                           [L.Conv2D(c, 2 * c, 1, stride=2, dtype=F64)])
+    else:
+        layer = L.Residual([L.Conv2D(c, c, 3, padding=1, bias=False, dtype=F64), L.BatchNorm(c, dtype=F64),
+                            L.Tanh(), L.Conv2D(c, c, 3, padding=1, dtype=F64)])
+    side = max(side, 4) if projection else side    # BatchNorm needs a few values per channel after stride 2
+    x = np.random.default_rng(seed).standard_normal((3, c, side, side))
+    assert_grads_ok(layer, x, seed)
+
+
+def test_residual_in_a_network_trains_every_branch():
+    """Sequential backward through nested residuals reaches every parameter, with input_grad
+    True or False; the identity shortcut adds the gradient itself."""
+    mc.manual_seed(0)
+    inner = L.Residual([L.Conv2D(2, 2, 3, padding=1, dtype=F64), L.ReLU()])
+    model = mc.Sequential([L.Residual([inner, L.Conv2D(2, 2, 1, dtype=F64)]), L.GlobalAvgPool2D(), L.Dense(2, 3, dtype=F64)])
+    x = np.random.default_rng(0).standard_normal((4, 2, 5, 5))
+    y = np.array([0, 1, 2, 0])
+    loss = mc.losses.CrossEntropy()
+
+    def f(_):
+        return loss.forward(model.forward(x, training=True), y)
+
+    f(None)
+    dx = model.backward(loss.backward())
+    analytic = [p.grad.copy() for p in model.parameters()]
+    assert relative_error(dx, numerical_gradient(f, x)) <= TOL
+    for p, a in zip(model.parameters(), analytic):
+        assert relative_error(a, numerical_gradient(f, p.data)) <= TOL
+    for p in model.parameters():
+        p.zero_grad()
+    f(None)
+    assert model.backward(loss.backward(), input_grad=False) is None
+    for p, a in zip(model.parameters(), analytic):
+        np.testing.assert_allclose(p.grad, a, rtol=1e-12, atol=1e-15)
 
 
 def test_maxpool_tie_goes_to_first_in_row_major_order():

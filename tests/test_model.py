@@ -328,3 +328,33 @@ def test_astype_keeps_the_parameter_objects_an_optimiser_holds():
 def test_more_bad_arguments_are_refused(bad):
     with pytest.raises((TypeError, ValueError)):
         bad()
+
+
+def test_new_layers_save_load_and_summary(tmp_path):
+    """Conv1D and the 1-D pools; a ResNet with residual blocks (BatchNorm inside, a projection
+    shortcut, a nested block) and global average pooling: saved, loaded without pickle,
+    identical predictions and statistics, and the blocks' layers indented in the summary."""
+    mc.manual_seed(0)
+    signal = mc.Sequential([L.Conv1D(2, 4, 5, padding="same"), L.ReLU(), L.MaxPool1D(2), L.Conv1D(4, 4, 3, stride=2),
+                            L.AvgPool1D(2, padding="same", count_include_pad=False), L.Flatten(), L.Dense(20, 3)])
+    resnet = mc.Sequential([
+        L.Conv2D(1, 4, 3, padding=1, bias=False), L.BatchNorm(4), L.ReLU(),
+        L.Residual([L.Conv2D(4, 4, 3, padding=1, bias=False), L.BatchNorm(4), L.ReLU(),
+                    L.Residual([L.Conv2D(4, 4, 3, padding=1)])]),
+        L.Residual([L.Conv2D(4, 8, 3, stride=2, padding=1, bias=False), L.BatchNorm(8)],
+                   [L.Conv2D(4, 8, 1, stride=2, bias=False), L.BatchNorm(8)]),
+        L.GlobalAvgPool2D(), L.Dense(8, 10)])
+    rng = np.random.default_rng(0)
+    for model, x in ((signal, rng.standard_normal((3, 2, 40)).astype(np.float32)),
+                     (resnet, rng.standard_normal((3, 1, 8, 8)).astype(np.float32))):
+        model.forward(x, training=True)                       # move the running statistics
+        model.save(tmp_path / "m.npz")
+        again = mc.Sequential.load(tmp_path / "m.npz")
+        assert again.architecture() == model.architecture()
+        np.testing.assert_array_equal(again.predict(x), model.predict(x))
+        for key, value in model.state_dict().items():
+            np.testing.assert_array_equal(again.state_dict()[key], value, err_msg=key)
+    assert "4.shortcut.0.W" in resnet.state_dict() and "3.block.3.block.0.b" in resnet.state_dict()
+    summary = resnet.summary((1, 8, 8))
+    assert "      3: Residual" in summary and "shortcut: identity" in summary and "(8, 4, 4)" in summary
+    assert summary.splitlines()[-1] == f"Total params: {resnet.num_params():,}"
