@@ -23,8 +23,7 @@ import minicnn as mc                                    # noqa: E402
 from minicnn import layers as L                         # noqa: E402
 from examples._common import report                     # noqa: E402
 
-CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CLASSES = list(mc.data.FASHION_MNIST_CLASSES)
 DEFAULTS = {"dense": (20, 32, 1e-3), "cnn": (6, 64, 1e-3)}      # epochs, batch size, Adam lr
 
 

@@ -43,7 +43,7 @@ from . import _rng
 from ._checks import check_array, check_int, check_path
 from .io import atomic_write
 
-__all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "DataLoader",
+__all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "DataLoader", "FASHION_MNIST_CLASSES",
            "DatasetNotFoundError", "MIRRORS", "SHA256", "SYSTEM_DIRS"]
 
 
@@ -168,6 +168,10 @@ SHA256 = {
         "t10k-labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     },
 }
+
+#: The ten classes of Fashion-MNIST, by label.
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 # Public mirrors, tried in order; each URL is a folder holding the four .gz files.
 MIRRORS = {

@@ -287,3 +287,14 @@ def test_fashion_mnist_example_runs(tmp_path, net):
     assert "Ankle boot" in metrics["per_class"]
     with open(tmp_path / "history.json") as f:
         assert len(json.load(f)["val_accuracy"]) == 2
+
+
+@pytest.mark.skipif(fashion_dir() is None, reason="Fashion-MNIST is not in $MINICNN_DATA/fashion-mnist")
+def test_resnet_fashion_mnist_example_runs(tmp_path):
+    test = example("resnet_fashion_mnist").main(["--limit", "400", "--test-limit", "100", "--epochs", "1",
+                                                 "--width", "4", "--out", str(tmp_path), "--no-progress"])
+    assert_outputs(tmp_path, ["confusion.png", "curves.png", "history.json", "metrics.json",
+                              "mistakes.png", "model.npz"])
+    model = mc.Sequential.load(tmp_path / "model.npz")
+    assert sum(isinstance(layer, L.Residual) for layer in model) == 3
+    assert isinstance(model[-2], L.GlobalAvgPool2D) and 0.0 <= test["accuracy"] <= 1.0
