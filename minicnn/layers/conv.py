@@ -45,21 +45,8 @@ class Conv2D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  bias=True, dtype=np.float32, init="he_normal"):
         super().__init__()
-        self.in_channels = check_int(in_channels, "in_channels", 1)
-        self.out_channels = check_int(out_channels, "out_channels", 1)
-        self.kernel_size = pair(kernel_size, "kernel_size", 1)
-        self.stride = pair(stride, "stride", 1)
-        self.dilation = pair(dilation, "dilation", 1)
-        self.padding = check_conv_padding(padding)
-        self.bias = check_bool(bias, "bias")
-        self.dtype = check_dtype(dtype)
-        self.init = init
-        kh, kw = self.kernel_size
-        self._add_param("W", (self.out_channels, self.in_channels, kh, kw), init,
-                        fan_in=self.in_channels * kh * kw, fan_out=self.out_channels * kh * kw,
-                        dtype=self.dtype)
-        if self.bias:
-            self._add_param("b", (self.out_channels,), "zeros", 0, 0, self.dtype)
+        _set_up_convolution(self, 2, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                            bias, dtype, init)
 
     def pads_for(self, input_hw):
         """((top, bottom), (left, right)) for an input of ``input_hw = (H, W)``."""
@@ -100,13 +87,7 @@ class Conv2D(Layer):
         return dx
 
     def config(self):
-        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
-        cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels,
-                   kernel_size=list(self.kernel_size), stride=list(self.stride), padding=padding,
-                   dilation=list(self.dilation), bias=self.bias, dtype=self.dtype.name)
-        if init_name(self.init):
-            cfg["init"] = self.init
-        return cfg
+        return _convolution_config(self)
 
 
 class Conv1D(Layer):
@@ -131,19 +112,8 @@ class Conv1D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  bias=True, dtype=np.float32, init="he_normal"):
         super().__init__()
-        self.in_channels = check_int(in_channels, "in_channels", 1)
-        self.out_channels = check_int(out_channels, "out_channels", 1)
-        self.kernel_size = check_int(kernel_size, "kernel_size", 1)
-        self.stride = check_int(stride, "stride", 1)
-        self.dilation = check_int(dilation, "dilation", 1)
-        self.padding = check_conv_padding(padding, dims=1)
-        self.bias = check_bool(bias, "bias")
-        self.dtype = check_dtype(dtype)
-        self.init = init
-        c, o, k = self.in_channels, self.out_channels, self.kernel_size
-        self._add_param("W", (o, c, k), init, fan_in=c * k, fan_out=o * k, dtype=self.dtype)
-        if self.bias:
-            self._add_param("b", (o,), "zeros", 0, 0, self.dtype)
+        _set_up_convolution(self, 1, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                            bias, dtype, init)
 
     def pads_for(self, length):
         """((0, 0), (left, right)): the padding of the one-row image for a signal of ``length``."""
@@ -174,9 +144,36 @@ class Conv1D(Layer):
         return None if dx is None else dx[:, :, 0, :]
 
     def config(self):
-        cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
-                   stride=self.stride, padding=self.padding, dilation=self.dilation, bias=self.bias,
-                   dtype=self.dtype.name)
-        if init_name(self.init):
-            cfg["init"] = self.init
-        return cfg
+        return _convolution_config(self)
+
+
+def _set_up_convolution(layer, dims, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                        bias, dtype, init):
+    """The constructor of Conv2D (``dims=2``: pairs) and Conv1D (``dims=1``: ints): every
+    argument checked once, then W (C_out, C_in, *kernel) and b (C_out,)."""
+    size = pair if dims == 2 else check_int
+    layer.in_channels = check_int(in_channels, "in_channels", 1)
+    layer.out_channels = check_int(out_channels, "out_channels", 1)
+    layer.kernel_size = size(kernel_size, "kernel_size", 1)
+    layer.stride = size(stride, "stride", 1)
+    layer.dilation = size(dilation, "dilation", 1)
+    layer.padding = check_conv_padding(padding, dims)
+    layer.bias = check_bool(bias, "bias")
+    layer.dtype = check_dtype(dtype)
+    layer.init = init
+    kernel = layer.kernel_size if dims == 2 else (layer.kernel_size,)
+    c, o, taps = layer.in_channels, layer.out_channels, int(np.prod(kernel))
+    layer._add_param("W", (o, c, *kernel), init, fan_in=c * taps, fan_out=o * taps, dtype=layer.dtype)
+    if layer.bias:
+        layer._add_param("b", (o,), "zeros", 0, 0, layer.dtype)
+
+
+def _convolution_config(layer):
+    as_json = lambda v: list(v) if isinstance(v, tuple) else v
+    cfg = dict(in_channels=layer.in_channels, out_channels=layer.out_channels,
+               kernel_size=as_json(layer.kernel_size), stride=as_json(layer.stride),
+               padding=as_json(layer.padding), dilation=as_json(layer.dilation), bias=layer.bias,
+               dtype=layer.dtype.name)
+    if init_name(layer.init):
+        cfg["init"] = layer.init
+    return cfg
