@@ -81,10 +81,12 @@ step.save(fig, "impulse.png")
 # %% [markdown]
 # ## The 7x7 worked example, four ways
 #
-# The classic tutorial convolves the 7x7 matrix of the numbers 1..49 with the kernel
-# `k` above in scipy's `'same'` mode (zero padding, output as large as the input). Its
-# printed result starts and ends with these rows (the numbers below are scipy's output,
-# kept here as data):
+# A classic tutorial prints the result of `scipy.signal.convolve2d(x, k, mode="same")`
+# (zero padding, output as large as the input) for a 7x7 matrix; it starts and ends with
+# the rows below (scipy's numbers, kept here as data). The 7x7 matrix of the numbers
+# 1..49 with the kernel `k` above reproduces them exactly; for that matrix, `k` is the
+# only kernel with integer weights below 100 that does (the two rows are 14 linear
+# equations in the 9 weights).
 
 # %%
 x = np.arange(1, 50, dtype=np.float64).reshape(7, 7)
