@@ -526,6 +526,16 @@ def _input_display(sample, max_maps):
     return np.nan_to_num(np.clip(rgb, 0.0, 1.0), nan=0.0)[None]
 
 
+def _draw_map(ax, values):
+    """One feature map: viridis if it has no negative value, else RdBu_r centred on 0."""
+    finite = values[np.isfinite(values)]
+    if finite.size and finite.min() < 0:
+        top = float(np.abs(finite).max())
+        ax.imshow(values, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
+    else:
+        ax.imshow(values, cmap="viridis", interpolation="nearest")
+
+
 def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
     """What the network computes from one sample: the feature maps of its layers.
 
@@ -540,7 +550,9 @@ def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
     batch norm on its running statistics), keeping every layer's output.
     The figure has one block per layer, the input first, titled
     ``"<index>: <layer class>   output (C', H', W')"``; maps are drawn up to 8
-    to a row, each on its own colour scale (viridis: bright = large).
+    to a row, each on its own colour scale: viridis (bright = large) for a map of
+    values >= 0 (after a ReLU or a pool of them), a diverging map centred on 0 for
+    signed ones (red positive, blue negative, white 0), as plot_filters draws weights.
     A 3-channel input is shown as one colour image.
 
     Returns the Figure: one Axes (holding one image) per map shown.
@@ -590,7 +602,7 @@ def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
                 elif is_input:
                     ax.imshow(maps[c], cmap="gray", interpolation="nearest")
                 else:
-                    ax.imshow(maps[c], cmap="viridis", interpolation="nearest")
+                    _draw_map(ax, maps[c])
                     ax.set_title(f"#{c}", fontsize=7, pad=2)
                 _frame(ax)
         save_figure(fig, path)

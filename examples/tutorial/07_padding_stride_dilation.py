@@ -103,10 +103,10 @@ step.check_close(conv_layer(k, dilation=2).forward(x[None, None])[0, 0], I.corre
 # It depends on H, not only on k: for k = 3 and s = 2, an 11-pixel input gets one row
 # on each side, a 12-pixel input gets a single row at the bottom.
 #
-# This version of minicnn's `Conv2D(padding="same")` takes stride 1 only (as PyTorch,
-# which refuses 'same' with a stride); TensorFlow's rule for stride > 1 is being added.
-# Until then: compute the padding, pad with `functional.pad2d` (any four sides),
-# convolve with `padding=0`.
+# minicnn's `Conv2D(padding="same")` follows this rule at every stride (PyTorch refuses
+# 'same' with a stride; at stride 1 the two agree). Below, the rule by hand: compute the
+# padding, pad with `functional.pad2d` (any four sides), convolve with `padding=0`, and
+# check that `padding="same"` gives the same numbers.
 
 # %%
 def tf_same_padding(size, k, s, d=1):
@@ -127,12 +127,8 @@ for size in (11, 12):
                f"H={size}: TF 'SAME' at stride 2 gives ceil({size}/2) = {out_size}, pads {pads}")
     step.check_close(manual, conv_loop(img, k, stride=2, padding=(pads, pads)),
                      f"H={size}: pad2d + Conv2D(stride=2) = the loop with padding {pads}")
-    try:
-        native = conv_layer(k, stride=2, padding="same").forward(img[None, None])[0, 0]
-    except ValueError as exc:
-        print(f"  Conv2D(padding='same', stride=2) in this version: {exc}")
-    else:                     # a minicnn with TensorFlow's rule: it must agree with the hand padding
-        step.check_close(native, manual, f"H={size}: Conv2D(padding='same', stride=2) = the hand padding")
+    native = conv_layer(k, stride=2, padding="same").forward(img[None, None])[0, 0]
+    step.check_close(native, manual, f"H={size}: Conv2D(padding='same', stride=2) = the hand padding")
     same_results.append((img, pads, manual))
 
 # %%
