@@ -1,0 +1,35 @@
+"""The README's Python examples run as written (those that need no training run or data set).
+
+Blocks run in order in one namespace, as a reader pastes them; a block that trains on
+MNIST or reads the example's output files is left out (test_examples.py runs those
+scripts), and the ONNX block runs when onnx is installed.
+"""
+import os
+import re
+
+import pytest
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+def python_blocks():
+    with open(README, encoding="utf-8") as f:
+        return re.findall(r"```python\n(.*?)```", f.read(), re.S)
+
+
+def test_the_readme_has_its_examples():
+    assert len(python_blocks()) >= 5
+
+
+def test_the_readme_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                    # the examples write cnn.npz, edges.png, ...
+    namespace, ran = {}, 0
+    for block in python_blocks():
+        if "load_mnist" in block or "runs/mnist" in block:
+            continue
+        if "minicnn.onnx" in block:
+            pytest.importorskip("onnx")
+        exec(compile(block, README, "exec"), namespace)
+        ran += 1
+    assert ran >= 5
+    assert os.path.exists("cnn.npz") and os.path.exists("edges.png") and os.path.exists("model.onnx")
