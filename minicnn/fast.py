@@ -18,10 +18,14 @@ The tricks:
    a smaller matrix than col2im's.
 4. :func:`can_hold` - the backward pass writes its matrix into the forward's cols.
 5. :func:`max_pool2d_backward` - non-overlapping windows write instead of add.
+6. The idle core: :func:`pad2d`, :func:`im2col`, :func:`col2im`, :func:`from_grid`,
+   :func:`to_grid` and the pooling split the batch over minicnn's threads
+   (:func:`minicnn.threads.parallel`), while the matrix products run on BLAS's.
 """
 import numpy as np
 
 from . import functional as F
+from .threads import parallel
 
 
 # ---------------------------------------------------------------------------
@@ -63,20 +67,21 @@ def conv2d_forward(x, weight, bias, stride, pads, dilation, cols_buffer=None):
     hold it (see :func:`can_hold`).
     """
     o, _, kh, kw = weight.shape
-    if tuple(stride) == (1, 1):
-        (oh, ow), grid, grid_pads = wide_grid(x.shape, (kh, kw), pads, dilation)
-    else:
-        (oh, ow), grid_pads = F.window_output_shape(x.shape[2:], (kh, kw), stride, pads, dilation), pads
-        grid = (oh, ow)
+    (oh, ow), grid, grid_pads = _grid(x.shape, (kh, kw), stride, pads, dilation)
     out_buffer = cols_buffer if can_hold(cols_buffer, (weight[0].size, len(x) * grid[0] * grid[1]), x.dtype) \
         else None
-    cols = F.im2col(F.pad2d(x, grid_pads), (kh, kw), stride, dilation, grid, out_buffer)
+    cols = im2col(pad2d(x, grid_pads), (kh, kw), stride, dilation, grid, out_buffer)
     w_mat = np.ascontiguousarray(weight.reshape(o, -1).astype(x.dtype, copy=False))
     out = w_mat @ cols                                                     # (O, N*GH*GW)
-    if bias is not None:
-        out += bias.astype(x.dtype, copy=False)[:, None]
-    out = out.reshape(o, len(x), *grid)[:, :, :oh, :ow]                  # drop the grid's extra columns
-    return np.ascontiguousarray(out.transpose(1, 0, 2, 3)), cols
+    return from_grid(out, len(x), grid, (oh, ow), bias), cols
+
+
+def _grid(x_shape, kernel_size, stride, pads, dilation):
+    """``((OH, OW), grid, grid_pads)``: the :func:`wide_grid` at stride 1, else the output's own."""
+    if tuple(stride) == (1, 1):
+        return wide_grid(x_shape, kernel_size, pads, dilation)
+    out_hw = F.window_output_shape(x_shape[-2:], kernel_size, stride, pads, dilation)
+    return out_hw, out_hw, pads
 
 
 def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True,
@@ -90,18 +95,12 @@ def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, inp
     """
     o, c, kh, kw = weight.shape
     n, _, h, w = x_shape
-    if tuple(stride) == (1, 1):
-        (oh, ow), grid, grid_pads = wide_grid(x_shape, (kh, kw), pads, dilation)
-    else:
-        (oh, ow), grid_pads = F.window_output_shape((h, w), (kh, kw), stride, pads, dilation), pads
-        grid = (oh, ow)
+    (oh, ow), grid, grid_pads = _grid(x_shape, (kh, kw), stride, pads, dilation)
     if cols.shape != (c * kh * kw, n * grid[0] * grid[1]):
         raise ValueError(f"cols has shape {cols.shape}, not that of the fast conv2d_forward for this "
                          f"geometry ({c * kh * kw}, {n * grid[0] * grid[1]}): forward and backward must "
                          "run with the same fast-path setting")
-    dy = np.zeros((o, n, *grid), dtype=grad_out.dtype)
-    dy[:, :, :oh, :ow] = grad_out.transpose(1, 0, 2, 3)
-    dy = dy.reshape(o, -1)                                                 # (O, N*GH*GW)
+    dy = to_grid(grad_out, grid)                                           # (O, N*GH*GW)
     db = dy.sum(axis=1)
     dw = weight_grad(cols, dy, weight.shape)
     if not input_grad:
@@ -113,7 +112,7 @@ def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, inp
     reuse = overwrite_cols and can_hold(cols, cols.shape, grad_out.dtype)
     dcols = np.matmul(w_mat.T, dy, out=cols if reuse else None)           # (C*kh*kw, N*GH*GW)
     (top, bottom), (left, right) = grid_pads
-    dx_pad = F.col2im(dcols, (n, c, h + top + bottom, w + left + right), (kh, kw), stride, dilation, grid)
+    dx_pad = col2im(dcols, (n, c, h + top + bottom, w + left + right), (kh, kw), stride, dilation, grid)
     return np.ascontiguousarray(F.unpad2d(dx_pad, grid_pads)), dw, db
 
 
@@ -201,11 +200,115 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads):
     dwin = F.sliding_windows(dx_pad, kernel_size, stride, writeable=True)
     kh, kw = kernel_size
     overlapping = stride[0] < kh or stride[1] < kw
-    hit = np.empty(argmax.shape, dtype=bool)
-    for t in range(kh * kw):
-        np.equal(argmax, t, out=hit)
-        if overlapping:                           # windows share pixels: add
-            dwin[:, :, t // kw, t % kw] += grad_out * hit
-        else:                                     # each pixel in one window: write
-            np.multiply(grad_out, hit, out=dwin[:, :, t // kw, t % kw])
+
+    def samples(a, b):
+        hit = np.empty(argmax[a:b].shape, dtype=bool)
+        for t in range(kh * kw):
+            np.equal(argmax[a:b], t, out=hit)
+            if overlapping:                           # windows share pixels: add
+                dwin[a:b, :, t // kw, t % kw] += grad_out[a:b] * hit
+            else:                                     # each pixel in one window: write
+                np.multiply(grad_out[a:b], hit, out=dwin[a:b, :, t // kw, t % kw])
+    parallel(samples, n, dx_pad.size)
     return F.unpad2d(dx_pad, pads)
+
+
+def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False):
+    """Fast :func:`minicnn.functional.max_pool2d_forward`: the batch split over the threads."""
+    n, c = x.shape[:2]
+    (oh, ow) = F.window_output_shape(x.shape[2:], kernel_size, stride, pads)
+    out = np.empty((n, c, oh, ow), x.dtype)
+    winner = np.empty((n, c, oh, ow), np.min_scalar_type(kernel_size[0] * kernel_size[1] - 1)) if argmax else None
+
+    def samples(a, b):
+        with F.fast_paths(False):                 # the reference, on samples a..b
+            result = F.max_pool2d_forward(x[a:b], kernel_size, stride, pads, argmax)
+        if argmax:
+            out[a:b], winner[a:b] = result
+        else:
+            out[a:b] = result
+    parallel(samples, n, x.size)
+    return (out, winner) if argmax else out
+
+
+# ---------------------------------------------------------------------------
+# 6. The idle core: memory-bound steps split over the batch
+# ---------------------------------------------------------------------------
+# NumPy computes a copy or an element-wise operation on one core, and releases the
+# GIL while it does: so one chunk of the batch per thread runs them side by side. No
+# value depends on the chunking (each is computed by the same operations in the same
+# order), so the results are the reference's bit for bit, whatever the threads.
+def pad2d(x, pads, value=0.0):
+    """:func:`minicnn.functional.pad2d`, the batch split over the threads."""
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    n, c, h, w = x.shape
+    out = np.empty((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+
+    def samples(a, b):
+        out[a:b] = value                          # a full fill, then the middle: as F.pad2d
+        out[a:b, :, top:top + h, left:left + w] = x[a:b]
+    parallel(samples, n, out.size)
+    return out
+
+
+def im2col(x_pad, kernel_size, stride, dilation, grid=None, out=None):
+    """:func:`minicnn.functional.im2col`, the batch split over the threads."""
+    win = F.sliding_windows(x_pad, kernel_size, stride, dilation, grid=grid)   # (N, C, kh, kw, GH, GW)
+    n, c, kh, kw, gh, gw = win.shape
+    if out is None:
+        out = np.empty((c * kh * kw, n * gh * gw), dtype=x_pad.dtype)
+    rows = out.reshape(c, kh, kw, n, gh, gw)
+
+    def samples(a, b):
+        rows[:, :, :, a:b] = win[a:b].transpose(1, 2, 3, 0, 4, 5)
+    parallel(samples, n, out.size)
+    return out
+
+
+def col2im(cols, x_pad_shape, kernel_size, stride, dilation, grid=None):
+    """:func:`minicnn.functional.col2im`, the batch split over the threads (the windows of
+    one sample never reach another's pixels, the wide grid's included)."""
+    out = np.zeros(x_pad_shape, dtype=cols.dtype)
+    win = F.sliding_windows(out, kernel_size, stride, dilation, writeable=True, grid=grid)
+    n, c, kh, kw, gh, gw = win.shape
+    cols = cols.reshape(c, kh, kw, n, gh, gw)
+
+    def samples(a, b):
+        for i in range(kh):
+            for j in range(kw):
+                win[a:b, :, i, j] += cols[:, i, j, a:b].transpose(1, 0, 2, 3)
+    parallel(samples, n, cols.size)
+    return out
+
+
+def from_grid(out, n, grid, out_hw, bias=None):
+    """The product W @ cols, (O, N*GH*GW), as the layer's output (N, O, OH, OW): the grid's
+    extra columns dropped, the bias added, and the axes moved, in one pass."""
+    o, (oh, ow) = len(out), out_hw
+    src = out.reshape(o, n, *grid)[:, :, :oh, :ow]
+    result = np.empty((n, o, oh, ow), dtype=out.dtype)
+    b = None if bias is None else bias.astype(out.dtype, copy=False)[None, :, None, None]
+
+    def samples(a, c):
+        if b is None:
+            result[a:c] = src[:, a:c].transpose(1, 0, 2, 3)
+        else:
+            np.add(src[:, a:c].transpose(1, 0, 2, 3), b, out=result[a:c])
+    parallel(samples, n, result.size)
+    return result
+
+
+def to_grid(grad_out, grid):
+    """dY (N, O, OH, OW) laid out as the product's columns, (O, N*GH*GW), zero on the
+    grid's extra columns."""
+    n, o, oh, ow = grad_out.shape
+    dy = np.empty((o, n, *grid), dtype=grad_out.dtype)
+
+    def samples(a, b):
+        dy[:, a:b, :, ow:] = 0
+        dy[:, a:b, oh:, :] = 0
+        dy[:, a:b, :oh, :ow] = grad_out[a:b].transpose(1, 0, 2, 3)
+    parallel(samples, n, dy.size)
+    return dy.reshape(o, -1)

@@ -21,6 +21,7 @@ trick, and the references hand over to them while fast paths are on (the
 default). ``with minicnn.reference_paths():`` runs everything on the references.
 """
 import contextlib
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -271,6 +272,8 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False):
     A NaN counts as the maximum, as in PyTorch: the output is NaN and ``argmax``
     names the window's last NaN (a later NaN takes over, a number never beats one).
     """
+    if fast_paths_enabled():
+        return fast.max_pool2d_forward(x, kernel_size, stride, pads, argmax)
     x_pad = pad2d(x, pads, value=-np.inf)
     win = sliding_windows(x_pad, kernel_size, stride)
     kh, kw = kernel_size
@@ -406,23 +409,22 @@ def _check_axis(axis, ndim):
 # ---------------------------------------------------------------------------
 # The switch between the references above and the fast paths of minicnn.fast
 # ---------------------------------------------------------------------------
-_fast_paths = True
+_switch = threading.local()          # per thread: a switch in one thread leaves the others alone
 
 
 def fast_paths_enabled():
     """Whether the references hand over to :mod:`minicnn.fast` (True unless switched off)."""
-    return _fast_paths
+    return getattr(_switch, "fast", True)
 
 
 @contextlib.contextmanager
 def fast_paths(enabled):
-    """Run the code inside with the fast paths on (``True``) or off (``False``)."""
-    global _fast_paths
-    before, _fast_paths = _fast_paths, bool(enabled)
+    """Run the code inside (in this thread) with the fast paths on (``True``) or off (``False``)."""
+    before, _switch.fast = fast_paths_enabled(), bool(enabled)
     try:
         yield
     finally:
-        _fast_paths = before
+        _switch.fast = before
 
 
 def reference_paths():

@@ -12,16 +12,19 @@ pooling), which NumPy runs on one core; :func:`parallel` splits such work into
 one chunk of the batch per thread. NumPy releases the GIL while it copies and
 computes, so the chunks run at the same time.
 
-Results do not depend on the number of threads: the chunks split the batch,
-and no sum ever runs across samples in a chunked step, so every number is
-computed by the same operations in the same order whatever the split
-(``tests/test_threads.py`` checks it bit for bit).
+Results do not depend on the number of minicnn's threads: the chunks split
+the batch, and no sum ever runs across samples in a chunked step, so every
+number is computed by the same operations in the same order whatever the split
+(``tests/test_threads.py`` checks it bit for bit). The number of BLAS threads
+does change the last bits: OpenBLAS splits a matrix product among its threads
+in a way that changes the order of some sums, so results agree to float32
+rounding (about 1e-6 relative), which that test checks too.
 """
 import ctypes
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from ._checks import check_int
+from ._checks import check_bool, check_int
 
 __all__ = ["get_num_threads", "set_num_threads", "parallel"]
 
@@ -55,16 +58,17 @@ def get_num_threads():
     return _threads
 
 
-def set_num_threads(n):
-    """Compute with ``n`` threads (``n`` >= 1): minicnn's own, and NumPy's BLAS where
-    it can be set (see :func:`blas_threads`). Returns the previous number."""
+def set_num_threads(n, blas=True):
+    """Compute with ``n`` threads (``n`` >= 1): minicnn's own, and (unless ``blas=False``)
+    NumPy's BLAS where it can be set (see :func:`blas_threads`). Returns the previous number."""
     global _threads, _pool
     n = check_int(n, "n", 1)
     previous, _threads = _threads, n
     if _pool is not None:
         _pool.shutdown(wait=True)
         _pool = None
-    set_blas_threads(n)
+    if check_bool(blas, "blas"):
+        set_blas_threads(n)
     return previous
 
 
@@ -140,3 +144,7 @@ def set_blas_threads(n):
         return False
     _BLAS[1](check_int(n, "n", 1))
     return True
+
+
+if os.environ.get("MINICNN_NUM_THREADS"):     # asked for: BLAS computes with as many threads
+    set_blas_threads(_threads)

@@ -159,3 +159,28 @@ def test_backward_runs_on_the_paths_its_forward_ran_on():
     layer.forward(x, training=True)
     with mc.reference_paths():
         assert_close(layer.backward(np.ones_like(y)), dx)
+
+
+@given(conv_cases(), seeds, st.integers(2, 4))
+def test_the_threaded_steps_equal_the_references_bit_for_bit(case, seed, n_threads):
+    """Fast path 6: pad2d, im2col, col2im, max pooling and the output layout, the batch
+    split over threads, against the one-piece references."""
+    before = mc.set_num_threads(n_threads, blas=False)
+    try:
+        layer, x, _, _, rng = conv_inputs(case, seed)
+        x = np.concatenate([x] * 3)                           # a batch to split
+        pads, k = layer.pads_for(x.shape[2:]), layer.kernel_size
+        np.testing.assert_array_equal(fast.pad2d(x, pads), F.pad2d(x, pads))
+        x_pad = F.pad2d(x, pads)
+        cols = F.im2col(x_pad, k, layer.stride, layer.dilation)
+        np.testing.assert_array_equal(fast.im2col(x_pad, k, layer.stride, layer.dilation), cols)
+        np.testing.assert_array_equal(fast.col2im(cols, x_pad.shape, k, layer.stride, layer.dilation),
+                                      F.col2im(cols, x_pad.shape, k, layer.stride, layer.dilation))
+        pool_pads = ((k[0] // 2,) * 2, (k[1] // 2,) * 2)
+        with mc.reference_paths():
+            ref_out, ref_arg = F.max_pool2d_forward(x, k, layer.stride, pool_pads, argmax=True)
+        out, arg = fast.max_pool2d_forward(x, k, layer.stride, pool_pads, argmax=True)
+        np.testing.assert_array_equal(out, ref_out)
+        np.testing.assert_array_equal(arg, ref_arg)
+    finally:
+        mc.set_num_threads(before, blas=False)
