@@ -10,7 +10,8 @@ IR_VERSION = 8
 #: ``is_test`` attribute whose default meant training mode.
 MIN_OPSET = 7
 
-#: Where the padding spellings 'same' and 'valid' of Conv2D are kept (see ``exporters``).
+#: The metadata key of ``model.architecture()``: it keeps what the graph's numbers do not
+#: say, such as the padding spellings 'same' and 'valid' and the initialisers' names.
 ARCHITECTURE_KEY = "minicnn.architecture"
 
 

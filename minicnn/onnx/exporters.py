@@ -6,14 +6,16 @@ written, the name of its input tensor ``x`` (N, *shape) and the per-sample input
 its output tensor. Weights are named like minicnn's parameters (``"3.W"``), nodes like
 the layer (``"3.Conv2D"``), so that Netron shows the model as ``model.summary()`` does.
 
-Adding a layer (``Conv1D``, ``GlobalAvgPool2D``, ``Residual``) means writing one
-function here and one line in ``EXPORTERS`` (and its importer in ``importers.py``).
+Adding a layer means writing one function here and one line in ``EXPORTERS`` (and
+its importer in ``importers.py``). A layer made of layers (``Residual``) exports its
+inner chains with :func:`export_layers`.
 """
 import json
 import os
 
 import numpy as np
 
+from .. import functional as F
 from .. import layers as L
 from .._checks import check_dtype, check_int, check_path
 from ..io import atomic_write
@@ -63,43 +65,92 @@ class Graph:
 # One exporter per layer
 # ---------------------------------------------------------------------------
 def _onnx_pads(pads):
-    """minicnn's ((top, bottom), (left, right)) -> ONNX's [top, left, bottom, right]
-    (all the beginnings, then all the ends)."""
-    (top, bottom), (left, right) = pads
-    return [top, left, bottom, right]
+    """minicnn's (before, after) per spatial axis -> ONNX's pads: all the beginnings, then all
+    the ends. 2-D ((top, bottom), (left, right)) -> [top, left, bottom, right]; 1-D
+    ((left, right),) -> [left, right]."""
+    return [before for before, _ in pads] + [after for _, after in pads]
 
 
 def conv2d(layer, graph, x, shape):
     """Conv2D -> ``Conv``: the same cross-correlation, x (N, C, H, W) -> (N, O, OH, OW).
 
-    W (O, C, kh, kw) and b (O,) go in as they are; ``padding='same'`` becomes its
-    explicit pads (with an even kernel, the extra row/column at the bottom/right).
-    Explicit pads rather than ``auto_pad='SAME_UPPER'``: onnxruntime refuses
-    ``auto_pad`` together with dilation.
+    W (O, C, kh, kw) and b (O,) go in as they are. ``padding='same'`` becomes its explicit
+    pads for this input size (TensorFlow's rule: with an odd total, the extra row/column
+    at the bottom/right; at stride > 1 they depend on H and W, which ``input_shape`` fixes).
+    Explicit pads rather than ``auto_pad='SAME_UPPER'``: onnxruntime refuses ``auto_pad``
+    together with dilation.
     """
     inputs = [x, graph.weight("W", layer.params["W"].data)]
     if layer.bias:
         inputs.append(graph.weight("b", layer.params["b"].data))
     return graph.node("Conv", inputs, kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
-                      pads=_onnx_pads(layer.pads), dilations=list(layer.dilation), group=1)
+                      pads=_onnx_pads(layer.pads_for(shape[1:])), dilations=list(layer.dilation), group=1)
 
 
-def max_pool2d(layer, graph, x, shape):
-    """MaxPool2D -> ``MaxPool``: x (N, C, H, W) -> (N, C, OH, OW), max over each window.
+def conv1d(layer, graph, x, shape):
+    """Conv1D -> 1-D ``Conv``: x (N, C, L) -> (N, O, OL); W (O, C, k) and b (O,) as they are,
+    pads [left, right] (for 'same': as Conv2D's, for this L)."""
+    inputs = [x, graph.weight("W", layer.params["W"].data)]
+    if layer.bias:
+        inputs.append(graph.weight("b", layer.params["b"].data))
+    _, along = layer.pads_for(shape[1])                      # ((0, 0), (left, right)): one row high
+    return graph.node("Conv", inputs, kernel_shape=[layer.kernel_size], strides=[layer.stride],
+                      pads=_onnx_pads([along]), dilations=[layer.dilation], group=1)
 
-    ONNX's MaxPool never picks a padded position, which is minicnn's -inf padding.
+
+def _pool_window(layer, shape):
+    """kernel_shape, strides and pads of a 2-D or 1-D pooling layer for its input (C, *spatial).
+
     ``strides`` is always written: ONNX's default is 1, minicnn's the kernel size.
     """
-    return graph.node("MaxPool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
-                      pads=_onnx_pads(layer.pads))
+    if len(shape) == 2:                                      # (C, L): one int each
+        pads = [F.axis_padding(layer.padding, layer.kernel_size, layer.stride, 1, shape[1])]
+        return dict(kernel_shape=[layer.kernel_size], strides=[layer.stride], pads=_onnx_pads(pads))
+    return dict(kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                pads=_onnx_pads(layer.pads_for(shape[1:])))
 
 
-def avg_pool2d(layer, graph, x, shape):
-    """AvgPool2D -> ``AveragePool`` with ``count_include_pad=1``: the zero padding counts
-    in the mean (sum over the window / (kh * kw)), as minicnn computes it. ONNX's
-    default, 0, would divide by the number of real pixels in the window instead."""
-    return graph.node("AveragePool", [x], kernel_shape=list(layer.kernel_size),
-                      strides=list(layer.stride), pads=_onnx_pads(layer.pads), count_include_pad=1)
+def max_pool(layer, graph, x, shape):
+    """MaxPool2D, MaxPool1D -> ``MaxPool``: x (N, C, H, W) or (N, C, L), the max over each window.
+
+    ONNX's MaxPool never picks a padded position, which is minicnn's -inf padding.
+    """
+    return graph.node("MaxPool", [x], **_pool_window(layer, shape))
+
+
+def avg_pool(layer, graph, x, shape):
+    """AvgPool2D, AvgPool1D -> ``AveragePool`` with minicnn's ``count_include_pad``:
+
+    - 1: the zero padding counts, every window's sum is divided by kh * kw (PyTorch's default);
+    - 0 (ONNX's default): divided by the number of the window's input pixels (TensorFlow's).
+    """
+    return graph.node("AveragePool", [x], **_pool_window(layer, shape),
+                      count_include_pad=int(layer.count_include_pad))
+
+
+def global_avg_pool2d(layer, graph, x, shape):
+    """GlobalAvgPool2D -> ``GlobalAveragePool`` + ``Flatten``: (N, C, H, W) -> (N, C, 1, 1) -> (N, C).
+
+    ONNX's op keeps the pooled axes (of size 1); the Flatten drops them, as PyTorch
+    writes ``torch.flatten(nn.AdaptiveAvgPool2d(1)(x), 1)``.
+    """
+    pooled = graph.node("GlobalAveragePool", [x], step="GlobalAveragePool")
+    return graph.node("Flatten", [pooled], axis=1)
+
+
+def residual(layer, graph, x, shape):
+    """Residual -> the block's nodes, the shortcut's nodes and an ``Add``: y = block(x) + shortcut(x).
+
+    Both branches read x; the identity shortcut has no nodes (the ``Add`` reads x itself).
+    The layers inside are named by their place: ``"3.block.0"``, ``"3.shortcut.0"``
+    (weights ``"3.block.0.W"``, as in ``model.state_dict()``).
+    """
+    place = graph.prefix
+    block, _ = export_layers(layer.block.layers, graph, x, shape, prefix=f"{place}.block.")
+    skip = x
+    if layer.shortcut is not None:
+        skip, _ = export_layers(layer.shortcut.layers, graph, x, shape, prefix=f"{place}.shortcut.")
+    return graph.node("Add", [block, skip])
 
 
 def dense(layer, graph, x, shape):
@@ -180,8 +231,13 @@ def dropout(layer, graph, x, shape):
 #: (a user's own layer) may compute something else and must get its own entry.
 EXPORTERS = {
     L.Conv2D: conv2d,
-    L.MaxPool2D: max_pool2d,
-    L.AvgPool2D: avg_pool2d,
+    L.Conv1D: conv1d,
+    L.MaxPool2D: max_pool,
+    L.MaxPool1D: max_pool,
+    L.AvgPool2D: avg_pool,
+    L.AvgPool1D: avg_pool,
+    L.GlobalAvgPool2D: global_avg_pool2d,
+    L.Residual: residual,
     L.Dense: dense,
     L.BatchNorm: batch_norm,
     L.Flatten: flatten,
@@ -201,7 +257,8 @@ EXPORTERS = {
 def export(model, path, input_shape=(1, 28, 28), dtype=None):
     """Write ``model`` as an ONNX file (opset 17) that onnxruntime, Netron and PyTorch read.
 
-    - ``model``: a ``minicnn.Sequential`` of the layers in :data:`EXPORTERS`.
+    - ``model``: a ``minicnn.Sequential`` of the layers in :data:`EXPORTERS` (inside a
+      Residual too).
     - ``path``: the file to write; written atomically (the old file stays whole
       until the new one is complete).
     - ``input_shape``: one sample's shape, e.g. ``(1, 28, 28)`` for (C, H, W). The
@@ -213,7 +270,8 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     The graph reads ``"input"`` (N, *input_shape) and writes ``"output"``; weights
     are initializers named like ``model.state_dict()``. The file also keeps
     ``model.architecture()`` as metadata (``minicnn.architecture``), so that
-    ``minicnn.onnx.load`` gives Conv2D back its ``'same'``/``'valid'`` spelling.
+    ``minicnn.onnx.load`` gives the convolutions and pools back their ``'same'``/``'valid'``
+    spelling (the graph has the pads it gives for ``input_shape``) and the initialisers' names.
     Returns ``path``.
     """
     from ..model import Sequential
@@ -225,8 +283,8 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     _check_target(path)
     if not model.layers:
         raise ValueError("model has no layers: there is nothing to export")
-    for i, layer in enumerate(model.layers):
-        _check_exportable(layer, str(i))
+    for name, layer in _every_layer(model.layers):
+        _check_exportable(layer, name)
     onnx = require_onnx()
     helper = onnx.helper
 
@@ -257,8 +315,8 @@ def export_layers(layers, graph, x, shape, prefix=""):
     """Export a chain of layers applied to tensor ``x`` (N, *shape): returns the name of
     its output tensor and the output's per-sample shape.
 
-    Layer i is named ``f"{prefix}{i}"`` (``"3"``; ``"3.block.0"`` for a layer inside
-    layer 3, once a layer such as Residual exports its inner chains through this).
+    Layer i is named ``f"{prefix}{i}"``: ``"3"``, or ``"3.block.0"`` for the first layer of
+    the block of the Residual at 3 (:func:`residual` exports its branches through this).
     """
     for i, layer in enumerate(layers):
         name = f"{prefix}{i}"
@@ -273,6 +331,16 @@ def export_layers(layers, graph, x, shape, prefix=""):
         graph.prefix, graph.layer_name = saved
         shape = out_shape
     return x, shape
+
+
+def _every_layer(layers, prefix=""):
+    """(name, layer) of every layer, also those inside a Residual's branches ("3.block.0")."""
+    for i, layer in enumerate(layers):
+        yield f"{prefix}{i}", layer
+        if isinstance(layer, L.Residual):
+            for branch, chain in layer.branches():
+                if chain is not None:
+                    yield from _every_layer(chain.layers, f"{prefix}{i}.{branch}.")
 
 
 def _check_exportable(layer, name):

@@ -18,7 +18,11 @@ keeps them topologically sorted) and gives every tensor a value, one of:
 The model is the layer chain of the graph output's Data. Because every Data carries
 its own chain, a graph that branches needs no special walk: two chains that meet
 at an ``Add`` share the layers up to the fork, and the rest of each is one branch:
-a residual block (see :func:`add_of_branches`, the place where ``Residual`` goes).
+a residual block, which becomes a ``Residual`` (see :func:`add_of_branches`).
+
+Two ONNX ops that are one minicnn layer are joined through a mark on the Data:
+``MatMul`` + ``Add`` of a constant is a Dense (``after_matmul``), and
+``GlobalAveragePool`` + ``Flatten`` is a GlobalAvgPool2D (``after_global_pool``).
 
 Every importer gets a :class:`Node` and returns the value of the node's first
 output. What minicnn cannot compute exactly is refused with a ``ValueError`` that
@@ -30,6 +34,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 
 import numpy as np
 
@@ -61,11 +66,14 @@ class Data:
     ``layers``: the minicnn layers that compute it from the graph input, in order.
     ``after_matmul``: it is the output of a ``MatMul`` (a Dense without bias), so that
     an ``Add`` of a constant right after it can become that Dense's bias.
+    ``after_global_pool``: it is a GlobalAvgPool2D's (N, C) reshaped to ONNX's (N, C, 1, 1),
+    so that a Flatten right after it can drop that Reshape again.
     """
     layers: tuple
     shape: tuple
     dtype: np.dtype
     after_matmul: bool = False
+    after_global_pool: bool = False
 
 
 class Context:
@@ -84,20 +92,36 @@ class Context:
     def refuse(self, reason):
         return ValueError(f"{self.path}: {reason}")
 
-    def hint(self, index, cls):
-        """minicnn's own config of layer ``index`` (from the metadata that ``export`` writes),
-        when that layer is a ``cls``; else {}.
+    def hint(self, node, cls):
+        """minicnn's own config of the layer that ``node`` computes (from the metadata that
+        ``export`` writes), when that layer is a ``cls``; else {}.
 
-        The graph holds the numbers; the metadata also says how they were spelled: a Conv2D's
-        'same' or 'valid' padding, a layer's initialiser. Importers take only spellings
-        that leave the computation as the graph has it.
+        minicnn names a layer's nodes by the layer's place in the model: ``"3.Conv2D"``,
+        ``"3.Dense.MatMul"``, ``"3.block.0.Conv2D"`` (layer 0 of the block of the Residual
+        at 3). The graph holds the numbers; the metadata also says how they were spelled:
+        a Conv2D's 'same' or 'valid' padding, a layer's initialiser. Importers take only
+        spellings that leave the computation as the graph has it.
         """
-        if not isinstance(self.architecture, list) or index >= len(self.architecture):
+        name = node.proto.name               # protobuf hands over a damaged (not UTF-8) name as bytes
+        match = _MINICNN_NODE_NAME.fullmatch(name) if isinstance(name, str) else None
+        if match is None or match.group("cls") != cls.__name__:
             return {}
-        item = self.architecture[index]
-        if isinstance(item, dict) and item.get("class") == cls.__name__ and isinstance(item.get("config"), dict):
-            return item["config"]
-        return {}
+        steps = match.group("place").split(".")          # "3.block.0" -> 3, then branch "block", layer 0
+        item, entries = None, self.architecture
+        for branch, index in zip([None] + steps[1::2], steps[0::2]):
+            if branch is not None:
+                entries = item["config"].get(branch)
+            if not isinstance(entries, list) or int(index) >= len(entries):
+                return {}
+            item = entries[int(index)]
+            if not isinstance(item, dict) or not isinstance(item.get("config"), dict):
+                return {}
+        return item["config"] if item.get("class") == cls.__name__ else {}
+
+
+#: The names minicnn gives its nodes: the layer's place, its class, maybe a step ("3.Dense.MatMul").
+_MINICNN_NODE_NAME = re.compile(r"(?P<place>[0-9]{1,9}(?:\.(?:block|shortcut)\.[0-9]{1,9})*)"
+                                r"\.(?P<cls>[A-Za-z0-9]+)(?:\..*)?", re.DOTALL)
 
 
 class Node:
@@ -221,107 +245,127 @@ def _set(param, value):
     param.data[...] = value
 
 
-def _layer_index(x):
-    """Where a layer applied to ``x`` stands in the model: after ``x``'s layers."""
-    return len(x.layers)
-
-
 # ---------------------------------------------------------------------------
-# Convolution and pooling
+# Convolution and pooling, 2-D on (N, C, H, W) and 1-D on (N, C, L)
 # ---------------------------------------------------------------------------
-def _same_pads(kernel, dilation):
-    return tuple(F.same_padding(k, d) for k, d in zip(kernel, dilation))
+#: minicnn's layer for each number of spatial axes of the input: 1 for (N, C, L), 2 for (N, C, H, W).
+CONV_LAYERS = {1: L.Conv1D, 2: L.Conv2D}
+MAX_POOL_LAYERS = {1: L.MaxPool1D, 2: L.MaxPool2D}
+AVG_POOL_LAYERS = {1: L.AvgPool1D, 2: L.AvgPool2D}
 
 
-def _padding(node, kernel, stride, dilation, layer_name, allow_same):
-    """ONNX's ``pads``/``auto_pad`` -> minicnn's padding: a pair (h, w), 'same' or 'valid'.
+def _spatial_rank(node, x, layers):
+    """The number of spatial axes of ``x``: 1 or 2 (``layers`` has one layer for each); else refused."""
+    rank = len(x.shape) - 1
+    if rank not in layers:
+        raise node.refuse(f"{rank + 2}-D input {batched(x.shape)}: minicnn's {layers[1].__name__} takes "
+                          f"(N, C, L) and its {layers[2].__name__} (N, C, H, W)")
+    return rank
 
-    ONNX pads are [top, left, bottom, right]. minicnn pads top = bottom and
-    left = right; Conv2D's 'same' (stride 1) adds the extra row/column of an even
-    total at the bottom/right, which is ONNX's SAME_UPPER.
+
+def _per_layer(values):
+    """A 2-D layer takes a pair (h, w), a 1-D layer one int: (3, 3) stays (3, 3), (5,) becomes 5."""
+    return values if len(values) == 2 else values[0]
+
+
+def _onnx_padding(node, size, kernel, stride, dilation):
+    """ONNX's ``pads`` or ``auto_pad`` as (before, after) per spatial axis of an input of ``size``.
+
+    ``pads`` lists all the beginnings, then all the ends: [top, left, bottom, right] in
+    2-D, [left, right] in 1-D. ``auto_pad``: VALID is no padding; SAME_UPPER and
+    SAME_LOWER pad an axis of size n for ceil(n / stride) outputs, in all
+
+        total = max((ceil(n / stride) - 1) * stride + dilation * (kernel - 1) + 1 - n, 0)
+
+    (TensorFlow's rule, :func:`minicnn.functional.same_padding`), the extra one of an odd
+    total at the end (UPPER) or at the beginning (LOWER). The graph input's per-sample
+    size is fixed, so these are numbers here, whatever the stride.
+    Returns ``(pads, auto_pad)``.
     """
+    rank = len(kernel)
     auto_pad = node.attr("auto_pad", "NOTSET")
     pads = node.attr("pads", None)
-    same = _same_pads(kernel, dilation)
     if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
         raise node.refuse(f"auto_pad={auto_pad!r} is not an ONNX value")
     if auto_pad != "NOTSET":
         if pads is not None and any(pads):
             raise node.refuse(f"auto_pad={auto_pad} together with pads={pads}")
         if auto_pad == "VALID":
-            return "valid" if allow_same else (0, 0)
-        # SAME_LOWER puts an odd total's extra row at the top: the same only when every total is even
-        fits = auto_pad == "SAME_UPPER" or all(before == after for before, after in same)
-        if allow_same and stride == (1, 1) and fits:
-            return "same"
-        if not allow_same:
-            raise node.refuse(f"auto_pad={auto_pad}: minicnn's {layer_name} takes explicit, symmetric padding")
-        raise node.refuse(f"auto_pad={auto_pad} at strides {list(stride)}: minicnn's {layer_name} has "
-                          "'same' padding at stride 1 only, with the extra row/column at the bottom/right "
-                          "(SAME_UPPER)")
+            return ((0, 0),) * rank, auto_pad
+        upper = tuple(F.same_padding(k, d, s, n) for k, d, s, n in zip(kernel, dilation, stride, size))
+        return (upper if auto_pad == "SAME_UPPER" else tuple((after, before) for before, after in upper)), auto_pad
     if pads is None:
-        pads = [0, 0, 0, 0]
-    if len(pads) != 4 or not all(isinstance(p, int) and p >= 0 for p in pads):
-        raise node.refuse(f"pads={pads}: expected 4 ints >= 0 (top, left, bottom, right)")
-    top, left, bottom, right = pads
-    if top == bottom and left == right:
-        return (top, left)
-    if allow_same and stride == (1, 1) and ((top, bottom), (left, right)) == same:
+        pads = [0] * (2 * rank)
+    if len(pads) != 2 * rank or not all(isinstance(p, int) and p >= 0 for p in pads):
+        names = "top, left, bottom, right" if rank == 2 else "left, right"
+        raise node.refuse(f"pads={pads}: expected {2 * rank} ints >= 0 ({names})")
+    return tuple(zip(pads[:rank], pads[rank:])), auto_pad
+
+
+def _padding(node, x, cls, kernel, stride, dilation):
+    """ONNX's padding of ``x`` -> the ``padding`` argument of minicnn's ``cls``: the word
+    'same' (convolutions also 'valid'), or per axis the one int padded before and after.
+
+    The spelling, in this order, the first that gives exactly the graph's pads:
+
+    1. the one minicnn's own metadata keeps (minicnn writes 'same' as explicit pads);
+    2. 'same' for auto_pad SAME_UPPER/SAME_LOWER, 'valid' for VALID;
+    3. the ints, when every axis pads as much at its beginning as at its end;
+    4. 'same': TensorFlow's rule, the extra row/column of an odd total at the bottom/right
+       (ONNX's SAME_UPPER), at any stride for this input size.
+
+    Any other padding (more at the beginning, or uneven otherwise) is refused.
+    """
+    size = x.shape[1:]
+    pads, auto_pad = _onnx_padding(node, size, kernel, stride, dilation)
+    words = ("same", "valid") if cls in CONV_LAYERS.values() else ("same",)
+    spelled = node.context.hint(node, cls).get("padding")
+    auto_word = {"VALID": "valid", "SAME_UPPER": "same", "SAME_LOWER": "same"}.get(auto_pad)
+    for word in (spelled, auto_word):
+        if word in words and F.pads_for(word, kernel, stride, dilation, size) == pads:
+            return word
+    if all(before == after for before, after in pads):
+        return _per_layer(tuple(before for before, _ in pads))
+    if F.pads_for("same", kernel, stride, dilation, size) == pads:
         return "same"
-    how = ", or 'same' at stride 1 (the extra row/column at the bottom/right)" if allow_same else ""
-    raise node.refuse(f"asymmetric pads={pads} (top, left, bottom, right): minicnn's {layer_name} pads "
-                      f"top = bottom and left = right{how}")
-
-
-def _pads_of(padding, kernel, dilation):
-    """((top, bottom), (left, right)) of a Conv2D padding."""
-    if padding == "same":
-        return _same_pads(kernel, dilation)
-    if padding == "valid":
-        return ((0, 0), (0, 0))
-    return ((padding[0],) * 2, (padding[1],) * 2)
-
-
-def _spatial_rank(node, x, two_d, one_d_layer):
-    """Refuse inputs other than (N, C, H, W), naming what a 1-D input would need."""
-    if len(x.shape) == 2:
-        raise node.refuse(f"1-D input (N, C, L): minicnn has no {one_d_layer} layer yet")
-    if len(x.shape) != 3:
-        raise node.refuse(f"{len(x.shape) + 1}-D input {batched(x.shape)}: minicnn's {two_d} takes (N, C, H, W)")
+    onnx_pads = [before for before, _ in pads] + [after for _, after in pads]
+    names = "top, left, bottom, right" if len(kernel) == 2 else "left, right"
+    if auto_pad == "SAME_LOWER":
+        raise node.refuse(f"auto_pad=SAME_LOWER pads {onnx_pads} ({names}) here, the extra of an odd total at "
+                          f"the beginning; minicnn's {cls.__name__} 'same' puts it at the end (SAME_UPPER)")
+    raise node.refuse(f"asymmetric pads={onnx_pads} ({names}): minicnn's {cls.__name__} pads as much at "
+                      "the beginning of an axis as at its end, or 'same' (the extra at the bottom/right)")
 
 
 def conv(node):
-    """Conv -> Conv2D: x (N, C, H, W), W (O, C, kh, kw), optional B (O,) -> (N, O, OH, OW).
+    """Conv -> Conv2D on (N, C, H, W), Conv1D on (N, C, L): the same cross-correlation,
 
-    The same cross-correlation, y[n, o] = B[o] + sum_{c,i,j} W[o, c, i, j] x_pad[n, c, s*y + d*i, s*x + d*j].
-    W and B are copied as they are. ``group`` must be 1 (minicnn has no grouped
-    or depthwise convolution).
+        2-D: y[n, o, r, c] = B[o] + sum_{k,i,j} W[o, k, i, j] * x_pad[n, k, s_h*r + d_h*i, s_w*c + d_w*j]
+        1-D: y[n, o, t] = B[o] + sum_{k,j} W[o, k, j] * x_pad[n, k, s*t + d*j]
+
+    W (O, C, kh, kw) or (O, C, k) and B (O,) are copied as they are. ``group`` must be 1
+    (minicnn has no grouped or depthwise convolution). Padding: see :func:`_padding`.
     """
     x = node.data(0)
-    _spatial_rank(node, x, "Conv2D", "Conv1D")
-    w = node.weight(1, "the weight W", ndim=4)
+    rank = _spatial_rank(node, x, CONV_LAYERS)
+    cls = CONV_LAYERS[rank]
+    w = node.weight(1, "the weight W", ndim=rank + 2)
     b = node.weight(2, "the bias B", ndim=1, optional=True)
     group = node.attr("group", 1)
     if group != 1:
-        raise node.refuse(f"group={group} (grouped or depthwise convolution): minicnn's Conv2D has group 1 only")
-    kernel = node.ints("kernel_shape", 2, list(w.shape[2:]), 1)
+        raise node.refuse(f"group={group} (grouped or depthwise convolution): minicnn's {cls.__name__} has "
+                          "group 1 only")
+    kernel = node.ints("kernel_shape", rank, list(w.shape[2:]), 1)
     if kernel != w.shape[2:]:
         raise node.refuse(f"kernel_shape={list(kernel)} does not match the weight's shape {w.shape}")
-    stride = node.ints("strides", 2, [1, 1], 1)
-    dilation = node.ints("dilations", 2, [1, 1], 1)
-    padding = _padding(node, kernel, stride, dilation, "Conv2D", allow_same=True)
-    # minicnn's own files also say how the padding was spelled ('same', 'valid'): taken
-    # only when it gives these very pads
-    hint = node.context.hint(_layer_index(x), L.Conv2D)
-    spelled = hint.get("padding")
-    if spelled in ("same", "valid") and _pads_of(spelled, kernel, dilation) == _pads_of(padding, kernel, dilation) \
-            and (spelled == "valid" or stride == (1, 1)):
-        padding = spelled
+    stride = node.ints("strides", rank, [1] * rank, 1)
+    dilation = node.ints("dilations", rank, [1] * rank, 1)
+    padding = _padding(node, x, cls, kernel, stride, dilation)
     if b is not None and b.shape != (w.shape[0],):
         raise node.refuse(f"the bias B has shape {b.shape}; expected ({w.shape[0]},)")
-    layer = node.make(L.Conv2D, in_channels=w.shape[1], out_channels=w.shape[0], kernel_size=kernel,
-                      stride=stride, padding=padding, dilation=dilation, bias=b is not None, dtype=w.dtype,
-                      **_init(hint))
+    layer = node.make(cls, in_channels=w.shape[1], out_channels=w.shape[0], kernel_size=_per_layer(kernel),
+                      stride=_per_layer(stride), padding=padding, dilation=_per_layer(dilation),
+                      bias=b is not None, dtype=w.dtype, **_init(node.context.hint(node, cls)))
     _set(layer.params["W"], w)
     if b is not None:
         _set(layer.params["b"], b)
@@ -335,60 +379,111 @@ def _init(hint):
     return {"init": init} if isinstance(init, str) and init in INITIALIZERS else {}
 
 
-def _pool(node, cls):
-    """What MaxPool and AveragePool share: kernel, strides (ONNX's default is 1, not the
-    kernel size), padding up to kernel_size // 2, no ceil_mode, no dilations."""
+def _pool(node, layers):
+    """What MaxPool and AveragePool share: the layer class for the input's rank, and its
+    kernel_size, stride (ONNX's default is 1, not the kernel size) and padding (ints up to
+    kernel_size // 2, or 'same'); no ceil_mode, no dilations. Returns ``(x, cls, arguments)``."""
     x = node.data(0)
-    _spatial_rank(node, x, cls.__name__, cls.__name__.replace("2D", "1D"))
+    rank = _spatial_rank(node, x, layers)
+    cls = layers[rank]
     if node.attr("kernel_shape") is None:
         raise node.refuse("kernel_shape is missing")
-    kernel = node.ints("kernel_shape", 2, None, 1)
-    stride = node.ints("strides", 2, [1, 1], 1)
-    if node.ints("dilations", 2, [1, 1], 1) != (1, 1):
+    kernel = node.ints("kernel_shape", rank, None, 1)
+    stride = node.ints("strides", rank, [1] * rank, 1)
+    if node.ints("dilations", rank, [1] * rank, 1) != (1,) * rank:
         raise node.refuse(f"dilations={node.attr('dilations')}: minicnn's pooling layers have no dilation")
     if node.attr("ceil_mode", 0) != 0:
         raise node.refuse("ceil_mode=1 (output size rounded up): minicnn's pooling rounds down")
-    padding = _padding(node, kernel, stride, (1, 1), cls.__name__, allow_same=False)
-    if any(p > k // 2 for p, k in zip(padding, kernel)):
-        raise node.refuse(f"padding {list(padding)} is more than half the kernel {list(kernel)}: minicnn's "
-                          "pooling layers (like PyTorch's) take at most kernel_size // 2")
-    return x, node.make(cls, kernel_size=kernel, stride=stride, padding=padding)
+    padding = _padding(node, x, cls, kernel, stride, (1,) * rank)
+    per_axis = (padding,) if isinstance(padding, int) else padding
+    if padding != "same" and any(p > k // 2 for p, k in zip(per_axis, kernel)):
+        raise node.refuse(f"padding {list(per_axis)} is more than half the kernel {list(kernel)}: "
+                          "minicnn's pooling layers (like PyTorch's) take at most kernel_size // 2")
+    return x, cls, dict(kernel_size=_per_layer(kernel), stride=_per_layer(stride), padding=padding)
 
 
 def max_pool(node):
-    """MaxPool -> MaxPool2D: (N, C, H, W) -> (N, C, OH, OW), the max of each window.
+    """MaxPool -> MaxPool2D on (N, C, H, W), MaxPool1D on (N, C, L): the max of each window.
 
     ONNX never picks a padded position: minicnn's -inf padding. The optional
     second output (Indices) and ``storage_order`` (its layout) are refused."""
     if node.attr("storage_order", 0) != 0:
         raise node.refuse("storage_order=1 (column-major Indices)")
-    x, layer = _pool(node, L.MaxPool2D)
-    return node.apply(x, layer)
+    x, cls, arguments = _pool(node, MAX_POOL_LAYERS)
+    return node.apply(x, node.make(cls, **arguments))
 
 
 def average_pool(node):
-    """AveragePool -> AvgPool2D: (N, C, H, W) -> (N, C, OH, OW), the mean of each window.
+    """AveragePool -> AvgPool2D on (N, C, H, W), AvgPool1D on (N, C, L): the mean of each window.
 
-    minicnn counts the zero padding in the mean (``count_include_pad=1``).
-    ONNX's default is 0 (divide by the real pixels only), the same when there is no padding.
+    ``count_include_pad`` is minicnn's argument of the same name: 1 divides every window
+    by kh * kw (the zero padding counts), 0 (ONNX's default) by the number of the
+    window's input pixels. Without padding the two are the same.
     """
-    x, layer = _pool(node, L.AvgPool2D)
-    if node.attr("count_include_pad", 0) == 0 and layer.padding != (0, 0):
-        # Waiting for AvgPool2D(count_include_pad=False), then: layer = AvgPool2D(..., count_include_pad=False)
-        raise node.refuse("count_include_pad=0 with padding: the mean over the real pixels only; "
-                          "minicnn's AvgPool2D counts the zero padding (count_include_pad=1)")
-    return node.apply(x, layer)
+    x, cls, arguments = _pool(node, AVG_POOL_LAYERS)
+    count_include_pad = node.attr("count_include_pad", 0)
+    if count_include_pad not in (0, 1):
+        raise node.refuse(f"count_include_pad={count_include_pad!r}: expected 0 or 1")
+    return node.apply(x, node.make(cls, **arguments, count_include_pad=bool(count_include_pad)))
 
 
 def global_average_pool(node):
-    """GlobalAveragePool: the mean over H and W, (N, C, H, W) -> (N, C, 1, 1).
+    """GlobalAveragePool -> GlobalAvgPool2D: the mean of each feature map.
 
-    minicnn has no GlobalAvgPool2D yet, so it is refused. With it (N, C, H, W) -> (N, C):
-    ``node.apply(x, GlobalAvgPool2D())`` and then ``Reshape((C, 1, 1))``, which keeps
-    ONNX's shape (a later Flatten makes it (N, C) again).
+    ONNX keeps the pooled axes, (N, C, H, W) -> (N, C, 1, 1); minicnn's layer gives (N, C).
+    See :func:`_global_mean` for how the two meet.
     """
-    node.data(0)
-    raise node.refuse("global average pooling: minicnn has no GlobalAvgPool2D layer yet")
+    x = node.data(0)
+    if len(x.shape) != 3:
+        raise node.refuse(f"{len(x.shape) + 1}-D input {batched(x.shape)}: minicnn's GlobalAvgPool2D "
+                          "takes (N, C, H, W)")
+    return _global_mean(node, x, keepdims=True)
+
+
+def reduce_mean(node):
+    """ReduceMean over H and W of (N, C, H, W) -> GlobalAvgPool2D, as PyTorch's dynamo
+    exporter writes ``AdaptiveAvgPool2d(1)`` and ``x.mean((2, 3))``.
+
+    ``axes`` (an attribute before opset 18, an input since) must be {2, 3} (or {-2, -1});
+    ``keepdims=1`` (the default) keeps (N, C, 1, 1), ``keepdims=0`` gives (N, C). A mean
+    over other axes has no minicnn layer: refused. ``noop_with_empty_axes=1`` without axes
+    is the identity.
+    """
+    x = node.data(0)
+    rank = len(x.shape) + 1
+    if node.opset < 18:
+        axes = node.attr("axes")
+    else:
+        axes = np.atleast_1d(node.const(1)).tolist() if node.has_input(1) else None
+    keepdims, noop = node.attr("keepdims", 1), node.attr("noop_with_empty_axes", 0)
+    if not axes:
+        if noop:
+            return x
+        raise node.refuse("no axes: the mean over every axis, the batch axis too, would mix the samples")
+    if keepdims not in (0, 1) or not isinstance(axes, list) or not all(type(a) is int for a in axes):
+        raise node.refuse(f"axes={axes!r}, keepdims={keepdims!r}: expected a list of ints and 0 or 1")
+    if rank != 4 or sorted(a % rank if -rank <= a < rank else a for a in axes) != [2, 3]:
+        raise node.refuse(f"the mean over axes {axes} of {batched(x.shape)}: minicnn computes a mean only "
+                          "over H and W of (N, C, H, W) (GlobalAvgPool2D)")
+    return _global_mean(node, x, keepdims=bool(keepdims))
+
+
+def _global_mean(node, x, keepdims):
+    """GlobalAvgPool2D of ``x``, and with ``keepdims`` ONNX's (N, C, 1, 1) as a ``Reshape((C, 1, 1))``.
+
+    That Reshape is marked (``after_global_pool``): a Flatten or a Reshape to (N, C) right
+    after it drops it again (:func:`_drop_keepdims`), so that GlobalAveragePool + Flatten,
+    as minicnn and PyTorch write it, comes back as the one GlobalAvgPool2D.
+    """
+    pooled = node.apply(x, L.GlobalAvgPool2D())
+    if not keepdims:
+        return pooled
+    return dataclasses.replace(node.apply(pooled, L.Reshape((x.shape[0], 1, 1))), after_global_pool=True)
+
+
+def _drop_keepdims(x):
+    """(N, C, 1, 1) marked by :func:`_global_mean` -> the GlobalAvgPool2D's own (N, C)."""
+    return Data(x.layers[:-1], x.shape[:1], x.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -428,7 +523,7 @@ def gemm(node):
     if bias is not None and beta != 1.0:
         bias = bias * bias.dtype.type(beta)
     layer = node.make(L.Dense, in_features=w.shape[0], out_features=w.shape[1], bias=bias is not None,
-                      dtype=w.dtype, **_init(node.context.hint(_layer_index(x), L.Dense)))
+                      dtype=w.dtype, **_init(node.context.hint(node, L.Dense)))
     _set(layer.params["W"], w)
     if bias is not None:
         _set(layer.params["b"], bias)
@@ -450,7 +545,7 @@ def matmul(node):
     if len(x.shape) < 1:
         raise node.refuse("MatMul of a 1-D input (N,): no features to multiply")
     layer = node.make(L.Dense, in_features=w.shape[0], out_features=w.shape[1], bias=False, dtype=w.dtype,
-                      **_init(node.context.hint(_layer_index(x), L.Dense)))
+                      **_init(node.context.hint(node, L.Dense)))
     _set(layer.params["W"], w)
     return dataclasses.replace(node.apply(x, layer), after_matmul=True)
 
@@ -485,29 +580,48 @@ def add(node):
 
 
 def add_of_branches(node, a, b):
-    """Add of two tensors that both come from the graph input: y = block(x) + shortcut(x).
+    """Add of two tensors that both come from the graph input -> Residual: y = block(x) + shortcut(x).
 
-    This is where ``Residual(block, shortcut=None)`` goes. The two chains share
-    their layers up to the fork point x (identity of the layer objects):
+    Each Data carries its chain of layers from the graph input, so the two chains share
+    their layers (the very same objects) up to the tensor x where the graph forks, and
+    the rest of each chain is one branch:
 
-        k = length of the common prefix of a.layers and b.layers
-        branches = a.layers[k:], b.layers[k:]
-        shortcut = the empty branch (identity) if there is one, else the shorter one
-        return Data(a.layers[:k] + (Residual(list(block), list(shortcut) or None),), a.shape, a.dtype)
+        k = the length of the common start of a.layers and b.layers   (x: what those k layers compute)
+        block, shortcut = a.layers[k:], b.layers[k:]    (input 0 is the block: minicnn and PyTorch
+                                                         both write block(x) + shortcut(x))
+        an empty branch is the identity, the shortcut:  y = block(x) + x
+        y = Data(a.layers[:k] + (Residual(block, shortcut),), ...)
 
     (Addition is commutative, also in floating point, so which branch is the block
-    does not change any result.) Both shapes must be equal: ONNX would broadcast.
-    minicnn has no Residual layer yet, so for now this refuses, saying what it found.
+    changes no result.) Refused: x + x (no branch), tensors of different shapes (ONNX
+    would broadcast), and branches that share a layer: then the graph does not fork at
+    one tensor, e.g. (u + t) + u, where u is used inside the first sum and again outside it.
     """
     k = 0
     while k < min(len(a.layers), len(b.layers)) and a.layers[k] is b.layers[k]:
         k += 1
-    block, shortcut = sorted((a.layers[k:], b.layers[k:]), key=len, reverse=True)
+    block, shortcut = a.layers[k:], b.layers[k:]
+    if not block:
+        block, shortcut = shortcut, block
     if a.shape != b.shape:
-        raise node.refuse(f"adds tensors of shapes {batched(a.shape)} and {batched(b.shape)} (broadcasting)")
-    names = lambda layers: "[" + ", ".join(type(layer).__name__ for layer in layers) + "]"
-    raise node.refuse(f"adds two branches (a residual connection: block {names(block)}, shortcut "
-                      f"{names(shortcut) if shortcut else 'identity'}), and minicnn has no Residual layer yet")
+        raise node.refuse(f"adds tensors of shapes {batched(a.shape)} and {batched(b.shape)} (broadcasting); "
+                          "minicnn's Residual adds two branches of the same shape")
+    if not block:
+        raise node.refuse("adds a tensor to itself (2 * x): minicnn has no layer for that")
+    shared = {id(layer) for layer in _every_layer(block)} & {id(layer) for layer in _every_layer(shortcut)}
+    if shared:
+        cls = next(type(layer).__name__ for layer in _every_layer(block) if id(layer) in shared)
+        raise node.refuse(f"the two branches share a {cls} (a tensor inside one sum is also used outside it): "
+                          "the graph does not fork at one tensor, as minicnn's Residual does")
+    residual = node.make(L.Residual, block=list(block), shortcut=list(shortcut) or None)
+    return Data(a.layers[:k] + (residual,), a.shape, a.dtype)
+
+
+def _every_layer(layers):
+    """The layers and, inside a Residual, the layers of its branches (at any depth)."""
+    for layer in layers:
+        yield layer
+        yield from _every_layer(layer.sublayers())
 
 
 # ---------------------------------------------------------------------------
@@ -554,6 +668,7 @@ def flatten(node):
     """Flatten with axis=1 -> Flatten: (N, d1, d2, ...) -> (N, d1*d2*...).
 
     Another axis would merge the batch axis with others (axis 0: (1, N*...)): refused.
+    Right after a GlobalAveragePool it only undoes ONNX's (N, C, 1, 1): no layer.
     """
     x = node.data(0)
     rank = len(x.shape) + 1
@@ -565,6 +680,8 @@ def flatten(node):
                           "Flatten keeps it (axis=1)")
     if not x.shape:
         raise node.refuse("input (N,) has nothing to flatten")
+    if x.after_global_pool:                     # GlobalAveragePool + Flatten = GlobalAvgPool2D
+        return _drop_keepdims(x)
     return node.apply(x, L.Flatten())
 
 
@@ -574,7 +691,8 @@ def reshape(node):
     ONNX's shape is the whole shape, batch included: its first entry must be the
     batch size, as ``0`` (copy the input's), the symbol N (from ``Shape``), ``-1``
     when the rest holds exactly one sample, or the graph input's fixed batch size.
-    A 0 elsewhere copies the input's dimension (``allowzero=0``).
+    A 0 elsewhere copies the input's dimension (``allowzero=0``). Right after a
+    GlobalAveragePool, a Reshape to (N, C) only undoes ONNX's (N, C, 1, 1): no layer.
     """
     x = node.data(0)
     target = node.const(1)
@@ -601,6 +719,8 @@ def reshape(node):
                           "minicnn's Reshape reshapes each sample")
     if not rest:
         raise node.refuse("reshapes each sample into a scalar")
+    if x.after_global_pool and rest in ([x.shape[0]], [-1]):    # (N, C, 1, 1) -> (N, C): GlobalAvgPool2D's own
+        return _drop_keepdims(x)
     return node.apply(x, node.make(L.Reshape, shape=tuple(int(d) for d in rest)))
 
 
@@ -789,6 +909,7 @@ IMPORTERS = {
     "MaxPool": max_pool,
     "AveragePool": average_pool,
     "GlobalAveragePool": global_average_pool,
+    "ReduceMean": reduce_mean,
     "Gemm": gemm,
     "MatMul": matmul,
     "Add": add,
@@ -820,10 +941,11 @@ IMPORTERS = {
 def load(path):
     """Read an ONNX file into a ``minicnn.Sequential``.
 
-    The graph must be a chain of the ops in :data:`IMPORTERS` on one float input
-    (N, *sample) with fixed per-sample dimensions (N may be anything), such as
+    The graph must be made of the ops in :data:`IMPORTERS` on one float input
+    (N, *sample) with fixed per-sample dimensions (N may be anything): a chain, and
+    residual blocks (two branches from one tensor, added), such as
     ``minicnn.onnx.export`` writes, or ``torch.onnx.export`` writes for
-    Conv/BatchNorm/ReLU/pooling/Linear stacks (either exporter).
+    Conv/BatchNorm/ReLU/pooling/Linear stacks and ResNets (either exporter).
 
     Raises ``FileNotFoundError`` for a missing file; ``ValueError`` naming the file
     for one that is not ONNX, and naming the node, its op and the reason for anything
