@@ -130,10 +130,13 @@ class _Pool1D(Layer):
         self.padding = check_pool_padding(one_row, (1, self.kernel_size))
         self.padding = self.padding if isinstance(self.padding, str) else self.padding[1]
 
+    def pads_for(self, length):
+        """((0, 0), (left, right)): the padding of the one-row image for a signal of ``length``."""
+        return ((0, 0), F.axis_padding(self.padding, self.kernel_size, self.stride, 1, length))
+
     def _geometry(self, length):
         """kernel, stride and pads of the one-row image."""
-        pads = ((0, 0), F.axis_padding(self.padding, self.kernel_size, self.stride, 1, length))
-        return (1, self.kernel_size), (1, self.stride), pads
+        return (1, self.kernel_size), (1, self.stride), self.pads_for(length)
 
     def _output_shape(self, input_shape):
         kernel, stride, pads = self._geometry(input_shape[1])
