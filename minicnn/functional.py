@@ -207,7 +207,7 @@ def col2im(cols, x_pad_shape, kernel_size, stride, dilation, grid=None):
 # ---------------------------------------------------------------------------
 # Convolution: the plain reference
 # ---------------------------------------------------------------------------
-def conv2d_forward(x, weight, bias, stride, pads, dilation):
+def conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=True):
     """2-D cross-correlation (PyTorch's ``conv2d``) by im2col and one matrix product.
 
     x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,) or None,
@@ -215,10 +215,11 @@ def conv2d_forward(x, weight, bias, stride, pads, dilation):
 
     out[n, o, r, c] = b[o] + sum_{k,i,j} W[o, k, i, j] * x_pad[n, k, r*sh + i*dh, c*sw + j*dw]
 
-    Returns ``(out, cols)``; ``cols`` (C*kh*kw, N*OH*OW) is what the backward pass needs.
+    Returns ``(out, cols)``; ``cols`` (C*kh*kw, N*OH*OW) is what the backward pass needs
+    (``keep_cols=False`` tells that no backward will: the fast path then keeps none).
     """
     if fast_paths_enabled():
-        return fast.conv2d_forward(x, weight, bias, stride, pads, dilation)
+        return fast.conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=keep_cols)
     o, _, kh, kw = weight.shape
     cols = im2col(pad2d(x, pads), (kh, kw), stride, dilation)            # (C*kh*kw, N*OH*OW)
     # contiguous: a strided weight view would make BLAS sum in another order
@@ -272,8 +273,6 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False):
     A NaN counts as the maximum, as in PyTorch: the output is NaN and ``argmax``
     names the window's last NaN (a later NaN takes over, a number never beats one).
     """
-    if fast_paths_enabled():
-        return fast.max_pool2d_forward(x, kernel_size, stride, pads, argmax)
     x_pad = pad2d(x, pads, value=-np.inf)
     win = sliding_windows(x_pad, kernel_size, stride)
     kh, kw = kernel_size
@@ -288,10 +287,13 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False):
     for t in range(1, kh * kw):
         tap = win[:, :, t // kw, t % kw]
         np.greater(tap, out, out=greater)
-        greater |= tap != tap                      # NaN: taken as the maximum (PyTorch)
-        np.maximum(out, tap, out=out)
+        np.maximum(out, tap, out=out)              # (NaN wins here: np.maximum propagates it)
         # t exceeds every earlier index, so a max sets winner = t exactly where greater
         np.maximum(winner, greater.view(np.uint8) * winner.dtype.type(t), out=winner)
+    nan = np.isnan(out)
+    if nan.any():                                  # rare: route to the window's last NaN (PyTorch)
+        for t in range(kh * kw):
+            winner[nan & np.isnan(win[:, :, t // kw, t % kw])] = t
     return out, winner
 
 

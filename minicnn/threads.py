@@ -4,32 +4,27 @@
     minicnn.set_num_threads(1)        # or MINICNN_NUM_THREADS=1 in the environment
     minicnn.get_num_threads()         # default: the cores this process may run on
 
-Two kinds of work share the cores. The matrix products run in NumPy's BLAS,
-which has threads of its own; :func:`set_num_threads` sets those too when the
-BLAS library lets it (OpenBLAS, as NumPy's wheels ship it). The rest of a
-training step is memory-bound NumPy work (the im2col copy, col2im's adds,
-pooling), which NumPy runs on one core; :func:`parallel` splits such work into
-one chunk of the batch per thread. NumPy releases the GIL while it copies and
-computes, so the chunks run at the same time.
+minicnn's threads are those of NumPy's BLAS, which runs the matrix products
+(most of a training step's arithmetic). NumPy has no call to set them;
+:func:`set_num_threads` finds the OpenBLAS that NumPy loaded (as NumPy's wheels
+ship it) and sets them there. With another BLAS, or off Linux, it records the
+number and leaves BLAS alone; :func:`blas_threads` then says None.
 
-Results do not depend on the number of minicnn's threads: the chunks split
-the batch, and no sum ever runs across samples in a chunked step, so every
-number is computed by the same operations in the same order whatever the split
-(``tests/test_threads.py`` checks it bit for bit). The number of BLAS threads
-does change the last bits: OpenBLAS splits a matrix product among its threads
-in a way that changes the order of some sums, so results agree to float32
-rounding (about 1e-6 relative), which that test checks too.
+Splitting the memory-bound rest of a step (im2col, col2im, pooling) over
+Python threads as well was measured and dropped: on the 2-core development
+machine a whole training step took longer that way (see the benchmarks README).
+
+The number of threads changes the last bits of a result, not more: OpenBLAS
+splits a matrix product among its threads in a way that changes the order of
+some sums, so results agree to float32 rounding (``tests/test_threads.py``
+checks it); with the same number of threads they are the same bit for bit.
 """
 import ctypes
 import os
-from concurrent.futures import ThreadPoolExecutor
 
-from ._checks import check_bool, check_int
+from ._checks import check_int
 
-__all__ = ["get_num_threads", "set_num_threads", "parallel"]
-
-#: Below this many values a step runs in one piece: handing chunks to threads costs ~20 us.
-MIN_PARALLEL_SIZE = 1 << 16
+__all__ = ["get_num_threads", "set_num_threads", "blas_threads"]
 
 
 def _cores():
@@ -42,57 +37,26 @@ def _cores():
 def _from_environment():
     value = os.environ.get("MINICNN_NUM_THREADS")
     if value is None or value == "":
-        return _cores()
+        return None
     try:
         return check_int(int(value), "MINICNN_NUM_THREADS", 1)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"MINICNN_NUM_THREADS must be a whole number >= 1, got {value!r}") from exc
 
 
-_threads = _from_environment()
-_pool = None                                  # made when first needed: importing minicnn starts no thread
-
-
 def get_num_threads():
-    """The number of threads minicnn computes with."""
-    return _threads
+    """The number of threads minicnn computes with: the last :func:`set_num_threads`, else
+    BLAS's own, else the cores available."""
+    return _threads if _threads is not None else (blas_threads() or _cores())
 
 
-def set_num_threads(n, blas=True):
-    """Compute with ``n`` threads (``n`` >= 1): minicnn's own, and (unless ``blas=False``)
-    NumPy's BLAS where it can be set (see :func:`blas_threads`). Returns the previous number."""
-    global _threads, _pool
+def set_num_threads(n):
+    """Compute with ``n`` threads (``n`` >= 1); returns the previous number."""
+    global _threads
     n = check_int(n, "n", 1)
-    previous, _threads = _threads, n
-    if _pool is not None:
-        _pool.shutdown(wait=True)
-        _pool = None
-    if check_bool(blas, "blas"):
-        set_blas_threads(n)
+    previous, _threads = get_num_threads(), n
+    _set_blas_threads(n)
     return previous
-
-
-def parallel(fn, n, size=None):
-    """Run ``fn(start, stop)`` over chunks of ``range(n)`` (the batch), one chunk per thread,
-    and return when all are done; an exception in a chunk is raised here.
-
-    ``size``: the number of values the whole step touches; small steps (below
-    :data:`MIN_PARALLEL_SIZE`) run in one piece, on the calling thread.
-    """
-    global _pool
-    k = min(_threads, n)
-    if k <= 1 or (size is not None and size < MIN_PARALLEL_SIZE):
-        fn(0, n)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=_threads - 1, thread_name_prefix="minicnn")
-    bounds = [n * i // k for i in range(k + 1)]
-    futures = [_pool.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, k)]
-    try:
-        fn(bounds[0], bounds[1])            # the calling thread takes the first chunk
-    finally:
-        for future in futures:
-            future.result()
 
 
 # ---------------------------------------------------------------------------
@@ -101,9 +65,8 @@ def parallel(fn, n, size=None):
 def _blas_functions():
     """``(get, set)`` of the OpenBLAS that NumPy loaded, as ctypes functions, or None.
 
-    NumPy has no call for it; the library's own functions are found by name
-    (``scipy_openblas_set_num_threads64_`` in NumPy's wheels) among the shared
-    libraries this process has mapped (Linux's /proc/self/maps)."""
+    Found by name (``scipy_openblas_set_num_threads64_`` in NumPy's wheels) among the
+    shared libraries this process has mapped (Linux's /proc/self/maps)."""
     import numpy  # noqa: F401  (loads NumPy's BLAS)
     try:
         with open("/proc/self/maps") as f:
@@ -137,14 +100,11 @@ def blas_threads():
     return _BLAS[0]() if _BLAS else None
 
 
-def set_blas_threads(n):
-    """Set NumPy's BLAS threads to ``n`` where possible; returns whether it was."""
-    blas_threads()
-    if not _BLAS:
-        return False
-    _BLAS[1](check_int(n, "n", 1))
-    return True
+def _set_blas_threads(n):
+    if blas_threads() is not None:
+        _BLAS[1](n)
 
 
-if os.environ.get("MINICNN_NUM_THREADS"):     # asked for: BLAS computes with as many threads
-    set_blas_threads(_threads)
+_threads = _from_environment()
+if _threads is not None:                    # asked for in the environment: BLAS computes so
+    _set_blas_threads(_threads)

@@ -161,26 +161,53 @@ def test_backward_runs_on_the_paths_its_forward_ran_on():
         assert_close(layer.backward(np.ones_like(y)), dx)
 
 
-@given(conv_cases(), seeds, st.integers(2, 4))
-def test_the_threaded_steps_equal_the_references_bit_for_bit(case, seed, n_threads):
-    """Fast path 6: pad2d, im2col, col2im, max pooling and the output layout, the batch
-    split over threads, against the one-piece references."""
-    before = mc.set_num_threads(n_threads, blas=False)
+@given(conv_cases(), seeds, st.sampled_from([1 << 8, 1 << 12, 1 << 16]), st.booleans())
+def test_the_convolution_in_blocks_equals_the_reference(case, seed, block_bytes, keep_cols):
+    """Fast path 6: the batch in blocks of a few samples (as inference at batch 1000 runs),
+    with or without keeping the blocks' matrices, gives the reference's numbers."""
+    layer, x, w, b, rng = conv_inputs(case, seed)
+    x = np.concatenate([x] * 3)                               # a batch of several blocks
+    g = rng.standard_normal((len(x), *layer.output_shape(x.shape[1:])))
+    ref_out, ref_grads = reference_conv(x, w, b, layer, g)
+    pads, saved = layer.pads_for(x.shape[2:]), fast.BLOCK_BYTES
     try:
-        layer, x, _, _, rng = conv_inputs(case, seed)
-        x = np.concatenate([x] * 3)                           # a batch to split
-        pads, k = layer.pads_for(x.shape[2:]), layer.kernel_size
-        np.testing.assert_array_equal(fast.pad2d(x, pads), F.pad2d(x, pads))
-        x_pad = F.pad2d(x, pads)
-        cols = F.im2col(x_pad, k, layer.stride, layer.dilation)
-        np.testing.assert_array_equal(fast.im2col(x_pad, k, layer.stride, layer.dilation), cols)
-        np.testing.assert_array_equal(fast.col2im(cols, x_pad.shape, k, layer.stride, layer.dilation),
-                                      F.col2im(cols, x_pad.shape, k, layer.stride, layer.dilation))
-        pool_pads = ((k[0] // 2,) * 2, (k[1] // 2,) * 2)
-        with mc.reference_paths():
-            ref_out, ref_arg = F.max_pool2d_forward(x, k, layer.stride, pool_pads, argmax=True)
-        out, arg = fast.max_pool2d_forward(x, k, layer.stride, pool_pads, argmax=True)
-        np.testing.assert_array_equal(out, ref_out)
-        np.testing.assert_array_equal(arg, ref_arg)
+        fast.BLOCK_BYTES = block_bytes
+        out, cols = fast.conv2d_forward(x, w, b, layer.stride, pads, layer.dilation, keep_cols=keep_cols)
+        assert_close(out, ref_out)
+        assert (cols is None) == (not keep_cols)
+        if keep_cols:
+            grads = fast.conv2d_backward(g, cols, w, x.shape, layer.stride, pads, layer.dilation)
+            for got, want in zip(grads, ref_grads):
+                assert_close(got, want)
     finally:
-        mc.set_num_threads(before, blas=False)
+        fast.BLOCK_BYTES = saved
+
+
+def test_relu_before_max_pool_runs_after_it_to_the_same_bits():
+    """Fast path 7: Sequential runs a ReLU followed by a MaxPool2D the other way round; the
+    outputs, every gradient and the input gradient are the reference order's bit for bit,
+    ties, NaN, windows entirely <= 0 and padding included."""
+    rng = np.random.default_rng(0)
+    x = np.round(rng.standard_normal((5, 3, 9, 9)), 1)          # ties and zeros
+    x[0, 0, :3, :3] = -1.0                                     # a window entirely negative
+    x[1, 1, 4, 4] = np.nan
+
+    def run():
+        mc.manual_seed(0)
+        model = mc.Sequential([L.Dense(9, 9, dtype=np.float64), L.ReLU(),        # (Dense has no fast path)
+                               L.MaxPool2D(3, 2, padding=1), L.ReLU(), L.MaxPool2D(2), L.Flatten(),
+                               L.Dense(12, 3, dtype=np.float64)])
+        inputs = [x, x[:, :, ::-1]]
+        results = []
+        for xi in inputs:
+            out = model.forward(np.ascontiguousarray(xi), training=True)
+            dx = model.backward(np.ones_like(out))
+            results += [out, dx] + [p.grad.copy() for p in model.parameters()]
+        return results, model
+    fast_results, model = run()
+    assert model._order[:5] == [0, 2, 1, 4, 3]
+    with mc.reference_paths():
+        reference, model = run()
+    assert model._order == list(range(7))
+    for got, want in zip(fast_results, reference):
+        np.testing.assert_array_equal(got, want)

@@ -33,14 +33,10 @@ def run_network(seed=0):
     return [out, dx, *(p.grad for p in model.parameters()), *model.named_buffers().values()]
 
 
-@pytest.mark.parametrize("n", [2, 3, 5])
-def test_results_do_not_depend_on_minicnns_threads_bit_for_bit(restore_threads, n):
-    mc.set_num_threads(1, blas=False)
-    one = run_network()
-    mc.set_num_threads(n, blas=False)
-    many = run_network()
-    for a, b in zip(one, many):
-        np.testing.assert_array_equal(a, b)
+def test_the_same_threads_give_the_same_bits(restore_threads):
+    mc.set_num_threads(2)
+    np.testing.assert_array_equal(np.concatenate([a.ravel() for a in run_network()]),
+                                  np.concatenate([a.ravel() for a in run_network()]))
 
 
 def test_blas_threads_change_results_by_rounding_only(restore_threads):
@@ -67,28 +63,13 @@ def test_set_and_get(restore_threads):
     assert mc.get_num_threads() == 3
 
 
-def test_parallel_covers_every_item_once_and_raises_what_a_chunk_raises(restore_threads):
-    mc.set_num_threads(4)
-    seen = np.zeros(10, int)
-
-    def mark(a, b):
-        seen[a:b] += 1
-    threads.parallel(mark, 10)
-    assert np.all(seen == 1)
-
-    def fail(a, b):
-        if a > 0:
-            raise ValueError("chunk")
-    with pytest.raises(ValueError, match="chunk"):
-        threads.parallel(fail, 10)
-
-
 @pytest.mark.parametrize("value, ok", [("2", True), ("1", True), ("0", False), ("many", False)])
 def test_the_environment_variable(value, ok):
-    code = "import minicnn; print(minicnn.get_num_threads())"
+    code = "import minicnn; from minicnn import threads; print(minicnn.get_num_threads(), threads.blas_threads())"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, MINICNN_NUM_THREADS=value))
     if ok:
-        assert run.returncode == 0 and run.stdout.strip() == value, run.stderr
+        got, blas = run.stdout.split()
+        assert run.returncode == 0 and got == value and blas in (value, "None"), run.stderr
     else:
         assert run.returncode != 0 and "MINICNN_NUM_THREADS" in run.stderr

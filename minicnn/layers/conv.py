@@ -70,7 +70,8 @@ class Conv2D(Layer):
     def forward(self, x, training=False):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2:])
-        out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, pads, self.dilation)
+        out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, pads, self.dilation,
+                                     keep_cols=training)
         if training:
             self.cache = (cols, x.shape, pads)
         return out
@@ -128,7 +129,7 @@ class Conv1D(Layer):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2])
         out, cols = F.conv2d_forward(x[:, :, None, :], self.params["W"].data[:, :, None, :], b,
-                                     (1, self.stride), pads, (1, self.dilation))
+                                     (1, self.stride), pads, (1, self.dilation), keep_cols=training)
         if training:
             self.cache = (cols, x.shape, pads)
         return out[:, :, 0, :]
