@@ -13,8 +13,10 @@ Cases (batch 64, float32, the MNIST CNN's layers unless named otherwise):
   conv2 (cols 288 rows, dY 64) and conv1 (1 -> 32 at 28x28: cols 9 rows, dY 32);
 - ``dx by convolution``: the input gradient as a convolution of dY against col2im of W^T dY,
   for the dilated case (16 -> 16 at 32x32, k3 p2 d2) and for conv2;
-- ``buffer reuse``: conv2's whole backward writing into the forward's cols against a fresh matrix;
 - ``max-pool write``: the 2x2 max-pool backward on (64, 32, 28, 28) writing against adding;
+- ``blocks``: conv2's inference at batch 1000, in blocks against one block;
+- ``ReLU after MaxPool2D``: a ReLU and a 2x2 max pool, swapped (as Sequential runs them)
+  against in order, forward and backward on (64, 32, 28, 28);
 - ``whole layer``: forward + backward of each convolution, fast against reference.
 """
 import argparse
@@ -72,7 +74,8 @@ def cases(n, rng):
         "reference": lambda: F.col2im(cols_narrow, narrow_shape, k, (1, 1), dil)}
     for name in ("conv2", "conv1"):
         lay, xx, gg = conv_case(name, n, rng)
-        _, cols = fast.conv2d_forward(xx, lay.params["W"].data, None, (1, 1), lay.pads, lay.dilation)
+        _, grid_n, grid_pads_n = fast.wide_grid(xx.shape, lay.kernel_size, lay.pads, lay.dilation)
+        cols = F.im2col(F.pad2d(xx, grid_pads_n), lay.kernel_size, (1, 1), lay.dilation, grid_n)
         o = lay.out_channels
         dy = rng.standard_normal((o, cols.shape[1])).astype(np.float32)
         taller_first = cols.shape[0] >= o
@@ -96,24 +99,33 @@ def cases(n, rng):
         out[f"dx by convolution: {name}"] = {
             "fast": lambda lay=lay, gg=gg, w=w: fast.input_grad_by_convolution(gg, w, lay.pads, lay.dilation),
             "col2im": by_col2im}
-    w = layer.params["W"].data
-    # each run gets a cols matrix of its own to overwrite (made before the timer, in a pool)
-    pool = {flag: [fast.conv2d_forward(x, w, None, (1, 1), pads, dil)[1] for _ in range(2)] for flag in (0, 1)}
-    calls = {0: 0, 1: 0}
-
-    def backward(reuse):
-        calls[reuse] += 1
-        cols = pool[reuse][calls[reuse] % 2]
-        return fast.conv2d_backward(g, cols, w, x.shape, (1, 1), pads, dil, True, bool(reuse))
-    # buffer reuse overwrites cols: refill it (outside the timed call is impossible here, so
-    # both variants refill: the difference is the allocation of dcols alone)
-    out["buffer reuse: conv2 backward"] = {"fast": lambda: backward(1), "fresh matrix": lambda: backward(0)}
     xp = rng.standard_normal((n, 32, 28, 28)).astype(np.float32)
     mp, argmax = F.max_pool2d_forward(xp, (2, 2), (2, 2), ((0, 0), (0, 0)), argmax=True)
     gp = rng.standard_normal(mp.shape).astype(np.float32)
     out["max-pool write: 2x2 backward"] = {
         "fast": lambda: fast.max_pool2d_backward(gp, argmax, xp.shape, (2, 2), (2, 2), ((0, 0), (0, 0))),
         "reference": lambda: _reference(F.max_pool2d_backward, gp, argmax, xp.shape, (2, 2), (2, 2), ((0, 0), (0, 0)))}
+    big = rng.standard_normal((1000, 32, 14, 14)).astype(np.float32)
+    conv2 = conv_case("conv2", n, rng)[0]
+    w2 = conv2.params["W"].data
+
+    def conv2_inference(block_bytes):
+        saved, fast.BLOCK_BYTES = fast.BLOCK_BYTES, block_bytes
+        try:
+            return fast.conv2d_forward(big, w2, None, (1, 1), conv2.pads, conv2.dilation, keep_cols=False)
+        finally:
+            fast.BLOCK_BYTES = saved
+    out["blocks: conv2 inference, batch 1000"] = {
+        "fast": lambda: conv2_inference(fast.BLOCK_BYTES), "one block": lambda: conv2_inference(1 << 40)}
+    relu, maxpool = L.ReLU(), L.MaxPool2D(2)
+    xr = rng.standard_normal((n, 32, 28, 28)).astype(np.float32)
+
+    def relu_pool(swapped):
+        first, second = (maxpool, relu) if swapped else (relu, maxpool)
+        y = second.forward(first.forward(xr, training=True), training=True)
+        first.backward(second.backward(np.ones_like(y)))
+    out["ReLU after MaxPool2D: (64, 32, 28, 28), fwd+bwd"] = {
+        "fast": lambda: relu_pool(True), "in order": lambda: relu_pool(False)}
     for name in CONVS:
         lay, xx, gg = conv_case(name, n, rng)
 

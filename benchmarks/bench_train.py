@@ -18,7 +18,13 @@ momentum 0.9, ``--lr`` 0.01. Measured, per network:
   and samples/s over ``--infer-repeats`` runs;
 - with ``--epoch``: one epoch of ``model.fit(progress=False)`` on the whole training set
   (``--epoch-samples N``: on its first N samples);
-- the process's peak resident memory (ru_maxrss) after each phase.
+- the process's peak resident memory (ru_maxrss) after each phase;
+- the matrix-product floor: the FLOPs of the network's products per step (forward, dW,
+  and dx but for the first layer) at the float32 GEMM rate NumPy reaches in the same run
+  on the network's largest product, per step and per epoch (and the epoch against it).
+
+The training step is the one the README's tour writes, ``model.backward(loss_fn.backward(),
+input_grad=False)`` included.
 
 With ``--compare-torch`` the same layers (weights copied) are run in PyTorch with
 ``torch.optim.SGD(lr, momentum=0.9)`` and ``cross_entropy``, alternating with minicnn
@@ -269,7 +275,51 @@ def bench_net(args, net, x, y, torch):
         result["epoch"] = time_epoch(args, x, y, model, loss, opt, tstep, torch)
         rss["after_epoch"] = T.peak_rss_mib()
     result["peak_rss_mib"] = rss
+    result["_model"] = model
     return result
+
+
+def product_flops(model, batch, input_shape):
+    """FLOPs of the matrix products of one training step (forward, dW, and dx for every
+    layer but the first with weights, which needs none): 2 * N * O * C * kh * kw * OH * OW
+    a convolution product, 2 * N * in * out a dense one."""
+    total, shape, first = 0, tuple(input_shape), True
+    for layer in model.layers:
+        out = layer.output_shape(shape)
+        if isinstance(layer, mc.layers.Conv2D):
+            o, c, kh, kw = layer.params["W"].shape
+            one = 2 * batch * o * c * kh * kw * out[1] * out[2]
+        elif isinstance(layer, mc.layers.Dense):
+            one = 2 * batch * layer.in_features * layer.out_features
+        else:
+            one = 0
+        if one:
+            total += one * (2 if first else 3)
+            first = False
+        shape = out
+    return total
+
+
+def gemm_rate(repeats=20):
+    """GFLOPS of NumPy's float32 matrix product on the CNN's largest product shape
+    ((64 x 288) @ (288 x 14336), the second convolution's forward at batch 64), median."""
+    a = np.random.default_rng(0).random((64, 288), dtype=np.float32)
+    b = np.random.default_rng(1).random((288, 64 * 14 * 16), dtype=np.float32)
+    times = T.time_alternating({"gemm": lambda: a @ b}, repeats, warmup=3)["gemm"]
+    return 2 * 64 * 288 * b.shape[1] / float(np.median(times)) / 1e9
+
+
+def print_floor(net, r, model, batch, input_shape):
+    flops = product_flops(model, batch, input_shape)
+    rate = gemm_rate()
+    floor_step = flops / (rate * 1e9)
+    r["floor"] = {"product_gflop_per_step": flops / 1e9, "gemm_gflops": rate, "floor_step_ms": 1e3 * floor_step,
+                  "floor_epoch_s": floor_step * 60000 / batch}
+    line = (f"{net}: matrix-product floor: {flops / 1e9:.3f} GFLOP per step at {rate:.0f} GFLOPS (measured now) "
+            f"= {1e3 * floor_step:.1f} ms per step, {floor_step * 60000 / batch:.1f} s per epoch of 60,000")
+    if "epoch" in r:
+        line += f"; the epoch took {r['epoch']['minicnn']['seconds'] / (floor_step * r['epoch']['samples'] / batch):.2f}x it"
+    print(line)
 
 
 def rows_of(net, r):
@@ -373,7 +423,9 @@ def main(args):
 
     torch = T.import_torch(args.threads) if args.compare_torch else None
     x, y, source = load_training_data(args.seed)
-    print(f"data: {source}, {len(x)} training samples; threads: {args.threads or 'library default'}")
+    print(f"data: {source}, {len(x)} training samples; threads: {args.threads or 'library default'}; "
+          f"minicnn.get_num_threads() = {mc.get_num_threads()} (default: the cores available, "
+          f"{mc.threads._cores()})")
     print(T.describe_blas())
     rss_data = T.peak_rss_mib()
     results = {net: bench_net(args, net, x, y, torch) for net in args.net}
@@ -387,6 +439,7 @@ def main(args):
         losses = ", ".join(f"{k} {v['first_loss']:.3f} -> {v['last_loss']:.3f}"
                            for k, v in r["train_step"].items())
         print(f"{net}: training loss, first (warm-up) -> last step: {losses}")
+        print_floor(net, r, r.pop("_model"), args.batch_size, x.shape[1:])
     peak = T.peak_rss_mib()
     print(f"peak RSS of this process: {peak:.0f} MiB (after loading the data: {rss_data:.0f} MiB"
           + ("; includes PyTorch" if torch is not None else "") + ")")

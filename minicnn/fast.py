@@ -3,23 +3,28 @@
 Read :mod:`minicnn.functional` first: its references are the definition. Each
 function here is one named trick that gives the same numbers (to rounding;
 ``tests/test_fast_paths.py`` proves it on every Hypothesis case) and says what
-it buys, as measured by ``benchmarks/bench_fast_paths.py`` (2 threads, float32,
-the MNIST CNN's second convolution, 32 -> 64 channels at 14x14, batch 64, unless
-a docstring says otherwise). The references call :func:`conv2d_forward`,
-:func:`conv2d_backward` and :func:`max_pool2d_backward` here while fast paths
-are on (the default); ``with minicnn.reference_paths():`` switches them off.
+it buys, as measured by ``benchmarks/bench_fast_paths.py`` (float32, batch 64,
+2 threads, OpenBLAS's SkylakeX kernels, medians of 25 alternating runs; the
+MNIST CNN's second convolution, 32 -> 64 channels at 14x14, unless a docstring
+says otherwise). The references call :func:`conv2d_forward`, :func:`conv2d_backward`
+and :func:`max_pool2d_backward` here while fast paths are on (the default);
+``with minicnn.reference_paths():`` switches them off.
 
 The tricks:
 
 1. :func:`wide_grid` - im2col and col2im over a grid as wide as the padded image
-   (stride 1): every window row is one contiguous run of memory.
+   (stride 1, 8 channels or more): every window row is one contiguous run of memory.
 2. :func:`weight_grad` - dW with the taller matrix first, which OpenBLAS runs faster.
-3. :func:`input_grad_by_convolution` - dx as a convolution of dY (stride 1, O <= C):
-   a smaller matrix than col2im's.
-4. :func:`can_hold` - the backward pass writes its matrix into the forward's cols.
-5. :func:`max_pool2d_backward` - non-overlapping windows write instead of add.
-6. :func:`blocks` - a large batch in blocks: inference keeps no im2col matrix
-   beyond a block's.
+3. :func:`input_grad_by_convolution` - dx as a convolution of dY (stride 1, O <= 2C).
+4. :func:`max_pool2d_backward` - non-overlapping windows write instead of add.
+5. :func:`blocks` - a large batch in blocks: inference keeps no im2col matrix beyond
+   a block's.
+6. ``Sequential`` runs a ReLU that precedes a MaxPool2D after it (see
+   :meth:`minicnn.model.Sequential._running_order`).
+
+Tried and dropped, with the numbers in ``benchmarks/README.md``: the backward pass
+writing its matrix into the forward's (no gain once the batch runs in blocks), and
+the memory-bound steps split over Python threads (slower on the development machine).
 """
 import numpy as np
 
@@ -49,7 +54,7 @@ def wide_grid(x_shape, kernel_size, pads, dilation):
     less than one row (a window fits in Wp): one extra zero row at the bottom
     keeps every read inside the array. ``grid_pads`` are ``pads`` with that row.
 
-    Measured: im2col 2.0 ms narrow against 0.6 ms wide; col2im 7.0 ms against 2.4 ms.
+    Measured: im2col 0.76 ms wide against 1.41 ms narrow; col2im 2.27 ms against 4.34 ms.
     """
     (top, bottom), (left, right) = pads
     h, w = x_shape[-2:]
@@ -57,7 +62,7 @@ def wide_grid(x_shape, kernel_size, pads, dilation):
     return (oh, ow), (oh, w + left + right), ((top, bottom + 1), (left, right))
 
 
-def conv2d_forward(x, weight, bias, stride, pads, dilation, cols_buffer=None, keep_cols=True):
+def conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=True):
     """Fast :func:`minicnn.functional.conv2d_forward`: the batch in :func:`blocks` of a few
     samples, each block's im2col on the :func:`wide_grid` at stride 1, its matrix product
     and its output computed while the block is in the cache, the blocks shared out among
@@ -65,7 +70,6 @@ def conv2d_forward(x, weight, bias, stride, pads, dilation, cols_buffer=None, ke
 
     Returns ``(out, cols)``: cols holds every block's im2col matrix, (C*kh*kw, n_b*GH*GW)
     for the n_b samples of block b, one after the other in one flat array.
-    ``cols_buffer``: an array to write cols into when it can hold it (see :func:`can_hold`).
     ``keep_cols=False`` (inference: no backward will need them) returns cols None, and
     each block's matrix is made, used and dropped while it is small: at batch 1000 that
     spares a matrix of 258 MB for the MNIST CNN's second convolution.
@@ -75,8 +79,7 @@ def conv2d_forward(x, weight, bias, stride, pads, dilation, cols_buffer=None, ke
     rows, per_sample = weight[0].size, grid[0] * grid[1]
     cols = None
     if keep_cols:
-        cols = cols_buffer if can_hold(cols_buffer, (rows * len(x) * per_sample,), x.dtype) else \
-            np.empty(rows * len(x) * per_sample, x.dtype)
+        cols = np.empty(rows * len(x) * per_sample, x.dtype)
     w_mat = np.ascontiguousarray(weight.reshape(o, -1).astype(x.dtype, copy=False))
     out = np.empty((len(x), o, oh, ow), x.dtype)
 
@@ -88,24 +91,28 @@ def conv2d_forward(x, weight, bias, stride, pads, dilation, cols_buffer=None, ke
     return out, cols
 
 
+#: The wide grid pays from this many input channels on (below, the narrow grid's fewer
+#: columns win: 1 -> 32 channels at 28x28, fwd + bwd 2.8 ms narrow against 3.5 wide).
+WIDE_GRID_CHANNELS = 8
+
+
 def _grid(x_shape, kernel_size, stride, pads, dilation):
-    """``((OH, OW), grid, grid_pads)``: the :func:`wide_grid` at stride 1, else the output's own."""
-    if tuple(stride) == (1, 1):
+    """``((OH, OW), grid, grid_pads)``: the :func:`wide_grid` at stride 1 with enough channels,
+    else the output's own."""
+    if tuple(stride) == (1, 1) and x_shape[1] >= WIDE_GRID_CHANNELS:
         return wide_grid(x_shape, kernel_size, pads, dilation)
     out_hw = F.window_output_shape(x_shape[-2:], kernel_size, stride, pads, dilation)
     return out_hw, out_hw, pads
 
 
-def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True,
-                    overwrite_cols=False):
+def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True):
     """Fast :func:`minicnn.functional.conv2d_backward`, for the ``cols`` of :func:`conv2d_forward`,
     block by block as the forward went.
 
     Per block: dY on the forward's grid (zero in the wide grid's extra columns), its
-    part of dW by :func:`weight_grad` and of db, and dx by col2im of W^T dY, written
-    into the block's cols when ``overwrite_cols`` allows. The parts of dW and db are
-    added in block order: the same sums whatever the threads. At stride 1 with O <= C,
-    dx comes from :func:`input_grad_by_convolution` instead.
+    part of dW by :func:`weight_grad` and of db, and dx by col2im of W^T dY. The parts
+    of dW and db are added in block order. At stride 1 with O <= 2C, dx comes from
+    :func:`input_grad_by_convolution` instead.
     """
     o, c, kh, kw = weight.shape
     n, _, h, w = x_shape
@@ -115,9 +122,8 @@ def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, inp
         raise ValueError(f"cols has shape {cols.shape}, not that of the fast conv2d_forward for this "
                          f"geometry ({rows * n * per_sample},): forward and backward must run with the "
                          "same fast-path setting")
-    by_convolution = tuple(stride) == (1, 1) and o <= c
+    by_convolution = tuple(stride) == (1, 1) and o <= 2 * c
     w_mat = np.ascontiguousarray(weight.reshape(o, -1).astype(grad_out.dtype, copy=False))
-    reuse = overwrite_cols and can_hold(cols, cols.shape, grad_out.dtype)
     sizes = block_bounds(n, rows * per_sample * cols.itemsize)
     dw_parts = np.empty((len(sizes), o, rows), np.result_type(cols, grad_out))
     db_parts = np.empty((len(sizes), o), grad_out.dtype)
@@ -130,7 +136,7 @@ def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, inp
         db_parts[i] = dy.sum(axis=1)
         dw_parts[i] = weight_grad(block_cols, dy, (o, rows))
         if dx is not None:
-            dcols = np.matmul(w_mat.T, dy, out=block_cols if reuse else None)
+            dcols = w_mat.T @ dy
             (top, bottom), (left, right) = grid_pads
             dx_pad = F.col2im(dcols, (b - a, c, h + top + bottom, w + left + right), (kh, kw), stride,
                               dilation, grid)
@@ -138,7 +144,7 @@ def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, inp
     blocks(block, n, rows * per_sample * cols.itemsize)
     dw, db = dw_parts.sum(axis=0).reshape(weight.shape), db_parts.sum(axis=0)
     if input_grad and by_convolution:
-        dx = input_grad_by_convolution(grad_out, weight, pads, dilation, cols if overwrite_cols else None)
+        dx = input_grad_by_convolution(grad_out, weight, pads, dilation)
     return dx, dw, db
 
 
@@ -149,9 +155,9 @@ def weight_grad(cols, dy, weight_shape):
     """dW = dY @ cols^T, computed as (cols @ dY^T)^T when cols has at least as many rows.
 
     The same product either way round, but OpenBLAS is faster with the taller
-    matrix first. Measured on one thread: 32 -> 64 channels (cols 288 rows,
-    dY 64) 3.7 ms against 4.7; a 1-channel input (cols 9 rows, dY 32) 0.8 ms
-    against 1.0 the other way round.
+    matrix first. Measured: 32 -> 64 channels (cols 288 rows, dY 64) 2.13 ms
+    against 2.57 the other way round. For the 1-channel first layer (cols 9 rows,
+    dY 32) the two orders take 0.5-1.0 ms, within the noise of repeated runs.
     """
     if cols.shape[0] >= dy.shape[0]:
         return (cols @ dy.T).T.reshape(weight_shape)
@@ -161,7 +167,7 @@ def weight_grad(cols, dy, weight_shape):
 # ---------------------------------------------------------------------------
 # 3. dx as a convolution
 # ---------------------------------------------------------------------------
-def input_grad_by_convolution(grad_out, weight, pads, dilation, cols_buffer=None):
+def input_grad_by_convolution(grad_out, weight, pads, dilation):
     """dLoss/dx of a stride-1 convolution, computed as a convolution ("transposed conv").
 
     grad_out: (N, O, OH, OW), weight: (O, C, kh, kw) -> dx: (N, C, H, W).
@@ -177,9 +183,9 @@ def input_grad_by_convolution(grad_out, weight, pads, dilation, cols_buffer=None
     the correlation of [0, g0, g1, 0] with the flipped [b, a].
 
     It builds the im2col matrix of dY (O*kh*kw rows) instead of W^T dY (C*kh*kw
-    rows), so it wins when O <= C. Measured: 16 -> 16 channels, dilation 2,
-    11 ms against 18 ms by col2im; 32 -> 64 channels, where col2im wins, 7.7 ms
-    against 6.8 ms.
+    rows), and in blocks that matrix never leaves the cache, so it wins up to
+    O = 2C. Measured (dx alone): 16 -> 16 channels at 32x32, dilation 2, 3.9 ms
+    against 18.2 ms by col2im; 32 -> 64 channels 4.1 ms against 5.5 ms.
     """
     o, c, kh, kw = weight.shape
     (top, bottom), (left, right) = pads
@@ -195,30 +201,14 @@ def input_grad_by_convolution(grad_out, weight, pads, dilation, cols_buffer=None
 
 
 # ---------------------------------------------------------------------------
-# 4. One buffer for two matrices
-# ---------------------------------------------------------------------------
-def can_hold(buffer, shape, dtype):
-    """Can ``buffer`` take a C-contiguous array of ``shape`` and ``dtype``, to be written into?
-
-    Conv2D's backward no longer needs the forward's cols once dW is known, and
-    the matrix dx is made from has cols' shape (W^T dY) or a similar one (the
-    im2col of dY): writing it into cols' memory spares the allocation of a second
-    matrix of 10-40 MB, whose pages would all fault in on first touch. Measured:
-    the 32 -> 64 convolution's backward 9.5 ms against 13.5 ms with a fresh matrix.
-    """
-    return (isinstance(buffer, np.ndarray) and buffer.shape == tuple(shape) and buffer.dtype == dtype
-            and buffer.flags.c_contiguous and buffer.flags.writeable)
-
-
-# ---------------------------------------------------------------------------
-# 5. Pooling
+# 4. Pooling
 # ---------------------------------------------------------------------------
 def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads):
     """Fast :func:`minicnn.functional.max_pool2d_backward`: when the windows do not overlap
     (stride >= kernel), each pixel belongs to one window, so each tap *writes* its masked
     gradient into the zeros instead of adding it (one pass less over dx per tap).
 
-    Measured on the MNIST CNN's first pool, 2x2 stride 2 on (64, 32, 28, 28): 1.3 ms against 2.1 ms.
+    Measured on the MNIST CNN's first pool, 2x2 stride 2 on (64, 32, 28, 28): 0.98 ms against 1.78 ms.
     """
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
@@ -237,12 +227,13 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads):
 
 
 # ---------------------------------------------------------------------------
-# 6. The batch in blocks
+# 5. The batch in blocks
 # ---------------------------------------------------------------------------
-#: A block of samples has an im2col matrix of at most about this many bytes. Training at
-#: batch 64 takes the MNIST CNN's batch in one block (its largest matrix is 16.5 MB);
-#: inference at batch 1000 in eight, instead of one matrix of 258 MB.
-BLOCK_BYTES = 32 << 20
+#: A block of samples has an im2col matrix of at most about this many bytes, 4 MiB: the
+#: MNIST CNN's second convolution takes 14 samples a block. Measured on its forward at
+#: batch 1000 (inference): 44 ms in blocks against 75 ms for one matrix of 258 MB; a
+#: training step at batch 64, 2-5% faster than in one block.
+BLOCK_BYTES = 4 << 20
 
 
 def block_bounds(n, sample_bytes):
@@ -272,6 +263,8 @@ def to_grid(grad_out, grid):
     """dY (n, O, OH, OW) laid out as the product's columns, (O, n*GH*GW), zero on the
     grid's extra columns."""
     n, o, oh, ow = grad_out.shape
+    if tuple(grid) == (oh, ow):                  # the narrow grid: no extra columns to zero
+        return grad_out.transpose(1, 0, 2, 3).reshape(o, -1)
     dy = np.zeros((o, n, *grid), dtype=grad_out.dtype)
     dy[:, :, :oh, :ow] = grad_out.transpose(1, 0, 2, 3)
     return dy.reshape(o, -1)

@@ -175,8 +175,8 @@ def im2col(x_pad, kernel_size, stride, dilation, grid=None, out=None):
     >>> im2col(x_pad, (3, 3), (1, 1), (1, 1)).shape                  # (3*3*3, 2*2*2)
     (27, 8)
 
-    ``out``: a matrix to write into instead of a new one (a fast path's buffer
-    reuse, see :func:`minicnn.fast.can_hold`).
+    ``out``: a matrix to write into instead of a new one (the fast path's blocks
+    write into their part of one matrix).
     """
     win = sliding_windows(x_pad, kernel_size, stride, dilation, grid=grid)   # (N, C, kh, kw, GH, GW)
     n, c, kh, kw, gh, gw = win.shape
@@ -231,20 +231,15 @@ def conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=True):
     return np.ascontiguousarray(out.reshape(o, len(x), oh, ow).transpose(1, 0, 2, 3)), cols
 
 
-def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True,
-                    overwrite_cols=False):
+def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True):
     """Gradients of :func:`conv2d_forward`: ``(dx, dW, db)``; dx is None unless ``input_grad``.
 
     grad_out: (N, O, OH, OW), laid out as dY (O, N*OH*OW), the columns of cols:
 
         dW = dY @ cols^T,   db = row sums of dY,   dcols = W^T @ dY,   dx = col2im(dcols)
-
-    ``overwrite_cols`` lets a fast path reuse the memory of ``cols`` (no longer
-    needed once dW is known); the reference never does.
     """
     if fast_paths_enabled():
-        return fast.conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad,
-                                    overwrite_cols)
+        return fast.conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad)
     o, c, kh, kw = weight.shape
     dy = grad_out.transpose(1, 0, 2, 3).reshape(o, -1)                    # (O, N*OH*OW)
     dw = (dy @ cols.T).reshape(weight.shape)

@@ -526,11 +526,11 @@ def _input_display(sample, max_maps):
     return np.nan_to_num(np.clip(rgb, 0.0, 1.0), nan=0.0)[None]
 
 
-def _draw_map(ax, values):
-    """One feature map: viridis if it has no negative value, else RdBu_r centred on 0."""
+def _draw_map(ax, values, signed):
+    """One feature map: RdBu_r centred on 0 if its block is signed, else viridis."""
     finite = values[np.isfinite(values)]
-    if finite.size and finite.min() < 0:
-        top = float(np.abs(finite).max())
+    if signed:
+        top = float(np.abs(finite).max()) if finite.size else 1.0
         ax.imshow(values, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
     else:
         ax.imshow(values, cmap="viridis", interpolation="nearest")
@@ -549,10 +549,11 @@ def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
     The model runs once in eval mode (``training=False``: dropout off,
     batch norm on its running statistics), keeping every layer's output.
     The figure has one block per layer, the input first, titled
-    ``"<index>: <layer class>   output (C', H', W')"``; maps are drawn up to 8
-    to a row, each on its own colour scale: viridis (bright = large) for a map of
-    values >= 0 (after a ReLU or a pool of them), a diverging map centred on 0 for
-    signed ones (red positive, blue negative, white 0), as plot_filters draws weights.
+    ``"<index>: <layer class>   output (C', H', W')"`` and its colour key; maps
+    are drawn up to 8 to a row, each on its own colour scale: viridis (bright =
+    large) in a block of values >= 0 (after a ReLU or a pool of them), a diverging
+    map centred on 0 in a block with negative values (red positive, blue
+    negative, white 0), as plot_filters draws weights.
     A 3-channel input is shown as one colour image.
 
     Returns the Figure: one Axes (holding one image) per map shown.
@@ -569,8 +570,9 @@ def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
 
     batch = x if x.ndim == 4 else x[None]                    # (1, C, H, W)
     _, activations = model.forward(batch, training=False, return_activations=True)
-    # One block per row group: (title, maps to draw (k, h, w) or one RGB image (1, h, w, 3), is_input).
-    blocks = [(f"input {_shape_text(batch.shape[1:])}", _input_display(batch[0], max_maps), True)]
+    # One block per row group: (title, maps to draw (k, h, w) or one RGB image (1, h, w, 3), kind),
+    # kind "input", or the block's colour key: "signed" or "positive".
+    blocks = [(f"input {_shape_text(batch.shape[1:])}", _input_display(batch[0], max_maps), "input")]
     for i in indices:
         out, name = activations[i], type(model[i]).__name__
         if out.ndim != 4:
@@ -579,7 +581,12 @@ def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
         title = f"{i}: {name}   output {_shape_text(out.shape[1:])}"
         if out.shape[1] > max_maps:
             title += f", first {max_maps} of {out.shape[1]} maps"
-        blocks.append((title, out[0, :max_maps], False))
+        shown = out[0, :max_maps]
+        # One colour key per block, so that its maps read alike: a block with any negative
+        # value diverges around 0, the others (after a ReLU, or pools of one) run dark to bright.
+        kind = "signed" if np.any(shown < 0) else "positive"
+        title += "   (red > 0, blue < 0)" if kind == "signed" else "   (dark = small, bright = large)"
+        blocks.append((title, shown, kind))
 
     ncols = min(8, max(len(maps) for _, maps, _ in blocks))
     rows = [math.ceil(len(maps) / ncols) for _, maps, _ in blocks]
@@ -590,7 +597,7 @@ def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
         heights.append(nrows * (cell * aspect + 0.2) + 0.4)             # + map titles, block title
     with _new_figure(figsize=(max(ncols * cell, 4.5), sum(heights)), layout="constrained") as fig:
         subfigs = fig.subfigures(len(blocks), 1, height_ratios=heights, squeeze=False)[:, 0]
-        for sub, (title, maps, is_input), nrows in zip(subfigs, blocks, rows):
+        for sub, (title, maps, kind), nrows in zip(subfigs, blocks, rows):
             sub.suptitle(title, x=0.02, ha="left", fontsize=10, fontweight="bold")
             axes = sub.subplots(nrows, ncols, squeeze=False).ravel()
             for c, ax in enumerate(axes):
@@ -599,10 +606,10 @@ def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
                     continue
                 if maps[c].ndim == 3:                        # an RGB input image (h, w, 3)
                     ax.imshow(maps[c], interpolation="nearest")
-                elif is_input:
+                elif kind == "input":
                     ax.imshow(maps[c], cmap="gray", interpolation="nearest")
                 else:
-                    _draw_map(ax, maps[c])
+                    _draw_map(ax, maps[c], signed=kind == "signed")
                     ax.set_title(f"#{c}", fontsize=7, pad=2)
                 _frame(ax)
         save_figure(fig, path)

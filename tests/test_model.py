@@ -147,9 +147,9 @@ def test_eval_forward_keeps_no_cache_and_backward_says_so():
 
 
 @pytest.mark.parametrize("out_channels, dilation", [(4, 1), (3, 2), (2, 1)])    # both dx paths
-def test_conv_backward_reuses_cols_and_changes_no_result(out_channels, dilation):
-    """Conv2D's backward writes its dx matrix into the forward's im2col matrix: every
-    step must still equal a fresh layer's, and a second backward must refuse."""
+def test_conv_steps_equal_a_fresh_layers_and_a_second_backward_refuses(out_channels, dilation):
+    """Every step of a Conv2D used for many steps equals a fresh layer's (nothing of one
+    step leaks into the next), and a second backward after one forward refuses."""
     rng = np.random.default_rng(0)
     layer = L.Conv2D(3, out_channels, 3, padding=dilation, dilation=dilation, dtype=np.float64)
     for step in range(3):

@@ -191,13 +191,14 @@ def _mnist_or_skip():
     return mc.data.load_mnist(download=False)
 
 
-def test_default_cnn_reaches_97_percent_on_real_mnist_after_one_epoch_on_10k():
+def test_default_cnn_reaches_97_5_percent_on_real_mnist_with_its_defaults_on_10k():
     from examples.train_mnist import DEFAULTS, build
     (x_train, y_train), (x_test, y_test) = _mnist_or_skip()
     x = x_train[:10_000, None].astype(np.float32) / 255
-    epochs, batch_size, _ = DEFAULTS["cnn"]
+    epochs, batch_size, _ = DEFAULTS["cnn"]                  # 2 epochs of batches of 32: 626 steps
     mc.manual_seed(0)
-    model, loss, opt, callbacks = build("cnn", total_steps=-(-10_000 // batch_size))
-    model.fit(x, y_train[:10_000], loss, opt, epochs=1, batch_size=batch_size, progress=False, callbacks=callbacks)
+    model, loss, opt, callbacks = build("cnn", total_steps=epochs * -(-10_000 // batch_size))
+    model.fit(x, y_train[:10_000], loss, opt, epochs=epochs, batch_size=batch_size, progress=False,
+              callbacks=callbacks)
     result = model.evaluate(x_test[:, None].astype(np.float32) / 255, y_test, loss)
-    assert result["accuracy"] >= 0.97, result
+    assert result["accuracy"] >= 0.975, result        # 98.0% (seeds 0 and 1)

@@ -314,6 +314,22 @@ def test_feature_maps_of_every_conv_and_pool_layer(tmp_path):
     assert_png(str(path))
 
 
+def test_feature_maps_use_one_colour_key_per_block():
+    model = tiny_cnn()
+    fig = viz.plot_feature_maps(model, X)
+    _, activations = model.forward(X[None], return_activations=True)
+    for sub, i in zip(fig.subfigs[1:], [0, 2, 3, 5]):
+        signed = bool((activations[i][0] < 0).any())
+        cmaps = {ax.get_images()[0].get_cmap().name for ax in sub.axes}
+        assert cmaps == ({"RdBu_r"} if signed else {"viridis"})        # every map of a block alike
+        assert sub._suptitle.get_text().endswith(
+            "(red > 0, blue < 0)" if signed else "(dark = small, bright = large)")
+    # The pools follow ReLUs: >= 0. The convolutions' raw outputs have both signs.
+    assert [sub.axes[0].get_images()[0].get_cmap().name for sub in fig.subfigs[1:]] == [
+        "RdBu_r", "viridis", "RdBu_r", "viridis"]
+    plt.close(fig)
+
+
 def test_feature_maps_of_chosen_layers_in_eval_mode():
     model = tiny_cnn()
     x4 = X[None]                                                # (1, C, H, W) works too

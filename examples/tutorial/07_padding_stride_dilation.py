@@ -157,6 +157,15 @@ def draw_taps(ax, image, pads, cfg, out_shape, title):
     ax.set_yticks([])
 
 
+def draw_output(ax, out, title):
+    """An output map on a diverging colour map centred on 0 (red +, blue -)."""
+    top = float(np.abs(out).max()) or 1.0
+    ax.imshow(out, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 fig = step.plt.figure(figsize=(16, 15), layout="constrained")
 rows = fig.subfigures(3, 1, height_ratios=[1, 1, 1])
 for row, (subfig, chunk, caption) in enumerate((
@@ -168,22 +177,14 @@ for row, (subfig, chunk, caption) in enumerate((
         s, p, d = cfg["stride"], cfg["padding"], cfg["dilation"]
         draw_taps(axes[2 * n], x, ((p, p), (p, p)), cfg, out.shape,
                   f"stride {s}, padding {p}, dilation {d}\n({H} + 2*{p} - {d}*2 - 1) // {s} + 1 = {out.shape[0]}")
-        top = float(np.abs(out).max()) or 1.0
-        axes[2 * n + 1].imshow(out, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
-        axes[2 * n + 1].set_title(f"output {out.shape[0]}x{out.shape[1]}", fontsize=9)
-        axes[2 * n + 1].set_xticks([])
-        axes[2 * n + 1].set_yticks([])
+        draw_output(axes[2 * n + 1], out, f"output {out.shape[0]}x{out.shape[1]}")
     axes[0].legend(fontsize=7, loc="lower left")
     subfig.suptitle(caption, fontsize=11)
 axes = rows[2].subplots(1, 6, width_ratios=[3, 2, 3, 2, 1, 1])
 for n, (img, pads, out) in enumerate(same_results):
     draw_taps(axes[2 * n], img, (pads, pads), dict(stride=2, dilation=1), out.shape,
               f"H = {img.shape[0]}, k = 3, stride 2, TF 'SAME':\npads (top, bottom) = {pads}")
-    top = float(np.abs(out).max()) or 1.0
-    axes[2 * n + 1].imshow(out, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
-    axes[2 * n + 1].set_title(f"output ceil({img.shape[0]}/2) = {out.shape[0]}", fontsize=9)
-    axes[2 * n + 1].set_xticks([])
-    axes[2 * n + 1].set_yticks([])
+    draw_output(axes[2 * n + 1], out, f"output ceil({img.shape[0]}/2) = {out.shape[0]}")
 axes[4].axis("off")
 axes[5].axis("off")
 rows[2].suptitle("'same' at stride 2 (TensorFlow's rule): output ceil(H/s), the odd padding row at the "

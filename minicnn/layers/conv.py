@@ -78,10 +78,8 @@ class Conv2D(Layer):
 
     def backward(self, grad_out, input_grad=True):
         cols, x_shape, pads = self.cache
-        # overwrite_cols: the backward pass reuses the memory of cols for the matrix dx is
-        # made from (one buffer, not two); the cache is freed after one backward anyway
         dx, dw, db = F.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
-                                       self.stride, pads, self.dilation, input_grad, overwrite_cols=True)
+                                       self.stride, pads, self.dilation, input_grad)
         self.params["W"].accumulate(dw)
         if self.bias:
             self.params["b"].accumulate(db)
@@ -138,7 +136,7 @@ class Conv1D(Layer):
         cols, (n, c, length), pads = self.cache
         dx, dw, db = F.conv2d_backward(grad_out[:, :, None, :], cols, self.params["W"].data[:, :, None, :],
                                        (n, c, 1, length), (1, self.stride), pads, (1, self.dilation),
-                                       input_grad, overwrite_cols=True)
+                                       input_grad)
         self.params["W"].accumulate(dw[:, :, 0, :])
         if self.bias:
             self.params["b"].accumulate(db)
