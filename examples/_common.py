@@ -7,6 +7,7 @@
   mistakes.png in the output folder;
 - :func:`load_photo` / :func:`shrink`: a photograph as float [0, 1], optionally
   shrunk by block averaging for a fast run;
+- :func:`add_run_arguments`: the command-line options every training example shares;
 - :func:`write_json`: JSON written atomically.
 """
 import json
@@ -17,6 +18,16 @@ import numpy as np
 import minicnn as mc
 from minicnn import image as I
 from minicnn.io import atomic_write
+
+
+def add_run_arguments(parser, dataset, out):
+    """--data-dir, --limit, --test-limit, --seed, --out (default ``out``) and --no-progress."""
+    parser.add_argument("--data-dir", help=f"folder holding the four {dataset} files (default: search)")
+    parser.add_argument("--limit", type=int, help="use only the first N training samples")
+    parser.add_argument("--test-limit", type=int, help="use only the first N test samples")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=out, help=f"output folder (default {out})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
 
 
 def write_json(path, data):

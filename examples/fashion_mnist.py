@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import minicnn as mc                                    # noqa: E402
 from minicnn import layers as L                         # noqa: E402
-from examples._common import report                     # noqa: E402
+from examples._common import add_run_arguments, report  # noqa: E402
 
 CLASSES = list(mc.data.FASHION_MNIST_CLASSES)
 DEFAULTS = {"dense": (20, 32, 1e-3), "cnn": (6, 64, 1e-3)}      # epochs, batch size, Adam lr
@@ -42,12 +42,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, help="default: 20 (dense), 6 (cnn)")
     parser.add_argument("--batch-size", type=int, help="default: 32 (dense), 64 (cnn)")
     parser.add_argument("--lr", type=float, help="Adam's learning rate, default 1e-3")
-    parser.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files (default: search)")
-    parser.add_argument("--limit", type=int, help="use only the first N training samples")
-    parser.add_argument("--test-limit", type=int, help="use only the first N test samples")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join("runs", "fashion-mnist"))
-    parser.add_argument("--no-progress", action="store_true")
+    add_run_arguments(parser, "Fashion-MNIST", os.path.join("runs", "fashion-mnist"))
     args = parser.parse_args(argv)
     epochs, batch_size, lr = (default if given is None else given          # 0 is a value, not "unset"
                               for given, default in zip((args.epochs, args.batch_size, args.lr),

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import minicnn as mc                                    # noqa: E402
 from minicnn import layers as L                         # noqa: E402
-from examples._common import report                     # noqa: E402
+from examples._common import add_run_arguments, report  # noqa: E402
 
 
 def basic_block(c_in, c_out, stride=1):
@@ -58,12 +58,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05, help="SGD's starting learning rate (default 0.05)")
     parser.add_argument("--width", type=int, default=16, help="channels of the first stage (default 16)")
-    parser.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files (default: search)")
-    parser.add_argument("--limit", type=int, help="use only the first N training samples")
-    parser.add_argument("--test-limit", type=int, help="use only the first N test samples")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join("runs", "resnet-fashion-mnist"))
-    parser.add_argument("--no-progress", action="store_true")
+    add_run_arguments(parser, "Fashion-MNIST", os.path.join("runs", "resnet-fashion-mnist"))
     args = parser.parse_args(argv)
 
     (x_train, y_train), (x_test, y_test) = mc.data.load_fashion_mnist(root=args.data_dir)

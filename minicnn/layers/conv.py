@@ -6,7 +6,43 @@ from .._checks import check_bool, check_conv_padding, check_dtype, check_int, pa
 from .base import Layer, init_name
 
 
-class Conv2D(Layer):
+class _Conv(Layer):
+    """Shared set-up of Conv2D (``dims = 2``: sizes are pairs) and Conv1D (``dims = 1``: ints):
+    every argument checked once, then W (C_out, C_in, *kernel) and b (C_out,)."""
+    dims = None
+    channel_check = (1, "in_channels", "channels")
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 bias=True, dtype=np.float32, init="he_normal"):
+        super().__init__()
+        size = pair if self.dims == 2 else check_int
+        self.in_channels = check_int(in_channels, "in_channels", 1)
+        self.out_channels = check_int(out_channels, "out_channels", 1)
+        self.kernel_size = size(kernel_size, "kernel_size", 1)
+        self.stride = size(stride, "stride", 1)
+        self.dilation = size(dilation, "dilation", 1)
+        self.padding = check_conv_padding(padding, self.dims)
+        self.bias = check_bool(bias, "bias")
+        self.dtype = check_dtype(dtype)
+        self.init = init
+        kernel = self.kernel_size if self.dims == 2 else (self.kernel_size,)
+        c, o, taps = self.in_channels, self.out_channels, int(np.prod(kernel))
+        self._add_param("W", (o, c, *kernel), init, fan_in=c * taps, fan_out=o * taps, dtype=self.dtype)
+        if self.bias:
+            self._add_param("b", (o,), "zeros", 0, 0, self.dtype)
+
+    def config(self):
+        as_json = lambda v: list(v) if isinstance(v, tuple) else v
+        cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels,
+                   kernel_size=as_json(self.kernel_size), stride=as_json(self.stride),
+                   padding=as_json(self.padding), dilation=as_json(self.dilation), bias=self.bias,
+                   dtype=self.dtype.name)
+        if init_name(self.init):
+            cfg["init"] = self.init
+        return cfg
+
+
+class Conv2D(_Conv):
     """2-D convolution (cross-correlation, as PyTorch's ``nn.Conv2d``).
 
     x: (N, C_in, H, W) -> y: (N, C_out, OH, OW). With the padding split into
@@ -39,14 +75,8 @@ class Conv2D(Layer):
     ``params["W"]``: (C_out, C_in, kh, kw), He-initialised by default;
     ``params["b"]``: (C_out,), zeros.
     """
+    dims = 2
     input_ndim = 4
-    channel_check = (1, "in_channels", "channels")
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 bias=True, dtype=np.float32, init="he_normal"):
-        super().__init__()
-        _set_up_convolution(self, 2, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                            bias, dtype, init)
 
     def pads_for(self, input_hw):
         """((top, bottom), (left, right)) for an input of ``input_hw = (H, W)``."""
@@ -85,11 +115,8 @@ class Conv2D(Layer):
             self.params["b"].accumulate(db)
         return dx
 
-    def config(self):
-        return _convolution_config(self)
 
-
-class Conv1D(Layer):
+class Conv1D(_Conv):
     """1-D convolution (cross-correlation, as PyTorch's ``nn.Conv1d``) over signals or text.
 
     x: (N, C_in, L) -> y: (N, C_out, OL), OL = (L + pad_left + pad_right - dilation*(k-1) - 1) // stride + 1,
@@ -105,14 +132,8 @@ class Conv1D(Layer):
     ``kernel_size``, ``stride``, ``dilation``: ints; ``padding``: an int, ``"valid"`` or
     ``"same"`` (as Conv2D's). ``params["W"]``: (C_out, C_in, k); ``params["b"]``: (C_out,).
     """
+    dims = 1
     input_ndim = 3
-    channel_check = (1, "in_channels", "channels")
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 bias=True, dtype=np.float32, init="he_normal"):
-        super().__init__()
-        _set_up_convolution(self, 1, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                            bias, dtype, init)
 
     def pads_for(self, length):
         """((0, 0), (left, right)): the padding of the one-row image for a signal of ``length``."""
@@ -141,38 +162,3 @@ class Conv1D(Layer):
         if self.bias:
             self.params["b"].accumulate(db)
         return None if dx is None else dx[:, :, 0, :]
-
-    def config(self):
-        return _convolution_config(self)
-
-
-def _set_up_convolution(layer, dims, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                        bias, dtype, init):
-    """The constructor of Conv2D (``dims=2``: pairs) and Conv1D (``dims=1``: ints): every
-    argument checked once, then W (C_out, C_in, *kernel) and b (C_out,)."""
-    size = pair if dims == 2 else check_int
-    layer.in_channels = check_int(in_channels, "in_channels", 1)
-    layer.out_channels = check_int(out_channels, "out_channels", 1)
-    layer.kernel_size = size(kernel_size, "kernel_size", 1)
-    layer.stride = size(stride, "stride", 1)
-    layer.dilation = size(dilation, "dilation", 1)
-    layer.padding = check_conv_padding(padding, dims)
-    layer.bias = check_bool(bias, "bias")
-    layer.dtype = check_dtype(dtype)
-    layer.init = init
-    kernel = layer.kernel_size if dims == 2 else (layer.kernel_size,)
-    c, o, taps = layer.in_channels, layer.out_channels, int(np.prod(kernel))
-    layer._add_param("W", (o, c, *kernel), init, fan_in=c * taps, fan_out=o * taps, dtype=layer.dtype)
-    if layer.bias:
-        layer._add_param("b", (o,), "zeros", 0, 0, layer.dtype)
-
-
-def _convolution_config(layer):
-    as_json = lambda v: list(v) if isinstance(v, tuple) else v
-    cfg = dict(in_channels=layer.in_channels, out_channels=layer.out_channels,
-               kernel_size=as_json(layer.kernel_size), stride=as_json(layer.stride),
-               padding=as_json(layer.padding), dilation=as_json(layer.dilation), bias=layer.bias,
-               dtype=layer.dtype.name)
-    if init_name(layer.init):
-        cfg["init"] = layer.init
-    return cfg
