@@ -48,7 +48,7 @@ class Sigmoid(Layer):
     """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y). Stable for inputs of any size."""
 
     def _forward(self, x, training):
-        y = F.sigmoid(x)
+        y = F._sigmoid(x)
         if training:
             self.cache = y
         return y
@@ -87,7 +87,7 @@ class Softmax(Layer):
         return tuple(input_shape)
 
     def _forward(self, x, training):
-        y = F.softmax(x, axis=self.axis)
+        y = F._softmax(x, self.axis)
         if training:
             self.cache = y
         return y
