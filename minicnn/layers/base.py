@@ -60,9 +60,10 @@ class Layer:
 
     A layer written the older way, defining ``forward(self, x, training=False)``
     and ``backward(self, grad_out)`` (or ``backward(self, grad_out, input_grad=True)``)
-    itself, keeps working with the same checks: a direct subclass of ``Layer`` that
-    defines ``forward`` but no ``_forward`` has it moved to ``_forward``, and likewise
-    ``backward`` to ``_backward`` (see :meth:`__init_subclass__`). A subclass of a
+    itself, keeps working with the same checks: a subclass that defines ``forward`` but
+    no ``_forward``, and inherits no ``_forward`` but Layer's, has it moved to
+    ``_forward``, and likewise ``backward`` to ``_backward`` (see :meth:`__init_subclass__`;
+    the library's own layers never rely on it). A subclass of a
     layer that already has its maths (``class MyReLU(ReLU)``) that overrides
     ``forward``/``backward`` overrides the checked entry point itself, as in any Python
     class: call ``super().backward(grad_out)`` inside, or override ``_backward``.
