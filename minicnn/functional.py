@@ -5,7 +5,9 @@ Everything here works on NCHW arrays and keeps the input's dtype. The functions
 trust their arguments (the layers in :mod:`minicnn.layers` check them), so they
 are the place to read how the computation itself goes, except the few that users
 call directly, which check theirs: conv_output_size, same_padding, sigmoid,
-softmax and log_softmax.
+softmax and log_softmax. Each of those has an unchecked twin (``_conv_output_size``,
+``_same_padding``, ``_sigmoid``, ``_softmax``, ``_log_softmax``) that the library's
+own calls use: the checks run once, at the public entry point.
 
 The one idea that serves convolution, pooling and the image toolkit alike is
 :func:`sliding_windows`: a strided *view* of an array in which
@@ -49,6 +51,11 @@ def conv_output_size(size, kernel, stride=1, total_padding=0, dilation=1, *, pad
     size, kernel = check_int(size, "size", 0), check_int(kernel, "kernel", 1)
     stride, total_padding = check_int(stride, "stride", 1), check_int(total_padding, "total_padding", 0)
     dilation = check_int(dilation, "dilation", 1)
+    return _conv_output_size(size, kernel, stride, total_padding, dilation)
+
+
+def _conv_output_size(size, kernel, stride, total_padding, dilation):
+    """:func:`conv_output_size` for the library's own, already checked, calls."""
     return (size + total_padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -66,10 +73,16 @@ def same_padding(kernel, dilation=1, stride=1, size=None):
     """
     kernel, dilation = check_int(kernel, "kernel", 1), check_int(dilation, "dilation", 1)
     stride = check_int(stride, "stride", 1)
+    if stride != 1:
+        size = check_int(size, "size", 0)
+    return _same_padding(kernel, dilation, stride, size)
+
+
+def _same_padding(kernel, dilation, stride, size):
+    """:func:`same_padding` for the library's own, already checked, calls."""
     if stride == 1:
         total = dilation * (kernel - 1)
     else:
-        size = check_int(size, "size", 0)
         total = max((-(-size // stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
     return (total // 2, total - total // 2)
 
@@ -79,7 +92,7 @@ def axis_padding(padding, kernel, stride=1, dilation=1, size=None):
     ``"valid"`` is (0, 0), ``"same"`` is :func:`same_padding` (which needs ``size``
     at stride > 1: the padding then depends on the input)."""
     if padding == "same":
-        return same_padding(kernel, dilation, stride, size)
+        return _same_padding(kernel, dilation, stride, size)
     if padding == "valid":
         return (0, 0)
     return (padding, padding)
@@ -149,7 +162,7 @@ def sliding_windows(x, kernel_size, stride=(1, 1), dilation=(1, 1), writeable=Fa
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     *lead, h, w = x.shape
     if grid is None:
-        grid = (conv_output_size(h, kh, sh, 0, dh), conv_output_size(w, kw, sw, 0, dw))
+        grid = (_conv_output_size(h, kh, sh, 0, dh), _conv_output_size(w, kw, sw, 0, dw))
     oh, ow = grid
     *lead_strides, s_h, s_w = x.strides
     shape = (*lead, kh, kw, oh, ow)
@@ -356,7 +369,11 @@ def window_counts(input_hw, kernel_size, stride, pads):
 # ---------------------------------------------------------------------------
 def sigmoid(x):
     """1 / (1 + exp(-x)), written so that no ``exp`` ever overflows."""
-    check_array(x, "x")
+    return _sigmoid(check_array(x, "x"))
+
+
+def _sigmoid(x):
+    """:func:`sigmoid` for the library's own, already checked, calls (the Sigmoid layer)."""
     e = np.exp(-np.abs(x))                       # in (0, 1]: never overflows
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
@@ -369,6 +386,11 @@ def log_softmax(z, axis=-1):
     """
     z = contiguous(check_array(z, "z"))
     _check_axis(axis, z.ndim)
+    return _log_softmax(z, axis)
+
+
+def _log_softmax(z, axis):
+    """:func:`log_softmax` for the library's own calls, on a checked, contiguous ``z``."""
     if z.size == 0:                           # nothing to normalise (max() has no identity)
         return z.copy()
     with np.errstate(invalid="ignore"):
@@ -381,6 +403,11 @@ def softmax(z, axis=-1):
     (NaN for an inf logit, quietly; see :func:`log_softmax`)."""
     z = contiguous(check_array(z, "z"))
     _check_axis(axis, z.ndim)
+    return _softmax(z, axis)
+
+
+def _softmax(z, axis):
+    """:func:`softmax` for the library's own calls, on a checked, contiguous ``z`` (the Softmax layer)."""
     if z.size == 0:
         return z.copy()
     with np.errstate(invalid="ignore"):

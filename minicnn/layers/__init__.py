@@ -13,6 +13,10 @@
 | Dropout | same shape | - |
 | BatchNorm | (N, C) or (N, C, H, W), same shape | gamma (C,), beta (C,) |
 | Residual | block(x) + shortcut(x) | those of its layers |
+
+Containers (:mod:`minicnn.layers.container`): ``Chain``, layers run in order (what
+``minicnn.Sequential`` builds on, and a Residual's branches are), and ``BranchedLayer``,
+the base of layers made of branches.
 """
 from .base import Layer
 from .conv import Conv1D, Conv2D
@@ -22,6 +26,7 @@ from .activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softmax
 from .dropout import Dropout
 from .batchnorm import BatchNorm
 from .residual import Residual
+from .container import BranchedLayer, Chain
 
 #: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
 REGISTRY = {cls.__name__: cls for cls in (
@@ -39,4 +44,4 @@ def build_layer(item):
     return REGISTRY[name].from_config(item["config"])
 
 
-__all__ = ["Layer", "build_layer", *REGISTRY]
+__all__ = ["Layer", "Chain", "BranchedLayer", "build_layer", *REGISTRY]

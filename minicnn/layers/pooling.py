@@ -53,7 +53,7 @@ class MaxPool2D(_Pool2D):
     (the window's last NaN gets the gradient). All three are PyTorch's rules.
     """
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         pads = self.pads_for(x.shape[2:])
         if not training:                      # inference needs no argmax
             return F.max_pool2d_forward(x, self.kernel_size, self.stride, pads)
@@ -61,7 +61,7 @@ class MaxPool2D(_Pool2D):
         self.cache = (argmax, x.shape, pads)  # which tap of each window won, and where to route to
         return out
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         argmax, x_shape, pads = self.cache
         return F.max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, pads)
 
@@ -79,12 +79,13 @@ class AvgPool2D(_Pool2D):
         super().__init__(kernel_size, stride, padding)
         self.count_include_pad = check_bool(count_include_pad, "count_include_pad")
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         pads = self.pads_for(x.shape[2:])
-        self.cache = (x.shape, pads)
+        if training:
+            self.cache = (x.shape, pads)
         return F.avg_pool2d_forward(x, self.kernel_size, self.stride, pads, self.count_include_pad)
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         x_shape, pads = self.cache
         return F.avg_pool2d_backward(grad_out, x_shape, self.kernel_size, self.stride, pads,
                                      self.count_include_pad)
@@ -103,11 +104,12 @@ class GlobalAvgPool2D(Layer):
     def _output_shape(self, input_shape):
         return (input_shape[0],)
 
-    def forward(self, x, training=False):
-        self.cache = x.shape
+    def _forward(self, x, training):
+        if training:
+            self.cache = x.shape
         return x.mean(axis=(2, 3))
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         n, c, h, w = self.cache
         share = grad_out * grad_out.dtype.type(1.0 / (h * w))
         return F.contiguous(np.broadcast_to(share[:, :, None, None], (n, c, h, w)))
@@ -150,7 +152,7 @@ class _Pool1D(Layer):
 class MaxPool1D(_Pool1D):
     """Max pooling over signals: x: (N, C, L) -> (N, C, OL); the rules of MaxPool2D."""
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         kernel, stride, pads = self._geometry(x.shape[2])
         if not training:
             return F.max_pool2d_forward(x[:, :, None, :], kernel, stride, pads)[:, :, 0, :]
@@ -158,7 +160,7 @@ class MaxPool1D(_Pool1D):
         self.cache = (argmax, x.shape)
         return out[:, :, 0, :]
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         argmax, (n, c, length) = self.cache
         kernel, stride, pads = self._geometry(length)
         dx = F.max_pool2d_backward(grad_out[:, :, None, :], argmax, (n, c, 1, length), kernel, stride, pads)
@@ -172,12 +174,13 @@ class AvgPool1D(_Pool1D):
         super().__init__(kernel_size, stride, padding)
         self.count_include_pad = check_bool(count_include_pad, "count_include_pad")
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         kernel, stride, pads = self._geometry(x.shape[2])
-        self.cache = x.shape
+        if training:
+            self.cache = x.shape
         return F.avg_pool2d_forward(x[:, :, None, :], kernel, stride, pads, self.count_include_pad)[:, :, 0, :]
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         n, c, length = self.cache
         kernel, stride, pads = self._geometry(length)
         dx = F.avg_pool2d_backward(grad_out[:, :, None, :], (n, c, 1, length), kernel, stride, pads,
