@@ -257,6 +257,18 @@ def check_pool_padding(padding, kernel_size):
     return padding
 
 
+def check_output_size(value, name="output_size"):
+    """An adaptive pool's ``output_size``: an int >= 1, None (keep the input's size), or a
+    pair of those, as a ``(oh, ow)`` tuple."""
+    def one(v):
+        return None if v is None else check_int(v, name, 1)
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int, None or a pair (h, w) of them, got {value!r}")
+        return tuple(one(v) for v in value)
+    return (one(value), one(value))
+
+
 def check_reshape(input_shape, shape):
     """A sample of ``input_shape`` can be reshaped into ``shape``; returns its size."""
     size = int(np.prod(input_shape))
