@@ -61,8 +61,9 @@ def pair(value, name, minimum=1):
 
 def check_dtype(dtype, name="dtype"):
     """Return a floating ``np.dtype``; minicnn parameters are float16/32/64."""
-    # np.dtype(None) would silently mean float64, np.dtype(np.float32(2.0)) float32
-    if dtype is None or isinstance(dtype, (np.generic, np.ndarray)):
+    # np.dtype(None) would silently mean float64, np.dtype(np.float32(2.0)) float32, and
+    # np.dtype((None, None)) float64 (a tuple is a structured or sub-array spec: never a float)
+    if dtype is None or isinstance(dtype, (np.generic, np.ndarray, tuple, list)):
         raise TypeError(f"{name} must be a NumPy floating dtype such as np.float32, got {dtype!r}")
     try:
         dt = np.dtype(dtype)
