@@ -1030,7 +1030,7 @@ def conv_geometry(draw):
 @share(0.3)
 @given(data=st.data())
 def test_functional_conv_pool_layout_invariance(layout, data):
-    """conv2d/max_pool2d/avg_pool2d forward and backward: views give the contiguous
+    """conv2d/max_pool2d/avg_pool2d forward and backward (pools in ceil mode too): views give the contiguous
     copy's result bit for bit, and the caller's arrays are never written."""
     conv, shape = data.draw(conv_geometry())
     dtype = data.draw(FLOATS)
@@ -1054,6 +1054,13 @@ def test_functional_conv_pool_layout_invariance(layout, data):
         ap = F.avg_pool2d_forward(xv, k, k, ((0, 0), (0, 0)))
         pools += [ap, F.avg_pool2d_backward(view_and_copy(np.ones_like(ap), layout)[pick], x.shape, k, k,
                                             ((0, 0), (0, 0)))]
+        for include in (True, False):           # ceil mode: 3x3 stride-2 windows hanging over the end
+            cp = F.avg_pool2d_forward(xv, (3, 3), (2, 2), ((1, 1), (1, 1)), include, ceil_mode=True)
+            pools += [cp, F.avg_pool2d_backward(view_and_copy(np.ones_like(cp), layout)[pick], x.shape, (3, 3),
+                                                (2, 2), ((1, 1), (1, 1)), include, ceil_mode=True)]
+        cm, arg = F.max_pool2d_forward(xv, (3, 3), (2, 2), ((1, 1), (1, 1)), argmax=True, ceil_mode=True)
+        pools += [cm, F.max_pool2d_backward(view_and_copy(np.ones_like(cm), layout)[pick], arg, x.shape, (3, 3),
+                                            (2, 2), ((1, 1), (1, 1)), ceil_mode=True)]
         results.append([out, *grads[:2], *pools])
     assert_same(results[0], results[1])
 
