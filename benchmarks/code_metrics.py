@@ -13,9 +13,9 @@ What is counted:
   named ``check_*``, ``_check*``, ``pair`` or ``_as_*``);
 - the share of validation lines in ``minicnn/layers/``, ``losses.py``, ``optim.py`` and
   ``gradcheck.py``;
-- the code lines of every layer's ``forward`` and ``backward``, of ``fit``, and the
+- the code lines of every layer's ``_forward`` and ``_backward`` (its maths), of ``fit``, and the
   longest function in ``minicnn/``;
-- the calls between ``Conv2D.forward`` and its matrix product: the module-level minicnn
+- the calls between ``Conv2D._forward`` (the maths, after ``Layer.forward``'s checks) and its matrix product: the module-level minicnn
   functions entered, depth first in source order, before the first ``@`` (or
   ``np.matmul``/``np.dot``) runs, along the reference path (fast paths switched off).
 
@@ -240,13 +240,13 @@ def measure(root):
     layer_methods = {}
     for m in layer_files:
         for qual, node in m.functions.items():
-            if "." in qual and qual.split(".")[1] in ("forward", "backward") and not qual.startswith("Layer."):
+            if "." in qual and qual.split(".")[1] in ("_forward", "_backward") and not qual.startswith("Layer."):
                 layer_methods[qual] = m.length(node)
     training = next(m for m in modules.values() if m.name.endswith(".training"))
     longest = max(((m.length(node), f"{m.name}.{qual}") for m in modules.values()
                    for qual, node in m.functions.items()))
     conv = next(m for m in modules.values() if m.name.endswith(".layers.conv"))
-    chain, found = calls_to_matmul(modules, conv.name, "Conv2D.forward")
+    chain, found = calls_to_matmul(modules, conv.name, "Conv2D._forward")
     return {
         "root": os.path.abspath(root),
         "code_lines": sum(len(m.code) for m in modules.values()),
@@ -278,7 +278,7 @@ def report(m):
     print(f"longest function: {m['longest_function']['name']} with {m['longest_function']['lines']} "
           f"code lines (target <= {TARGETS['function']})")
     chain = m["conv_forward_to_matmul"]
-    print(f"Conv2D.forward to its matrix product: {chain['calls']} calls: " + " -> ".join(chain["chain"]))
+    print(f"Conv2D._forward to its matrix product: {chain['calls']} calls: " + " -> ".join(chain["chain"]))
 
 
 def main(argv=None):

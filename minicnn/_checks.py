@@ -61,8 +61,9 @@ def pair(value, name, minimum=1):
 
 def check_dtype(dtype, name="dtype"):
     """Return a floating ``np.dtype``; minicnn parameters are float16/32/64."""
-    # np.dtype(None) would silently mean float64, np.dtype(np.float32(2.0)) float32
-    if dtype is None or isinstance(dtype, (np.generic, np.ndarray)):
+    # np.dtype(None) would silently mean float64, np.dtype(np.float32(2.0)) float32, and
+    # np.dtype((None, None)) float64 (a tuple is a structured or sub-array spec: never a float)
+    if dtype is None or isinstance(dtype, (np.generic, np.ndarray, tuple, list)):
         raise TypeError(f"{name} must be a NumPy floating dtype such as np.float32, got {dtype!r}")
     try:
         dt = np.dtype(dtype)
@@ -170,6 +171,27 @@ def check_class_names(names, name="class_names", count=None):
     return [str(n) for n in names]
 
 
+def check_real_array(x, name, ndim, allow_empty=False):
+    """An ndarray of bools, integers or floats with ``ndim`` dimensions and (unless
+    ``allow_empty``) at least one element."""
+    check_array(x, name, floating=False)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (bool, integer or float), got dtype {x.dtype}")
+    check_array(x, name, ndim=ndim, floating=False)
+    if x.size == 0 and not allow_empty:
+        raise ValueError(f"{name} must not be empty, got shape {x.shape}")
+    return x
+
+
+def check_real_number(value, name):
+    """``value`` as a Python float or int (0-d arrays and NumPy scalars unwrapped); may be NaN/inf."""
+    if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0:
+        value = value.item()
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    return value
+
+
 def check_choice(value, name, choices):
     """Check that ``value`` is one of ``choices``, listing them when it is not."""
     if not isinstance(value, str) or value not in choices:
@@ -257,6 +279,18 @@ def check_pool_padding(padding, kernel_size):
     return padding
 
 
+def check_output_size(value, name="output_size"):
+    """An adaptive pool's ``output_size``: an int >= 1, None (keep the input's size), or a
+    pair of those, as a ``(oh, ow)`` tuple."""
+    def one(v):
+        return None if v is None else check_int(v, name, 1)
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int, None or a pair (h, w) of them, got {value!r}")
+        return tuple(one(v) for v in value)
+    return (one(value), one(value))
+
+
 def check_reshape(input_shape, shape):
     """A sample of ``input_shape`` can be reshaped into ``shape``; returns its size."""
     size = int(np.prod(input_shape))
@@ -299,7 +333,7 @@ def check_reshape_target(shape):
 # ---------------------------------------------------------------------------
 def check_logits_and_target(logits, target):
     """CrossEntropy's arguments: finite logits (N, C), N and C >= 1, and integer labels (N,)
-    in [0, C) or non-negative finite probabilities (N, C). Returns contiguous arrays."""
+    in [0, C) or non-negative finite probabilities (N, C)."""
     check_array(logits, "logits", ndim=2)
     n, c = logits.shape
     if n == 0 or c == 0:
@@ -326,7 +360,7 @@ def check_logits_and_target(logits, target):
             raise ValueError("target probabilities must be finite and non-negative")
     else:
         raise ValueError(f"target must be labels (N,) or probabilities (N, C), got shape {target.shape}")
-    return _contiguous(logits), _contiguous(target)
+    return logits, target
 
 
 def check_pred_and_target(pred, target):
@@ -340,12 +374,7 @@ def check_pred_and_target(pred, target):
         raise ValueError(f"target must have pred's shape {pred.shape}, got {target.shape}")
     if pred.size == 0:
         raise ValueError("pred must not be empty")
-    return _contiguous(pred), _contiguous(target)
-
-
-def _contiguous(x):
-    """A view's sums run in another order than its copy's: copy views first."""
-    return x if x.flags.c_contiguous else x.copy(order="C")
+    return pred, target
 
 
 # ---------------------------------------------------------------------------

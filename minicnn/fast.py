@@ -20,7 +20,7 @@ The tricks:
 5. :func:`blocks` - a large batch in blocks: inference keeps no im2col matrix beyond
    a block's.
 6. ``Sequential`` runs a ReLU that precedes a MaxPool2D after it (see
-   :meth:`minicnn.model.Sequential._running_order`).
+   :meth:`minicnn.layers.container.Chain._running_order`).
 
 Tried and dropped, with the numbers in ``benchmarks/README.md``: the backward pass
 writing its matrix into the forward's (no gain once the batch runs in blocks), and
@@ -65,8 +65,8 @@ def wide_grid(x_shape, kernel_size, pads, dilation):
 def conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=True):
     """Fast :func:`minicnn.functional.conv2d_forward`: the batch in :func:`blocks` of a few
     samples, each block's im2col on the :func:`wide_grid` at stride 1, its matrix product
-    and its output computed while the block is in the cache, the blocks shared out among
-    minicnn's threads.
+    and its output computed while the block is in the cache, one block after the other
+    (the matrix products use BLAS's threads, :mod:`minicnn.threads`).
 
     Returns ``(out, cols)``: cols holds every block's im2col matrix, (C*kh*kw, n_b*GH*GW)
     for the n_b samples of block b, one after the other in one flat array.
@@ -203,13 +203,16 @@ def input_grad_by_convolution(grad_out, weight, pads, dilation):
 # ---------------------------------------------------------------------------
 # 4. Pooling
 # ---------------------------------------------------------------------------
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads):
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ceil_mode=False):
     """Fast :func:`minicnn.functional.max_pool2d_backward`: when the windows do not overlap
     (stride >= kernel), each pixel belongs to one window, so each tap *writes* its masked
     gradient into the zeros instead of adding it (one pass less over dx per tap).
+    In ceil mode the same, over the input padded as :func:`minicnn.functional.ceil_pads` says.
 
     Measured on the MNIST CNN's first pool, 2x2 stride 2 on (64, 32, 28, 28): 0.98 ms against 1.78 ms.
     """
+    if ceil_mode:
+        pads = F.ceil_pads(x_shape[-2:], kernel_size, stride, pads)
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
     dx_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)

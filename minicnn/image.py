@@ -48,7 +48,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import functional as F
-from ._checks import check_array, check_choice, check_float, check_int, check_path, pair
+from ._checks import (check_array, check_choice, check_float, check_int, check_path, check_real_array,
+                      check_real_number, pair)
 from ._rng import get_rng
 from .io import atomic_write
 
@@ -69,20 +70,8 @@ POOL_MODES = ("max", "avg")
 # ---------------------------------------------------------------------------
 # Argument checks and small helpers
 # ---------------------------------------------------------------------------
-def _check_real(x, name, ndim, allow_empty=False):
-    """An ndarray of bools, integers or floats with ``ndim`` dimensions and (unless
-    ``allow_empty``) at least one element."""
-    check_array(x, name, floating=False)
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers (bool, integer or float), got dtype {x.dtype}")
-    check_array(x, name, ndim=ndim, floating=False)
-    if x.size == 0 and not allow_empty:
-        raise ValueError(f"{name} must not be empty, got shape {x.shape}")
-    return x
-
-
 def _check_image(image, name="image"):
-    return _check_real(image, name, ndim=(2, 3))
+    return check_real_array(image, name, ndim=(2, 3))
 
 
 def _out_dtype(dtype):
@@ -115,15 +104,6 @@ def _as_rng(rng):
         return np.random.default_rng(check_int(rng, "rng", minimum=0))
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, "
                     f"got {type(rng).__name__}")
-
-
-def _check_real_number(value, name):
-    """``value`` as a Python float or int (0-d arrays and NumPy scalars unwrapped); may be NaN/inf."""
-    if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0:
-        value = value.item()
-    if not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    return value
 
 
 # ---------------------------------------------------------------------------
@@ -223,10 +203,10 @@ def _filter2d(x, k, mode, boundary, fillvalue, convolve):
 
 def _filter2d_checked(image, kernel, mode, boundary, fillvalue, convolve):
     _check_image(image)
-    _check_real(kernel, "kernel", ndim=2)
+    check_real_array(kernel, "kernel", ndim=2)
     check_choice(mode, "mode", MODES)
     check_choice(boundary, "boundary", tuple(BOUNDARIES))
-    fillvalue = _check_real_number(fillvalue, "fillvalue")
+    fillvalue = check_real_number(fillvalue, "fillvalue")
     work = _work_dtype(image.dtype)
     # Values beyond the working dtype become +-inf, and sums of them NaN, as IEEE
     # arithmetic (and scipy) has it: these are results, not reasons to warn.
@@ -300,8 +280,8 @@ def convolve1d(signal, kernel, mode="full"):
 
         convolve1d(prices, np.ones(5) / 5, mode="valid")   # 5-point moving average
     """
-    _check_real(signal, "signal", ndim=1)
-    _check_real(kernel, "kernel", ndim=1)
+    check_real_array(signal, "signal", ndim=1)
+    check_real_array(kernel, "kernel", ndim=1)
     check_choice(mode, "mode", MODES)
     work = _work_dtype(signal.dtype)
     with np.errstate(over="ignore", invalid="ignore"):      # inf and NaN are results, as in np.convolve
@@ -418,7 +398,7 @@ class KernelRegistry:
                 k = np.array(k)
             except ValueError as exc:                      # ragged nested lists
                 raise ValueError(f"table[{name!r}] is not a rectangular array: {exc}") from None
-            _check_real(k, f"table[{name!r}]", ndim=2)
+            check_real_array(k, f"table[{name!r}]", ndim=2)
             k = k.astype(np.float64)
             if not np.all(np.isfinite(k)):
                 raise ValueError(f"table[{name!r}] contains NaN or inf")
@@ -540,7 +520,7 @@ def to_uint8(x):
     range; this brings them back. The input is taken as 0..255 as it stands: scale
     a [0, 1] image first (``to_uint8(255 * x)``). Any shape (empty too); NaN -> ValueError.
     """
-    _check_real(x, "x", ndim=None, allow_empty=True)
+    check_real_array(x, "x", ndim=None, allow_empty=True)
     if x.dtype.kind == "b":
         return x.astype(np.uint8)
     if x.dtype.kind == "f" and np.isnan(x).any():
@@ -556,7 +536,7 @@ def to_grayscale(rgb):
     the eye's sensitivity (green counts most). float64 for integer input (a
     uint8 picture gives values in 0..255), the input's dtype for floats.
     """
-    _check_real(rgb, "rgb", ndim=3)
+    check_real_array(rgb, "rgb", ndim=3)
     if rgb.shape[-1] not in (3, 4):
         raise ValueError(f"rgb must have 3 or 4 channels (RGB or RGBA), got shape {rgb.shape}")
     dt, work = _out_dtype(rgb.dtype), _work_dtype(rgb.dtype)
@@ -611,7 +591,7 @@ def imsave(path, array):
     import matplotlib.image as mpimg
 
     path = os.fsdecode(check_path(path, text_only=False))   # bytes too: atomic_write works on str
-    _check_real(array, "array", ndim=(2, 3))
+    check_real_array(array, "array", ndim=(2, 3))
     if array.ndim == 3 and array.shape[-1] not in (3, 4):
         raise ValueError(f"array must be (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
     ext = os.fsdecode(os.path.splitext(path)[1]).lower().lstrip(".")
@@ -694,7 +674,7 @@ def _check_pixel_value(value, name, dtype):
     """``value`` as a scalar of ``dtype`` that holds it exactly: 0/1 (or False/True) for
     bool images, an integer in the dtype's range for integer ones, any real number
     that does not overflow for float ones (NaN and +-inf included)."""
-    value = _check_real_number(value, name)
+    value = check_real_number(value, name)
     if dtype.kind == "b":
         if value not in (0, 1):
             raise ValueError(f"{name} must be 0/1 or False/True for a bool image, got {value!r}")

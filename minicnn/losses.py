@@ -46,6 +46,7 @@ def _checked_forward(maths):
     def forward(self, pred, target):
         self.grad = None
         pred, target = self.check_inputs(pred, target)
+        pred, target = F.contiguous(pred), F.contiguous(target)     # a view sums in another order than its copy
         try:
             with np.errstate(over="ignore", invalid="ignore"):      # inf/NaN are results here
                 loss = float(maths(self, pred, target))
@@ -76,7 +77,7 @@ class CrossEntropy(Loss):
     def forward(self, logits, target):
         n = len(logits)
         z = logits.astype(np.promote_types(logits.dtype, np.float32), copy=False)   # float16: exp needs range
-        logp = F.log_softmax(z, axis=1)
+        logp = F._log_softmax(z, 1)           # z checked and contiguous (the base class)
         if target.ndim == 1:                               # labels: t is one-hot
             rows = np.arange(n)
             self.grad = np.exp(logp)

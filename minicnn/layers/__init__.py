@@ -4,29 +4,37 @@
 |---|---|---|
 | Conv2D | (N, C, H, W) -> (N, O, OH, OW) | W (O, C, kh, kw), b (O,) |
 | Conv1D | (N, C, L) -> (N, O, OL) | W (O, C, k), b (O,) |
-| MaxPool2D, AvgPool2D | (N, C, H, W) -> (N, C, OH, OW) | - |
-| MaxPool1D, AvgPool1D | (N, C, L) -> (N, C, OL) | - |
+| MaxPool2D, AvgPool2D (``ceil_mode``) | (N, C, H, W) -> (N, C, OH, OW) | - |
+| MaxPool1D, AvgPool1D (``ceil_mode``) | (N, C, L) -> (N, C, OL) | - |
+| AdaptiveAvgPool2D | (N, C, H, W) -> (N, C, OH, OW), OH, OW given | - |
 | GlobalAvgPool2D | (N, C, H, W) -> (N, C) | - |
+| GlobalAvgPool1D | (N, C, L) -> (N, C) | - |
 | Dense | (N, in) -> (N, out) | W (in, out), b (out,) |
 | Flatten, Reshape | (N, ...) -> (N, ...) | - |
 | ReLU, LeakyReLU, Sigmoid, Tanh, Softmax | same shape | - |
 | Dropout | same shape | - |
 | BatchNorm | (N, C) or (N, C, H, W), same shape | gamma (C,), beta (C,) |
 | Residual | block(x) + shortcut(x) | those of its layers |
+
+Containers (:mod:`minicnn.layers.container`): ``Chain``, layers run in order (what
+``minicnn.Sequential`` builds on, and a Residual's branches are), and ``BranchedLayer``,
+the base of layers made of branches.
 """
 from .base import Layer
 from .conv import Conv1D, Conv2D
-from .pooling import AvgPool1D, AvgPool2D, GlobalAvgPool2D, MaxPool1D, MaxPool2D
+from .pooling import (AdaptiveAvgPool2D, AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, MaxPool1D,
+                      MaxPool2D)
 from .linear import Dense, Flatten, Reshape
 from .activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softmax
 from .dropout import Dropout
 from .batchnorm import BatchNorm
 from .residual import Residual
+from .container import BranchedLayer, Chain
 
 #: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
 REGISTRY = {cls.__name__: cls for cls in (
-    Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, Dense, Flatten, Reshape,
-    ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm, Residual)}
+    Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, AdaptiveAvgPool2D,
+    GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm, Residual)}
 
 
 def build_layer(item):
@@ -39,4 +47,4 @@ def build_layer(item):
     return REGISTRY[name].from_config(item["config"])
 
 
-__all__ = ["Layer", "build_layer", *REGISTRY]
+__all__ = ["Layer", "Chain", "BranchedLayer", "build_layer", *REGISTRY]

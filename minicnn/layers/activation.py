@@ -14,12 +14,12 @@ from .base import Layer
 class ReLU(Layer):
     """y = max(x, 0);  dy/dx = 1 where x > 0, else 0."""
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         if training:
             self.cache = x > 0                  # 1 byte per value is all backward needs
         return np.maximum(x, 0)
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         return grad_out * self.cache
 
 
@@ -30,14 +30,14 @@ class LeakyReLU(Layer):
         super().__init__()
         self.negative_slope = check_float(negative_slope, "negative_slope", minimum=0.0)
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         slope = (x > 0).astype(x.dtype)                             # 1 where x > 0 ...
         slope += (1 - slope) * x.dtype.type(self.negative_slope)    # ... negative_slope elsewhere
         if training:
             self.cache = slope
         return x * slope
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         return grad_out * self.cache.astype(grad_out.dtype, copy=False)
 
     def config(self):
@@ -47,13 +47,13 @@ class LeakyReLU(Layer):
 class Sigmoid(Layer):
     """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y). Stable for inputs of any size."""
 
-    def forward(self, x, training=False):
-        y = F.sigmoid(x)
+    def _forward(self, x, training):
+        y = F._sigmoid(x)
         if training:
             self.cache = y
         return y
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         y = self.cache
         return grad_out * y * (1 - y)
 
@@ -61,13 +61,13 @@ class Sigmoid(Layer):
 class Tanh(Layer):
     """y = tanh(x);  dy/dx = 1 - y^2."""
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         y = np.tanh(x)
         if training:
             self.cache = y
         return y
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         y = self.cache
         return grad_out * (1 - y * y)
 
@@ -86,13 +86,13 @@ class Softmax(Layer):
         check_softmax_axis(self.axis, len(input_shape) + 1)
         return tuple(input_shape)
 
-    def forward(self, x, training=False):
-        y = F.softmax(x, axis=self.axis)
+    def _forward(self, x, training):
+        y = F._softmax(x, self.axis)
         if training:
             self.cache = y
         return y
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         y = self.cache
         return y * (grad_out - (grad_out * y).sum(axis=self.axis, keepdims=True))
 

@@ -1,16 +1,19 @@
 """The Layer base class: what every layer has in common.
 
-A layer's own ``forward`` and ``backward`` hold only its maths and its cache.
-Everything a call must check is done here, once for all layers, by wrapping
-each subclass's ``forward`` and ``backward`` (see :meth:`Layer.__init_subclass__`):
+``Layer.forward`` checks x, then calls ``self._forward``, the layer's maths;
+``Layer.backward`` checks grad_out, then calls ``self._backward``. A layer file
+(conv.py, pooling.py, ...) writes only ``_forward`` and ``_backward``: its maths
+and its cache. Everything a call must check is done here, once for all layers:
 
     forward(x):   x is a float ndarray with the declared number of dimensions,
                   output_shape(x.shape[1:]) accepts it (channel count, window size),
-                  the old cache is forgotten first
+                  the old cache is forgotten first; overflow is not a warning
     backward(g):  a training forward came first and no backward since,
-                  g is a float ndarray of the forward output's shape
+                  g is a float ndarray of the forward output's shape; backward runs
+                  on the paths (fast or reference) its forward ran on
 
-The original, unchecked maths stays reachable as ``Conv2D.forward.__wrapped__``.
+A layer a user wrote the older way, with its maths in ``forward``/``backward``,
+gets the same checks: see :meth:`Layer.__init_subclass__`.
 """
 import contextlib
 import functools
@@ -28,17 +31,22 @@ from ..parameter import Parameter
 class Layer:
     """A differentiable step of a network.
 
+    ``forward(x, training=False)`` and ``backward(grad_out, input_grad=True)``,
+    defined here, are the entry points: each runs the shared checks and calls
+    the layer's maths, ``_forward`` / ``_backward`` (as Chainer's ``apply`` calls
+    ``forward``).
+
     What a layer class writes:
 
-    - ``forward(self, x, training=False)`` returns the output. With
-      ``training=True`` it keeps in ``self.cache`` what ``backward`` will need.
-    - ``backward(self, grad_out)`` takes dLoss/dOutput and returns dLoss/dInput,
-      adding dLoss/dParameter into each ``Parameter.grad``. A layer with
-      parameters also takes ``input_grad=True``: with ``input_grad=False`` it
-      skips dLoss/dInput and returns None (the first layer of a network needs
-      none; ``Sequential.backward`` asks for that). A layer whose ``backward``
-      has no ``input_grad`` argument gets called without it, and its result is
-      dropped when ``input_grad=False``.
+    - ``_forward(self, x, training)`` returns the output, for an x already checked
+      (and made C-contiguous). With ``training=True`` it keeps in ``self.cache``
+      what ``_backward`` will need; with ``training=False`` it keeps nothing.
+    - ``_backward(self, grad_out, input_grad)`` takes dLoss/dOutput (checked) and
+      returns dLoss/dInput, adding dLoss/dParameter into each ``Parameter.grad``.
+      With ``input_grad=False`` a layer with parameters may skip dLoss/dInput and
+      return None (the first layer of a network needs none; ``Sequential.backward``
+      asks for that); a layer without parameters may ignore it: the result is
+      dropped then.
     - parameters with ``self._add_param(...)``, non-trained state saved with the
       model (BatchNorm's running statistics) with ``self._add_buffer(...)``;
     - ``config()``: the constructor arguments as a JSON-able dict, so that
@@ -49,6 +57,16 @@ class Layer:
       many dimensions, batch axis included) or ``min_ndim`` (at least this
       many), and ``channel_check = (axis, attribute, word)``: x.shape[axis] must
       equal ``getattr(self, attribute)`` (``word`` names it in the message).
+
+    A layer written the older way, defining ``forward(self, x, training=False)``
+    and ``backward(self, grad_out)`` (or ``backward(self, grad_out, input_grad=True)``)
+    itself, keeps working with the same checks: a subclass that defines ``forward`` but
+    no ``_forward``, and inherits no ``_forward`` but Layer's, has it moved to
+    ``_forward``, and likewise ``backward`` to ``_backward`` (see :meth:`__init_subclass__`;
+    the library's own layers never rely on it). A subclass of a
+    layer that already has its maths (``class MyReLU(ReLU)``) that overrides
+    ``forward``/``backward`` overrides the checked entry point itself, as in any Python
+    class: call ``super().backward(grad_out)`` inside, or override ``_backward``.
 
     The rules every layer follows (checked here, not in the layers):
 
@@ -80,20 +98,49 @@ class Layer:
         self._used = False         # ... and then a backward ran
 
     def __init_subclass__(cls, **kwargs):
+        """The older way of writing a layer: a class whose own ``forward``/``backward`` hold
+        its maths (and that inherits no maths but ``Layer``'s) has them moved to
+        ``_forward``/``_backward``, so that the checked entry points below run them. A
+        ``backward(self, grad_out)`` without ``input_grad`` is called without it."""
         super().__init_subclass__(**kwargs)
-        if "forward" in cls.__dict__:
-            cls.forward = _checked_forward(cls.__dict__["forward"])
-        if "backward" in cls.__dict__:
-            cls.backward = _checked_backward(cls.__dict__["backward"])
+        for public, maths in (("forward", "_forward"), ("backward", "_backward")):
+            if public in cls.__dict__ and maths not in cls.__dict__ and getattr(cls, maths) is getattr(Layer, maths):
+                method = cls.__dict__[public]
+                if maths == "_backward" and "input_grad" not in inspect.signature(method).parameters:
+                    method = _ignoring_input_grad(method)
+                setattr(cls, maths, method)
+                delattr(cls, public)
 
     def __call__(self, x, training=False):
         return self.forward(x, training=training)
 
+    # -- the checked entry points: the checks, then the layer's maths --------------
     def forward(self, x, training=False):
-        raise NotImplementedError
+        """x -> the layer's output: ``x`` checked (see the module docstring), then ``self._forward``."""
+        x = self._begin_forward(x, training)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # inf/NaN flow on, as in PyTorch
+            out = self._forward(x, training)
+        self._end_forward(out, training)
+        return out
 
     def backward(self, grad_out, input_grad=True):
-        raise NotImplementedError
+        """dLoss/dOutput -> dLoss/dInput (None with ``input_grad=False``): ``grad_out``
+        checked, then ``self._backward`` on the paths the forward ran on; frees the cache."""
+        input_grad = check_bool(input_grad, "input_grad")
+        grad_out = self._begin_backward(grad_out)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), F.fast_paths(self._fast):
+                grad_in = self._backward(grad_out, input_grad)
+            return grad_in if input_grad else None
+        finally:
+            self._end_backward()
+
+    # -- the maths, written by each layer ------------------------------------------
+    def _forward(self, x, training):
+        raise NotImplementedError(f"{type(self).__name__} defines no _forward (its maths)")
+
+    def _backward(self, grad_out, input_grad):
+        raise NotImplementedError(f"{type(self).__name__} defines no _backward (its maths)")
 
     def config(self):
         return {}
@@ -170,7 +217,7 @@ class Layer:
         for layer in self.sublayers():
             layer._allocate()
 
-    # -- the checks around forward and backward ----------------------------------
+    # -- the checks that forward and backward run around the maths ------------------
     def _begin_forward(self, x, training):
         self.cache, self._ready, self._used = None, False, False   # a failed forward leaves no stale cache
         check_forward_input(self, x)
@@ -198,35 +245,12 @@ class Layer:
         self._end_backward()
 
 
-def _checked_forward(maths):
-    """Wrap a layer's ``forward`` maths in the shared checks (see the module docstring)."""
-    @functools.wraps(maths)
-    def forward(self, x, training=False):
-        x = self._begin_forward(x, training)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            out = maths(self, x, training=training)
-        self._end_forward(out, training)
-        return out
-    return forward
-
-
-def _checked_backward(maths):
-    """Wrap a layer's ``backward`` maths in the shared checks (see the module docstring)."""
-    takes_input_grad = "input_grad" in inspect.signature(maths).parameters
-
-    @functools.wraps(maths)
-    def backward(self, grad_out, input_grad=True):
-        input_grad = check_bool(input_grad, "input_grad")
-        grad_out = self._begin_backward(grad_out)
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), F.fast_paths(self._fast):
-                if takes_input_grad:
-                    return maths(self, grad_out, input_grad=input_grad)
-                grad_in = maths(self, grad_out)
-                return grad_in if input_grad else None
-        finally:
-            self._end_backward()
-    return backward
+def _ignoring_input_grad(backward):
+    """An older user layer's ``backward(self, grad_out)`` as a ``_backward(self, grad_out, input_grad)``."""
+    @functools.wraps(backward)
+    def _backward(self, grad_out, input_grad):
+        return backward(self, grad_out)
+    return _backward
 
 
 _skipping_init = False

@@ -54,7 +54,7 @@ class BatchNorm(Layer):
         if training:
             check_batch_statistics(x, self.num_features)
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         per_channel = self._per_channel(x.ndim)          # reshapes (C,) to broadcast along axis 1
         gamma, beta = (per_channel(self.params[k].data.astype(x.dtype, copy=False)) for k in ("gamma", "beta"))
         if not training:                                 # the running statistics normalise
@@ -77,7 +77,7 @@ class BatchNorm(Layer):
         self.running_mean = ((1 - mom) * self.running_mean + mom * mean).astype(self.dtype)
         self.running_var = ((1 - mom) * self.running_var + mom * var * (m / (m - 1))).astype(self.dtype)
 
-    def backward(self, grad_out, input_grad=True):
+    def _backward(self, grad_out, input_grad):
         # y = gamma * x_hat + beta with x_hat = (x - mu) * inv_std, inv_std = 1 / sqrt(var + eps),
         # mu and var the means of x and (x - mu)^2 over the m values of each channel.
         x_hat, inv_std = self.cache

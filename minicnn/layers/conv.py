@@ -80,9 +80,7 @@ class Conv2D(_Conv):
 
     def pads_for(self, input_hw):
         """((top, bottom), (left, right)) for an input of ``input_hw = (H, W)``."""
-        per_axis = (self.padding,) * 2 if isinstance(self.padding, str) else self.padding
-        return tuple(F.axis_padding(p, k, s, d, n) for p, k, s, d, n in
-                     zip(per_axis, self.kernel_size, self.stride, self.dilation, input_hw))
+        return F.pads_for(self.padding, self.kernel_size, self.stride, self.dilation, input_hw)
 
     @property
     def pads(self):
@@ -97,7 +95,7 @@ class Conv2D(_Conv):
                                        self.pads_for(input_shape[1:]), self.dilation, "Conv2D")
         return (self.out_channels, oh, ow)
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2:])
         out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, pads, self.dilation,
@@ -106,7 +104,7 @@ class Conv2D(_Conv):
             self.cache = (cols, x.shape, pads)
         return out
 
-    def backward(self, grad_out, input_grad=True):
+    def _backward(self, grad_out, input_grad):
         cols, x_shape, pads = self.cache
         dx, dw, db = F.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
                                        self.stride, pads, self.dilation, input_grad)
@@ -144,7 +142,7 @@ class Conv1D(_Conv):
                                       self.pads_for(input_shape[1]), (1, self.dilation), "Conv1D")
         return (self.out_channels, ol)
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2])
         out, cols = F.conv2d_forward(x[:, :, None, :], self.params["W"].data[:, :, None, :], b,
@@ -153,7 +151,7 @@ class Conv1D(_Conv):
             self.cache = (cols, x.shape, pads)
         return out[:, :, 0, :]
 
-    def backward(self, grad_out, input_grad=True):
+    def _backward(self, grad_out, input_grad):
         cols, (n, c, length), pads = self.cache
         dx, dw, db = F.conv2d_backward(grad_out[:, :, None, :], cols, self.params["W"].data[:, :, None, :],
                                        (n, c, 1, length), (1, self.stride), pads, (1, self.dilation),

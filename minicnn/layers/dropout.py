@@ -17,13 +17,13 @@ class Dropout(Layer):
         super().__init__()
         self.p = check_float(p, "p", minimum=0.0, maximum=1.0, max_open=True)
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         if not training:
             return x
         self.cache = self._draw_mask(x.shape, x.dtype)
         return x * self.cache
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         return grad_out * self.cache
 
     def _draw_mask(self, shape, dtype):

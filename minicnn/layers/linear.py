@@ -33,7 +33,7 @@ class Dense(Layer):
     def _output_shape(self, input_shape):
         return (*input_shape[:-1], self.out_features)
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training):
         out = x @ self.params["W"].data.astype(x.dtype, copy=False)
         if self.bias:
             out += self.params["b"].data.astype(x.dtype, copy=False)
@@ -41,7 +41,7 @@ class Dense(Layer):
             self.cache = x
         return out
 
-    def backward(self, grad_out, input_grad=True):
+    def _backward(self, grad_out, input_grad):
         x = self.cache.reshape(-1, self.in_features)            # every leading axis is a sample
         dy = grad_out.reshape(-1, self.out_features)
         self.params["W"].accumulate(x.T @ dy)                   # dW = x^T dy
@@ -72,11 +72,12 @@ class Reshape(Layer):
         known = int(np.prod([s for s in self.shape if s != -1]))
         return tuple(size // known if s == -1 else s for s in self.shape)
 
-    def forward(self, x, training=False):
-        self.cache = x.shape
+    def _forward(self, x, training):
+        if training:
+            self.cache = x.shape
         return x.reshape(len(x), *self._output_shape(x.shape[1:]))
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out, input_grad):
         return grad_out.reshape(self.cache)
 
     def config(self):

@@ -1,0 +1,255 @@
+"""The containers (Chain, Sequential, BranchedLayer) and the checked entry points of Layer:
+forward options in any order followed by backward and predict, no import of minicnn.model
+from the layers, and layers a user writes the older way."""
+import ast
+import contextlib
+import inspect
+import pathlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minicnn as mc
+from minicnn import layers as L
+
+F64 = np.float64
+LAYERS_DIR = pathlib.Path(mc.__file__).parent / "layers"
+
+
+# ---------------------------------------------------------------------------
+# Every forward option, then backward and predict, in any order (issue 20, item 7)
+# ---------------------------------------------------------------------------
+def issue_model():
+    mc.manual_seed(0)
+    return mc.Sequential([L.Conv2D(1, 4, 3, padding=1), L.ReLU(), L.MaxPool2D(2), L.Flatten(), L.Dense(64, 3)])
+
+
+def _copy(model):
+    twin = mc.Sequential([L.build_layer(item) for item in model.architecture()])
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
+def _paths(reference):
+    return mc.reference_paths() if reference else contextlib.nullcontext()
+
+
+_X = np.random.default_rng(1).standard_normal((2, 1, 8, 8)).astype(np.float32)
+_G = np.random.default_rng(2).standard_normal((2, 3)).astype(np.float32)
+
+forward_options = st.tuples(st.booleans(), st.booleans(), st.booleans())   # training, activations, reference
+steps = st.lists(st.one_of(st.tuples(st.just("forward"), forward_options),
+                           st.tuples(st.just("backward"), st.booleans()),          # input_grad
+                           st.just(("predict", None))), max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps, forward_options, st.booleans())
+def test_every_forward_option_then_backward_and_predict_in_any_order(history, last, input_grad):
+    model = issue_model()
+    pending = False                              # a training forward awaits its backward
+    for kind, arg in history:
+        if kind == "forward":
+            training, activations, reference = arg
+            with _paths(reference):
+                model.forward(_X, training=training, return_activations=activations)
+            pending = training
+        elif kind == "backward" and pending:
+            model.backward(_G, input_grad=arg)
+            pending = False
+        elif kind == "predict":
+            np.testing.assert_array_equal(model.predict(_X), _copy(model).predict(_X))
+            pending = False                      # predict runs forward in eval mode
+    fresh = _copy(model)
+    for p in model.parameters():
+        p.grad[...] = 0
+    _, activations, reference = last
+    results = []
+    for m in (model, fresh):
+        with _paths(reference):
+            out = m.forward(_X, training=True, return_activations=activations)
+            dx = m.backward(_G, input_grad=input_grad)
+        results.append((out[0] if activations else out, dx, [p.grad for p in m.parameters()]))
+    (out, dx, grads), (out2, dx2, grads2) = results
+    np.testing.assert_array_equal(out, out2)
+    if input_grad:
+        np.testing.assert_array_equal(dx, dx2)
+    else:
+        assert dx is None and dx2 is None
+    for g, g2 in zip(grads, grads2):
+        np.testing.assert_array_equal(g, g2)
+    np.testing.assert_array_equal(model.predict(_X), fresh.predict(_X))
+
+
+def test_the_issue_sequence_training_step_then_activations_then_backward():
+    model = issue_model()
+    model.forward(_X, training=True)
+    model.backward(np.ones((2, 3), np.float32))
+    out, acts = model.forward(_X, training=True, return_activations=True)
+    assert [a.shape for a in acts] == [(2, 4, 8, 8), (2, 4, 8, 8), (2, 4, 4, 4), (2, 64), (2, 3)]
+    np.testing.assert_array_equal(acts[1], np.maximum(acts[0], 0))        # layer 1's own output, as written
+    assert model.backward(_G).shape == _X.shape
+
+
+def test_the_running_order_is_recorded_by_forward_and_replayed():
+    model = issue_model()
+    model.forward(_X, training=True)
+    assert model._order == [0, 2, 1, 3, 4]                # the ReLU after the MaxPool2D (fast path)
+    model.forward(_X, training=True, return_activations=True)
+    assert model._order == [0, 1, 2, 3, 4]
+    with pytest.raises(TypeError, match="return_activations"):
+        model.forward(_X, return_activations="yes")
+
+
+# ---------------------------------------------------------------------------
+# No import circle: the layers never import minicnn.model (issue 20, item 5)
+# ---------------------------------------------------------------------------
+def _imports(path, module):
+    """Names of the minicnn modules that the file ``path`` (module ``module``) imports, anywhere in it."""
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[:len(base) - node.level + 1]
+            stem = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module
+            for alias in node.names:          # a module of the package, else a name in module `stem`
+                found.add(f"{stem}.{alias.name}" if _file_of(f"{stem}.{alias.name}") else stem)
+    return {name for name in found if name.split(".")[0] == "minicnn"}
+
+
+def _file_of(module):
+    root = LAYERS_DIR.parent.parent
+    path = root.joinpath(*module.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None                                   # a name inside a module, not a module
+
+
+def test_no_module_of_minicnn_layers_imports_minicnn_model_even_indirectly():
+    start = [f"minicnn.layers.{p.stem}" if p.stem != "__init__" else "minicnn.layers"
+             for p in LAYERS_DIR.glob("*.py")]
+    seen, todo = set(), list(start)
+    while todo:
+        module = todo.pop()
+        path = _file_of(module)
+        if module in seen or path is None:
+            continue
+        seen.add(module)
+        todo.extend(_imports(path, module))
+    assert "minicnn.layers.container" in seen and "minicnn.functional" in seen    # the walk works
+    assert "minicnn.model" not in seen and "minicnn.training" not in seen
+
+
+def test_the_import_walk_sees_an_import_inside_a_function(tmp_path):
+    path = tmp_path / "residual.py"
+    path.write_text("def f():\n    from ..model import Sequential\n")
+    assert "minicnn.model" in _imports(path, "minicnn.layers.residual")
+
+
+def test_branches_are_chains_and_slices_of_a_model_are_sequentials():
+    res = L.Residual([L.Conv2D(2, 2, 3, padding=1), L.ReLU()])
+    assert type(res.block) is L.Chain and res.shortcut is None
+    given_model = mc.Sequential([L.Conv2D(2, 2, 1)])
+    assert L.Residual([L.ReLU()], given_model).shortcut is given_model
+    model = mc.Sequential([L.Conv2D(2, 2, 1), res, L.ReLU()])
+    assert type(model[1:]) is mc.Sequential and type(res.block[:1]) is L.Chain
+    assert isinstance(model, L.Chain)
+    assert list(res.params) == ["block.0.W", "block.0.b"]
+    assert "  block:" in model.summary((2, 5, 5))
+    with pytest.raises(TypeError, match="block must be a non-empty list"):
+        L.Residual([])
+
+
+def test_a_branched_layer_written_on_the_base_gets_params_config_and_summary():
+    class Sum(L.BranchedLayer):          # y = left(x) + right(x): only its maths and branches written
+        def __init__(self, left, right):
+            super().__init__()
+            self.left, self.right = L.container.as_chain(left, "left"), L.container.as_chain(right, "right")
+            self._collect_params()
+
+        def branches(self):
+            return [("left", self.left), ("right", self.right)]
+
+        def _output_shape(self, input_shape):
+            return self.left.output_shape(input_shape)
+
+        def _forward(self, x, training):
+            return self.left.forward(x, training=training) + self.right.forward(x, training=training)
+
+        def _backward(self, grad_out, input_grad):
+            return self.left.backward(grad_out) + self.right.backward(grad_out)
+
+    layer = Sum([L.Dense(3, 2, dtype=F64)], [L.Dense(3, 2, dtype=F64), L.Tanh()])
+    assert sorted(layer.params) == ["left.0.W", "left.0.b", "right.0.W", "right.0.b"]
+    again = Sum.from_config(layer.config())
+    assert again.config() == layer.config() and len(again.sublayers()) == 3
+    assert mc.gradcheck.check_layer(layer, np.random.default_rng(0).standard_normal((4, 3)))["input"] < 1e-6
+    layer.astype(np.float32)
+    assert all(p.data.dtype == np.float32 for p in layer.params.values())
+
+
+# ---------------------------------------------------------------------------
+# The checked entry points, and layers written the older way
+# ---------------------------------------------------------------------------
+def test_library_layers_write_only_their_maths():
+    for cls in L.REGISTRY.values():
+        assert "forward" not in vars(cls) and "backward" not in vars(cls), cls
+        assert cls.forward is L.Layer.forward and cls.backward is L.Layer.backward
+        assert cls._forward is not L.Layer._forward and cls._backward is not L.Layer._backward, cls
+        assert "input_grad" in inspect.signature(cls._backward).parameters, cls
+
+
+class OldScale(L.Layer):
+    """A user's layer written the older way: its maths in forward and backward, no input_grad."""
+    input_ndim = 2
+
+    def __init__(self):
+        super().__init__()
+        self.params["s"] = mc.Parameter(np.array([2.0]))
+
+    def forward(self, x, training=False):
+        if training:
+            self.cache = x
+        return x * self.params["s"].data
+
+    def backward(self, grad_out):
+        self.params["s"].accumulate(np.array([np.sum(grad_out * self.cache)]))
+        return grad_out * self.params["s"].data
+
+
+def test_a_layer_written_the_older_way_keeps_the_checks():
+    assert OldScale.forward is L.Layer.forward and "forward" not in vars(OldScale)
+    layer = OldScale()
+    with pytest.raises(ValueError, match="x must have 2 dimensions"):
+        layer.forward(np.ones((1, 2, 3)))
+    with pytest.raises(RuntimeError, match="needs a preceding forward"):
+        layer.backward(np.ones((1, 3)))
+    x = np.arange(3.0)[None]
+    layer.forward(x, training=True)
+    with pytest.raises(ValueError, match="grad_out must have the forward output's shape"):
+        layer.backward(np.ones((1, 4)))
+    layer.forward(x, training=True)
+    assert layer.backward(np.ones((1, 3)), input_grad=False) is None
+    assert layer.params["s"].grad == pytest.approx([3.0])
+    with pytest.raises(RuntimeError, match="already called once"):
+        layer.backward(np.ones((1, 3)))
+    assert mc.gradcheck.check_layer(OldScale(), np.arange(1.0, 4.0)[None])["input"] < 1e-6
+
+
+def test_overriding_a_library_layer_s_backward_wraps_the_checked_entry_point():
+    class Doubled(L.ReLU):
+        def backward(self, grad_out, input_grad=True):
+            return 2 * super().backward(grad_out, input_grad)
+
+    layer = Doubled()
+    x = np.array([[-1.0, 2.0]])
+    layer.forward(x, training=True)
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 2))), [[0.0, 2.0]])
+    with pytest.raises(RuntimeError, match="already called once"):
+        layer.backward(np.ones((1, 2)))
