@@ -173,9 +173,13 @@ def reduction_b():
                nn.MaxPool2d(3, 2))
 
 
-def _split(cin):
+def _split_of(cin, cout):
     """InceptionC's fork: a 1x3 and a 3x1 convolution of the same map, concatenated."""
-    return Cat(basic_conv(cin, 256, (1, 3), padding=(0, 1)), basic_conv(cin, 256, (3, 1), padding=(1, 0)))
+    return Cat(basic_conv(cin, cout, (1, 3), padding=(0, 1)), basic_conv(cin, cout, (3, 1), padding=(1, 0)))
+
+
+def _split(cin):
+    return _split_of(cin, 256)
 
 
 def inception_c():
