@@ -10,8 +10,8 @@ Each model runs in a fresh subprocess (one at a time: the machine may be shared)
 builds it (``mc.manual_seed(0)``, BatchNorm running statistics set to random values so
 that they matter), times ``model.predict(x)`` on one image at the native size (LeNet-5
 32 x 32 x 1, Inception-v4 299, the rest 224; the median of ``--repeats`` runs after one
-untimed), and reports its peak resident memory (``ru_maxrss``: weights, initialisation
-and forward together; the subprocess never imports torch). When PyTorch is importable
+untimed), and reports its peak resident memory (VmHWM, see :func:`peak_rss_mb`: weights,
+initialisation and forward together; the subprocess never imports torch). When PyTorch is importable
 here, the subprocess also saves the model, the input and the output, and this process
 loads the weights into the same network written in ``torch.nn`` (``benchmarks/
 zoo_torch.py``) and reports the worst absolute difference of the outputs, and that
@@ -34,6 +34,20 @@ ORDER = ["lenet5", "alexnet", "vgg11", "vgg16", "googlenet", "inception_v4",
          "resnet18", "resnet34", "resnet50", "se_resnet50"]
 
 
+def peak_rss_mb():
+    """This process's peak resident memory in MB: VmHWM, the high-water mark of its own
+    address space (Linux). Not ``ru_maxrss``: Linux carries that across fork and exec, so a
+    subprocess would report its parent's peak when the parent is the larger."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KiB on Linux, bytes on macOS
+
+
 def run_one(name, repeats, out_dir):
     """In the subprocess: build, time, measure; print one JSON line."""
     import numpy as np
@@ -54,7 +68,7 @@ def run_one(name, repeats, out_dir):
             layer.running_mean[...] = rng.normal(size=layer.num_features) * 0.1
             layer.running_var[...] = rng.uniform(0.5, 1.5, layer.num_features)
     build_s = time.perf_counter() - t0
-    rss_built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KiB -> MiB (Linux)
+    rss_built = peak_rss_mb()
     c, side = NATIVE.get(name, (3, 224))
     x = rng.standard_normal((1, c, side, side)).astype(np.float32)
     y = model.predict(x)                                  # untimed: first-touch of every buffer
@@ -63,7 +77,7 @@ def run_one(name, repeats, out_dir):
         t = time.perf_counter()
         y = model.predict(x)
         times.append(time.perf_counter() - t)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     if out_dir:
         model.save(os.path.join(out_dir, "model.npz"))
         np.save(os.path.join(out_dir, "x.npy"), x)
