@@ -20,7 +20,7 @@ What is counted:
   ``np.matmul``/``np.dot``) runs, along the reference path (fast paths switched off).
 
 Targets minicnn holds itself to, so that a layer's maths reads at a glance: every
-forward/backward <= 15, fit <= 40, no function over 60, validation <= 10% of the layer
+_forward/_backward <= 15, fit <= 40, no function over 60, validation <= 10% of the layer
 files' code lines.
 """
 import argparse
