@@ -9,7 +9,7 @@ pools, average pooling without the padding in the count, 'same' padding at strid
 (TensorFlow's rule, against PyTorch on the padded input) for Conv2D and MaxPool2D,
 GlobalAvgPool2D, a ResNet block with BatchNorm in training mode, the max and average
 pools in ceil mode (2-D and 1-D, fast paths and references), AdaptiveAvgPool2D and
-GlobalAvgPool1D. All agree to about 1e-14. About a minute on 2 cores.
+GlobalAvgPool1D. All agree to about 1e-14. A minute or more on 2 cores.
 
     python benchmarks/parity_torch.py
 """
