@@ -18,7 +18,10 @@ LAYERS_DIR = pathlib.Path(mc.__file__).parent / "layers"
 
 
 # ---------------------------------------------------------------------------
-# Every forward option, then backward and predict, in any order (issue 20, item 7)
+# Every forward option, then backward and predict, in any order. A ReLU before a
+# MaxPool2D is the case to watch: forward runs the two swapped (a fast path, see
+# Chain._running_order) but in the written order with return_activations, and
+# backward must replay the order the last forward ran.
 # ---------------------------------------------------------------------------
 def issue_model():
     mc.manual_seed(0)
@@ -103,7 +106,7 @@ def test_the_running_order_is_recorded_by_forward_and_replayed():
 
 
 # ---------------------------------------------------------------------------
-# No import circle: the layers never import minicnn.model (issue 20, item 5)
+# No import circle: the layers never import minicnn.model
 # ---------------------------------------------------------------------------
 def _imports(path, module):
     """Names of the minicnn modules that the file ``path`` (module ``module``) imports, anywhere in it."""
