@@ -1,11 +1,16 @@
 """Side-by-side parity with PyTorch (optional: needs torch importable; not part of the test suite).
 
-Compares forward outputs and gradients of Conv2D, MaxPool2D/AvgPool2D (with ties; and
-in ceil mode, 2-D and 1-D), AdaptiveAvgPool2D, GlobalAvgPool1D,
-BatchNorm (and its running statistics), SGD (Nesterov, weight decay), Adam and
-CrossEntropy with PyTorch in float64 on random configurations (and, further down, the
-layers of issues #13, #15 and #18: Concat of branches against torch.cat, the SE block);
-prints the worst absolute difference of each.
+Compares forward outputs and gradients with PyTorch in float64 on random
+configurations, and prints the worst absolute difference of each: Conv2D,
+MaxPool2D/AvgPool2D (with ties, and max pooling with NaN in the windows), BatchNorm
+(training, eval and its running statistics), SGD (Nesterov, weight decay), Adam,
+CrossEntropy (integer labels and unnormalised probability targets), Conv1D, the 1-D
+pools, average pooling without the padding in the count, 'same' padding at stride > 1
+(TensorFlow's rule, against PyTorch on the padded input) for Conv2D and MaxPool2D,
+GlobalAvgPool2D, a ResNet block with BatchNorm in training mode, the max and average
+pools in ceil mode (2-D and 1-D, fast paths and references), AdaptiveAvgPool2D and
+GlobalAvgPool1D, and Concat of branches (an Inception block, nested) against torch.cat and
+the squeeze-and-excitation block. All agree to about 1e-13. A few minutes on 2 cores.
 
     python benchmarks/parity_torch.py
 """
@@ -83,7 +88,7 @@ for k, s_, p in ((2, 2, 0), (3, 1, 1), (3, 2, 1)):
     same_nan = np.array_equal(np.isnan(y), np.isnan(yt.detach().numpy()))
     print(f"maxpool with NaN k{k} s{s_} p{p}: NaN outputs agree {same_nan}, worst dx diff", np.abs(ours.backward(g) - xt.grad.numpy()).max())
 # ---------------------------------------------------------------------------
-# The layers of issue #15 and the paddings of issue #13
+# Conv1D, the 1-D pools, count_include_pad=False, and TensorFlow's 'same' padding at stride > 1
 # ---------------------------------------------------------------------------
 import torch.nn.functional as TF  # noqa: E402
 
@@ -196,7 +201,7 @@ print("residual block (BatchNorm training)", max(np.abs(y - yt.detach().numpy())
       np.abs(block.buffers()["block.1.running_mean"] - tb.b1.running_mean.numpy()).max()))
 
 # ---------------------------------------------------------------------------
-# Issue #18: ceil_mode pools (2-D and 1-D, fast paths and references), adaptive average
+# ceil_mode pools (2-D and 1-D, fast paths and references), adaptive average
 # pooling, 1-D global average pooling
 # ---------------------------------------------------------------------------
 worst = {"ceil max_pool2d": 0, "ceil avg_pool2d": 0, "ceil avg_pool2d exclude pad": 0, "ceil max_pool1d": 0,

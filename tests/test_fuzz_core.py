@@ -1,4 +1,4 @@
-"""Fuzz suite for the core API (issue #6): layers, losses, optimisers, schedules,
+"""Fuzz suite for the core API: layers, losses, optimisers, schedules,
 Sequential, functional, init, Parameter, gradcheck, manual_seed and the
 argument checks of the training loop.
 

@@ -1,7 +1,7 @@
-"""Regression tests for the defects a line-by-line review of the source found (issue #11).
+"""Regression tests for the defects a line-by-line review of the source found.
 
 Each test is named after what it proves and failed on the code before its fix. The
-numbers in the comments are the items of the issue.
+numbers in the comments number the defects: tests with the same number cover one defect.
 """
 import doctest
 import inspect
