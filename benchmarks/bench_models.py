@@ -114,7 +114,8 @@ def main():
     parser.add_argument("--model", action="append", choices=ORDER, help="a model (repeatable; default all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--json", default=os.path.join(HERE, "results", "bench_models.json"),
+                        help="write the rows here (default benchmarks/results/bench_models.json)")
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter that runs minicnn in the subprocesses (default: this one); "
                              "e.g. minicnn's venv while this process runs in a venv with torch")
@@ -155,6 +156,7 @@ def main():
         print(f"{name:14s} {'x'.join(map(str, row['input'])):>11s} {row['params']:>13,d} "
               f"{row['forward_ms']:12.1f} {row['peak_rss_mb']:13.0f} {diff}", flush=True)
     if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
 
