@@ -2,8 +2,8 @@
 
 | layer | input -> output | parameters |
 |---|---|---|
-| Conv2D | (N, C, H, W) -> (N, O, OH, OW) | W (O, C, kh, kw), b (O,) |
-| Conv1D | (N, C, L) -> (N, O, OL) | W (O, C, k), b (O,) |
+| Conv2D | (N, C, H, W) -> (N, O, OH, OW) | W (O, C/groups, kh, kw), b (O,) |
+| Conv1D | (N, C, L) -> (N, O, OL) | W (O, C/groups, k), b (O,) |
 | MaxPool2D, AvgPool2D | (N, C, H, W) -> (N, C, OH, OW) | - |
 | MaxPool1D, AvgPool1D | (N, C, L) -> (N, C, OL) | - |
 | GlobalAvgPool2D | (N, C, H, W) -> (N, C) | - |
@@ -12,6 +12,7 @@
 | ReLU, LeakyReLU, Sigmoid, Tanh, Softmax | same shape | - |
 | Dropout | same shape | - |
 | BatchNorm | (N, C) or (N, C, H, W), same shape | gamma (C,), beta (C,) |
+| LocalResponseNorm | (N, C, *), same shape | - |
 | Residual | block(x) + shortcut(x) | those of its layers |
 """
 from .base import Layer
@@ -21,12 +22,13 @@ from .linear import Dense, Flatten, Reshape
 from .activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softmax
 from .dropout import Dropout
 from .batchnorm import BatchNorm
+from .normalization import LocalResponseNorm
 from .residual import Residual
 
 #: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
 REGISTRY = {cls.__name__: cls for cls in (
     Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, Dense, Flatten, Reshape,
-    ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm, Residual)}
+    ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm, LocalResponseNorm, Residual)}
 
 
 def build_layer(item):
