@@ -22,6 +22,10 @@ The tricks:
 6. ``Sequential`` runs a ReLU that precedes a MaxPool2D after it (see
    :meth:`minicnn.model.Sequential._running_order`).
 
+Grouped convolutions (``groups`` > 1) take the same tricks: only the matrix products
+change, to the reference's batched product over the groups
+(:func:`minicnn.functional.grouped_matmul`).
+
 Tried and dropped, with the numbers in ``benchmarks/README.md``: the backward pass
 writing its matrix into the forward's (no gain once the batch runs in blocks), and
 the memory-bound steps split over Python threads (slower on the development machine).
