@@ -324,7 +324,8 @@ def _draw_per_batch(ax, curves, where, batch_curves):
             ax.plot(np.arange(1, len(values) + 1), _drawable(values), "s--", color="tab:orange", markersize=6,
                     zorder=3, label="validation (end of epoch)")
             shown.append(values)
-    ax.set_xlim(0, max(where[-1], len(next((v for k, v in curves if k.startswith("val_")), []))))
+    end = max(where[-1], len(next((v for k, v in curves if k.startswith("val_")), [])))
+    ax.set_xlim(0, end * 1.02)                  # room for the last validation square
     finite = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in shown]) if shown else np.array([])
     finite = finite[np.isfinite(finite)]
     if curves[0][0].endswith("loss") and finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
