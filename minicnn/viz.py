@@ -257,14 +257,18 @@ def plot_history(history, path=None, per_batch=None):
     an epoch's end is the training loss of the weights of that moment, comparable
     to the validation point there (the per-epoch mean in ``history.history`` also
     counts the epoch's early, worse batches). The loss axis is logarithmic when
-    the loss spans more than a factor of 20, as it does in most classification runs.
+    the loss spans more than a factor of 20, as it does in most classification runs;
+    the accuracy axis starts just below the validation points and the moving
+    average after the run's first tenth, so that 98% and 99% are told apart (the
+    first climb enters from below; the loss panel shows it whole), and then draws
+    no per-batch accuracies: multiples of 1/32 for a batch of 32, they would fill it.
 
     Per epoch: epochs 1..E on the x axis, training curves solid with dots,
     validation curves dashed with squares.
 
     Returns the Figure: one Axes per panel (two for a ``fit`` history); per
-    batch, each holds the raw training line, the smoothed one and the validation
-    line, in that order. A validation loss that rises while the training loss
+    batch, each holds the raw training line (not on a zoomed accuracy axis), the
+    smoothed one and the validation line, in that order. A validation loss that rises while the training loss
     keeps falling is the classic picture of overfitting.
     """
     data, batches = _history_data(history)
@@ -306,30 +310,52 @@ def plot_history(history, path=None, per_batch=None):
 def _draw_per_batch(ax, curves, where, batch_curves):
     """One panel of the per-batch view: the batches faint, their moving average, the validation points."""
     span = max(10, round(len(where) / 50))
-    shown = []
+    validation = [np.asarray(v, dtype=np.float64) for k, v in curves if k.startswith("val_")]
     for key, values in curves:
         if key.startswith("val_"):
             continue
         if key not in batch_curves:          # e.g. accuracy per epoch but not per batch: as recorded
             ax.plot(np.arange(1, len(values) + 1), _drawable(values), "o-", markersize=4, label="training")
             continue
-        raw = batch_curves[key]
-        ax.plot(where, _drawable(raw), "-", color="tab:blue", linewidth=0.5, alpha=0.3, label="training, per batch")
+        raw = np.asarray(batch_curves[key], dtype=np.float64)
         smoothed = _smooth(raw, span)
+        zoom = _settled_range(raw, smoothed, validation) if key == "accuracy" else None
+        if zoom is None:         # zoomed in, a batch's accuracy (a multiple of 1/32) would fill the panel
+            ax.plot(where, _drawable(raw), "-", color="tab:blue", linewidth=0.5, alpha=0.3,
+                    label="training, per batch")
         ax.plot(where, _drawable(smoothed), "-", color="tab:blue", linewidth=1.8,
                 label=f"training, moving average ({span} batches)")
-        shown.append(smoothed)
-    for key, values in curves:
-        if key.startswith("val_"):
-            ax.plot(np.arange(1, len(values) + 1), _drawable(values), "s--", color="tab:orange", markersize=6,
-                    zorder=3, label="validation (end of epoch)")
-            shown.append(values)
-    end = max(where[-1], len(next((v for k, v in curves if k.startswith("val_")), [])))
+        if zoom is not None:
+            ax.set_ylim(*zoom)
+        elif key == "loss":
+            finite = np.concatenate([smoothed, *validation])
+            finite = finite[np.isfinite(finite)]
+            if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
+                ax.set_yscale("log")
+    for values in validation:
+        ax.plot(np.arange(1, len(values) + 1), _drawable(values), "s--", color="tab:orange", markersize=6,
+                zorder=3, label="validation (end of epoch)")
+    end = max(where[-1], max((len(v) for v in validation), default=0))
     ax.set_xlim(0, end * 1.02)                  # room for the last validation square
-    finite = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in shown]) if shown else np.array([])
-    finite = finite[np.isfinite(finite)]
-    if curves[0][0].endswith("loss") and finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
-        ax.set_yscale("log")
+
+
+def _settled_range(raw, smoothed, validation):
+    """``(bottom, top)`` for the accuracy axis from just below where the curves settle (the
+    validation points, the moving average after the run's first tenth), or None when that
+    would not spread them out. On a 0..1 scale a run that climbs to 98% in its first hundred
+    batches leaves 98% and 99% a pixel apart; zoomed, the first climb enters from below
+    (the loss panel shows it whole)."""
+    settled = np.concatenate([smoothed[len(smoothed) // 10:], *validation])
+    settled, everything = settled[np.isfinite(settled)], np.concatenate([raw, smoothed, *validation])
+    everything = everything[np.isfinite(everything)]
+    if settled.size == 0:
+        return None
+    low, high = float(settled.min()), float(settled.max())
+    pad = max(0.15 * (high - low), 0.002)
+    full = float(everything.max() - everything.min())
+    if (high - low + 2 * pad) > 0.5 * full:
+        return None
+    return low - pad, min(high + pad, 1.0 + pad / 3)        # accuracies end at 1
 
 
 # ---------------------------------------------------------------------------
