@@ -49,7 +49,7 @@ def report(model, loss, history, seconds, images, labels, x, y, out, info, class
 
     os.makedirs(out, exist_ok=True)
     model.save(os.path.join(out, "model.npz"))
-    write_json(os.path.join(out, "history.json"), history.history)
+    write_json(os.path.join(out, "history.json"), history.as_dict())      # per epoch, and "batches"
     names = class_names or [str(k) for k in range(10)]
     write_json(os.path.join(out, "metrics.json"), {
         **info, "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_samples": len(x),

@@ -62,7 +62,7 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
     history, means, guard = History(), _EpochMeans(), _DivergenceGuard(optimizer)
     saver = [_Checkpointer(checkpoint, optimizer, loader, user_callbacks, history)] if checkpoint else []
     callbacks = CallbackList([history, means, ProgressBar(len(loader), epochs, means, progress),
-                              *user_callbacks, *saver], model)
+                              *user_callbacks, *saver], model, {"epochs": epochs, "steps": len(loader)})
     start = _restore(checkpoint, model, optimizer, loader, user_callbacks, history) \
         if resume and os.path.exists(checkpoint) else 0
     callbacks.on_train_begin({})
@@ -249,7 +249,8 @@ class TrainingDiverged(RuntimeError):
 class Callback:
     """Hooks into ``fit``. Subclass and override what you need.
 
-    ``self.model`` is set before training starts. Setting
+    ``self.model`` is set before training starts, and ``self.params`` (Keras's
+    name) to ``{"epochs": E, "steps": batches per epoch}``. Setting
     ``self.stop_training = True`` ends training after the current epoch (so does
     Keras's ``self.model.stop_training = True``). ``logs`` is a dict: per batch
     ``loss``, ``accuracy`` (for class scores only), ``lr`` and ``size`` (the
@@ -258,10 +259,14 @@ class Callback:
     """
 
     model = None
+    params = {}
     stop_training = False
 
     def set_model(self, model):
         self.model = model
+
+    def set_params(self, params):
+        self.params = params
 
     def on_train_begin(self, logs):
         pass
@@ -282,12 +287,13 @@ class Callback:
 class CallbackList:
     """Several callbacks called as one, in order; ``stop_training`` once any of them asks."""
 
-    def __init__(self, callbacks, model):
+    def __init__(self, callbacks, model, params=None):
         self.callbacks = list(callbacks)
         model.__dict__.pop("stop_training", None)        # Keras's flag, from a run before
         self.model = model
         for c in self.callbacks:
             c.set_model(model)
+            c.set_params(dict(params or {}))
             c.stop_training = False
 
     @property
@@ -317,18 +323,39 @@ class CallbackList:
 
 
 class History(Callback):
-    """Per-epoch numbers of a ``fit`` run: ``history.history["val_accuracy"][-1]``.
+    """The numbers of a ``fit`` run, per epoch and per batch.
 
-    Keys: ``loss``, ``accuracy``, ``lr``, ``seconds`` and, with validation data,
-    ``val_loss`` and ``val_accuracy`` (Keras's names). The accuracies are left out
-    for outputs that are not class scores (a regression's (N, 1), say).
+    ``history.history``: one number per epoch, Keras's dict:
+    ``history.history["val_accuracy"][-1]``. Keys: ``loss``, ``accuracy``, ``lr``,
+    ``seconds`` and, with validation data, ``val_loss`` and ``val_accuracy``. The
+    accuracies are left out for outputs that are not class scores (a regression's
+    (N, 1), say).
+
+    ``history.batches``: one number per training batch, in order, for curves finer
+    than an epoch (``viz.plot_history`` draws them): ``"epoch"`` where the batch
+    ends on the epoch axis (batch ``b`` of ``n`` in epoch ``e``, counted from 0,
+    ends at ``e + (b + 1) / n``; the first epoch's last batch at 1.0, where its
+    validation is computed), ``"loss"`` and ``"accuracy"`` (class scores only), the
+    batch's mean before its update. Three floats a batch; checkpoints keep them.
+
+    ``history.as_dict()`` is both in one JSON-able dict (what the examples write
+    to history.json); ``History(that_dict)`` reads it back.
     """
 
-    def __init__(self, history=None):
+    def __init__(self, history=None, batches=None):
         if history is not None and not isinstance(history, Mapping):
             raise TypeError(f"history must be a dict of lists such as History().history, "
                             f"got {type(history).__name__}")
-        self.history = {k: list(v) for k, v in (history or {}).items()}
+        if batches is not None and not isinstance(batches, Mapping):
+            raise TypeError(f"batches must be a dict of lists such as History().batches, "
+                            f"got {type(batches).__name__}")
+        history = dict(history or {})
+        if isinstance(history.get("batches"), Mapping):        # as_dict()'s form
+            record = history.pop("batches")
+            batches = record if batches is None else batches
+        self.history = {k: list(v) for k, v in history.items()}
+        self.batches = {k: list(v) for k, v in (batches or {}).items()}
+        self._epoch = 0
 
     @property
     def epochs(self):
@@ -338,8 +365,22 @@ class History(Callback):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
 
+    def on_epoch_begin(self, epoch, logs):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs):
+        steps = self.params.get("steps") or batch + 1      # fit always says; a caller of its own may not
+        self.batches.setdefault("epoch", []).append(self._epoch + (batch + 1) / steps)
+        for key in ("loss", "accuracy"):
+            if key in logs:
+                self.batches.setdefault(key, []).append(float(logs[key]))
+
     def on_epoch_end(self, epoch, logs):
         self.append(logs)
+
+    def as_dict(self):
+        """``{**history.history, "batches": history.batches}``: the run in one JSON-able dict."""
+        return {**self.history, "batches": self.batches}
 
     def __repr__(self):
         last = {k: round(v[-1], 4) for k, v in self.history.items() if v}
@@ -567,6 +608,9 @@ def _save_checkpoint(path, epoch, model, optimizer, loader, callbacks, history):
         "callbacks": {str(i): _arrays_apart(c.state_dict(), f"callbacks/{i}", arrays)
                       for i, c in enumerate(callbacks) if hasattr(c, "state_dict")},
         "history": history.history,
+        # per batch: arrays in the archive (a long run's batches would bloat the JSON)
+        "history_batches": _arrays_apart({k: np.asarray(v, dtype=np.float64) for k, v in history.batches.items()},
+                                         "history/batches", arrays),
         "loader_rng": loader.rng.bit_generator.state,
         "global_rng": _rng.get_rng().bit_generator.state,
     }
@@ -641,6 +685,7 @@ def _restore(path, model, optimizer, loader, callbacks, history):
         if lacking:
             raise ValueError(f"its metadata lacks {lacking}")
         _check_meta_types(meta)
+        batches = _batch_record(meta.get("history_batches", {}), arrays)
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path} is not a minicnn checkpoint: {exc}") from exc
     if meta["architecture"] != model.architecture():
@@ -674,7 +719,21 @@ def _restore(path, model, optimizer, loader, callbacks, history):
             raise
         raise ValueError(f"{path}: cannot resume from this checkpoint: {exc}") from exc
     history.history = {k: list(v) for k, v in meta["history"].items()}
+    history.batches = batches
     return meta["epoch"] + 1
+
+
+def _batch_record(entry, arrays):
+    """The checkpoint's per-batch record as ``History.batches`` (checkpoints written
+    before there was one have none: ``{}``)."""
+    if not isinstance(entry, dict) or not all(isinstance(v, dict) for v in entry.values()):
+        raise ValueError("its history_batches entry is not a dict of array references")
+    record = _arrays_back(entry, arrays)
+    lengths = {len(v) if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype == np.float64 else -1
+               for v in record.values()}
+    if -1 in lengths or len(lengths) > 1:
+        raise ValueError("its per-batch history is not float64 vectors of one length")
+    return {k: v.tolist() for k, v in record.items()}
 
 
 def _check_meta_types(meta):

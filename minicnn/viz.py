@@ -161,15 +161,25 @@ _PANELS = (("Loss", "loss", "loss", "val_loss"),
            ("Accuracy", "accuracy", "accuracy", "val_accuracy"))
 
 
-def _history_panels(history):
-    """``[(title, ylabel, [(key, values), ...]), ...]`` for the panels that have data."""
+#: plot_history's automatic choice: per-batch curves up to this many epochs, per-epoch points beyond.
+PER_BATCH_MAX_EPOCHS = 10
+
+
+def _history_data(history):
+    """``(per-epoch dict, per-batch dict or None)`` of a History or of its ``as_dict()``/``.history`` dict."""
     if isinstance(history, History):
-        data = history.history
-    elif isinstance(history, Mapping):
-        data = history
-    else:
-        raise TypeError(f"history must be the History returned by fit() or its .history dict, "
-                        f"got {type(history).__name__}")
+        return history.history, history.batches or None
+    if isinstance(history, Mapping):
+        batches = history.get("batches")
+        if isinstance(batches, Mapping):
+            return {k: v for k, v in history.items() if k != "batches"}, batches or None
+        return history, None
+    raise TypeError(f"history must be the History returned by fit() or its .history dict, "
+                    f"got {type(history).__name__}")
+
+
+def _history_panels(data):
+    """``[(title, ylabel, [(key, values), ...]), ...]`` for the panels that have data."""
     panels = []
     for title, ylabel, *keys in _PANELS:
         curves = [(key, _as_numeric(data[key], f"history[{key!r}]", ndim=1)) for key in keys if key in data]
@@ -181,38 +191,112 @@ def _history_panels(history):
     return panels
 
 
-def plot_history(history, path=None):
-    """Learning curves: loss and accuracy per epoch, for training and validation data.
+def _batch_record(batches):
+    """The per-batch record checked: ``(positions, {"loss": values, "accuracy": values})``."""
+    if "epoch" not in batches or "loss" not in batches:
+        raise ValueError(f"history's per-batch record needs 'epoch' and 'loss', got {sorted(map(repr, batches))}")
+    where = _as_numeric(batches["epoch"], "history.batches['epoch']", ndim=1).astype(np.float64)
+    if not np.all(np.isfinite(where)) or np.any(np.diff(where) <= 0):
+        raise ValueError("history.batches['epoch'] must be finite and increasing")
+    curves = {}
+    for key in ("loss", "accuracy"):
+        if key in batches:
+            curves[key] = _as_numeric(batches[key], f"history.batches[{key!r}]", ndim=1)
+            if len(curves[key]) != len(where):
+                raise ValueError(f"history.batches[{key!r}] has {len(curves[key])} entries for "
+                                 f"{len(where)} batches")
+    return where, curves
 
-    history: the :class:`~minicnn.training.History` returned by ``fit``, or its
+
+def _smooth(values, span):
+    """Exponential moving average of ``values`` over about ``span`` steps, bias-corrected
+    (as TensorBoard's smoothing and Adam's moments): ``m_t = b m_(t-1) + (1 - b) v_t``
+    with ``b = 1 - 2 / (span + 1)``, divided by ``1 - b**t`` so that the first
+    steps are not pulled towards 0. NaN and inf pass through where they are."""
+    values = np.asarray(values, dtype=np.float64)
+    beta = 1.0 - 2.0 / (max(span, 1) + 1)
+    out, mean, weight = np.empty_like(values), 0.0, 0.0
+    for t, v in enumerate(values):          # a running state: one pass, once per figure
+        if np.isfinite(v):
+            mean, weight = beta * mean + (1 - beta) * v, beta * weight + (1 - beta)
+            out[t] = mean / weight
+        else:
+            out[t] = v
+    return out
+
+
+def _drawable(values):
+    """matplotlib cannot place ticks on a range wider than the float64 maximum ("arange:
+    cannot compute length"): finite values beyond +-1e300 (a diverged loss) are drawn at +-1e300."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), np.clip(values, -1e300, 1e300), values)
+
+
+def plot_history(history, path=None, per_batch=None):
+    """Learning curves: loss and accuracy, for training and validation data.
+
+    history: the :class:`~minicnn.training.History` returned by ``fit``, its
+        ``history.as_dict()`` (as the examples write it to history.json), or its
         ``history.history`` dict ``{"loss": [...], "accuracy": [...],
         "val_loss": [...], "val_accuracy": [...]}`` holding one number per
         epoch (lists of length E). The ``val_*`` curves are drawn when present;
         a panel with neither of its keys is left out.
+    per_batch: ``True`` draws the training curves batch by batch (the history
+        needs its per-batch record, ``History.batches``), ``False`` one point per
+        epoch; ``None`` (the default) chooses per-batch when the record is there
+        and the run has at most ``PER_BATCH_MAX_EPOCHS`` (10) epochs: a few epochs
+        give a few points, which show nothing of how training went, while a long
+        run's epoch points are already a curve.
 
-    Returns the Figure: one Axes per panel (two for a ``fit`` history), epochs
-    1..E on the x axis. Training curves are solid with dots, validation curves
-    dashed with squares. A validation loss that rises while the training loss
+    Per batch: the x axis is the epoch, fractional within it (1.0 is the end of
+    the first epoch). Each batch's training loss and accuracy are drawn thin and
+    faint (they are noisy: one batch of 32 images), and over them their
+    exponential moving average, as TensorBoard smooths its curves (bias-corrected,
+    over a fiftieth of the run's batches, at least 10); the validation points, computed
+    at the end of every epoch, are squares at 1, 2, ..., E. The moving average at
+    an epoch's end is the training loss of the weights of that moment, comparable
+    to the validation point there (the per-epoch mean in ``history.history`` also
+    counts the epoch's early, worse batches). The loss axis is logarithmic when
+    the loss spans more than a factor of 20, as it does in most classification runs;
+    the accuracy axis starts just below the validation points and the moving
+    average after the run's first tenth, so that 98% and 99% are told apart (the
+    first climb enters from below; the loss panel shows it whole), and then draws
+    no per-batch accuracies: multiples of 1/32 for a batch of 32, they would fill it.
+
+    Per epoch: epochs 1..E on the x axis, training curves solid with dots,
+    validation curves dashed with squares.
+
+    Returns the Figure: one Axes per panel (two for a ``fit`` history); per
+    batch, each holds the raw training line (not on a zoomed accuracy axis), the
+    smoothed one and the validation line, in that order. A validation loss that rises while the training loss
     keeps falling is the classic picture of overfitting.
     """
-    panels = _history_panels(history)
+    data, batches = _history_data(history)
+    panels = _history_panels(data)
+    if per_batch is not None:
+        check_bool(per_batch, "per_batch")
+    epochs = max(len(values) for _, _, curves in panels for _, values in curves)
+    if per_batch is None:
+        per_batch = batches is not None and epochs <= PER_BATCH_MAX_EPOCHS
+    elif per_batch and batches is None:
+        raise ValueError("per_batch=True needs the history's per-batch record (History.batches, or the "
+                         "'batches' entry of History.as_dict()); this history holds per-epoch numbers only")
+    record = _batch_record(batches) if per_batch else None
     path = _figure_path(path)
     from matplotlib.ticker import MaxNLocator
 
     with _new_figure(figsize=(5.2 * len(panels), 3.8), layout="constrained") as fig:
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, (title, ylabel, curves) in zip(axes, panels):
-            for key, values in curves:
-                epochs = np.arange(1, len(values) + 1)
-                # matplotlib cannot place ticks on a range wider than the float64 maximum
-                # ("arange: cannot compute length"): finite values beyond +-1e300 (a diverged
-                # loss) are drawn at +-1e300.
-                values = np.asarray(values, dtype=np.float64)
-                values = np.where(np.isfinite(values), np.clip(values, -1e300, 1e300), values)
-                if key.startswith("val_"):
-                    ax.plot(epochs, values, "s--", markersize=4, label="validation")
-                else:
-                    ax.plot(epochs, values, "o-", markersize=4, label="training")
+            if record is not None:
+                _draw_per_batch(ax, curves, *record)
+            else:
+                for key, values in curves:
+                    x = np.arange(1, len(values) + 1)
+                    if key.startswith("val_"):
+                        ax.plot(x, _drawable(values), "s--", markersize=4, label="validation")
+                    else:
+                        ax.plot(x, _drawable(values), "o-", markersize=4, label="training")
             ax.set_title(title)
             ax.set_xlabel("Epoch")
             ax.set_ylabel(ylabel)
@@ -221,6 +305,57 @@ def plot_history(history, path=None):
             ax.legend()
         save_figure(fig, path)
     return fig
+
+
+def _draw_per_batch(ax, curves, where, batch_curves):
+    """One panel of the per-batch view: the batches faint, their moving average, the validation points."""
+    span = max(10, round(len(where) / 50))
+    validation = [np.asarray(v, dtype=np.float64) for k, v in curves if k.startswith("val_")]
+    for key, values in curves:
+        if key.startswith("val_"):
+            continue
+        if key not in batch_curves:          # e.g. accuracy per epoch but not per batch: as recorded
+            ax.plot(np.arange(1, len(values) + 1), _drawable(values), "o-", markersize=4, label="training")
+            continue
+        raw = np.asarray(batch_curves[key], dtype=np.float64)
+        smoothed = _smooth(raw, span)
+        zoom = _settled_range(raw, smoothed, validation) if key == "accuracy" else None
+        if zoom is None:         # zoomed in, a batch's accuracy (a multiple of 1/32) would fill the panel
+            ax.plot(where, _drawable(raw), "-", color="tab:blue", linewidth=0.5, alpha=0.3,
+                    label="training, per batch")
+        ax.plot(where, _drawable(smoothed), "-", color="tab:blue", linewidth=1.8,
+                label=f"training, moving average ({span} batches)")
+        if zoom is not None:
+            ax.set_ylim(*zoom)
+        elif key == "loss":
+            finite = np.concatenate([smoothed, *validation])
+            finite = finite[np.isfinite(finite)]
+            if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
+                ax.set_yscale("log")
+    for values in validation:
+        ax.plot(np.arange(1, len(values) + 1), _drawable(values), "s--", color="tab:orange", markersize=6,
+                zorder=3, label="validation (end of epoch)")
+    end = max(where[-1], max((len(v) for v in validation), default=0))
+    ax.set_xlim(0, end * 1.02)                  # room for the last validation square
+
+
+def _settled_range(raw, smoothed, validation):
+    """``(bottom, top)`` for the accuracy axis from just below where the curves settle (the
+    validation points, the moving average after the run's first tenth), or None when that
+    would not spread them out. On a 0..1 scale a run that climbs to 98% in its first hundred
+    batches leaves 98% and 99% a pixel apart; zoomed, the first climb enters from below
+    (the loss panel shows it whole)."""
+    settled = np.concatenate([smoothed[len(smoothed) // 10:], *validation])
+    settled, everything = settled[np.isfinite(settled)], np.concatenate([raw, smoothed, *validation])
+    everything = everything[np.isfinite(everything)]
+    if settled.size == 0:
+        return None
+    low, high = float(settled.min()), float(settled.max())
+    pad = max(0.15 * (high - low), 0.002)
+    full = float(everything.max() - everything.min())
+    if (high - low + 2 * pad) > 0.5 * full:
+        return None
+    return low - pad, min(high + pad, 1.0 + pad / 3)        # accuracies end at 1
 
 
 # ---------------------------------------------------------------------------

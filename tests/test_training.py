@@ -6,7 +6,7 @@ import pytest
 
 import minicnn as mc
 from minicnn import layers as L
-from minicnn.training import (BatchLossHistory, EarlyStopping, LambdaCallback, ModelCheckpoint,
+from minicnn.training import (BatchLossHistory, EarlyStopping, History, LambdaCallback, ModelCheckpoint,
                               TrainingDiverged)
 
 
@@ -41,6 +41,34 @@ def test_fit_learns_and_records_history():
     assert h["val_accuracy"][-1] >= 0.95
     assert model.evaluate(x, y, mc.losses.CrossEntropy()) == pytest.approx(
         {"loss": h["val_loss"][-1], "accuracy": h["val_accuracy"][-1]})
+
+
+def test_history_records_every_batch_at_its_place_on_the_epoch_axis():
+    x, y = blobs(n=120)                     # batches of 16: 7 full ones and one of 8 per epoch
+    seen = BatchLossHistory()
+    hist = train(tiny_model(), epochs=3, callbacks=[seen])
+    b = hist.batches
+    assert set(b) == {"epoch", "loss", "accuracy"} and all(len(v) == 3 * 8 for v in b.values())
+    np.testing.assert_allclose(b["epoch"], np.arange(1, 25) / 8)      # 1.0 ends the first epoch
+    assert b["loss"] == seen.losses and b["accuracy"] == seen.accuracies
+    # the per-epoch dict stays Keras's, one entry per epoch
+    assert set(hist.history) == {"loss", "accuracy", "lr", "seconds"} and hist.epochs == 3
+    # sample-weighted means of an epoch's batches give its per-epoch numbers
+    sizes = np.array([16] * 7 + [8])
+    for e in range(3):
+        assert np.average(b["loss"][8 * e:8 * e + 8], weights=sizes) == pytest.approx(hist.history["loss"][e])
+    # as_dict() goes through JSON and back into an equal History
+    import json
+    again = History(json.loads(json.dumps(hist.as_dict())))
+    assert again.history == hist.history and again.batches == hist.batches
+
+
+def test_history_records_no_batch_accuracy_for_a_regression():
+    rng = np.random.default_rng(0)
+    model = mc.Sequential([L.Dense(3, 1)])
+    hist = model.fit(rng.random((10, 3)), rng.random((10, 1)), mc.losses.MSE(),
+                     mc.optim.SGD(model.parameters(), lr=0.1), epochs=2, batch_size=4, progress=False)
+    assert set(hist.batches) == {"epoch", "loss"} and len(hist.batches["loss"]) == 6
 
 
 def test_fit_prints_one_line_per_epoch_unless_quiet(capsys):
@@ -125,6 +153,19 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path):
     for a, b in zip(full.parameters(), resumed.parameters()):
         np.testing.assert_array_equal(a.data, b.data)
     assert resumed_hist.history["loss"] == full_hist.history["loss"]
+    # the per-batch record too: the first two epochs from the checkpoint, the rest trained again
+    assert resumed_hist.batches == full_hist.batches and len(full_hist.batches["loss"]) == 4 * 8
+
+
+def test_resume_refuses_a_checkpoint_whose_batch_record_is_damaged(tmp_path):
+    from minicnn import io
+    path = tmp_path / "run.ckpt"
+    train(tiny_model(), epochs=1, checkpoint=path)
+    arrays = io.load_npz(path)
+    arrays["history/batches/loss"] = arrays["history/batches/loss"][:-1]     # one batch short
+    io.save_npz(path, arrays)
+    with pytest.raises(ValueError, match="per-batch history"):
+        train(tiny_model(), epochs=2, checkpoint=path, resume=True)
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path):

@@ -5,6 +5,7 @@ with a ValueError or TypeError that names them.
 matplotlib runs on the Agg backend here (no windows); every figure a test
 opens must be closed again, which the autouse fixture checks.
 """
+import json
 import os
 import subprocess
 import sys
@@ -117,9 +118,86 @@ def test_history_of_a_real_fit(tmp_path):
                         epochs=3, batch_size=8, validation_data=(x, y), progress=False)
     path = tmp_path / "history.png"
     fig = viz.plot_history(history, path=path)
-    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
+    assert [len(ax.get_lines()[0].get_xdata()) for ax in fig.axes] == [6, 6]   # per batch: 2 of 8 samples
     plt.close(fig)
     assert_png(str(path))
+
+
+def batch_history(epochs=2, steps=50, seed=0):
+    """A History as fit leaves it: per-epoch numbers and ``steps`` batches per epoch."""
+    rng = np.random.default_rng(seed)
+    n = epochs * steps
+    loss = 2.3 * np.exp(-np.arange(n) / 3) + 0.05 + 0.02 * rng.random(n)      # settles within 20 batches
+    batches = {"epoch": list(np.arange(1, n + 1) / steps), "loss": list(loss),
+               "accuracy": list(1 - loss / 2.5)}
+    per_epoch = {"loss": [float(loss[e * steps:(e + 1) * steps].mean()) for e in range(epochs)],
+                 "accuracy": [0.9] * epochs, "val_loss": list(np.linspace(0.2, 0.1, epochs)),
+                 "val_accuracy": list(np.linspace(0.95, 0.98, epochs))}
+    return History(per_epoch, batches)
+
+
+def test_history_of_a_few_epochs_is_drawn_per_batch_with_validation_points_on_top():
+    hist = batch_history(epochs=2, steps=50)
+    fig = viz.plot_history(hist)
+    loss_ax, acc_ax = fig.axes
+    for ax, key in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        assert ax.get_xlabel() == "Epoch" and ax.get_ylabel() == key
+        if key == "loss":
+            raw, smoothed, val = ax.get_lines()
+            np.testing.assert_allclose(raw.get_ydata(), hist.batches[key])
+            assert np.std(np.diff(smoothed.get_ydata())) < np.std(np.diff(raw.get_ydata()))    # smoother
+        else:       # zoomed on where it settles: no raw batches
+            smoothed, val = ax.get_lines()
+            low, high = ax.get_ylim()
+            assert 0.5 < low < min(hist.history["val_accuracy"]) and high < 1.01    # from 0.08 at the start
+        np.testing.assert_allclose(smoothed.get_xdata(), np.arange(1, 101) / 50)      # fractional epochs
+        assert smoothed.get_ydata()[0] == pytest.approx(hist.batches[key][0])               # no bias to 0
+        np.testing.assert_array_equal(val.get_xdata(), [1, 2])                 # ends of epochs 1 and 2
+        np.testing.assert_allclose(val.get_ydata(), hist.history["val_" + key])
+        assert val.get_marker() == "s" and val.get_zorder() > smoothed.get_zorder()
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels[-2].startswith("training, moving average") and labels[-1] == "validation (end of epoch)"
+        assert (labels[0] == "training, per batch") == (key == "loss")
+        assert ax.get_xlim()[0] == 0 and 2 < ax.get_xlim()[1] < 2.1          # the last square inside
+    assert loss_ax.get_yscale() == "log" and acc_ax.get_yscale() == "linear"     # loss from 2.3 to 0.05
+    plt.close(fig)
+
+
+def test_history_as_dict_from_json_is_drawn_as_the_history_itself():
+    hist = batch_history()
+    fig = viz.plot_history(json.loads(json.dumps(hist.as_dict())))
+    assert [len(ax.get_lines()) for ax in fig.axes] == [3, 2]
+    plt.close(fig)
+
+
+def test_a_long_run_is_drawn_per_epoch_unless_asked():
+    epochs = viz.PER_BATCH_MAX_EPOCHS + 1
+    hist = batch_history(epochs=epochs, steps=5)
+    fig = viz.plot_history(hist)
+    train, val = fig.axes[0].get_lines()
+    np.testing.assert_array_equal(train.get_xdata(), np.arange(1, epochs + 1))
+    np.testing.assert_allclose(train.get_ydata(), hist.history["loss"])
+    plt.close(fig)
+    fig = viz.plot_history(hist, per_batch=True)
+    assert len(fig.axes[0].get_lines()) == 3 and len(fig.axes[0].get_lines()[0].get_xdata()) == 5 * epochs
+    plt.close(fig)
+    fig = viz.plot_history(batch_history(epochs=viz.PER_BATCH_MAX_EPOCHS, steps=5))   # at the limit: per batch
+    assert len(fig.axes[0].get_lines()) == 3
+    plt.close(fig)
+    fig = viz.plot_history(batch_history(epochs=2), per_batch=False)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
+    plt.close(fig)
+
+
+def test_per_batch_needs_a_batch_record():
+    with pytest.raises(ValueError, match="per-batch record"):
+        viz.plot_history(FULL_HISTORY, per_batch=True)
+    with pytest.raises(TypeError, match="per_batch"):
+        viz.plot_history(batch_history(), per_batch="yes")
+    bad = batch_history().as_dict()
+    bad["batches"]["loss"] = bad["batches"]["loss"][:-1]
+    with pytest.raises(ValueError, match="history.batches"):
+        viz.plot_history(bad)
 
 
 @pytest.mark.parametrize("history, error", [

@@ -2,8 +2,8 @@
 
 | layer | input -> output | parameters |
 |---|---|---|
-| Conv2D | (N, C, H, W) -> (N, O, OH, OW) | W (O, C, kh, kw), b (O,) |
-| Conv1D | (N, C, L) -> (N, O, OL) | W (O, C, k), b (O,) |
+| Conv2D | (N, C, H, W) -> (N, O, OH, OW) | W (O, C/groups, kh, kw), b (O,) |
+| Conv1D | (N, C, L) -> (N, O, OL) | W (O, C/groups, k), b (O,) |
 | MaxPool2D, AvgPool2D (``ceil_mode``) | (N, C, H, W) -> (N, C, OH, OW) | - |
 | MaxPool1D, AvgPool1D (``ceil_mode``) | (N, C, L) -> (N, C, OL) | - |
 | AdaptiveAvgPool2D | (N, C, H, W) -> (N, C, OH, OW), OH, OW given | - |
@@ -14,6 +14,7 @@
 | ReLU, LeakyReLU, Sigmoid, Tanh, Softmax | same shape | - |
 | Dropout | same shape | - |
 | BatchNorm | (N, C) or (N, C, H, W), same shape | gamma (C,), beta (C,) |
+| LocalResponseNorm | (N, C, *), same shape | - |
 | Residual | block(x) + shortcut(x) | those of its layers |
 | Concat | branches' outputs on x, concatenated along axis 1 | those of its layers |
 | SqueezeExcitation | (N, C, H, W), same shape: x * gate(x) per channel | gate.1.W (C, S), gate.1.b, gate.3.W (S, C), gate.3.b |
@@ -30,6 +31,7 @@ from .linear import Dense, Flatten, Reshape
 from .activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softmax
 from .dropout import Dropout
 from .batchnorm import BatchNorm
+from .normalization import LocalResponseNorm
 from .residual import Residual
 from .branches import Concat, SqueezeExcitation
 from .container import BranchedLayer, Chain
@@ -37,8 +39,8 @@ from .container import BranchedLayer, Chain
 #: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
 REGISTRY = {cls.__name__: cls for cls in (
     Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, AdaptiveAvgPool2D,
-    GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm, Residual,
-    Concat, SqueezeExcitation)}
+    GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm,
+    LocalResponseNorm, Residual, Concat, SqueezeExcitation)}
 
 
 def build_layer(item):
