@@ -177,13 +177,15 @@ def same_or_int(draw, low, high):
 
 @st.composite
 def conv_cases(draw):
-    """Conv2D: every padding at every stride ('same' at stride 2 and 3 pads by the input size)."""
+    """Conv2D: every padding at every stride ('same' at stride 2 and 3 pads by the input size),
+    grouped and depthwise too."""
     kernel, dilation = draw(pairs(1, 4)), draw(pairs(1, 3))
     padding = same_or_int(draw, 0, 2)
     stride = draw(st.one_of(st.just(1), pairs(1, 3)))
-    c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
     layer = L.Conv2D(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation,
-                     bias=draw(st.booleans()))
+                     bias=draw(st.booleans()), groups=groups)
     extent = [d * (k - 1) + 1 for k, d in zip(as_pair(kernel), as_pair(dilation))]
     h, w = (draw(st.integers(e, e + 6)) for e in extent)
     return [layer], (c_in, h, w)
@@ -193,16 +195,18 @@ def conv_cases(draw):
 def conv1d_cases(draw):
     kernel, dilation, stride = draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
     padding = draw(st.one_of(st.integers(0, 3), st.just("valid"), st.just("same")))
-    c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
     layer = L.Conv1D(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation,
-                     bias=draw(st.booleans()))
+                     bias=draw(st.booleans()), groups=groups)
     extent = dilation * (kernel - 1) + 1
     return [layer], (c_in, draw(st.integers(extent, extent + 9)))
 
 
 @st.composite
 def pool_cases(draw):
-    """MaxPool2D and AvgPool2D (count_include_pad both ways): ints up to kernel // 2, or 'same'."""
+    """MaxPool2D and AvgPool2D (count_include_pad both ways, ceil_mode both ways): ints up to
+    kernel // 2, or 'same'."""
     cls = draw(st.sampled_from([L.MaxPool2D, L.AvgPool2D]))
     kernel = draw(pairs(1, 4))
     kh, kw = as_pair(kernel)
@@ -210,7 +214,7 @@ def pool_cases(draw):
                              st.tuples(st.integers(0, kh // 2), st.integers(0, kw // 2)), st.just("same")))
     stride = draw(st.one_of(st.none(), pairs(1, 3)))
     extra = {"count_include_pad": draw(st.booleans())} if cls is L.AvgPool2D else {}
-    layer = cls(kernel, stride=stride, padding=padding, **extra)
+    layer = cls(kernel, stride=stride, padding=padding, ceil_mode=draw(st.booleans()), **extra)
     h, w = draw(st.integers(kh, kh + 6)), draw(st.integers(kw, kw + 6))
     return [layer], (draw(st.integers(1, 3)), h, w)
 
@@ -222,13 +226,59 @@ def pool1d_cases(draw):
     padding = draw(st.one_of(st.integers(0, kernel // 2), st.just("same")))
     stride = draw(st.one_of(st.none(), st.integers(1, 3)))
     extra = {"count_include_pad": draw(st.booleans())} if cls is L.AvgPool1D else {}
-    layer = cls(kernel, stride=stride, padding=padding, **extra)
+    layer = cls(kernel, stride=stride, padding=padding, ceil_mode=draw(st.booleans()), **extra)
     return [layer], (draw(st.integers(1, 3)), draw(st.integers(kernel, kernel + 9)))
 
 
 @st.composite
 def global_pool_cases(draw):
-    return [L.GlobalAvgPool2D()], (draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    """GlobalAvgPool2D, GlobalAvgPool1D, and AdaptiveAvgPool2D in each of its exported forms: the
+    identity, (1, 1), uniform bins, and bins that overlap or differ (smaller or larger than the input)."""
+    c, h, w = draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    kind = draw(st.sampled_from(["2d", "1d", "adaptive"]))
+    if kind == "1d":
+        return [L.GlobalAvgPool1D()], (c, h)
+    if kind == "2d":
+        return [L.GlobalAvgPool2D()], (c, h, w)
+    size = draw(st.sampled_from([1, (h, w), (1, None), (None, 1)]) | st.tuples(st.integers(1, 8), st.integers(1, 8))
+                | st.sampled_from([d for d in (1, 2, 3) if h % d == 0 and w % d == 0]))
+    return [L.AdaptiveAvgPool2D(size)], (c, h, w)
+
+
+@st.composite
+def lrn_cases(draw):
+    """LocalResponseNorm of odd size, alpha, beta > 0 on (N, C, H, W): ONNX's LRN (the other cases are
+    a decomposition that minicnn does not read back: test_lrn_that_onnxruntime_lacks_...)."""
+    size = draw(st.sampled_from([1, 3, 5, 7]))
+    layer = L.LocalResponseNorm(size, alpha=draw(st.floats(0.01, 2).map(short_float)),
+                                beta=draw(st.floats(0.01, 1.5).map(short_float)), k=draw(st.floats(0.5, 3).map(short_float)))
+    return [layer], (draw(st.integers(1, 8)), draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+
+
+@st.composite
+def branch_layers(draw, c, depth=0):
+    """A Concat or a SqueezeExcitation on (c, H, W): 2 or 3 branches of a 'same' convolution, a
+    3x3 stride-1 pool, a ReLU6 or a Concat (nested up to 2 deep)."""
+    if draw(st.booleans()) and depth == 0:
+        return L.SqueezeExcitation(c, draw(st.integers(1, 4)))
+    branches = []
+    for _ in range(draw(st.integers(2, 3))):    # one branch comes back as that branch (the same maths)
+        kind = draw(st.sampled_from(["conv", "pool", "relu6"] + (["concat"] if depth < 2 else [])))
+        if kind == "conv":
+            branches.append([L.Conv2D(c, draw(st.integers(1, 3)), draw(st.sampled_from([1, 3])), padding="same")])
+        elif kind == "pool":
+            branches.append([L.MaxPool2D(3, 1, 1, ceil_mode=True), L.Conv2D(c, 2, 1)])
+        elif kind == "relu6":
+            branches.append(L.ReLU6())
+        else:
+            branches.append([L.Conv2D(c, 2, 1), draw(branch_layers(2, depth + 1))])
+    return L.Concat(branches)
+
+
+@st.composite
+def branch_cases(draw):
+    c = draw(st.integers(1, 4))
+    return [draw(branch_layers(c))], (c, draw(st.integers(1, 6)), draw(st.integers(1, 6)))
 
 
 @st.composite
@@ -290,7 +340,7 @@ def shape_cases(draw):
 def activation_cases(draw):
     shape = draw(st.sampled_from([(5,), (3, 4), (2, 3, 4)]))
     rank = len(shape) + 1
-    layer = draw(st.sampled_from(["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout"]))
+    layer = draw(st.sampled_from(["ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout"]))
     if layer == "LeakyReLU":
         made = L.LeakyReLU(draw(st.floats(0, 3).map(short_float)))
     elif layer == "Softmax":
@@ -304,7 +354,8 @@ def activation_cases(draw):
 
 FAMILIES = {"conv": conv_cases, "conv1d": conv1d_cases, "pool": pool_cases, "pool1d": pool1d_cases,
             "global pool": global_pool_cases, "residual": residual_cases, "dense": dense_cases,
-            "batchnorm": batchnorm_cases, "shape": shape_cases, "activation": activation_cases}
+            "batchnorm": batchnorm_cases, "shape": shape_cases, "activation": activation_cases,
+            "lrn": lrn_cases, "branches": branch_cases}
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

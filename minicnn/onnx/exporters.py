@@ -191,19 +191,19 @@ def global_avg_pool1d(layer, graph, x, shape):
 
 
 def local_response_norm(layer, graph, x, shape):
-    """LocalResponseNorm -> ``LRN`` (odd size), or its decomposition (even size).
+    """LocalResponseNorm -> ``LRN`` (odd size, (N, C, H, W), alpha, beta > 0), or its decomposition.
 
     ONNX's LRN is PyTorch's formula, y_c = x_c / (k + alpha / n * s_c)^beta with s_c the sum
     of squares over the window, alpha divided by the size n in both (onnxruntime agrees to
     1e-7). The window is c - floor((n-1)/2) .. c + ceil((n-1)/2) in ONNX, c - n//2 ..
-    c + (n-1)//2 in PyTorch and minicnn: the same for odd n, one channel apart for even n
-    (and onnxruntime refuses an even size). An even size is written as PyTorch writes every
-    LRN: x*x reshaped to (N, 1, C, rest), ``AveragePool`` over (n, 1) with pads n//2 before
+    c + (n-1)//2 in PyTorch and minicnn: the same for odd n, one channel apart for even n.
+    onnxruntime (1.32) refuses an even size, alpha = 0, beta = 0 and inputs that are not 4-D; those are
+    written as PyTorch writes every LRN (and minicnn does not read them back): x*x reshaped to (N, 1, C, rest), ``AveragePool`` over (n, 1) with pads n//2 before
     and (n-1)//2 after (count_include_pad=1: the window's mean, s_c / n), reshaped back, then
     ``Mul`` alpha, ``Add`` k, ``Pow`` -beta, ``Mul`` x.
     """
     n = layer.size
-    if n % 2:
+    if n % 2 and layer.alpha > 0 and layer.beta > 0 and len(shape) == 3:
         return graph.node("LRN", [x], size=n, alpha=layer.alpha, beta=layer.beta, bias=layer.k)
     square = graph.node("Mul", [x, x], step="Square")
     column = graph.node("Reshape", [square, graph.ints("column_shape", [0, 1, shape[0], -1])], step="Column")

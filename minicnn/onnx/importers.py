@@ -1083,6 +1083,9 @@ def squeeze_excitation(node, a, b):
     else:
         raise node.refuse("multiplies two tensors of which neither is computed from the other: minicnn reads a "
                           "product of tensors only as squeeze-and-excitation, x * gate(x)")
+    if len(x.shape) == 3 and gate.shape != (x.shape[0], 1, 1):
+        raise node.refuse(f"multiplies x {batched(x.shape)} by a gate {batched(gate.shape)}: squeeze-and-excitation "
+                          f"multiplies by one value per channel, (N, {x.shape[0]}, 1, 1)")
     why = _se_weights(x, list(gate.layers[len(x.layers):]))
     if isinstance(why, str):
         raise node.refuse(f"x * gate(x), but the gate is not squeeze-and-excitation's: {why}")
@@ -1103,8 +1106,8 @@ def _se_weights(x, gate):
     if not gate or type(gate[0]) is not L.GlobalAvgPool2D:
         return "it does not start with a global average pool of x"
     rest = gate[1:]
-    if rest and type(rest[-1]) is L.Reshape and tuple(rest[-1].shape) == (c, 1, 1):
-        rest = rest[:-1]                                   # the gate (N, C) made (N, C, 1, 1)
+    while rest and type(rest[-1]) is L.Reshape and tuple(rest[-1].shape) in ((c, 1), (c, 1, 1)):
+        rest = rest[:-1]                                   # the gate (N, C) made (N, C, 1, 1), in one step or two
     if rest and type(rest[0]) is L.Reshape and tuple(rest[0].shape) == (c, 1, 1):
         rest = rest[1:]                                    # GlobalAveragePool's kept axes
     kinds = [type(layer) for layer in rest]
