@@ -1484,9 +1484,9 @@ def test_opsets_newer_than_minicnn_reads_are_refused_naming_both(folder):
     MIN_OPSET to MAX_OPSET loads."""
     nodes = [helper.make_node("Relu", ["x"], ["y"])]
     assert_refused(graph_file(folder, nodes, ["N", 2, 6, 6], opset=99),
-                   "opset 99 is newer than 23, the newest minicnn reads", "opset_version=23")
+                   "opset 99 is newer than 25, the newest minicnn reads", "opset from 7 to 25")
     from minicnn.onnx._common import MAX_OPSET, MIN_OPSET
-    assert MAX_OPSET == 23
+    assert MAX_OPSET == 25
     for opset in (MAX_OPSET + 1, MAX_OPSET + 2):
         assert_refused(graph_file(folder, nodes, ["N", 2, 6, 6], opset=opset),
                        f"opset {opset} is newer than {MAX_OPSET}, the newest minicnn reads")
@@ -1500,10 +1500,11 @@ def test_opsets_newer_than_minicnn_reads_are_refused_naming_both(folder):
 OP_VERSIONS_READ = {
     "Conv": [11, 22], "MaxPool": [12, 22], "AveragePool": [11, 19, 22], "GlobalAveragePool": [1, 22],
     "ReduceMean": [13, 18], "Gemm": [13], "MatMul": [13], "Add": [14], "BatchNormalization": [15],
-    "Flatten": [13, 21, 23], "Reshape": [14, 19, 21, 23], "Relu": [14], "LeakyRelu": [16], "Sigmoid": [13],
-    "Tanh": [13], "Softmax": [13], "Dropout": [13, 22], "Identity": [16, 19, 21, 23],
-    "Constant": [13, 19, 21, 23], "Shape": [15, 19, 21, 23], "Gather": [13], "Unsqueeze": [13, 21, 23],
-    "Squeeze": [13, 21, 23], "Concat": [13], "Slice": [13], "Cast": [13, 19, 21, 23],
+    "Flatten": [13, 21, 23, 24, 25], "Reshape": [14, 19, 21, 23, 24, 25], "Relu": [14], "LeakyRelu": [16],
+    "Sigmoid": [13], "Tanh": [13], "Softmax": [13], "Dropout": [13, 22], "Identity": [16, 19, 21, 23, 24, 25],
+    "Constant": [13, 19, 21, 23, 24, 25], "Shape": [15, 19, 21, 23, 24, 25], "Gather": [13],
+    "Unsqueeze": [13, 21, 23, 24, 25], "Squeeze": [13, 21, 23, 24, 25], "Concat": [13], "Slice": [13],
+    "Cast": [13, 19, 21, 23, 24, 25],
 }
 
 

@@ -1069,7 +1069,7 @@ def _opset(proto, path):
     if versions[0] > MAX_OPSET:             # an op may mean something else there (onnxruntime refuses too)
         raise ValueError(f"{path}: opset {versions[0]} is newer than {MAX_OPSET}, the newest minicnn reads; "
                          f"export it with an opset from {MIN_OPSET} to {MAX_OPSET} "
-                         f"(torch.onnx.export(..., opset_version={MAX_OPSET}))")
+                         "(torch.onnx.export's opset_version)")
     return versions[0]
 
 
