@@ -63,13 +63,13 @@ for p in (0.5, 0.2):
     step.check(np.array_equal(drop.forward(ones, training=False), ones), f"Dropout({p}) in evaluation: the identity")
 
 rng = np.random.default_rng(0)
-activations = np.abs(rng.standard_normal((2000, 512)))                # a ReLU layer's outputs, say
+activations = np.abs(rng.standard_normal((500, 256)))                # a ReLU layer's outputs, say
 drop = L.Dropout(0.5)
-mean_of_draws = np.mean([drop.forward(activations, training=True) for _ in range(200)], axis=0)
+mean_of_draws = np.mean([drop.forward(activations, training=True) for _ in range(100)], axis=0)
 relative = float(np.abs(mean_of_draws.mean(axis=0) - activations.mean(axis=0)).max() / activations.mean())
-step.check(relative < 0.02, f"averaged over 200 masks, each unit's mean output is its eval output "
+step.check(relative < 0.03, f"averaged over 100 masks, each unit's mean output is its eval output "
            f"(largest relative difference {relative:.1%})")
-without_scaling = np.mean([activations * (rng.random(activations.shape) >= 0.5) for _ in range(20)])
+without_scaling = np.mean([activations * (rng.random(activations.shape) >= 0.5) for _ in range(5)])
 print(f"without the 1/(1-p): the training mean would be {without_scaling / activations.mean():.3f} x the eval "
       "mean - the next layer would see inputs twice as large at test time")
 
@@ -82,7 +82,7 @@ print(f"without the 1/(1-p): the training mean would be {without_scaling / activ
 
 # %%
 (x_train, y_train), (x_test, y_test) = mc.data.load_fashion_mnist()
-n_train, n_test, epochs = (800, 1000, 10) if step.quick else (3000, 10000, 25)
+n_train, n_test, epochs = (600, 500, 8) if step.quick else (3000, 5000, 20)
 x = (x_train[:n_train].astype(np.float32) / 255)[:, None]
 y = y_train[:n_train]
 xt = (x_test[:n_test].astype(np.float32) / 255)[:, None]
@@ -126,7 +126,7 @@ step.check(plain["train"][-1] == plain["model"].evaluate(x, y, mc.losses.CrossEn
            "the callback's last training accuracy = evaluate on the training images")
 gap_plain = plain["train"][-1] - plain["test"][-1]
 gap_dropout = dropped["train"][-1] - dropped["test"][-1]
-step.check(plain["train"][-1] > (0.9 if step.quick else 0.97), f"without dropout the network nearly memorises its {len(x)} images: "
+step.check(plain["train"][-1] > (0.85 if step.quick else 0.95), f"without dropout the network nearly memorises its {len(x)} images: "
            f"{plain['train'][-1]:.2%}")
 step.check(gap_dropout < gap_plain, f"the train/test gap: {100 * gap_plain:.1f} points without dropout, "
            f"{100 * gap_dropout:.1f} with")
