@@ -715,7 +715,9 @@ SCHEDULES = {
     "StepLR": (optim.StepLR, dict(step_size=2), {"step_size": lambda v: _is_int(v, 1), "gamma": lambda v: _is_float(v, 0, 1)}),
     "ExponentialLR": (optim.ExponentialLR, dict(gamma=0.5), {"gamma": lambda v: _is_float(v, 0, 1)}),
     "PolynomialDecay": (optim.PolynomialDecay, dict(total_steps=5), {
-        "total_steps": lambda v: _is_int(v, 1), "end_lr": lambda v: _is_float(v, 0),
+        "total_steps": lambda v: _is_int(v, 1),
+        # a float, or one per parameter group (one group here)
+        "end_lr": lambda v: _is_float(v, 0) or (isinstance(v, (list, tuple)) and len(v) == 1 and _is_float(v[0], 0)),
         "power": lambda v: _is_float(v, 0, lo_open=True)}),
     "InverseTimeDecay": (optim.InverseTimeDecay, dict(decay=0.1), {"decay": lambda v: _is_float(v, 0)}),
 }
@@ -732,7 +734,8 @@ def test_schedule_constructor_wrong_values(name, arg, value):
     if sched is not None:
         for _ in range(200):
             lr = sched.step()
-            top = max(0.1, value if arg == "end_lr" else 0.1)    # end_lr may lie above the start
+            end = (value[0] if isinstance(value, (list, tuple)) else value) if arg == "end_lr" else 0.1
+            top = max(0.1, end)                                  # end_lr may lie above the start
             assert isinstance(lr, float) and 0 <= lr <= top + 1e-12 and math.isfinite(lr)
 
 
