@@ -1,6 +1,7 @@
 """Side-by-side parity with PyTorch (optional: needs torch importable; not part of the test suite).
 
-Compares forward outputs and gradients of Conv2D, MaxPool2D/AvgPool2D (with ties),
+Compares forward outputs and gradients of Conv2D, MaxPool2D/AvgPool2D (with ties; and
+in ceil mode, 2-D and 1-D), AdaptiveAvgPool2D, GlobalAvgPool1D,
 BatchNorm (and its running statistics), SGD (Nesterov, weight decay), Adam and
 CrossEntropy with PyTorch in float64 on random configurations; prints the worst
 absolute difference of each.
@@ -192,3 +193,60 @@ print("residual block (BatchNorm training)", max(np.abs(y - yt.detach().numpy())
       np.abs(block.params["block.0.W"].grad - tb.c1.weight.grad.numpy()).max(),
       np.abs(block.params["shortcut.0.W"].grad - tb.sc.weight.grad.numpy()).max(),
       np.abs(block.buffers()["block.1.running_mean"] - tb.b1.running_mean.numpy()).max()))
+
+# ---------------------------------------------------------------------------
+# Issue #18: ceil_mode pools (2-D and 1-D, fast paths and references), adaptive average
+# pooling, 1-D global average pooling
+# ---------------------------------------------------------------------------
+worst = {"ceil max_pool2d": 0, "ceil avg_pool2d": 0, "ceil avg_pool2d exclude pad": 0, "ceil max_pool1d": 0,
+         "ceil avg_pool1d": 0, "ceil avg_pool1d exclude pad": 0, "adaptive_avg_pool2d": 0}
+hanging = 0                                   # cases whose last window hangs over the padded input
+for trial in range(400):
+    kh, kw = (int(v) for v in rng.integers(1, 5, 2))
+    sh, sw = (int(v) for v in rng.integers(1, 5, 2))
+    ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
+    h, w_ = (int(v) for v in rng.integers(1, 11, 2))
+    x = rng.integers(0, 4, (2, 2, h, w_)).astype(np.float64) if trial % 2 else rng.standard_normal((2, 2, h, w_))
+    cases = [("ceil max_pool2d", L.MaxPool2D((kh, kw), (sh, sw), (ph, pw), ceil_mode=True),
+              lambda xt, _: TF.max_pool2d(xt, (kh, kw), (sh, sw), (ph, pw), ceil_mode=True)),
+             ("ceil avg_pool2d", L.AvgPool2D((kh, kw), (sh, sw), (ph, pw), ceil_mode=True),
+              lambda xt, _: TF.avg_pool2d(xt, (kh, kw), (sh, sw), (ph, pw), ceil_mode=True)),
+             ("ceil avg_pool2d exclude pad", L.AvgPool2D((kh, kw), (sh, sw), (ph, pw), False, ceil_mode=True),
+              lambda xt, _: TF.avg_pool2d(xt, (kh, kw), (sh, sw), (ph, pw), ceil_mode=True, count_include_pad=False))]
+    x1 = x.reshape(2, 2, h * w_)
+    cases1 = [("ceil max_pool1d", L.MaxPool1D(kw, sw, pw, ceil_mode=True),
+               lambda xt, _: TF.max_pool1d(xt, kw, sw, pw, ceil_mode=True)),
+              ("ceil avg_pool1d", L.AvgPool1D(kw, sw, pw, ceil_mode=True),
+               lambda xt, _: TF.avg_pool1d(xt, kw, sw, pw, ceil_mode=True)),
+              ("ceil avg_pool1d exclude pad", L.AvgPool1D(kw, sw, pw, False, ceil_mode=True),
+               lambda xt, _: TF.avg_pool1d(xt, kw, sw, pw, ceil_mode=True, count_include_pad=False))]
+    for (name, ours_layer, fn), xi in [(case, x) for case in cases] + [(case, x1) for case in cases1]:
+        try:
+            yt = fn(torch.from_numpy(xi), None)
+        except RuntimeError:                  # torch refuses (no window position): so must minicnn
+            try:
+                ours_layer.output_shape(xi.shape[1:])
+            except ValueError:
+                continue
+            raise AssertionError(f"{name}: torch refuses {xi.shape}, minicnn accepts")
+        g = rng.standard_normal(tuple(yt.shape))
+        for fast_paths in (True, False):      # the fast max-pool backward and the reference
+            with mc.functional.fast_paths(fast_paths):
+                worst[name] = max(worst[name], diff(grads_of(ours_layer, xi, g), torch_grads(fn, xi, g)))
+    try:
+        pads = ((ph, ph), (pw, pw))
+        hanging += mc.functional.ceil_pads((h, w_), (kh, kw), (sh, sw), pads) != pads
+    except ValueError:                        # no window position at all
+        pass
+    # adaptive average pooling: any input and output size, None keeping a side
+    oh, ow = int(rng.integers(1, 12)), (None if trial % 5 == 0 else int(rng.integers(1, 12)))
+    x = rng.standard_normal((2, 3, h, w_))
+    layer = L.AdaptiveAvgPool2D((oh, ow))
+    g = rng.standard_normal((2, *layer.output_shape(x.shape[1:])))
+    worst["adaptive_avg_pool2d"] = max(worst["adaptive_avg_pool2d"], diff(
+        grads_of(layer, x, g), torch_grads(lambda xt, _: TF.adaptive_avg_pool2d(xt, (oh, ow)), x, g)))
+for name, value in worst.items():
+    print(f"{name} worst abs diff", value)
+print(f"  ({hanging} of 400 2-D cases with a last window hanging over the padded input)")
+x = rng.standard_normal((3, 4, 11)); g = rng.standard_normal((3, 4))
+print("global avg pool 1d", diff(grads_of(L.GlobalAvgPool1D(), x, g), torch_grads(lambda xt, _: xt.mean(-1), x, g)))

@@ -62,8 +62,9 @@ def pair(value, name, minimum=1):
 
 def check_dtype(dtype, name="dtype"):
     """Return a floating ``np.dtype``; minicnn parameters are float16/32/64."""
-    # np.dtype(None) would silently mean float64, np.dtype(np.float32(2.0)) float32
-    if dtype is None or isinstance(dtype, (np.generic, np.ndarray)):
+    # np.dtype(None) would silently mean float64, np.dtype(np.float32(2.0)) float32, and
+    # np.dtype((None, None)) float64 (a tuple is a structured or sub-array spec: never a float)
+    if dtype is None or isinstance(dtype, (np.generic, np.ndarray, tuple, list)):
         raise TypeError(f"{name} must be a NumPy floating dtype such as np.float32, got {dtype!r}")
     try:
         dt = np.dtype(dtype)
@@ -277,6 +278,18 @@ def check_pool_padding(padding, kernel_size):
         if p > k // 2:
             raise ValueError(f"padding must be at most kernel_size // 2 = {k // 2}, got {padding}")
     return padding
+
+
+def check_output_size(value, name="output_size"):
+    """An adaptive pool's ``output_size``: an int >= 1, None (keep the input's size), or a
+    pair of those, as a ``(oh, ow)`` tuple."""
+    def one(v):
+        return None if v is None else check_int(v, name, 1)
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int, None or a pair (h, w) of them, got {value!r}")
+        return tuple(one(v) for v in value)
+    return (one(value), one(value))
 
 
 def check_reshape(input_shape, shape):

@@ -203,13 +203,16 @@ def input_grad_by_convolution(grad_out, weight, pads, dilation):
 # ---------------------------------------------------------------------------
 # 4. Pooling
 # ---------------------------------------------------------------------------
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads):
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ceil_mode=False):
     """Fast :func:`minicnn.functional.max_pool2d_backward`: when the windows do not overlap
     (stride >= kernel), each pixel belongs to one window, so each tap *writes* its masked
     gradient into the zeros instead of adding it (one pass less over dx per tap).
+    In ceil mode the same, over the input padded as :func:`minicnn.functional.ceil_pads` says.
 
     Measured on the MNIST CNN's first pool, 2x2 stride 2 on (64, 32, 28, 28): 0.98 ms against 1.78 ms.
     """
+    if ceil_mode:
+        pads = F.ceil_pads(x_shape[-2:], kernel_size, stride, pads)
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
     dx_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)

@@ -106,20 +106,58 @@ def pads_for(padding, kernel_size, stride, dilation, input_size):
                  for p, k, s, d, n in zip(per_axis, kernel_size, stride, dilation, input_size))
 
 
-def window_output_shape(input_hw, kernel_size, stride, pads, dilation=(1, 1), who="the layer"):
+def window_output_shape(input_hw, kernel_size, stride, pads, dilation=(1, 1), who="the layer", ceil_mode=False):
     """(OH, OW) of a (dilated) window sliding over an input padded by ``pads``.
 
-    ``pads = ((top, bottom), (left, right))``. A window larger than the padded
-    input fits nowhere: a ValueError that says so (``who`` names the layer).
+    ``pads = ((top, bottom), (left, right))``. Per axis, with ``P`` the padded size and
+    ``E = dilation*(k-1) + 1`` the window's extent:
+
+        floor mode (the default):  out = (P - E) // stride + 1
+        ceil_mode=True (PyTorch):  out = ceil((P - E) / stride) + 1, then one less if the
+                                   last window would start in the bottom/right padding or
+                                   beyond: (out - 1) * stride >= size + top
+
+    In ceil mode the last window may hang over the end of the padded input (see
+    :func:`ceil_pads`), even when the window is larger than the whole padded input.
+    No window position at all is a ValueError that says so (``who`` names the layer).
     Shared by Conv2D and the pooling layers.
     """
     (h, w), (kh, kw), (sh, sw), (dh, dw) = input_hw, kernel_size, stride, dilation
     hp, wp = h + sum(pads[0]), w + sum(pads[1])
     eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1       # extent of a (dilated) window
-    if eh > hp or ew > wp:
-        raise ValueError(f"{who}: window {eh}x{ew} (kernel {kh}x{kw}, dilation {dh}x{dw}) is larger "
-                         f"than the padded input {hp}x{wp} (input {h}x{w})")
-    return (hp - eh) // sh + 1, (wp - ew) // sw + 1
+    if ceil_mode:
+        oh, ow = _ceil_count(h, pads[0][0], hp - eh, sh), _ceil_count(w, pads[1][0], wp - ew, sw)
+        if oh >= 1 and ow >= 1:
+            return oh, ow
+    elif eh <= hp and ew <= wp:
+        return (hp - eh) // sh + 1, (wp - ew) // sw + 1
+    raise ValueError(f"{who}: window {eh}x{ew} (kernel {kh}x{kw}, dilation {dh}x{dw}) is larger "
+                     f"than the padded input {hp}x{wp} (input {h}x{w})"
+                     + (" even in ceil mode" if ceil_mode else ""))
+
+
+def _ceil_count(size, before, room, stride):
+    """Window positions along one axis in ceil mode: ``room`` = padded size - window extent."""
+    out = -(-room // stride) + 1
+    if (out - 1) * stride >= size + before:          # the last window would start in the padding after
+        out -= 1
+    return out
+
+
+def ceil_pads(input_hw, kernel_size, stride, pads, dilation=(1, 1)):
+    """``pads`` with the extra bottom/right rows and columns that ceil mode's last windows
+    hang over: padded so, the floor-mode windows are exactly the ceil-mode windows.
+
+    The extra part is not input and not padding: max pooling fills it with -inf like
+    the padding (it never wins), average pooling with 0 and leaves it out of every divisor.
+
+    >>> ceil_pads((5, 5), (2, 2), (2, 2), ((0, 0), (0, 0)))     # 5 -> 3 windows: one more column
+    ((0, 1), (0, 1))
+    """
+    oh, ow = window_output_shape(input_hw, kernel_size, stride, pads, dilation, ceil_mode=True)
+    extra = [max(0, (o - 1) * s + d * (k - 1) + 1 - (n + sum(p)))
+             for o, s, d, k, n, p in zip((oh, ow), stride, dilation, kernel_size, input_hw, pads)]
+    return ((pads[0][0], pads[0][1] + extra[0]), (pads[1][0], pads[1][1] + extra[1]))
 
 
 def pad2d(x, pads, value=0.0):
@@ -270,7 +308,7 @@ def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, inp
 # ---------------------------------------------------------------------------
 # Pooling: the same windows, reduced by max or mean
 # ---------------------------------------------------------------------------
-def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False):
+def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False, ceil_mode=False):
     """Max over each window; padding counts as -inf.
 
     x: (N, C, H, W) -> out: (N, C, OH, OW), or ``(out, argmax)`` with ``argmax=True``.
@@ -280,7 +318,11 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False):
     ties): the running value only moves to a later tap that is strictly greater.
     A NaN counts as the maximum, as in PyTorch: the output is NaN and ``argmax``
     names the window's last NaN (a later NaN takes over, a number never beats one).
+    ``ceil_mode=True``: PyTorch's ceil-mode windows (:func:`window_output_shape`);
+    the part of the last windows past the padding counts as -inf too (:func:`ceil_pads`).
     """
+    if ceil_mode:
+        pads = ceil_pads(x.shape[-2:], kernel_size, stride, pads)
     x_pad = pad2d(x, pads, value=-np.inf)
     win = sliding_windows(x_pad, kernel_size, stride)
     kh, kw = kernel_size
@@ -305,13 +347,17 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False):
     return out, winner
 
 
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads):
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ceil_mode=False):
     """Route each window's gradient to its maximum, the tap ``argmax`` names.
 
     grad_out, argmax: (N, C, OH, OW) -> dx: x_shape. One masked add per tap.
+    (The maximum is never in the padding, nor in ceil mode's overhang: every window
+    holds an input pixel, and -inf never beats one.)
     """
     if fast_paths_enabled():
-        return fast.max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads)
+        return fast.max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ceil_mode)
+    if ceil_mode:
+        pads = ceil_pads(x_shape[-2:], kernel_size, stride, pads)
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
     dx_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
@@ -322,11 +368,16 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads):
     return unpad2d(dx_pad, pads)
 
 
-def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True):
+def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True, ceil_mode=False):
     """Mean over each window. The zero padding is counted in the divisor (PyTorch's
     default, kh*kw for every window), or with ``count_include_pad=False`` only the
-    window's pixels of x are (TensorFlow's 'SAME' pooling)."""
-    x_pad = pad2d(x, pads)
+    window's pixels of x are (TensorFlow's 'SAME' pooling).
+
+    ``ceil_mode=True``: PyTorch's ceil-mode windows; the part of a last window past the
+    padding (see :func:`ceil_pads`) never counts: such a window divides by its positions
+    inside the padded input (``count_include_pad``) or its pixels of x (otherwise).
+    """
+    x_pad = pad2d(x, ceil_pads(x.shape[-2:], kernel_size, stride, pads) if ceil_mode else pads)
     win = sliding_windows(x_pad, kernel_size, stride)
     kh, kw = kernel_size
     out = win[:, :, 0, 0].copy()
@@ -334,28 +385,108 @@ def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True):
         for j in range(kw):
             if i or j:
                 out += win[:, :, i, j]
-    if count_include_pad:
+    divisor = avg_pool_divisors(x.shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode)
+    if divisor is None:
         out *= out.dtype.type(1.0 / (kh * kw))
     else:
-        out /= window_counts(x.shape[-2:], kernel_size, stride, pads).astype(out.dtype)
+        out /= divisor.astype(out.dtype)
     return out
 
 
-def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, pads, count_include_pad=True):
+def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, pads, count_include_pad=True, ceil_mode=False):
     """Each window's gradient, divided by its divisor, spread over its pixels."""
+    divisor = avg_pool_divisors(x_shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode)
+    if ceil_mode:
+        pads = ceil_pads(x_shape[-2:], kernel_size, stride, pads)
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
     dx_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
     dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
     kh, kw = kernel_size
-    if count_include_pad:
+    if divisor is None:
         share = grad_out * grad_out.dtype.type(1.0 / (kh * kw))
     else:
-        share = grad_out / window_counts((h, w), kernel_size, stride, pads).astype(grad_out.dtype)
+        share = grad_out / divisor.astype(grad_out.dtype)
     for i in range(kh):
         for j in range(kw):
             dwin[:, :, i, j] += share
     return unpad2d(dx_pad, pads)
+
+
+def avg_pool_divisors(input_hw, kernel_size, stride, pads, count_include_pad=True, ceil_mode=False):
+    """(OH, OW): what each window's sum is divided by, or None when it is kh*kw for all.
+
+    - ``count_include_pad``: the window's positions inside the padded input, kh*kw
+      unless a ceil-mode window hangs over its end (PyTorch clips it there);
+    - otherwise: the window's pixels of x.
+    """
+    full = ceil_pads(input_hw, kernel_size, stride, pads) if ceil_mode else pads
+    if not count_include_pad:
+        return window_counts(input_hw, kernel_size, stride, full)
+    if full == pads:
+        return None
+    padded_hw = (input_hw[0] + sum(pads[0]), input_hw[1] + sum(pads[1]))
+    overhang = ((0, full[0][1] - pads[0][1]), (0, full[1][1] - pads[1][1]))
+    return window_counts(padded_hw, kernel_size, stride, overhang)
+
+
+def adaptive_pool_matrix(size, out, dtype=np.float64):
+    """(out, size): row i averages bin i of an axis of ``size`` cut into ``out`` bins,
+
+        bin i = [floor(i * size / out), ceil((i + 1) * size / out))
+
+    PyTorch's rule: the bins cover the axis, may overlap and may differ in size by one
+    or two. When ``out`` divides ``size`` they are the windows of an AvgPool of kernel
+    and stride size / out.
+
+    >>> adaptive_pool_matrix(5, 3)      # bins [0, 2), [1, 4), [3, 5)
+    array([[0.5       , 0.5       , 0.        , 0.        , 0.        ],
+           [0.        , 0.33333333, 0.33333333, 0.33333333, 0.        ],
+           [0.        , 0.        , 0.        , 0.5       , 0.5       ]])
+    """
+    i = np.arange(out)
+    start, end = i * size // out, -(-(i + 1) * size // out)
+    inside = (np.arange(size) >= start[:, None]) & (np.arange(size) < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+def adaptive_avg_pool2d_forward(x, output_hw):
+    """Adaptive average pooling: x (N, C, H, W) -> (N, C, OH, OW), the mean of each bin
+    of :func:`adaptive_pool_matrix` along H and along W:
+
+        y = A_h x A_w^T     (A_h: (OH, H), A_w: (OW, W); two matrix products per map)
+    """
+    (h, w), (oh, ow) = x.shape[-2:], output_hw
+    return separable_product(x, adaptive_pool_matrix(h, oh, x.dtype), adaptive_pool_matrix(w, ow, x.dtype))
+
+
+def adaptive_avg_pool2d_backward(grad_out, x_shape):
+    """Gradient of :func:`adaptive_avg_pool2d_forward`: dx = A_h^T dy A_w."""
+    (h, w), (oh, ow), dtype = x_shape[-2:], grad_out.shape[-2:], grad_out.dtype
+    return separable_product(grad_out, adaptive_pool_matrix(h, oh, dtype).T, adaptive_pool_matrix(w, ow, dtype).T)
+
+
+def separable_product(x, m_h, m_w):
+    """``m_h @ x @ m_w.T`` over the last two axes of ``x``, with the inf and NaN of ``x``
+    reaching only the outputs that use them, as a sum over the non-zero weights would.
+
+    The matrix products alone would give 0 * inf = NaN in every output of an inf's row;
+    that rare case is recomputed: the finite part by the products, then each output
+    that uses a NaN, or both +inf and -inf, is NaN; one that uses +inf (-inf) only is +inf (-inf).
+    """
+    y = m_h @ x @ m_w.T
+    if np.isfinite(y).all():                # every input finite (overflow also lands here, harmlessly)
+        return y
+    y = m_h @ np.where(np.isfinite(x), x, 0) @ m_w.T
+    uses_h, uses_w = (m_h != 0).astype(np.float64), (m_w != 0).astype(np.float64)
+
+    def reached(mask):
+        return (uses_h @ mask.astype(np.float64) @ uses_w.T) > 0
+    up, down = reached(x == np.inf), reached(x == -np.inf)
+    y[up] = np.inf
+    y[down] = -np.inf
+    y[reached(np.isnan(x)) | (up & down)] = np.nan
+    return y
 
 
 def window_counts(input_hw, kernel_size, stride, pads):

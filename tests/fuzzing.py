@@ -186,3 +186,13 @@ WRONG_VALUES = (None, -1, 0, -0.5, 0.0, 1.5, float("nan"), float("inf"), True, "
 def wrong_values():
     """Any of :data:`WRONG_VALUES` (for constructor and keyword arguments)."""
     return st.sampled_from(WRONG_VALUES)
+
+
+#: Pairs where an int, a pair of ints or ``None`` entries are wanted (the layers' ``kernel_size``,
+#: ``stride``, ``padding``, an adaptive pool's ``output_size`` with None for "keep this side").
+PAIR_VALUES = ((3, None), (None, None), [None, 0], (0, 2), (2, 1.5), (True, 2))
+
+
+def layer_argument_values():
+    """:func:`wrong_values` and :data:`PAIR_VALUES`, for the layers' constructor arguments."""
+    return st.one_of(wrong_values(), st.sampled_from(PAIR_VALUES))

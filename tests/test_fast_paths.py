@@ -101,17 +101,20 @@ def test_a_backward_with_cols_of_the_other_setting_is_refused():
 
 @given(pool_cases(), seeds)
 def test_fast_max_pool_backward_equals_the_reference(case, seed):
-    """Fast path 5: bit for bit (writing into zeros is adding to them)."""
+    """Fast path 5: bit for bit (writing into zeros is adding to them); in ceil mode too."""
     rng = np.random.default_rng(seed)
-    pool = L.MaxPool2D(case["kernel_size"], case["stride"], case["padding"])
+    ceil = case["ceil_mode"]
+    pool = L.MaxPool2D(case["kernel_size"], case["stride"], case["padding"], ceil_mode=ceil)
     x = rng.integers(0, 3, (case["n"], case["c"], case["h"], case["w"])).astype(np.float64)   # ties
     pads = pool.pads_for(x.shape[2:])
-    out, argmax = F.max_pool2d_forward(x, pool.kernel_size, pool.stride, pads, argmax=True)
+    out, argmax = F.max_pool2d_forward(x, pool.kernel_size, pool.stride, pads, argmax=True, ceil_mode=ceil)
+    assert out.shape[2:] == pool.output_shape(x.shape[1:])[1:]
     g = rng.standard_normal(out.shape)
     with mc.reference_paths():
-        ref = F.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pads)
-    got = fast.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pads)
+        ref = F.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pads, ceil)
+    got = fast.max_pool2d_backward(g, argmax, x.shape, pool.kernel_size, pool.stride, pads, ceil)
     np.testing.assert_array_equal(got, ref)
+    np.testing.assert_allclose(ref.sum(), g.sum(), rtol=1e-12, atol=1e-12)   # every window routes to a pixel
 
 
 def test_reference_paths_run_a_whole_network_to_the_same_result():
@@ -176,7 +179,7 @@ def test_the_convolution_in_blocks_equals_the_reference(case, seed, block_bytes,
 def test_relu_before_max_pool_runs_after_it_to_the_same_bits():
     """Fast path 7: Sequential runs a ReLU followed by a MaxPool2D the other way round; the
     outputs, every gradient and the input gradient are the reference order's bit for bit,
-    ties, NaN, windows entirely <= 0 and padding included."""
+    ties, NaN, windows entirely <= 0, padding and ceil mode's overhanging windows included."""
     rng = np.random.default_rng(0)
     x = np.round(rng.standard_normal((5, 3, 9, 9)), 1)          # ties and zeros
     x[0, 0, :3, :3] = -1.0                                     # a window entirely negative
@@ -185,8 +188,8 @@ def test_relu_before_max_pool_runs_after_it_to_the_same_bits():
     def run():
         mc.manual_seed(0)
         model = mc.Sequential([L.Dense(9, 9, dtype=np.float64), L.ReLU(),        # (Dense has no fast path)
-                               L.MaxPool2D(3, 2, padding=1), L.ReLU(), L.MaxPool2D(2), L.Flatten(),
-                               L.Dense(12, 3, dtype=np.float64)])
+                               L.MaxPool2D(3, 2, padding=1), L.ReLU(), L.MaxPool2D(2, ceil_mode=True),
+                               L.Flatten(), L.Dense(27, 3, dtype=np.float64)])   # ceil: 5x5 -> 3x3
         inputs = [x, x[:, :, ::-1]]
         results = []
         for xi in inputs:

@@ -38,7 +38,7 @@ from minicnn import layers as L
 
 from fuzzing import (ALL_DTYPES, FLOAT_DTYPES, LAYOUTS, WRONG_VALUES, any_arrays, assert_same,
                      broadcast_view, call_cleanly, check_message, finite_arrays, float_arrays, frozen,
-                     relayout, shapes, wrong_values)
+                     layer_argument_values, relayout, shapes, wrong_values)
 
 LAYER_NAMES = sorted(L.REGISTRY)
 ALL_LAYOUTS = LAYOUTS + ("broadcast",)
@@ -91,6 +91,7 @@ def layer_cases(draw, name):
                                                                         st.integers(0, kw // 2)))))
         if name == "AvgPool2D":
             kwargs["count_include_pad"] = draw(st.booleans())
+        kwargs["ceil_mode"] = draw(st.booleans())
         shape = (n, draw(st.integers(1, 3)), _side(draw), _side(draw))
     elif name == "Conv1D":
         kwargs = dict(in_channels=draw(st.integers(1, 3)), out_channels=draw(st.integers(1, 3)),
@@ -104,9 +105,16 @@ def layer_cases(draw, name):
                       padding=draw(st.sampled_from([0, k // 2, "same"])))
         if name == "AvgPool1D":
             kwargs["count_include_pad"] = draw(st.booleans())
+        kwargs["ceil_mode"] = draw(st.booleans())
         shape = (n, draw(st.integers(1, 3)), _side(draw))
     elif name == "GlobalAvgPool2D":
         shape = (n, draw(st.integers(1, 3)), _side(draw), _side(draw))
+    elif name == "AdaptiveAvgPool2D":
+        side = st.one_of(st.none(), st.integers(1, 7))
+        kwargs = dict(output_size=draw(st.one_of(st.integers(1, 7), st.tuples(side, side))))
+        shape = (n, draw(st.integers(1, 3)), _side(draw), _side(draw))
+    elif name == "GlobalAvgPool1D":
+        shape = (n, draw(st.integers(1, 3)), _side(draw))
     elif name == "Residual":
         c, dtype, projection = draw(st.integers(1, 3)), draw(FLOATS), draw(st.booleans())
         shape = (max(n, 2), c, _side(draw, 2), _side(draw, 2))
@@ -212,6 +220,7 @@ CONSTRUCTORS = {
 }
 CONSTRUCTORS["MaxPool2D"][1]["padding"] = lambda v: (isinstance(v, str) and v == "same") or (
     _is_pair(v, 0) and max(v if isinstance(v, (tuple, list)) else (v,)) <= 2)
+CONSTRUCTORS["MaxPool2D"][1]["ceil_mode"] = _is_bool
 CONSTRUCTORS["AvgPool2D"] = (CONSTRUCTORS["MaxPool2D"][0], dict(CONSTRUCTORS["MaxPool2D"][1], count_include_pad=_is_bool))
 CONSTRUCTORS["Conv1D"] = (dict(in_channels=2, out_channels=3, kernel_size=3), {
     "in_channels": lambda v: _is_int(v, 1), "out_channels": lambda v: _is_int(v, 1),
@@ -220,7 +229,11 @@ CONSTRUCTORS["Conv1D"] = (dict(in_channels=2, out_channels=3, kernel_size=3), {
     "dilation": lambda v: _is_int(v, 1), "bias": _is_bool, "dtype": lambda v: False, "init": lambda v: False})
 CONSTRUCTORS["MaxPool1D"] = (dict(kernel_size=4), {
     "kernel_size": lambda v: _is_int(v, 1), "stride": lambda v: v is None or _is_int(v, 1),
-    "padding": lambda v: (isinstance(v, str) and v == "same") or (_is_int(v, 0) and v <= 2)})
+    "padding": lambda v: (isinstance(v, str) and v == "same") or (_is_int(v, 0) and v <= 2),
+    "ceil_mode": _is_bool})
+CONSTRUCTORS["AdaptiveAvgPool2D"] = (dict(output_size=3), {
+    "output_size": lambda v: v is None or _is_int(v, 1) or (
+        isinstance(v, (tuple, list)) and len(v) == 2 and all(u is None or _is_int(u, 1) for u in v))})
 CONSTRUCTORS["AvgPool1D"] = (CONSTRUCTORS["MaxPool1D"][0], dict(CONSTRUCTORS["MaxPool1D"][1], count_include_pad=_is_bool))
 CONSTRUCTORS["Residual"] = (dict(block=[L.ReLU()]), {"block": lambda v: False, "shortcut": lambda v: v is None})
 CONSTRUCTOR_ARGS = [(name, arg) for name, (_, args) in sorted(CONSTRUCTORS.items()) for arg in args]
@@ -238,7 +251,7 @@ def check_constructor(make, arg, value, valid):
 
 @pytest.mark.parametrize("name, arg", CONSTRUCTOR_ARGS)
 @share(0.5)
-@given(value=wrong_values())
+@given(value=layer_argument_values())
 def test_layer_constructor_wrong_values(name, arg, value):
     base, args = CONSTRUCTORS[name]
     layer = check_constructor(lambda v: L.REGISTRY[name](**{**base, arg: v}), arg, value, args[arg](value))
@@ -325,20 +338,44 @@ def reference_forward(layer, x, training):
         x2 = x[:, :, None, :] if one_d else x
         kernel, stride, pads = layer._geometry(x.shape[2]) if one_d else \
             (layer.kernel_size, layer.stride, layer.pads_for(x.shape[2:]))
+        # the output size by PyTorch's formulas, written out here; in ceil mode the last
+        # windows may hang over the padded input by ``over`` rows/columns
+        grid, over = [], []
+        for size, k, s, (before, after) in zip(x2.shape[2:], kernel, stride, pads):
+            room = size + before + after - k
+            o = (-(-room // s) if layer.ceil_mode else room // s) + 1
+            if layer.ceil_mode and (o - 1) * s >= size + before:
+                o -= 1
+            grid.append(o)
+            over.append((0, max(0, (o - 1) * s + k - (size + before + after))))
+        oh, ow = grid
         fill = -np.inf if name.startswith("Max") else 0.0
-        xp = np.pad(x2, ((0, 0), (0, 0), *pads), constant_values=fill)
-        counted = np.pad(np.ones_like(x2), ((0, 0), (0, 0), *pads))
-        oh, ow = F.window_output_shape(x2.shape[2:], kernel, stride, pads)
+        xp = np.pad(np.pad(x2, ((0, 0), (0, 0), *pads), constant_values=fill), ((0, 0), (0, 0), *over),
+                    constant_values=fill)
+        if name.startswith("Avg") and layer.count_include_pad:      # the padding counts, the overhang not
+            counted = np.pad(np.ones(xp.shape[:2] + tuple(n - a for n, (_, a) in zip(xp.shape[2:], over))),
+                             ((0, 0), (0, 0), *over))
+        else:
+            counted = np.pad(np.ones_like(x2), ((0, 0), (0, 0), *[(b, a + e) for (b, a), (_, e) in zip(pads, over)]))
         patches = np.stack([p for _, _, p in _taps(xp, *kernel, *stride, 1, 1, oh, ow)])
         if name.startswith("Max"):
             out = patches.max(axis=0)
-        elif layer.count_include_pad:
-            out = patches.mean(axis=0)
         else:
             out = patches.sum(axis=0) / np.stack([p for _, _, p in _taps(counted, *kernel, *stride, 1, 1, oh, ow)]).sum(0)
         return out[:, :, 0, :] if one_d else out
     if name == "GlobalAvgPool2D":
         return x.mean(axis=(2, 3))
+    if name == "GlobalAvgPool1D":
+        return x.mean(axis=2)
+    if name == "AdaptiveAvgPool2D":           # one bin at a time: [floor(i*H/OH), ceil((i+1)*H/OH))
+        (h, w), (oh, ow) = x.shape[2:], layer.output_shape(x.shape[1:])[1:]
+        out = np.empty(x.shape[:2] + (oh, ow))
+        for i in range(oh):
+            for j in range(ow):
+                rows = slice(math.floor(i * h / oh), math.ceil((i + 1) * h / oh))
+                cols = slice(math.floor(j * w / ow), math.ceil((j + 1) * w / ow))
+                out[:, :, i, j] = x[:, :, rows, cols].mean(axis=(2, 3))
+        return out
     if name == "Residual":
         h = x
         for inner in layer.block.layers:
@@ -996,7 +1033,7 @@ def conv_geometry(draw):
 @share(0.3)
 @given(data=st.data())
 def test_functional_conv_pool_layout_invariance(layout, data):
-    """conv2d/max_pool2d/avg_pool2d forward and backward: views give the contiguous
+    """conv2d/max_pool2d/avg_pool2d forward and backward (pools in ceil mode too): views give the contiguous
     copy's result bit for bit, and the caller's arrays are never written."""
     conv, shape = data.draw(conv_geometry())
     dtype = data.draw(FLOATS)
@@ -1020,6 +1057,13 @@ def test_functional_conv_pool_layout_invariance(layout, data):
         ap = F.avg_pool2d_forward(xv, k, k, ((0, 0), (0, 0)))
         pools += [ap, F.avg_pool2d_backward(view_and_copy(np.ones_like(ap), layout)[pick], x.shape, k, k,
                                             ((0, 0), (0, 0)))]
+        for include in (True, False):           # ceil mode: 3x3 stride-2 windows hanging over the end
+            cp = F.avg_pool2d_forward(xv, (3, 3), (2, 2), ((1, 1), (1, 1)), include, ceil_mode=True)
+            pools += [cp, F.avg_pool2d_backward(view_and_copy(np.ones_like(cp), layout)[pick], x.shape, (3, 3),
+                                                (2, 2), ((1, 1), (1, 1)), include, ceil_mode=True)]
+        cm, arg = F.max_pool2d_forward(xv, (3, 3), (2, 2), ((1, 1), (1, 1)), argmax=True, ceil_mode=True)
+        pools += [cm, F.max_pool2d_backward(view_and_copy(np.ones_like(cm), layout)[pick], arg, x.shape, (3, 3),
+                                            (2, 2), ((1, 1), (1, 1)), ceil_mode=True)]
         results.append([out, *grads[:2], *pools])
     assert_same(results[0], results[1])
 

@@ -129,7 +129,14 @@ def pool_cases(draw):
     return dict(n=draw(st.integers(1, 2)), c=draw(st.integers(1, 3)),
                 h=draw(st.integers(min_h, min_h + 6)), w=draw(st.integers(min_w, min_w + 6)),
                 kernel_size=(kh, kw), stride=stride, padding=padding,
-                count_include_pad=draw(st.booleans()))
+                count_include_pad=draw(st.booleans()), ceil_mode=draw(st.booleans()))
+
+
+def hangs_over(case):
+    """Whether a ceil-mode case has a last window hanging over the end of the padded input."""
+    pool = L.MaxPool2D(case["kernel_size"], case["stride"], case["padding"], ceil_mode=case["ceil_mode"])
+    pads = pool.pads_for((case["h"], case["w"]))
+    return case["ceil_mode"] and F.ceil_pads((case["h"], case["w"]), pool.kernel_size, pool.stride, pads) != pads
 
 
 def distinct_input(shape, seed):
@@ -144,9 +151,11 @@ def test_pool_gradients(cls, case, seed):
     stride = case["stride"] or case["kernel_size"]
     event(f"overlapping windows: {any(s < k for s, k in zip(_hw(stride), case['kernel_size']))}")
     event(f"padded: {case['padding'] == 'same' or max(case['padding']) > 0}")
-    layer = cls(case["kernel_size"], case["stride"], case["padding"])
+    event(f"ceil mode, a window hanging over: {hangs_over(case)}")
+    layer = cls(case["kernel_size"], case["stride"], case["padding"], ceil_mode=case["ceil_mode"])
     if cls is L.AvgPool2D:
-        layer = cls(case["kernel_size"], case["stride"], case["padding"], case["count_include_pad"])
+        layer = cls(case["kernel_size"], case["stride"], case["padding"], case["count_include_pad"],
+                    ceil_mode=case["ceil_mode"])
     x = distinct_input((case["n"], case["c"], case["h"], case["w"]), seed)
     assert_grads_ok(layer, x, seed)
 
@@ -158,6 +167,10 @@ def test_pool_strategy_reaches_overlapping_padded_windows():
     assert case["padding"][0] > 0
     assert find(pool_cases(), lambda c: c["padding"] == "same" and c["stride"] is not None
                 and min(_hw(c["stride"])) > 1)
+    # ceil mode with a padded window hanging over the end, overlapping or not
+    for overlapping in (True, False):
+        find(pool_cases(), lambda c: hangs_over(c) and max(c["padding"]) > 0 and c["stride"] is not None
+             and (min(_hw(c["stride"])) < min(c["kernel_size"])) == overlapping)
 
 
 # ---------------------------------------------------------------------------
@@ -184,10 +197,11 @@ def test_conv1d_gradients(case, seed):
 
 @pytest.mark.parametrize("cls", [L.MaxPool1D, L.AvgPool1D])
 @given(k=st.integers(1, 4), stride=st.one_of(st.none(), st.integers(1, 3)), same=st.booleans(),
-       extra=st.integers(0, 6), include=st.booleans(), seed=seeds)
-def test_pool1d_gradients(cls, k, stride, same, extra, include, seed):
+       extra=st.integers(0, 6), include=st.booleans(), ceil=st.booleans(), seed=seeds)
+def test_pool1d_gradients(cls, k, stride, same, extra, include, ceil, seed):
     padding = "same" if same else seed % (k // 2 + 1)
-    layer = cls(k, stride, padding) if cls is L.MaxPool1D else cls(k, stride, padding, include)
+    layer = cls(k, stride, padding, ceil_mode=ceil) if cls is L.MaxPool1D else \
+        cls(k, stride, padding, include, ceil_mode=ceil)
     length = max(1, k - (k - 1 if same else 2 * padding)) + extra
     assert_grads_ok(layer, distinct_input((2, 2, length), seed), seed)
 
@@ -195,6 +209,23 @@ def test_pool1d_gradients(cls, k, stride, same, extra, include, seed):
 @given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(1, 5), w=st.integers(1, 5), seed=seeds)
 def test_global_avg_pool_gradients(n, c, h, w, seed):
     assert_grads_ok(L.GlobalAvgPool2D(), np.random.default_rng(seed).standard_normal((n, c, h, w)), seed)
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 3), length=st.integers(1, 7), seed=seeds)
+def test_global_avg_pool1d_gradients(n, c, length, seed):
+    assert_grads_ok(L.GlobalAvgPool1D(), np.random.default_rng(seed).standard_normal((n, c, length)), seed)
+
+
+@given(h=st.integers(1, 9), w=st.integers(1, 9),
+       size=st.one_of(st.integers(1, 10), st.tuples(st.one_of(st.none(), st.integers(1, 10)),
+                                                   st.one_of(st.none(), st.integers(1, 10)))),
+       seed=seeds)
+def test_adaptive_avg_pool_gradients(h, w, size, seed):
+    """Any input and output size: bins that overlap (out does not divide in), bins of one pixel
+    repeated (out > in), plain windows (out divides in) and None (the side kept)."""
+    event(f"overlapping bins: {any(o is not None and n % o != 0 for o, n in zip(_hw(size), (h, w)))}")
+    layer = L.AdaptiveAvgPool2D(size)
+    assert_grads_ok(layer, np.random.default_rng(seed).standard_normal((2, 2, h, w)), seed)
 
 
 @given(c=st.integers(1, 3), side=st.integers(2, 6), projection=st.booleans(), seed=seeds)

@@ -150,6 +150,8 @@ LAYER_CASES = [
     (lambda: L.MaxPool1D(2), (2, 3, 6)),
     (lambda: L.AvgPool1D(2), (2, 3, 6)),
     (lambda: L.GlobalAvgPool2D(), (2, 3, 4, 4)),
+    (lambda: L.AdaptiveAvgPool2D((2, None)), (2, 3, 5, 4)),
+    (lambda: L.GlobalAvgPool1D(), (2, 3, 7)),
     (lambda: L.Residual([L.Conv2D(3, 3, 3, padding=1), L.ReLU()]), (2, 3, 5, 5)),
 ]
 LAYER_IDS = [f"{type(make()).__name__}-{len(shape)}d" for make, shape in LAYER_CASES]

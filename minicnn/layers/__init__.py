@@ -4,9 +4,11 @@
 |---|---|---|
 | Conv2D | (N, C, H, W) -> (N, O, OH, OW) | W (O, C, kh, kw), b (O,) |
 | Conv1D | (N, C, L) -> (N, O, OL) | W (O, C, k), b (O,) |
-| MaxPool2D, AvgPool2D | (N, C, H, W) -> (N, C, OH, OW) | - |
-| MaxPool1D, AvgPool1D | (N, C, L) -> (N, C, OL) | - |
+| MaxPool2D, AvgPool2D (``ceil_mode``) | (N, C, H, W) -> (N, C, OH, OW) | - |
+| MaxPool1D, AvgPool1D (``ceil_mode``) | (N, C, L) -> (N, C, OL) | - |
+| AdaptiveAvgPool2D | (N, C, H, W) -> (N, C, OH, OW), OH, OW given | - |
 | GlobalAvgPool2D | (N, C, H, W) -> (N, C) | - |
+| GlobalAvgPool1D | (N, C, L) -> (N, C) | - |
 | Dense | (N, in) -> (N, out) | W (in, out), b (out,) |
 | Flatten, Reshape | (N, ...) -> (N, ...) | - |
 | ReLU, LeakyReLU, Sigmoid, Tanh, Softmax | same shape | - |
@@ -20,7 +22,8 @@ the base of layers made of branches.
 """
 from .base import Layer
 from .conv import Conv1D, Conv2D
-from .pooling import AvgPool1D, AvgPool2D, GlobalAvgPool2D, MaxPool1D, MaxPool2D
+from .pooling import (AdaptiveAvgPool2D, AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, MaxPool1D,
+                      MaxPool2D)
 from .linear import Dense, Flatten, Reshape
 from .activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softmax
 from .dropout import Dropout
@@ -30,8 +33,8 @@ from .container import BranchedLayer, Chain
 
 #: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
 REGISTRY = {cls.__name__: cls for cls in (
-    Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, Dense, Flatten, Reshape,
-    ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm, Residual)}
+    Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, AdaptiveAvgPool2D,
+    GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm, Residual)}
 
 
 def build_layer(item):

@@ -1,8 +1,8 @@
-"""Pooling: the convolution's windows, reduced by max or mean (2-D, 1-D, global)."""
+"""Pooling: the convolution's windows, reduced by max or mean (2-D, 1-D, global, adaptive)."""
 import numpy as np
 
 from .. import functional as F
-from .._checks import check_bool, check_int, check_pool_padding, pair
+from .._checks import check_bool, check_int, check_output_size, check_pool_padding, pair
 from .base import Layer
 
 
@@ -13,14 +13,19 @@ class _Pool2D(Layer):
     ``padding``: an int or a pair of at most ``kernel_size // 2`` (PyTorch's rule,
     so that no window lies entirely in the padding), or ``"same"``: output size
     ceil(H / stride), by TensorFlow's rule (see :func:`minicnn.functional.same_padding`).
+    ``ceil_mode``: PyTorch's, OH = ceil((H + pad - kh) / stride) + 1 instead of floor, so the
+    last window may hang over the end of the padded input (but it starts inside the input or
+    its left/top padding); see :func:`minicnn.functional.window_output_shape`. With "same"
+    it changes nothing: "same" padding already gives ceil(H / stride) windows, all inside.
     """
     input_ndim = 4
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else pair(stride, "stride", 1)
         self.padding = check_pool_padding(padding, self.kernel_size)
+        self.ceil_mode = check_bool(ceil_mode, "ceil_mode")
 
     def pads_for(self, input_hw):
         """((top, bottom), (left, right)) for an input of ``input_hw = (H, W)``."""
@@ -37,12 +42,14 @@ class _Pool2D(Layer):
 
     def _output_shape(self, input_shape):
         oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride,
-                                       self.pads_for(input_shape[1:]), who=type(self).__name__)
+                                       self.pads_for(input_shape[1:]), who=type(self).__name__,
+                                       ceil_mode=self.ceil_mode)
         return (input_shape[0], oh, ow)
 
     def config(self):
         padding = self.padding if isinstance(self.padding, str) else list(self.padding)
-        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride), padding=padding)
+        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride), padding=padding,
+                    ceil_mode=self.ceil_mode)
 
 
 class MaxPool2D(_Pool2D):
@@ -56,14 +63,16 @@ class MaxPool2D(_Pool2D):
     def _forward(self, x, training):
         pads = self.pads_for(x.shape[2:])
         if not training:                      # inference needs no argmax
-            return F.max_pool2d_forward(x, self.kernel_size, self.stride, pads)
-        out, argmax = F.max_pool2d_forward(x, self.kernel_size, self.stride, pads, argmax=True)
+            return F.max_pool2d_forward(x, self.kernel_size, self.stride, pads, ceil_mode=self.ceil_mode)
+        out, argmax = F.max_pool2d_forward(x, self.kernel_size, self.stride, pads, argmax=True,
+                                           ceil_mode=self.ceil_mode)
         self.cache = (argmax, x.shape, pads)  # which tap of each window won, and where to route to
         return out
 
     def _backward(self, grad_out, input_grad):
         argmax, x_shape, pads = self.cache
-        return F.max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, pads)
+        return F.max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, pads,
+                                     self.ceil_mode)
 
 
 class AvgPool2D(_Pool2D):
@@ -72,23 +81,25 @@ class AvgPool2D(_Pool2D):
     ``count_include_pad=True`` (PyTorch's default): zero padding counts in the mean,
     every window divides by kh*kw. ``False``: only the window's input pixels count,
     as in TensorFlow's pooling (``padding="same", count_include_pad=False`` is Keras's
-    ``AveragePooling2D(padding="same")``).
+    ``AveragePooling2D(padding="same")``). In ceil mode a window hanging over the end of
+    the padded input divides by its part inside it (PyTorch's rule).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
-        super().__init__(kernel_size, stride, padding)
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = check_bool(count_include_pad, "count_include_pad")
 
     def _forward(self, x, training):
         pads = self.pads_for(x.shape[2:])
         if training:
             self.cache = (x.shape, pads)
-        return F.avg_pool2d_forward(x, self.kernel_size, self.stride, pads, self.count_include_pad)
+        return F.avg_pool2d_forward(x, self.kernel_size, self.stride, pads, self.count_include_pad,
+                                    self.ceil_mode)
 
     def _backward(self, grad_out, input_grad):
         x_shape, pads = self.cache
         return F.avg_pool2d_backward(grad_out, x_shape, self.kernel_size, self.stride, pads,
-                                     self.count_include_pad)
+                                     self.count_include_pad, self.ceil_mode)
 
     def config(self):
         return dict(super().config(), count_include_pad=self.count_include_pad)
@@ -115,22 +126,86 @@ class GlobalAvgPool2D(Layer):
         return F.contiguous(np.broadcast_to(share[:, :, None, None], (n, c, h, w)))
 
 
+class AdaptiveAvgPool2D(Layer):
+    """Average pooling to a fixed output size, whatever the input's:
+    x: (N, C, H, W) -> (N, C, OH, OW) (PyTorch's ``nn.AdaptiveAvgPool2d``).
+
+    ``output_size``: an int (OH = OW), or a pair; a None entry keeps that side's size.
+    Output row i averages the input rows [floor(i*H/OH), ceil((i+1)*H/OH)) (bins may
+    overlap and differ in size), and so for the columns:
+
+        y = A_h x A_w^T,    dx = A_h^T dy A_w
+
+    with A_h (OH, H) and A_w (OW, W) the averaging matrices of
+    :func:`minicnn.functional.adaptive_pool_matrix`. ``output_size=1`` is
+    :class:`GlobalAvgPool2D` keeping the two axes of size 1.
+    """
+    input_ndim = 4
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = check_output_size(output_size)
+
+    def _output_hw(self, hw):
+        return tuple(n if o is None else o for o, n in zip(self.output_size, hw))
+
+    def _output_shape(self, input_shape):
+        c, h, w = input_shape
+        if h < 1 or w < 1:
+            raise ValueError(f"AdaptiveAvgPool2D needs an input of at least 1x1, got {h}x{w}")
+        return (c, *self._output_hw((h, w)))
+
+    def _forward(self, x, training):
+        if training:
+            self.cache = x.shape
+        return F.adaptive_avg_pool2d_forward(x, self._output_hw(x.shape[2:]))
+
+    def _backward(self, grad_out, input_grad):
+        return F.adaptive_avg_pool2d_backward(grad_out, self.cache)
+
+    def config(self):
+        return dict(output_size=list(self.output_size))
+
+
+class GlobalAvgPool1D(Layer):
+    """The mean of each signal: x: (N, C, L) -> (N, C), y[n, c] = mean of x[n, c]
+    (PyTorch: ``x.mean(-1)``, or ``nn.AdaptiveAvgPool1d(1)`` then a flatten).
+
+    Backward spreads each gradient evenly: dx[n, c, t] = dy[n, c] / L.
+    """
+    input_ndim = 3
+
+    def _output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def _forward(self, x, training):
+        if training:
+            self.cache = x.shape
+        return x.mean(axis=2)
+
+    def _backward(self, grad_out, input_grad):
+        n, c, length = self.cache
+        share = grad_out * grad_out.dtype.type(1.0 / length)
+        return F.contiguous(np.broadcast_to(share[:, :, None], (n, c, length)))
+
+
 class _Pool1D(Layer):
     """Shared set-up of the 1-D pooling layers: 2-D pooling of the signal seen as an image
     one row high, (N, C, L) -> (N, C, 1, L).
 
     ``kernel_size``, ``stride`` (default: ``kernel_size``): ints; ``padding``: an int of
-    at most ``kernel_size // 2``, or ``"same"``.
+    at most ``kernel_size // 2``, or ``"same"``; ``ceil_mode``: as in the 2-D layers.
     """
     input_ndim = 3
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
         self.kernel_size = check_int(kernel_size, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else check_int(stride, "stride", 1)
         one_row = padding if isinstance(padding, str) else (0, check_int(padding, "padding", 0))
         self.padding = check_pool_padding(one_row, (1, self.kernel_size))
         self.padding = self.padding if isinstance(self.padding, str) else self.padding[1]
+        self.ceil_mode = check_bool(ceil_mode, "ceil_mode")
 
     def pads_for(self, length):
         """((0, 0), (left, right)): the padding of the one-row image for a signal of ``length``."""
@@ -142,11 +217,13 @@ class _Pool1D(Layer):
 
     def _output_shape(self, input_shape):
         kernel, stride, pads = self._geometry(input_shape[1])
-        _, ol = F.window_output_shape((1, input_shape[1]), kernel, stride, pads, who=type(self).__name__)
+        _, ol = F.window_output_shape((1, input_shape[1]), kernel, stride, pads, who=type(self).__name__,
+                                      ceil_mode=self.ceil_mode)
         return (input_shape[0], ol)
 
     def config(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    ceil_mode=self.ceil_mode)
 
 
 class MaxPool1D(_Pool1D):
@@ -155,36 +232,39 @@ class MaxPool1D(_Pool1D):
     def _forward(self, x, training):
         kernel, stride, pads = self._geometry(x.shape[2])
         if not training:
-            return F.max_pool2d_forward(x[:, :, None, :], kernel, stride, pads)[:, :, 0, :]
-        out, argmax = F.max_pool2d_forward(x[:, :, None, :], kernel, stride, pads, argmax=True)
+            return F.max_pool2d_forward(x[:, :, None, :], kernel, stride, pads, ceil_mode=self.ceil_mode)[:, :, 0, :]
+        out, argmax = F.max_pool2d_forward(x[:, :, None, :], kernel, stride, pads, argmax=True,
+                                           ceil_mode=self.ceil_mode)
         self.cache = (argmax, x.shape)
         return out[:, :, 0, :]
 
     def _backward(self, grad_out, input_grad):
         argmax, (n, c, length) = self.cache
         kernel, stride, pads = self._geometry(length)
-        dx = F.max_pool2d_backward(grad_out[:, :, None, :], argmax, (n, c, 1, length), kernel, stride, pads)
+        dx = F.max_pool2d_backward(grad_out[:, :, None, :], argmax, (n, c, 1, length), kernel, stride, pads,
+                                   self.ceil_mode)
         return F.contiguous(dx[:, :, 0, :])
 
 
 class AvgPool1D(_Pool1D):
     """Average pooling over signals: x: (N, C, L) -> (N, C, OL); the rules of AvgPool2D."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
-        super().__init__(kernel_size, stride, padding)
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = check_bool(count_include_pad, "count_include_pad")
 
     def _forward(self, x, training):
         kernel, stride, pads = self._geometry(x.shape[2])
         if training:
             self.cache = x.shape
-        return F.avg_pool2d_forward(x[:, :, None, :], kernel, stride, pads, self.count_include_pad)[:, :, 0, :]
+        return F.avg_pool2d_forward(x[:, :, None, :], kernel, stride, pads, self.count_include_pad,
+                                    self.ceil_mode)[:, :, 0, :]
 
     def _backward(self, grad_out, input_grad):
         n, c, length = self.cache
         kernel, stride, pads = self._geometry(length)
         dx = F.avg_pool2d_backward(grad_out[:, :, None, :], (n, c, 1, length), kernel, stride, pads,
-                                   self.count_include_pad)
+                                   self.count_include_pad, self.ceil_mode)
         return F.contiguous(dx[:, :, 0, :])
 
     def config(self):
