@@ -1,5 +1,5 @@
-"""What bench_layers.py and bench_train.py share: thread set-up, optional PyTorch,
-the alternating median timer, and the table/JSON output.
+"""What bench_layers.py, bench_train.py and bench_fast_paths.py share: thread set-up,
+optional PyTorch, the alternating median timer, and the table/JSON output.
 
 This module imports nothing heavy at the top: the scripts import it *before*
 NumPy, because the BLAS thread count (``--threads``) must be in the environment

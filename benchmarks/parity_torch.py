@@ -1,10 +1,15 @@
 """Side-by-side parity with PyTorch (optional: needs torch importable; not part of the test suite).
 
-Compares forward outputs and gradients of Conv2D, MaxPool2D/AvgPool2D (with ties; and
-in ceil mode, 2-D and 1-D), AdaptiveAvgPool2D, GlobalAvgPool1D,
-BatchNorm (and its running statistics), SGD (Nesterov, weight decay), Adam and
-CrossEntropy with PyTorch in float64 on random configurations; prints the worst
-absolute difference of each.
+Compares forward outputs and gradients with PyTorch in float64 on random
+configurations, and prints the worst absolute difference of each: Conv2D,
+MaxPool2D/AvgPool2D (with ties, and max pooling with NaN in the windows), BatchNorm
+(training, eval and its running statistics), SGD (Nesterov, weight decay), Adam,
+CrossEntropy (integer labels and unnormalised probability targets), Conv1D, the 1-D
+pools, average pooling without the padding in the count, 'same' padding at stride > 1
+(TensorFlow's rule, against PyTorch on the padded input) for Conv2D and MaxPool2D,
+GlobalAvgPool2D, a ResNet block with BatchNorm in training mode, the max and average
+pools in ceil mode (2-D and 1-D, fast paths and references), AdaptiveAvgPool2D,
+GlobalAvgPool1D, grouped and depthwise convolution and LocalResponseNorm. All agree to about 1e-14. A minute or more on 2 cores.
 
     python benchmarks/parity_torch.py
 """
@@ -82,7 +87,7 @@ for k, s_, p in ((2, 2, 0), (3, 1, 1), (3, 2, 1)):
     same_nan = np.array_equal(np.isnan(y), np.isnan(yt.detach().numpy()))
     print(f"maxpool with NaN k{k} s{s_} p{p}: NaN outputs agree {same_nan}, worst dx diff", np.abs(ours.backward(g) - xt.grad.numpy()).max())
 # ---------------------------------------------------------------------------
-# The layers of issue #15 and the paddings of issue #13
+# Conv1D, the 1-D pools, count_include_pad=False, and TensorFlow's 'same' padding at stride > 1
 # ---------------------------------------------------------------------------
 import torch.nn.functional as TF  # noqa: E402
 
@@ -195,7 +200,7 @@ print("residual block (BatchNorm training)", max(np.abs(y - yt.detach().numpy())
       np.abs(block.buffers()["block.1.running_mean"] - tb.b1.running_mean.numpy()).max()))
 
 # ---------------------------------------------------------------------------
-# Issue #18: ceil_mode pools (2-D and 1-D, fast paths and references), adaptive average
+# ceil_mode pools (2-D and 1-D, fast paths and references), adaptive average
 # pooling, 1-D global average pooling
 # ---------------------------------------------------------------------------
 worst = {"ceil max_pool2d": 0, "ceil avg_pool2d": 0, "ceil avg_pool2d exclude pad": 0, "ceil max_pool1d": 0,
@@ -250,3 +255,39 @@ for name, value in worst.items():
 print(f"  ({hanging} of 400 2-D cases with a last window hanging over the padded input)")
 x = rng.standard_normal((3, 4, 11)); g = rng.standard_normal((3, 4))
 print("global avg pool 1d", diff(grads_of(L.GlobalAvgPool1D(), x, g), torch_grads(lambda xt, _: xt.mean(-1), x, g)))
+# Grouped and depthwise convolution, LocalResponseNorm
+# ---------------------------------------------------------------------------
+worst = {"conv2d groups>1": 0, "conv2d depthwise": 0, "conv1d groups>1": 0, "local response norm": 0}
+for trial in range(200):
+    groups = int(rng.integers(2, 5))
+    depthwise = trial % 2 == 0
+    cin = groups * (1 if depthwise else int(rng.integers(1, 4)))
+    cout = groups * int(rng.integers(1, 4))
+    k, s, d, p = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(1, 3)), int(rng.integers(0, 2))
+    h, w_ = int(rng.integers(d * (k - 1) + 1, 12)), int(rng.integers(d * (k - 1) + 1, 12))
+    layer = L.Conv2D(cin, cout, k, stride=s, padding=p, dilation=d, groups=groups, dtype=np.float64)
+    layer.params["b"].data[:] = rng.standard_normal(cout)
+    x = rng.standard_normal((3, cin, h, w_))
+    g = rng.standard_normal((3, *layer.output_shape(x.shape[1:])))
+    b = torch.from_numpy(layer.params["b"].data)
+    theirs = torch_grads(lambda xt, wt: TF.conv2d(xt, wt, b, stride=s, padding=p, dilation=d, groups=groups),
+                         x, g, layer.params["W"].data)
+    key = "conv2d depthwise" if depthwise else "conv2d groups>1"
+    worst[key] = max(worst[key], diff(grads_of(layer, x, g), theirs))
+    layer = L.Conv1D(cin, cout, k, stride=s, padding=p, dilation=d, groups=groups, dtype=np.float64)
+    x = rng.standard_normal((3, cin, h + 3))
+    g = rng.standard_normal((3, *layer.output_shape(x.shape[1:])))
+    b = torch.from_numpy(layer.params["b"].data)
+    theirs = torch_grads(lambda xt, wt: TF.conv1d(xt, wt, b, stride=s, padding=p, dilation=d, groups=groups),
+                         x, g, layer.params["W"].data)
+    worst["conv1d groups>1"] = max(worst["conv1d groups>1"], diff(grads_of(layer, x, g), theirs))
+    # LocalResponseNorm on (N, C, L), (N, C, H, W) and (N, C, D, H, W), sizes below and above C
+    size, c = int(rng.integers(1, 9)), int(rng.integers(1, 8))
+    alpha, beta, kk = float(rng.choice([1e-4, 0.1, 1.0])), float(rng.choice([0.5, 0.75, 1.5])), float(rng.choice([1.0, 2.0]))
+    x = rng.standard_normal((2, c, *rng.integers(1, 5, int(rng.integers(1, 4))))) * 3
+    ours = L.LocalResponseNorm(size, alpha, beta, kk)
+    g = rng.standard_normal(x.shape)
+    theirs = torch_grads(lambda xt, _: TF.local_response_norm(xt, size, alpha, beta, kk), x, g)
+    worst["local response norm"] = max(worst["local response norm"], diff(grads_of(ours, x, g), theirs))
+for name, value in worst.items():
+    print(f"{name} worst abs diff (forward, dx, dW; float64)", value)

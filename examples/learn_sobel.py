@@ -2,6 +2,7 @@
 
     python examples/learn_sobel.py                    # sample photo, 64x64, 2000 steps (well under a second)
     python examples/learn_sobel.py --image me.jpg --size 96 --steps 4000
+    python examples/learn_sobel.py --kernel laplacian4         # any kernel of minicnn.image.kernels
 
 The experiment: take one grayscale photo x (shrunk to about --size pixels a side, scaled
 to [0, 1]) and its Sobel-x response

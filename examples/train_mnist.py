@@ -40,7 +40,7 @@ def build(net, total_steps, lr=None):
     - cnn-bn: the same with BatchNorm after every conv/dense layer and Dropout before the last.
     - mlp:    784 - 512 - 512 - 10 with ReLU and Dropout, a dense baseline for contrast.
     - paper:  the reference network the classic convolution tutorials publish with their MNIST
-              example (a Keras model; minicnn issue #3 specifies it as published): two blocks of
+              example (a Keras model, reproduced layer for layer with its published settings): two blocks of
               [3x3 "same" conv without bias, 2x2 average pooling], dense 1000 sigmoid, dense 1000
               sigmoid, dense 10 linear, MSE on one-hot targets, SGD lr 0.01 momentum 0.9 Nesterov,
               decay 1e-6, batch 32. Note what its first half is: convolution and average pooling

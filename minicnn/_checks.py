@@ -266,6 +266,15 @@ def check_conv_padding(padding, dims=2):
     return pair(padding, "padding", 0) if dims == 2 else check_int(padding, "padding", 0)
 
 
+def check_conv_groups(groups, in_channels, out_channels):
+    """A convolution's ``groups``: an int >= 1 that divides both channel counts (PyTorch's rule)."""
+    groups = check_int(groups, "groups", 1)
+    for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if channels % groups:
+            raise ValueError(f"{name} ({channels}) must be divisible by groups ({groups})")
+    return groups
+
+
 def check_pool_padding(padding, kernel_size):
     """A pooling ``padding``: "same" (TensorFlow's), or a pair of at most ``kernel_size // 2``
     (PyTorch's rule): no window may lie entirely in the padding."""

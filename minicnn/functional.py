@@ -258,51 +258,75 @@ def col2im(cols, x_pad_shape, kernel_size, stride, dilation, grid=None):
 # ---------------------------------------------------------------------------
 # Convolution: the plain reference
 # ---------------------------------------------------------------------------
-def conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=True):
+def conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=True, groups=1):
     """2-D cross-correlation (PyTorch's ``conv2d``) by im2col and one matrix product.
 
-    x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,) or None,
+    x: (N, C, H, W), weight: (O, C/groups, kh, kw), bias: (O,) or None,
     pads: ((top, bottom), (left, right)).
 
-    out[n, o, r, c] = b[o] + sum_{k,i,j} W[o, k, i, j] * x_pad[n, k, r*sh + i*dh, c*sw + j*dw]
+    out[n, o, r, c] = b[o] + sum_{k,i,j} W[o, k, i, j] * x_pad[n, g*C/G + k, r*sh + i*dh, c*sw + j*dw]
+
+    with g = o // (O/G) the group of output channel o: each of the G = ``groups``
+    groups of O/G outputs sees only its own C/G input channels (G = 1: every
+    output sees every input; G = C: depthwise, one input channel each).
 
     Returns ``(out, cols)``; ``cols`` (C*kh*kw, N*OH*OW) is what the backward pass needs
     (``keep_cols=False`` tells that no backward will: the fast path then keeps none).
     """
     if fast_paths_enabled():
-        return fast.conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=keep_cols)
+        return fast.conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=keep_cols, groups=groups)
     o, _, kh, kw = weight.shape
     cols = im2col(pad2d(x, pads), (kh, kw), stride, dilation)            # (C*kh*kw, N*OH*OW)
-    # contiguous: a strided weight view would make BLAS sum in another order
-    w_mat = np.ascontiguousarray(weight.reshape(o, -1).astype(x.dtype, copy=False))
-    out = w_mat @ cols                                                    # (O, N*OH*OW)
+    out = grouped_matmul(group_weight(weight, groups, x.dtype), cols)     # (O, N*OH*OW)
     if bias is not None:
         out += bias.astype(x.dtype, copy=False)[:, None]
     oh, ow = window_output_shape(x.shape[2:], (kh, kw), stride, pads, dilation)
     return np.ascontiguousarray(out.reshape(o, len(x), oh, ow).transpose(1, 0, 2, 3)), cols
 
 
-def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True):
+def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True, groups=1):
     """Gradients of :func:`conv2d_forward`: ``(dx, dW, db)``; dx is None unless ``input_grad``.
 
-    grad_out: (N, O, OH, OW), laid out as dY (O, N*OH*OW), the columns of cols:
+    grad_out: (N, O, OH, OW), laid out as dY (O, N*OH*OW), the columns of cols; per group
+    (a block of O/G rows of dY and W, of C/G channels' rows of cols):
 
         dW = dY @ cols^T,   db = row sums of dY,   dcols = W^T @ dY,   dx = col2im(dcols)
     """
     if fast_paths_enabled():
-        return fast.conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad)
-    o, c, kh, kw = weight.shape
+        return fast.conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad,
+                                    groups=groups)
+    o, _, kh, kw = weight.shape
     dy = grad_out.transpose(1, 0, 2, 3).reshape(o, -1)                    # (O, N*OH*OW)
-    dw = (dy @ cols.T).reshape(weight.shape)
+    dy_g, cols_g = dy.reshape(groups, o // groups, -1), cols.reshape(groups, -1, cols.shape[1])
+    dw = np.matmul(dy_g, cols_g.transpose(0, 2, 1)).reshape(weight.shape)
     db = dy.sum(axis=1)
     if not input_grad:
         return None, dw, db
-    w_mat = np.ascontiguousarray(weight.reshape(o, -1).astype(grad_out.dtype, copy=False))
-    dcols = w_mat.T @ dy                                                  # (C*kh*kw, N*OH*OW)
+    w_mat = group_weight(weight, groups, grad_out.dtype)                  # (G, O/G, C/G*kh*kw)
+    dcols = np.matmul(w_mat.transpose(0, 2, 1), dy_g).reshape(len(cols), -1)   # (C*kh*kw, N*OH*OW)
     (top, bottom), (left, right) = pads
-    n, _, h, w = x_shape
+    n, c, h, w = x_shape
     dx_pad = col2im(dcols, (n, c, h + top + bottom, w + left + right), (kh, kw), stride, dilation)
     return np.ascontiguousarray(unpad2d(dx_pad, pads)), dw, db
+
+
+def group_weight(weight, groups, dtype):
+    """The kernel (O, C/G, kh, kw) as G matrices (G, O/G, C/G*kh*kw), contiguous, in ``dtype``:
+    the rows of output channels of group g, the columns of their C/G input channels' taps."""
+    o = len(weight)
+    # contiguous: a strided weight view would make BLAS sum in another order
+    return np.ascontiguousarray(weight.reshape(groups, o // groups, -1).astype(dtype, copy=False))
+
+
+def grouped_matmul(w_mat, cols):
+    """W @ cols group by group: w_mat (G, O/G, K/G) with cols (K, M) -> (O, M).
+
+    im2col's rows run channel by channel, so the rows of group g's C/G channels are
+    the g-th block of K/G rows: cols.reshape(G, K/G, M) holds each group's matrix
+    and one batched ``np.matmul`` multiplies them (G = 1: the plain product W @ cols).
+    """
+    g, rows = len(w_mat), w_mat.shape[1]
+    return np.matmul(w_mat, cols.reshape(g, -1, cols.shape[-1])).reshape(g * rows, -1)
 
 
 # ---------------------------------------------------------------------------

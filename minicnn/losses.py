@@ -1,12 +1,10 @@
 """Loss functions: ``forward(pred, target) -> float`` and ``backward() -> dLoss/dpred``.
 
-A loss class writes only its maths: ``forward`` returns the loss and keeps
-dLoss/dpred in ``self.grad``. The base class checks the arguments first (each
-loss names its checker in ``check_inputs``) and gives the gradient back in
-``pred``'s dtype.
+A loss class writes only its maths: ``_forward`` returns the loss and keeps
+dLoss/dpred in ``self.grad``. ``Loss.forward``, the entry point, checks the
+arguments first (each loss names its checker in ``check_inputs``), calls
+``_forward`` and gives the gradient back in ``pred``'s dtype.
 """
-import functools
-
 import numpy as np
 
 from . import functional as F
@@ -14,7 +12,15 @@ from ._checks import check_logits_and_target, check_pred_and_target
 
 
 class Loss:
-    """Base class: ``__call__`` is ``forward``; ``backward`` needs a ``forward`` first."""
+    """Base class. ``forward(pred, target)`` is the checked entry point: it checks the
+    arguments with the loss's ``check_inputs``, then calls ``self._forward(pred, target)``,
+    the maths, and gives the gradient back in ``pred``'s dtype. ``__call__`` is ``forward``;
+    ``backward`` needs a ``forward`` first.
+
+    A loss of one's own writes ``_forward(self, pred, target)`` (returning the loss and
+    keeping dLoss/dpred in ``self.grad``) and sets ``check_inputs``. A class written the
+    older way, with its maths in ``forward`` itself, has it moved to ``_forward``.
+    """
 
     check_inputs = None            # (pred, target) -> checked (pred, target); set by each loss
 
@@ -23,11 +29,30 @@ class Loss:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "forward" in cls.__dict__:
-            cls.forward = _checked_forward(cls.__dict__["forward"])
+        if "forward" in cls.__dict__ and "_forward" not in cls.__dict__ and cls._forward is Loss._forward:
+            cls._forward = cls.__dict__["forward"]
+            del cls.forward
 
     def __call__(self, pred, target):
         return self.forward(pred, target)
+
+    def forward(self, pred, target):
+        """The loss, a float: the arguments checked, then ``self._forward``. The last
+        gradient is forgotten first, so a failed forward leaves none behind."""
+        self.grad = None
+        pred, target = self.check_inputs(pred, target)
+        pred, target = F.contiguous(pred), F.contiguous(target)     # a view sums in another order than its copy
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):      # inf/NaN are results here
+                loss = float(self._forward(pred, target))
+                self.grad = self.grad.astype(pred.dtype, copy=False)
+        except BaseException:
+            self.grad = None
+            raise
+        return loss
+
+    def _forward(self, pred, target):
+        raise NotImplementedError(f"{type(self).__name__} defines no _forward (its maths)")
 
     def backward(self):
         """dLoss/dpred for the last ``forward``, in ``pred``'s dtype."""
@@ -37,25 +62,6 @@ class Loss:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
-
-
-def _checked_forward(maths):
-    """Wrap a loss's ``forward`` maths: check the arguments, forget the last gradient first
-    (a failed forward leaves none behind), and give the gradient back in ``pred``'s dtype."""
-    @functools.wraps(maths)
-    def forward(self, pred, target):
-        self.grad = None
-        pred, target = self.check_inputs(pred, target)
-        pred, target = F.contiguous(pred), F.contiguous(target)     # a view sums in another order than its copy
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):      # inf/NaN are results here
-                loss = float(maths(self, pred, target))
-                self.grad = self.grad.astype(pred.dtype, copy=False)
-        except BaseException:
-            self.grad = None
-            raise
-        return loss
-    return forward
 
 
 class CrossEntropy(Loss):
@@ -74,7 +80,7 @@ class CrossEntropy(Loss):
     1e4 give exact results with no overflow.
     """
 
-    def forward(self, logits, target):
+    def _forward(self, logits, target):
         n = len(logits)
         z = logits.astype(np.promote_types(logits.dtype, np.float32), copy=False)   # float16: exp needs range
         logp = F._log_softmax(z, 1)           # z checked and contiguous (the base class)
@@ -97,7 +103,7 @@ class MSE(Loss):
     dloss/dpred = 2 (pred - target) / pred.size.
     """
 
-    def forward(self, pred, target):
+    def _forward(self, pred, target):
         # float64 whatever pred's dtype (one row per sample: small), so that errors of 1e20
         # in float32 square without overflow; beyond float64 the loss is inf, as IEEE has it
         diff = pred.astype(np.float64) - target.astype(np.float64)

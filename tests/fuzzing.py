@@ -1,6 +1,6 @@
 """Shared Hypothesis strategies and checks for the fuzz suites (tests/test_fuzz_*.py).
 
-The contract every public function must keep (issue #6):
+The contract every public function must keep (the README's "Tests" section states it too):
 
 - it returns the right answer, or raises ``ValueError``/``TypeError`` (or
   ``FileNotFoundError``/``RuntimeError`` where that is the honest kind) whose

@@ -18,7 +18,10 @@ LAYERS_DIR = pathlib.Path(mc.__file__).parent / "layers"
 
 
 # ---------------------------------------------------------------------------
-# Every forward option, then backward and predict, in any order (issue 20, item 7)
+# Every forward option, then backward and predict, in any order. A ReLU before a
+# MaxPool2D is the case to watch: forward runs the two swapped (a fast path, see
+# Chain._running_order) but in the written order with return_activations, and
+# backward must replay the order the last forward ran.
 # ---------------------------------------------------------------------------
 def issue_model():
     mc.manual_seed(0)
@@ -103,7 +106,7 @@ def test_the_running_order_is_recorded_by_forward_and_replayed():
 
 
 # ---------------------------------------------------------------------------
-# No import circle: the layers never import minicnn.model (issue 20, item 5)
+# No import circle: the layers never import minicnn.model
 # ---------------------------------------------------------------------------
 def _imports(path, module):
     """Names of the minicnn modules that the file ``path`` (module ``module``) imports, anywhere in it."""
@@ -253,3 +256,29 @@ def test_overriding_a_library_layer_s_backward_wraps_the_checked_entry_point():
     np.testing.assert_array_equal(layer.backward(np.ones((1, 2))), [[0.0, 2.0]])
     with pytest.raises(RuntimeError, match="already called once"):
         layer.backward(np.ones((1, 2)))
+
+
+def test_losses_write_only_their_maths_and_the_base_checks():
+    """The losses follow the layers' rule: ``Loss.forward`` is the checked entry point and
+    each library loss defines only ``_forward``; a loss written the older way (its maths in
+    ``forward``) is still checked."""
+    from minicnn import losses
+    for cls in (losses.CrossEntropy, losses.MSE):
+        assert "forward" not in cls.__dict__ and "_forward" in cls.__dict__
+
+    class OldStyleL1(losses.Loss):
+        check_inputs = staticmethod(losses.check_pred_and_target)
+
+        def forward(self, pred, target):
+            diff = pred - target
+            self.grad = np.sign(diff) / diff.size
+            return np.abs(diff).mean()
+
+    loss = OldStyleL1()
+    pred = np.array([[1.0, -2.0]], np.float32)
+    assert loss(pred, np.zeros((1, 2), np.float32)) == 1.5
+    assert loss.backward().dtype == np.float32
+    with pytest.raises((ValueError, TypeError), match="pred|target"):
+        loss(pred, np.zeros((3, 2), np.float32))
+    with pytest.raises(RuntimeError, match="preceding forward"):
+        loss.backward()

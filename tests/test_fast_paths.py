@@ -1,7 +1,7 @@
 """Every fast path of minicnn.fast equals its plain reference in minicnn.functional.
 
 On every Hypothesis case of the gradient checks (shapes, kernels, strides, paddings,
-dilations), in float64, to rounding: the fast paths add the same products in
+dilations, groups), in float64, to rounding: the fast paths add the same products in
 another order (wider matrices, a transposed convolution), so "equal" means within a
 few ulps of the values' size, not bit for bit. ``minicnn.reference_paths()`` switches
 a whole network onto the references.
@@ -40,21 +40,23 @@ def conv_inputs(case, seed):
 def reference_conv(x, w, b, layer, g, input_grad=True):
     pads = layer.pads_for(x.shape[2:])
     with mc.reference_paths():
-        out, cols = F.conv2d_forward(x, w, b, layer.stride, pads, layer.dilation)
-        grads = F.conv2d_backward(g, cols, w, x.shape, layer.stride, pads, layer.dilation, input_grad)
+        out, cols = F.conv2d_forward(x, w, b, layer.stride, pads, layer.dilation, groups=layer.groups)
+        grads = F.conv2d_backward(g, cols, w, x.shape, layer.stride, pads, layer.dilation, input_grad,
+                                  groups=layer.groups)
     return out, grads
 
 
 @given(conv_cases(), seeds, st.booleans())
 def test_fast_convolution_equals_the_reference(case, seed, input_grad):
-    """fast.conv2d_forward/backward (wide grid, operand order, dx path, blocks)."""
+    """fast.conv2d_forward/backward (wide grid, operand order, dx path, blocks), grouped or not."""
     layer, x, w, b, rng = conv_inputs(case, seed)
     g = rng.standard_normal((case["n"], *layer.output_shape(x.shape[1:])))
     ref_out, ref_grads = reference_conv(x, w, b, layer, g, input_grad)
     pads = layer.pads_for(x.shape[2:])
-    out, cols = fast.conv2d_forward(x, w, b, layer.stride, pads, layer.dilation)
+    out, cols = fast.conv2d_forward(x, w, b, layer.stride, pads, layer.dilation, groups=layer.groups)
     assert_close(out, ref_out)
-    grads = fast.conv2d_backward(g, cols, w, x.shape, layer.stride, pads, layer.dilation, input_grad)
+    grads = fast.conv2d_backward(g, cols, w, x.shape, layer.stride, pads, layer.dilation, input_grad,
+                                 groups=layer.groups)
     for got, want in zip(grads, ref_grads):
         assert_close(got, want)
 
@@ -81,14 +83,31 @@ def test_input_grad_by_convolution_equals_col2im(case, seed):
     layer, x, w, _, rng = conv_inputs(case, seed)
     g = rng.standard_normal((case["n"], *layer.output_shape(x.shape[1:])))
     _, (ref_dx, _, _) = reference_conv(x, w, None, layer, g)
-    assert_close(fast.input_grad_by_convolution(g, w, layer.pads, layer.dilation), ref_dx)
+    assert_close(fast.input_grad_by_convolution(g, w, layer.pads, layer.dilation, layer.groups), ref_dx)
 
 
-@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 60), seeds)
-def test_weight_grad_in_either_operand_order(rows, o, columns, seed):
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 60), st.sampled_from([(), (1,), (3,)]), seeds)
+def test_weight_grad_in_either_operand_order(rows, o, columns, groups, seed):
+    """Plain (2-D) and batched over groups (3-D), each group's dY @ cols^T."""
     rng = np.random.default_rng(seed)
-    cols, dy = rng.standard_normal((rows, columns)), rng.standard_normal((o, columns))
-    assert_close(fast.weight_grad(cols, dy, (o, rows)), dy @ cols.T)
+    cols, dy = rng.standard_normal((*groups, rows, columns)), rng.standard_normal((*groups, o, columns))
+    assert_close(fast.weight_grad(cols, dy, (*groups, o, rows)), np.einsum("...om,...rm->...or", dy, cols))
+
+
+@pytest.mark.parametrize("groups", [1, 2, 16])
+def test_fast_grouped_convolution_takes_every_fast_path(groups):
+    """At 16 channels and stride 1 the fast path takes the wide grid and dx by convolution
+    (O <= 2C); the Hypothesis cases above have too few channels for the wide grid."""
+    rng = np.random.default_rng(groups)
+    layer = L.Conv2D(16, 32, 3, padding=1, dilation=2, groups=groups, dtype=np.float64)
+    x = rng.standard_normal((3, 16, 7, 9))
+    g = rng.standard_normal((3, 32, 5, 7))
+    assert fast._grid(x.shape, (3, 3), (1, 1), layer.pads, (2, 2))[1] == (5, 11)     # the wide grid
+    ref_out, ref_grads = reference_conv(x, layer.params["W"].data, layer.params["b"].data, layer, g)
+    out = layer.forward(x, training=True)
+    assert_close(out, ref_out)
+    for got, want in zip((layer.backward(g), layer.params["W"].grad, layer.params["b"].grad), ref_grads):
+        assert_close(got, want)
 
 
 def test_a_backward_with_cols_of_the_other_setting_is_refused():
@@ -165,11 +184,13 @@ def test_the_convolution_in_blocks_equals_the_reference(case, seed, block_bytes,
     pads, saved = layer.pads_for(x.shape[2:]), fast.BLOCK_BYTES
     try:
         fast.BLOCK_BYTES = block_bytes
-        out, cols = fast.conv2d_forward(x, w, b, layer.stride, pads, layer.dilation, keep_cols=keep_cols)
+        out, cols = fast.conv2d_forward(x, w, b, layer.stride, pads, layer.dilation, keep_cols=keep_cols,
+                                        groups=layer.groups)
         assert_close(out, ref_out)
         assert (cols is None) == (not keep_cols)
         if keep_cols:
-            grads = fast.conv2d_backward(g, cols, w, x.shape, layer.stride, pads, layer.dilation)
+            grads = fast.conv2d_backward(g, cols, w, x.shape, layer.stride, pads, layer.dilation,
+                                         groups=layer.groups)
             for got, want in zip(grads, ref_grads):
                 assert_close(got, want)
     finally:

@@ -1,4 +1,4 @@
-"""Files users keep: saved models, training checkpoints, downloaded data sets (issue #6).
+"""Files users keep: saved models, training checkpoints, downloaded data sets.
 
 The contract, PyTorch/Keras-like:
 

@@ -1,4 +1,4 @@
-"""Fuzz suite for the core API (issue #6): layers, losses, optimisers, schedules,
+"""Fuzz suite for the core API: layers, losses, optimisers, schedules,
 Sequential, functional, init, Parameter, gradcheck, manual_seed and the
 argument checks of the training loop.
 
@@ -68,6 +68,15 @@ def _side(draw, lo=1, hi=6):
     return draw(st.integers(lo, hi))
 
 
+def _conv_channels(draw):
+    """in_channels, out_channels and groups: 1-3 channels and groups=1, or 2-3 groups of 1-2."""
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    if groups == 1:
+        return dict(in_channels=draw(st.integers(1, 3)), out_channels=draw(st.integers(1, 3)), groups=1)
+    return dict(in_channels=groups * draw(st.integers(1, 2)), out_channels=groups * draw(st.integers(1, 2)),
+                groups=groups)
+
+
 @st.composite
 def layer_cases(draw, name):
     """``(make, x_shape)``: ``make()`` builds the same layer every time (fixed seed);
@@ -78,7 +87,7 @@ def layer_cases(draw, name):
     if name == "Conv2D":
         stride = draw(st.sampled_from([1, 2, (1, 2)]))
         padding = draw(st.sampled_from([0, 1, (2, 0), "valid", "same"]))
-        kwargs = dict(in_channels=draw(st.integers(1, 3)), out_channels=draw(st.integers(1, 3)),
+        kwargs = dict(**_conv_channels(draw),
                       kernel_size=draw(st.sampled_from([1, 2, 3, (1, 3), (2, 1)])), stride=stride,
                       padding=padding, dilation=draw(st.sampled_from([1, 2, (2, 1)])),
                       bias=draw(st.booleans()), dtype=draw(FLOATS))
@@ -94,7 +103,7 @@ def layer_cases(draw, name):
         kwargs["ceil_mode"] = draw(st.booleans())
         shape = (n, draw(st.integers(1, 3)), _side(draw), _side(draw))
     elif name == "Conv1D":
-        kwargs = dict(in_channels=draw(st.integers(1, 3)), out_channels=draw(st.integers(1, 3)),
+        kwargs = dict(**_conv_channels(draw),
                       kernel_size=draw(st.integers(1, 3)), stride=draw(st.integers(1, 3)),
                       padding=draw(st.sampled_from([0, 1, 2, "valid", "same"])), dilation=draw(st.integers(1, 2)),
                       bias=draw(st.booleans()), dtype=draw(FLOATS))
@@ -137,6 +146,10 @@ def layer_cases(draw, name):
         kwargs = dict(num_features=c, momentum=draw(st.floats(0, 1)), eps=draw(st.sampled_from([1e-5, 1e-3, 0.5])),
                       dtype=draw(FLOATS))
         shape = (max(n, 2), c) if draw(st.booleans()) else (max(n, 2), c, _side(draw), _side(draw))
+    elif name == "LocalResponseNorm":
+        kwargs = dict(size=draw(st.integers(1, 6)), alpha=draw(st.sampled_from([1e-4, 0.5, 2.0])),
+                      beta=draw(st.sampled_from([0.0, 0.75, 1.5])), k=draw(st.sampled_from([0.5, 1.0, 2.0])))
+        shape = (n, draw(st.integers(1, 5)), *draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
     elif name in ("Flatten", "Reshape"):
         shape = (n, *draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
         if name == "Reshape":
@@ -196,11 +209,12 @@ def _is_bool(v):
 
 #: class name -> (valid keyword arguments, {argument: is this value valid?}).
 CONSTRUCTORS = {
-    "Conv2D": (dict(in_channels=2, out_channels=3, kernel_size=3), {
+    "Conv2D": (dict(in_channels=2, out_channels=4, kernel_size=3), {
         "in_channels": lambda v: _is_int(v, 1), "out_channels": lambda v: _is_int(v, 1),
         "kernel_size": lambda v: _is_pair(v, 1), "stride": lambda v: _is_pair(v, 1),
         "padding": lambda v: _is_pair(v, 0) or (isinstance(v, str) and v in ("same", "valid")),
         "dilation": lambda v: _is_pair(v, 1), "bias": _is_bool,
+        "groups": lambda v: _is_int(v, 1) and 2 % v == 0 and 4 % v == 0,
         "dtype": lambda v: False, "init": lambda v: False}),
     "MaxPool2D": (dict(kernel_size=4), {
         "kernel_size": lambda v: _is_pair(v, 1), "stride": lambda v: v is None or _is_pair(v, 1),
@@ -217,13 +231,17 @@ CONSTRUCTORS = {
     "BatchNorm": (dict(num_features=3), {
         "num_features": lambda v: _is_int(v, 1), "momentum": lambda v: _is_float(v, 0, 1),
         "eps": lambda v: _is_float(v, 0, lo_open=True), "dtype": lambda v: False}),
+    "LocalResponseNorm": (dict(size=3), {
+        "size": lambda v: _is_int(v, 1), "alpha": lambda v: _is_float(v, 0), "beta": lambda v: _is_float(v, 0),
+        "k": lambda v: _is_float(v, 0, lo_open=True)}),
 }
 CONSTRUCTORS["MaxPool2D"][1]["padding"] = lambda v: (isinstance(v, str) and v == "same") or (
     _is_pair(v, 0) and max(v if isinstance(v, (tuple, list)) else (v,)) <= 2)
 CONSTRUCTORS["MaxPool2D"][1]["ceil_mode"] = _is_bool
 CONSTRUCTORS["AvgPool2D"] = (CONSTRUCTORS["MaxPool2D"][0], dict(CONSTRUCTORS["MaxPool2D"][1], count_include_pad=_is_bool))
-CONSTRUCTORS["Conv1D"] = (dict(in_channels=2, out_channels=3, kernel_size=3), {
+CONSTRUCTORS["Conv1D"] = (dict(in_channels=2, out_channels=4, kernel_size=3), {
     "in_channels": lambda v: _is_int(v, 1), "out_channels": lambda v: _is_int(v, 1),
+    "groups": CONSTRUCTORS["Conv2D"][1]["groups"],
     "kernel_size": lambda v: _is_int(v, 1), "stride": lambda v: _is_int(v, 1),
     "padding": lambda v: _is_int(v, 0) or (isinstance(v, str) and v in ("same", "valid")),
     "dilation": lambda v: _is_int(v, 1), "bias": _is_bool, "dtype": lambda v: False, "init": lambda v: False})
@@ -328,8 +346,11 @@ def reference_forward(layer, x, training):
             else (layer.kernel_size, layer.stride, layer.dilation)
         xp = np.pad(x2, ((0, 0), (0, 0), *pads))
         oh, ow = F.window_output_shape(x2.shape[2:], kernel, stride, pads, dilation)
-        out = sum(np.einsum("nchw,oc->nohw", p, w[:, :, i, j])
-                  for i, j, p in _taps(xp, *kernel, *stride, *dilation, oh, ow))
+        g = layer.groups             # output channel o sees the input channels of its group only
+        ci, co = x.shape[1] // g, len(w) // g
+        out = np.concatenate([sum(np.einsum("nchw,oc->nohw", p[:, k * ci:(k + 1) * ci], w[k * co:(k + 1) * co, :, i, j])
+                                  for i, j, p in _taps(xp, *kernel, *stride, *dilation, oh, ow))
+                              for k in range(g)], axis=1)
         if layer.bias:
             out = out + layer.params["b"].data.astype(np.float64)[:, None, None]
         return out[:, :, 0, :] if one_d else out
@@ -375,6 +396,12 @@ def reference_forward(layer, x, training):
                 rows = slice(math.floor(i * h / oh), math.ceil((i + 1) * h / oh))
                 cols = slice(math.floor(j * w / ow), math.ceil((j + 1) * w / ow))
                 out[:, :, i, j] = x[:, :, rows, cols].mean(axis=(2, 3))
+        return out
+    if name == "LocalResponseNorm":     # PyTorch's formula, channel by channel
+        out, c, n = np.empty_like(x), x.shape[1], layer.size
+        for ch in range(c):
+            s = (x[:, max(0, ch - n // 2):ch + (n - 1) // 2 + 1] ** 2).sum(axis=1)
+            out[:, ch] = x[:, ch] * (layer.k + layer.alpha / n * s) ** -layer.beta
         return out
     if name == "Residual":
         h = x
@@ -1076,10 +1103,10 @@ def test_functional_conv_pool_layout_invariance(layout, data):
         xv = view_and_copy(x, layout)[pick]
         wv = view_and_copy(w, layout)[pick]
         pads = conv.pads_for(x.shape[2:])
-        out, cols = F.conv2d_forward(xv, wv, b, conv.stride, pads, conv.dilation)
+        out, cols = F.conv2d_forward(xv, wv, b, conv.stride, pads, conv.dilation, groups=conv.groups)
         g = np.ones_like(out)
         gv = view_and_copy(g, layout)[pick]
-        grads = F.conv2d_backward(gv, cols, wv, x.shape, conv.stride, pads, conv.dilation)
+        grads = F.conv2d_backward(gv, cols, wv, x.shape, conv.stride, pads, conv.dilation, groups=conv.groups)
         pools = []
         k = (min(2, shape[2]), min(2, shape[3]))
         mp, arg = F.max_pool2d_forward(xv, k, k, ((0, 0), (0, 0)), argmax=True)

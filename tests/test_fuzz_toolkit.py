@@ -1,4 +1,4 @@
-"""Fuzz suite (issue #6) for the toolkit around the network: minicnn.image,
+"""Fuzz suite for the toolkit around the network: minicnn.image,
 minicnn.metrics, minicnn.viz and minicnn.data.
 
 Covered, grouped by module below:

@@ -54,22 +54,35 @@ def conv_cases(draw):
     # smallest input the (dilated) window fits in, then a little more
     min_h = max(1, dh * (kh - 1) + 1 - pads[0])
     min_w = max(1, dw * (kw - 1) + 1 - pads[1])
+    c_in, c_out, groups = draw(channels_and_groups())
     return dict(
-        n=draw(st.integers(1, 2)), c_in=draw(st.integers(1, 3)), c_out=draw(st.integers(1, 3)),
+        n=draw(st.integers(1, 2)), c_in=c_in, c_out=c_out,
         h=draw(st.integers(min_h, min_h + 5)), w=draw(st.integers(min_w, min_w + 5)),
         kernel_size=(kh, kw), stride=stride, padding=padding, dilation=dilation,
-        bias=draw(st.booleans()))
+        bias=draw(st.booleans()), groups=groups)
+
+
+@st.composite
+def channels_and_groups(draw):
+    """``(C_in, C_out, groups)``: half the cases groups = 1 with 1-3 channels each, half
+    groups among the divisors of both (2 or 3 groups of 1-2 channels; depthwise included)."""
+    if draw(st.booleans()):
+        return draw(st.integers(1, 3)), draw(st.integers(1, 3)), 1
+    groups = draw(st.sampled_from([2, 3]))
+    return groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2)), groups
 
 
 def make_conv(case, dtype=F64):
     return L.Conv2D(case["c_in"], case["c_out"], case["kernel_size"], stride=case["stride"],
-                    padding=case["padding"], dilation=case["dilation"], bias=case["bias"], dtype=dtype)
+                    padding=case["padding"], dilation=case["dilation"], bias=case["bias"], dtype=dtype,
+                    groups=case.get("groups", 1))
 
 
 def describe(case):
     event(f"stride>1: {max(_hw(case['stride'])) > 1}")
     event(f"dilation>1: {max(_hw(case['dilation'])) > 1}")
     event(f"padding: {case['padding'] if isinstance(case['padding'], str) else type(case['padding']).__name__}")
+    event(f"groups: {'1' if case['groups'] == 1 else 'depthwise' if case['groups'] == case['c_in'] else '> 1'}")
 
 
 @given(conv_cases(), seeds)
@@ -105,6 +118,9 @@ def test_conv2d_output_shape_formula(case):
     ("padding given as a pair", lambda c: isinstance(c["padding"], tuple) and c["padding"][0] != c["padding"][1]),
     ("non-square kernel", lambda c: c["kernel_size"][0] != c["kernel_size"][1]),
     ("no bias", lambda c: not c["bias"]),
+    ("groups > 1, not depthwise", lambda c: 1 < c["groups"] < c["c_in"]),
+    ("depthwise with a channel multiplier", lambda c: c["groups"] == c["c_in"] > 1 and c["c_out"] > c["c_in"]),
+    ("groups > 1 at stride > 1", lambda c: c["groups"] > 1 and min(_hw(c["stride"])) > 1),
     ("stride, dilation and padding all > 1",
      lambda c: min(_hw(c["stride"])) > 1 and min(_hw(c["dilation"])) > 1
      and isinstance(c["padding"], int) and c["padding"] > 1),
@@ -182,15 +198,16 @@ def conv1d_cases(draw):
     padding = draw(st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])))
     pad = d * (k - 1) if padding == "same" else 0 if padding == "valid" else 2 * padding
     length = draw(st.integers(max(1, d * (k - 1) + 1 - pad), d * (k - 1) + 8))
-    return dict(n=draw(st.integers(1, 2)), c=draw(st.integers(1, 3)), o=draw(st.integers(1, 3)), length=length,
-                kernel_size=k, stride=draw(st.integers(1, 3)), padding=padding, dilation=d, bias=draw(st.booleans()))
+    c, o, groups = draw(channels_and_groups())
+    return dict(n=draw(st.integers(1, 2)), c=c, o=o, length=length, kernel_size=k, stride=draw(st.integers(1, 3)),
+                padding=padding, dilation=d, bias=draw(st.booleans()), groups=groups)
 
 
 @given(conv1d_cases(), seeds)
 def test_conv1d_gradients(case, seed):
     mc.manual_seed(seed % 1000)
     layer = L.Conv1D(case["c"], case["o"], case["kernel_size"], case["stride"], case["padding"], case["dilation"],
-                     case["bias"], dtype=F64)
+                     case["bias"], dtype=F64, groups=case["groups"])
     x = np.random.default_rng(seed).standard_normal((case["n"], case["c"], case["length"]))
     assert_grads_ok(layer, x, seed)
 
@@ -399,6 +416,101 @@ def test_batchnorm_training_gradients(n, c, spatial, seed):
     layer.params["beta"].data[:] = rng.standard_normal(c)
     x = rng.standard_normal((n, c, *spatial)) * 2 + 1
     assert_grads_ok(layer, x, seed)
+
+
+# ---------------------------------------------------------------------------
+# Grouped convolution and local response normalisation
+# ---------------------------------------------------------------------------
+@given(conv_cases(), seeds)
+def test_grouped_conv_is_one_conv_per_group_concatenated(case, seed):
+    """The definition: groups=G equals G independent convolutions (group g's C/G inputs to
+    its O/G outputs with its block of W), outputs concatenated along channels; and every
+    gradient is the matching block of theirs."""
+    assume(case["groups"] > 1)
+    mc.manual_seed(seed % 1000)
+    layer = make_conv(case)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((case["n"], case["c_in"], case["h"], case["w"]))
+    y = layer.forward(x, training=True)
+    g = rng.standard_normal(y.shape)
+    dx = layer.backward(g)
+    G, ci, co = case["groups"], case["c_in"] // case["groups"], case["c_out"] // case["groups"]
+    for k in range(G):
+        part = make_conv(dict(case, c_in=ci, c_out=co, groups=1))
+        part.params["W"].data[...] = layer.params["W"].data[k * co:(k + 1) * co]
+        if case["bias"]:
+            part.params["b"].data[...] = layer.params["b"].data[k * co:(k + 1) * co]
+        with mc.reference_paths():
+            y_k = part.forward(x[:, k * ci:(k + 1) * ci], training=True)
+            dx_k = part.backward(g[:, k * co:(k + 1) * co])
+        np.testing.assert_allclose(y[:, k * co:(k + 1) * co], y_k, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dx[:, k * ci:(k + 1) * ci], dx_k, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(layer.params["W"].grad[k * co:(k + 1) * co], part.params["W"].grad,
+                                   rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [L.Conv2D, L.Conv1D])
+def test_groups_must_divide_both_channel_counts(cls):
+    with pytest.raises(ValueError, match="in_channels .* divisible by groups"):
+        cls(4, 6, 3, groups=3)
+    with pytest.raises(ValueError, match="out_channels .* divisible by groups"):
+        cls(4, 6, 3, groups=4)
+    with pytest.raises(ValueError, match="groups must be >= 1"):
+        cls(4, 6, 3, groups=0)
+    with pytest.raises(TypeError, match="groups must be an int"):
+        cls(4, 6, 3, groups=2.0)
+    layer = cls(6, 12, 3, groups=6)                          # depthwise, 2 outputs per channel
+    assert layer.params["W"].shape[:2] == (12, 1) and layer.config()["groups"] == 6
+
+
+def test_grouped_conv_he_init_uses_the_fan_in_of_a_group():
+    """PyTorch's fan_in, (C/groups)*kh*kw: a depthwise 3x3 kernel has std sqrt(2/9)."""
+    mc.manual_seed(0)
+    w = L.Conv2D(512, 512, 3, groups=512).params["W"].data
+    np.testing.assert_allclose(w.std(), np.sqrt(2 / 9), rtol=0.03)
+
+
+def lrn_reference(x, size, alpha, beta, k):
+    """PyTorch's formula, channel by channel."""
+    c = x.shape[1]
+    out = np.empty_like(x)
+    for ch in range(c):
+        window = x[:, max(0, ch - size // 2):min(c, ch + (size - 1) // 2 + 1)]
+        out[:, ch] = x[:, ch] * (k + alpha / size * (window ** 2).sum(axis=1)) ** -beta
+    return out
+
+
+@st.composite
+def lrn_cases(draw):
+    spatial = draw(st.sampled_from([(3,), (2, 3), (2, 1, 2)]))
+    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 7)), *spatial), size=draw(st.integers(1, 9)),
+                alpha=draw(st.sampled_from([1e-4, 0.1, 1.0, 2.0])), beta=draw(st.sampled_from([0.0, 0.5, 0.75, 2.0])),
+                k=draw(st.sampled_from([0.5, 1.0, 2.0])))
+
+
+@given(lrn_cases(), seeds)
+def test_local_response_norm_forward_is_pytorchs_formula(case, seed):
+    x = np.random.default_rng(seed).standard_normal(case["shape"]) * 2
+    layer = L.LocalResponseNorm(case["size"], case["alpha"], case["beta"], case["k"])
+    np.testing.assert_allclose(layer.forward(x), lrn_reference(x, case["size"], case["alpha"], case["beta"], case["k"]),
+                               rtol=1e-13, atol=1e-15)
+
+
+@given(lrn_cases(), seeds)
+def test_local_response_norm_gradients(case, seed):
+    event(f"size {'<' if case['size'] < case['shape'][1] else '>='} C")
+    x = np.random.default_rng(seed).standard_normal(case["shape"]) * 2
+    assert_grads_ok(L.LocalResponseNorm(case["size"], case["alpha"], case["beta"], case["k"]), x, seed)
+
+
+def test_local_response_norm_keeps_float32_and_refuses_2d_input():
+    x = np.random.default_rng(0).standard_normal((2, 8, 5)).astype(np.float32)
+    layer = L.LocalResponseNorm(5, alpha=1.0)
+    y = layer.forward(x, training=True)
+    assert y.dtype == np.float32 and layer.backward(np.ones_like(y)).dtype == np.float32
+    np.testing.assert_allclose(y, lrn_reference(x.astype(np.float64), 5, 1.0, 0.75, 1.0), rtol=1e-6)
+    with pytest.raises(ValueError, match="x"):
+        layer.forward(np.ones((2, 8), np.float32))
 
 
 def test_batchnorm_running_statistics_follow_pytorch():

@@ -358,3 +358,44 @@ def test_new_layers_save_load_and_summary(tmp_path):
     summary = resnet.summary((1, 8, 8))
     assert "      3: Residual" in summary and "shortcut: identity" in summary and "(8, 4, 4)" in summary
     assert summary.splitlines()[-1] == f"Total params: {resnet.num_params():,}"
+
+
+def test_grouped_conv_and_local_response_norm_save_load_and_summary(tmp_path):
+    """An AlexNet-like stack (a conv in two groups, a depthwise one, LocalResponseNorm): saved,
+    loaded without pickle, identical predictions; summary counts the grouped weights."""
+    mc.manual_seed(0)
+    model = mc.Sequential([L.Conv2D(3, 8, 3, padding=1), L.ReLU(), L.LocalResponseNorm(5, alpha=1e-3, beta=0.75, k=2.0),
+                           L.Conv2D(8, 8, 3, padding=1, groups=2), L.Conv2D(8, 16, 3, groups=8),
+                           L.Flatten(), L.Dense(16 * 4 * 4, 3)])
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    model.save(tmp_path / "m.npz")
+    again = mc.Sequential.load(tmp_path / "m.npz")
+    assert again.architecture() == model.architecture()
+    assert [item["config"].get("groups") for item in again.architecture()][3:5] == [2, 8]
+    assert again.architecture()[2]["config"] == dict(size=5, alpha=1e-3, beta=0.75, k=2.0)
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    summary = model.summary((3, 6, 6))
+    assert f"{8 * 4 * 9 + 8:,}" in summary and f"{16 * 1 * 9 + 16:,}" in summary     # W (8, 4, 3, 3), (16, 1, 3, 3)
+    assert model.layers[4].output_shape((8, 6, 6)) == (16, 4, 4)
+
+    signal = mc.Sequential([L.Conv1D(4, 8, 3, groups=4), L.LocalResponseNorm(3), L.Flatten()])
+    s = np.random.default_rng(1).standard_normal((2, 4, 10)).astype(np.float32)
+    signal.save(tmp_path / "s.npz")
+    np.testing.assert_array_equal(mc.Sequential.load(tmp_path / "s.npz").predict(s), signal.predict(s))
+
+
+def test_a_file_saved_before_groups_existed_loads_with_groups_1(tmp_path):
+    """Files written before Conv2D/Conv1D had ``groups`` have no such key in their config."""
+    mc.manual_seed(0)
+    model = mc.Sequential([L.Conv2D(1, 2, 3), L.Flatten(), L.ReLU()])
+    model.save(tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as npz:
+        arrays = dict(npz)
+    spec = json.loads(str(arrays["__architecture__"]))
+    del spec[0]["config"]["groups"]
+    arrays["__architecture__"] = np.array(json.dumps(spec))
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = mc.Sequential.load(tmp_path / "old.npz")
+    assert old.layers[0].groups == 1 and old.architecture() == model.architecture()
+    x = np.ones((1, 1, 4, 4), np.float32)
+    np.testing.assert_array_equal(old.predict(x), model.predict(x))

@@ -1,4 +1,4 @@
-"""ONNX export and import (issue 15), checked by onnxruntime and by ONNX's own conformance cases.
+"""ONNX export and import, checked by onnxruntime and by ONNX's own conformance cases.
 
 - Export: for every layer, over Hypothesis-drawn configurations (kernel sizes, strides,
   paddings including 'same' at stride 2 and 3 and 'valid', dilations, pair arguments,

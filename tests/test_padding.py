@@ -1,5 +1,5 @@
 """'same' padding at any stride (TensorFlow's rule) and average pooling without the padding
-in its count: what a Keras or TensorFlow user expects (issue #13)."""
+in its count: what a Keras or TensorFlow user expects."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Ceil-mode pooling, adaptive average pooling and 1-D global pooling (issue #18): PyTorch's
+"""Ceil-mode pooling, adaptive average pooling and 1-D global pooling: PyTorch's
 rules on worked examples, their relations to the other pools, config and files.
 
 Gradients: tests/test_gradients.py; bad arguments and any input: tests/test_fuzz_core.py;

@@ -1,7 +1,7 @@
-"""Regression tests for the defects a line-by-line review of the source found (issue #11).
+"""Regression tests for the defects a line-by-line review of the source found.
 
 Each test is named after what it proves and failed on the code before its fix. The
-numbers in the comments are the items of the issue.
+numbers in the comments number the defects: tests with the same number cover one defect.
 """
 import doctest
 import inspect
@@ -361,7 +361,8 @@ def _fitting_input(name):
     return {"Conv2D": (1, 2, 5, 5), "MaxPool2D": (1, 2, 4, 4), "AvgPool2D": (1, 2, 4, 4),
             "Dense": (2, 3), "BatchNorm": (4, 3), "Conv1D": (1, 2, 6), "MaxPool1D": (1, 2, 6),
             "AvgPool1D": (1, 2, 6), "GlobalAvgPool2D": (1, 2, 3, 3), "Residual": (2, 2, 4, 4),
-            "AdaptiveAvgPool2D": (1, 2, 5, 5), "GlobalAvgPool1D": (1, 2, 6)}.get(name, (2, 3))
+            "AdaptiveAvgPool2D": (1, 2, 5, 5), "GlobalAvgPool1D": (1, 2, 6),
+            "LocalResponseNorm": (2, 3, 4)}.get(name, (2, 3))
 
 
 LAYERS = {"Conv2D": lambda: L.Conv2D(2, 2, 3), "MaxPool2D": lambda: L.MaxPool2D(2),
@@ -371,7 +372,8 @@ LAYERS = {"Conv2D": lambda: L.Conv2D(2, 2, 3), "MaxPool2D": lambda: L.MaxPool2D(
           "Dropout": lambda: L.Dropout(0.5), "Conv1D": lambda: L.Conv1D(2, 2, 3),
           "MaxPool1D": lambda: L.MaxPool1D(2), "AvgPool1D": lambda: L.AvgPool1D(2),
           "Residual": lambda: L.Residual([L.Conv2D(2, 2, 3, padding=1), L.BatchNorm(2)]),
-          "AdaptiveAvgPool2D": lambda: L.AdaptiveAvgPool2D(3)}
+          "AdaptiveAvgPool2D": lambda: L.AdaptiveAvgPool2D(3),
+          "LocalResponseNorm": lambda: L.LocalResponseNorm(2)}
 
 
 @pytest.mark.parametrize("name", sorted(L.REGISTRY))

@@ -153,6 +153,9 @@ LAYER_CASES = [
     (lambda: L.AdaptiveAvgPool2D((2, None)), (2, 3, 5, 4)),
     (lambda: L.GlobalAvgPool1D(), (2, 3, 7)),
     (lambda: L.Residual([L.Conv2D(3, 3, 3, padding=1), L.ReLU()]), (2, 3, 5, 5)),
+    (lambda: L.Conv2D(4, 2, 3, padding=1, groups=2), (2, 4, 5, 5)),
+    (lambda: L.LocalResponseNorm(3), (2, 4, 5, 5)),
+    (lambda: L.LocalResponseNorm(3), (2, 4, 7)),
 ]
 LAYER_IDS = [f"{type(make()).__name__}-{len(shape)}d" for make, shape in LAYER_CASES]
 
@@ -185,6 +188,7 @@ def test_non_array_input(make, shape):
     (L.Conv1D(3, 2, 3), (2, 3, 4, 4), ["x must have 3 dimensions", "(2, 3, 4, 4)"]),
     (L.MaxPool1D(2), (2, 8), ["x must have 3 dimensions", "(2, 8)"]),
     (L.GlobalAvgPool2D(), (2, 3, 8), ["x must have 4 dimensions", "(2, 3, 8)"]),
+    (L.LocalResponseNorm(5), (2, 8), ["x must have at least 3 dimensions", "(2, 8)"]),
 ])
 def test_wrong_ndim(layer, shape, fragments):
     with pytest.raises(ValueError, match=msg(*fragments)):
@@ -199,6 +203,7 @@ def test_wrong_ndim(layer, shape, fragments):
     (L.BatchNorm(3), (2, 4), 3, 4),
     (L.BatchNorm(3), (2, 4, 5, 5), 3, 4),
     (L.Conv1D(3, 2, 3), (2, 4, 8), 3, 4),
+    (L.Conv2D(6, 6, 3, groups=3), (2, 3, 8, 8), 6, 3),
     (L.Residual([L.Conv2D(3, 3, 1)]), (2, 4, 5, 5), 3, 4),
 ])
 def test_channel_or_feature_mismatch(layer, shape, expects, has):

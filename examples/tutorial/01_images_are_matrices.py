@@ -7,7 +7,7 @@
 #
 #     python examples/tutorial/01_images_are_matrices.py [--out DIR] [--quick]
 #
-# Writes `matrices.png` and `photo.png` into `--out` (default `runs/tutorial/01_images_are_matrices`).
+# Writes `face.png`, `matrices.png` and `photo.png` into `--out` (default `runs/tutorial/01_images_are_matrices`).
 
 # %%
 import numpy as np

@@ -2,8 +2,8 @@
 
 | layer | input -> output | parameters |
 |---|---|---|
-| Conv2D | (N, C, H, W) -> (N, O, OH, OW) | W (O, C, kh, kw), b (O,) |
-| Conv1D | (N, C, L) -> (N, O, OL) | W (O, C, k), b (O,) |
+| Conv2D | (N, C, H, W) -> (N, O, OH, OW) | W (O, C/groups, kh, kw), b (O,) |
+| Conv1D | (N, C, L) -> (N, O, OL) | W (O, C/groups, k), b (O,) |
 | MaxPool2D, AvgPool2D (``ceil_mode``) | (N, C, H, W) -> (N, C, OH, OW) | - |
 | MaxPool1D, AvgPool1D (``ceil_mode``) | (N, C, L) -> (N, C, OL) | - |
 | AdaptiveAvgPool2D | (N, C, H, W) -> (N, C, OH, OW), OH, OW given | - |
@@ -14,6 +14,7 @@
 | ReLU, LeakyReLU, Sigmoid, Tanh, Softmax | same shape | - |
 | Dropout | same shape | - |
 | BatchNorm | (N, C) or (N, C, H, W), same shape | gamma (C,), beta (C,) |
+| LocalResponseNorm | (N, C, *), same shape | - |
 | Residual | block(x) + shortcut(x) | those of its layers |
 
 Containers (:mod:`minicnn.layers.container`): ``Chain``, layers run in order (what
@@ -28,13 +29,15 @@ from .linear import Dense, Flatten, Reshape
 from .activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softmax
 from .dropout import Dropout
 from .batchnorm import BatchNorm
+from .normalization import LocalResponseNorm
 from .residual import Residual
 from .container import BranchedLayer, Chain
 
 #: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
 REGISTRY = {cls.__name__: cls for cls in (
     Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, AdaptiveAvgPool2D,
-    GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm, Residual)}
+    GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm,
+    LocalResponseNorm, Residual)}
 
 
 def build_layer(item):

@@ -2,18 +2,18 @@
 import numpy as np
 
 from .. import functional as F
-from .._checks import check_bool, check_conv_padding, check_dtype, check_int, pair
+from .._checks import check_bool, check_conv_groups, check_conv_padding, check_dtype, check_int, pair
 from .base import Layer, init_name
 
 
 class _Conv(Layer):
     """Shared set-up of Conv2D (``dims = 2``: sizes are pairs) and Conv1D (``dims = 1``: ints):
-    every argument checked once, then W (C_out, C_in, *kernel) and b (C_out,)."""
+    every argument checked once, then W (C_out, C_in/groups, *kernel) and b (C_out,)."""
     dims = None
     channel_check = (1, "in_channels", "channels")
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 bias=True, dtype=np.float32, init="he_normal"):
+                 bias=True, dtype=np.float32, init="he_normal", groups=1):
         super().__init__()
         size = pair if self.dims == 2 else check_int
         self.in_channels = check_int(in_channels, "in_channels", 1)
@@ -22,11 +22,13 @@ class _Conv(Layer):
         self.stride = size(stride, "stride", 1)
         self.dilation = size(dilation, "dilation", 1)
         self.padding = check_conv_padding(padding, self.dims)
+        self.groups = check_conv_groups(groups, self.in_channels, self.out_channels)
         self.bias = check_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.init = init
         kernel = self.kernel_size if self.dims == 2 else (self.kernel_size,)
-        c, o, taps = self.in_channels, self.out_channels, int(np.prod(kernel))
+        # each output sees C/groups input channels: fan_in (C/groups)*kh*kw, fan_out O*kh*kw (PyTorch's)
+        c, o, taps = self.in_channels // self.groups, self.out_channels, int(np.prod(kernel))
         self._add_param("W", (o, c, *kernel), init, fan_in=c * taps, fan_out=o * taps, dtype=self.dtype)
         if self.bias:
             self._add_param("b", (o,), "zeros", 0, 0, self.dtype)
@@ -35,8 +37,8 @@ class _Conv(Layer):
         as_json = lambda v: list(v) if isinstance(v, tuple) else v
         cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels,
                    kernel_size=as_json(self.kernel_size), stride=as_json(self.stride),
-                   padding=as_json(self.padding), dilation=as_json(self.dilation), bias=self.bias,
-                   dtype=self.dtype.name)
+                   padding=as_json(self.padding), dilation=as_json(self.dilation), groups=self.groups,
+                   bias=self.bias, dtype=self.dtype.name)
         if init_name(self.init):
             cfg["init"] = self.init
         return cfg
@@ -57,6 +59,16 @@ class Conv2D(_Conv):
 
     for output row r and column c, k running over the input channels.
 
+    ``groups=G`` (PyTorch's grouped convolution): the channels split into G groups, and
+    the O/G outputs of group g see only the C/G inputs of group g, so k runs over
+    those: x_pad[n, g*C/G + k, ...] with g = o // (O/G). ``W``: (C_out, C_in/G, kh, kw),
+    G times fewer weights and multiplications. G = C_in is the depthwise convolution
+    (one kernel per input channel, MobileNet's); AlexNet split its layers in G = 2.
+    C_in and C_out must be divisible by G.
+
+    >>> Conv2D(32, 64, kernel_size=3, groups=32).params["W"].shape    # depthwise, 2 outputs a channel
+    (64, 1, 3, 3)
+
     >>> Conv2D(1, 8, kernel_size=3, padding=1).output_shape((1, 28, 28))     # 28 + 2 - 2 - 1 + 1
     (8, 28, 28)
     >>> Conv2D(1, 8, kernel_size=5, stride=2).output_shape((1, 28, 28))      # (28 - 4 - 1) // 2 + 1
@@ -72,8 +84,8 @@ class Conv2D(_Conv):
     >>> Conv2D(1, 8, kernel_size=3, stride=2, padding="same").output_shape((1, 28, 28))   # 28 / 2
     (8, 14, 14)
 
-    ``params["W"]``: (C_out, C_in, kh, kw), He-initialised by default;
-    ``params["b"]``: (C_out,), zeros.
+    ``params["W"]``: (C_out, C_in/groups, kh, kw), He-initialised by default (fan_in =
+    C_in/groups*kh*kw, as PyTorch); ``params["b"]``: (C_out,), zeros.
     """
     dims = 2
     input_ndim = 4
@@ -99,7 +111,7 @@ class Conv2D(_Conv):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2:])
         out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, pads, self.dilation,
-                                     keep_cols=training)
+                                     keep_cols=training, groups=self.groups)
         if training:
             self.cache = (cols, x.shape, pads)
         return out
@@ -107,7 +119,7 @@ class Conv2D(_Conv):
     def _backward(self, grad_out, input_grad):
         cols, x_shape, pads = self.cache
         dx, dw, db = F.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
-                                       self.stride, pads, self.dilation, input_grad)
+                                       self.stride, pads, self.dilation, input_grad, groups=self.groups)
         self.params["W"].accumulate(dw)
         if self.bias:
             self.params["b"].accumulate(db)
@@ -128,7 +140,8 @@ class Conv1D(_Conv):
     (4, 100)
 
     ``kernel_size``, ``stride``, ``dilation``: ints; ``padding``: an int, ``"valid"`` or
-    ``"same"`` (as Conv2D's). ``params["W"]``: (C_out, C_in, k); ``params["b"]``: (C_out,).
+    ``"same"`` (as Conv2D's); ``groups``: as Conv2D's. ``params["W"]``: (C_out, C_in/groups, k);
+    ``params["b"]``: (C_out,).
     """
     dims = 1
     input_ndim = 3
@@ -146,7 +159,8 @@ class Conv1D(_Conv):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2])
         out, cols = F.conv2d_forward(x[:, :, None, :], self.params["W"].data[:, :, None, :], b,
-                                     (1, self.stride), pads, (1, self.dilation), keep_cols=training)
+                                     (1, self.stride), pads, (1, self.dilation), keep_cols=training,
+                                     groups=self.groups)
         if training:
             self.cache = (cols, x.shape, pads)
         return out[:, :, 0, :]
@@ -155,7 +169,7 @@ class Conv1D(_Conv):
         cols, (n, c, length), pads = self.cache
         dx, dw, db = F.conv2d_backward(grad_out[:, :, None, :], cols, self.params["W"].data[:, :, None, :],
                                        (n, c, 1, length), (1, self.stride), pads, (1, self.dilation),
-                                       input_grad)
+                                       input_grad, groups=self.groups)
         self.params["W"].accumulate(dw[:, :, 0, :])
         if self.bias:
             self.params["b"].accumulate(db)
