@@ -1,4 +1,5 @@
 """Files users keep: written atomically, read without pickle."""
+import ast
 import contextlib
 import lzma
 import math
@@ -173,8 +174,9 @@ def _read_headers(archive, file_size, refuse):
     """``{key: (shape, dtype)}`` of every member, from the .npy headers only.
 
     Refuses members that are not .npy arrays, arrays of Python objects (they
-    would need pickle) and members whose header declares more data than they
-    hold (a damaged or crafted shape could ask for terabytes)."""
+    would need pickle), damaged headers, and members whose header declares more
+    data than they hold (a damaged or crafted shape could ask for terabytes) or
+    less."""
     headers = {}
     for info in archive.infolist():
         if not info.filename.endswith(".npy"):
@@ -186,22 +188,77 @@ def _read_headers(archive, file_size, refuse):
             raise refuse(f"its member {key!r} has impossible sizes in the zip directory")
         with archive.open(info) as member:
             try:
-                version = np.lib.format.read_magic(member)
-                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                               (2, 0): np.lib.format.read_array_header_2_0}[version]
-                shape, _, dtype = read_header(member)
-            except (ValueError, KeyError, EOFError, struct.error):
-                raise refuse(f"its member {key!r} is not a valid .npy array") from None
+                shape, dtype = _read_npy_header(member)
+            except (ValueError, EOFError, struct.error) as exc:
+                # in minicnn's words only: NumPy's header texts are not for users
+                raise refuse(f"its member {key!r} is not a valid .npy array: {exc}") from None
             declared = dtype.itemsize * math.prod(shape)
             held = info.file_size - member.tell()
         if dtype.hasobject:
             raise refuse(f"its member {key!r} holds Python objects (dtype {dtype}), which minicnn never "
                          "loads (that would need pickle)")
-        if declared > held:
-            raise refuse(f"its member {key!r} declares shape {shape} of {dtype} ({declared} bytes) "
+        # exactly: np.save writes nothing after the data, so a header whose shape or dtype
+        # was damaged into a smaller array (NumPy would read it and ignore the rest) is refused
+        if declared != held:
+            raise refuse(f"its member {key!r} declares shape {_short(shape)} of {dtype} ({declared} bytes) "
                          f"but holds {held} bytes")
         headers[key] = (tuple(shape), dtype)
     return headers
+
+
+_NPY_VERSIONS = {b"\x01\x00": "<H", b"\x02\x00": "<I"}     # version: its header length's format
+_NPY_MAX_HEADER = 10000                                     # NumPy's own limit (_MAX_HEADER_SIZE)
+
+
+def _read_npy_header(member):
+    """``(shape, dtype)`` from the .npy header at the start of ``member``, leaving the
+    file at the first byte of data; ValueError (our words, no cause) for any damage.
+
+    The header is the text of a Python dict, ``{'descr': '<f4', 'fortran_order':
+    False, 'shape': (3, 4), }``. minicnn reads it itself rather than with NumPy's
+    ``read_array_header_*``: for a header ``ast.literal_eval`` cannot parse, NumPy
+    retries through ``tokenize`` (for files written by Python 2), whose errors
+    (``TokenError``, ``IndentationError``) and warnings escape any list of the ones to
+    expect. Here a header either parses as a literal or the member is refused; NumPy's
+    reader then sees the same header and parses it on its first try.
+    """
+    magic = member.read(8)
+    if len(magic) < 8 or magic[:6] != b"\x93NUMPY":
+        raise ValueError("it does not start with the .npy signature")
+    if magic[6:] not in _NPY_VERSIONS:
+        raise ValueError(f".npy format version {magic[6]}.{magic[7]} (minicnn reads 1.0 and 2.0)")
+    size_format = _NPY_VERSIONS[magic[6:]]
+    length = struct.unpack(size_format, member.read(struct.calcsize(size_format)))[0]
+    if length > _NPY_MAX_HEADER:
+        raise ValueError(f"its header claims {length} bytes (at most {_NPY_MAX_HEADER})")
+    text = member.read(length)
+    if len(text) < length:
+        raise ValueError("it ends inside its header")
+    try:
+        header = ast.literal_eval(text.decode("latin1"))
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        raise ValueError("its header is damaged (not the text of a Python dict)") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise ValueError("its header is damaged (not a dict of descr, fortran_order and shape)")
+    shape, descr = header["shape"], header["descr"]
+    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueError(f"its header's shape {_short(shape)} is not a tuple of sizes")
+    if not isinstance(header["fortran_order"], bool):
+        raise ValueError("its header's fortran_order is not True or False")
+    try:
+        # a dtype's text, such as '<f4' ('|O' for Python objects is refused by the caller)
+        dtype = np.dtype(descr) if isinstance(descr, str) else None
+    except (TypeError, ValueError, SyntaxError, OverflowError):
+        dtype = None
+    if dtype is None:
+        raise ValueError(f"its header's descr {_short(descr)} is not a dtype minicnn reads")
+    return shape, dtype
+
+
+def _short(value, limit=60):
+    """``repr(value)``, cut to ``limit`` characters (a damaged header can hold 10,000)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def load_npz(path, what="an .npz archive of arrays"):

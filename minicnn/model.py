@@ -99,9 +99,10 @@ class Sequential(Chain):
         """
         what = "a minicnn model file (an .npz archive written by Sequential.save)"
         with open_npz(path, what) as npz:
-            if "__format__" not in npz.headers or "__architecture__" not in npz.headers or \
-                    str(npz.read("__format__")) != _FORMAT:
+            if "__format__" not in npz.headers or "__architecture__" not in npz.headers:
                 raise ValueError(f"{path} is not {what}: it has no {_FORMAT} header")
+            if str(npz.read("__format__")) != _FORMAT:
+                raise ValueError(f"{path} is not {what}: its member '__format__' is not {_FORMAT!r}")
             try:
                 spec = json.loads(str(npz.read("__architecture__")))
                 if not isinstance(spec, list):
@@ -109,7 +110,8 @@ class Sequential(Chain):
                 with skip_init():
                     model = cls([build_layer(item) for item in spec])
             except (ValueError, TypeError, KeyError) as exc:
-                raise ValueError(f"{path}: bad architecture: {exc}") from exc
+                raise ValueError(f"{path} is not {what}: bad architecture in its member "
+                                 f"'__architecture__': {exc}") from exc
             weights = {k: v for k, v in npz.headers.items() if not k.startswith("__")}
             model._check_state_keys(weights, source=str(path))
             for layer in model.layers:

@@ -1483,16 +1483,18 @@ def test_damaged_bytes_give_a_refusal_or_onnxruntime_answer(folder, small, small
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-4, atol=1e-5, equal_nan=True)
 
 
-def external_model(folder, location, nbytes=None, name="ext"):
-    """A Relu graph with a Conv weight stored in an external file at ``location``."""
+def external_model(folder, location, nbytes=None, name="ext", offset=0, length=None):
+    """A Relu graph with a Conv weight stored in an external file at ``location``
+    (``nbytes`` of its 32 bytes, at ``offset``, with that ``length`` declared: all by default)."""
     sub = folder / name
     sub.mkdir(exist_ok=True)
     tensor = numpy_helper.from_array(W[:, :, :1, :1].copy(), "W")
     raw = tensor.raw_data
-    (sub / "weights.bin").write_bytes(raw if nbytes is None else raw[:nbytes])
+    (sub / "weights.bin").write_bytes(bytes(offset) + (raw if nbytes is None else raw[:nbytes]))
     tensor.ClearField("raw_data")
     tensor.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", str(len(raw)))):
+    declared = str(len(raw) if length is None else length)
+    for key, value in (("location", location), ("offset", str(offset)), ("length", declared)):
         entry = tensor.external_data.add()
         entry.key, entry.value = key, value
     graph = helper.make_graph([helper.make_node("Conv", ["x", "W"], ["y"])], "ext",
@@ -1520,6 +1522,88 @@ def test_external_data_is_read_from_the_model_folder_only(folder):
         monnx.load(external_model(folder, "missing.bin", name="ext-missing"))
     with pytest.raises(ValueError, match="holds 16 bytes there, the tensor needs 32"):
         monnx.load(external_model(folder, "weights.bin", nbytes=16, name="ext-short"))
+
+
+def test_external_data_sizes_are_checked_before_a_byte_is_read(folder):
+    """An external tensor's ``length`` and ``offset`` are compared with the file's size
+    and with the tensor's dims x itemsize (4 x 2 x 1 x 1 float32: 32 bytes) before
+    reading: a length of 10**15 beside a 64-byte file is a ValueError naming the file
+    (it was a MemoryError from a 10**15-byte read buffer), and nothing near that size is
+    allocated."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        path = external_model(folder, "weights.bin", name="ext-huge", offset=32, length=10 ** 15)
+        assert (path.parent / "weights.bin").stat().st_size == 64
+        assert_refused(path, "declares 1000000000000000 bytes there, the tensor needs 32")
+        assert tracemalloc.get_traced_memory()[1] < 2 ** 24
+    finally:
+        tracemalloc.stop()
+    refusals = [  # (external_model's arguments, external_data entries rewritten (None: removed), words)
+        (dict(offset=32, length=64), {}, "declares 64 bytes there, the tensor needs 32"),
+        (dict(length=16), {}, "declares 16 bytes there, the tensor needs 32"),
+        (dict(nbytes=0), {"offset": str(10 ** 15)}, "offset 1000000000000000 is beyond the file's end (0 bytes)"),
+        (dict(), {"offset": "-8"}, "offset -8 and length 32 must not be negative"),
+        (dict(), {"length": "thirty-two"}, "its offset or length is not a number"),
+        (dict(offset=32, nbytes=0), {}, "holds 0 bytes there, the tensor needs 32"),
+        (dict(nbytes=16), {"length": None}, "holds 16 bytes there, the tensor needs 32")]   # no length: to the end
+    for i, (arguments, entries, words) in enumerate(refusals):
+        path = external_model(folder, "weights.bin", name=f"ext-size{i}", **arguments)
+        proto = onnx.load(path, load_external_data=False)
+        external = proto.graph.initializer[0].external_data
+        kept = [(e.key, entries.get(e.key, e.value)) for e in external]
+        del external[:]
+        for key, value in kept:
+            if value is not None:
+                entry = external.add()
+                entry.key, entry.value = key, value
+        path.write_bytes(proto.SerializeToString())
+        assert_refused(path, words)
+    path = external_model(folder, "weights.bin", name="ext-offset", offset=24)   # 24 zero bytes first
+    assert np.array_equal(monnx.load(path)[0].params["W"].data, W[:, :, :1, :1])
+
+
+def test_opsets_newer_than_minicnn_reads_are_refused_naming_both(folder):
+    """Opset 99 (or MAX_OPSET + 1) is refused naming it and the newest minicnn reads
+    (an op may mean something else there; it used to load silently); every opset from
+    MIN_OPSET to MAX_OPSET loads."""
+    nodes = [helper.make_node("Relu", ["x"], ["y"])]
+    assert_refused(graph_file(folder, nodes, ["N", 2, 6, 6], opset=99),
+                   "opset 99 is newer than 25, the newest minicnn reads", "opset from 7 to 25")
+    from minicnn.onnx._common import MAX_OPSET, MIN_OPSET
+    assert MAX_OPSET == 25
+    for opset in (MAX_OPSET + 1, MAX_OPSET + 2):
+        assert_refused(graph_file(folder, nodes, ["N", 2, 6, 6], opset=opset),
+                       f"opset {opset} is newer than {MAX_OPSET}, the newest minicnn reads")
+    for opset in range(MIN_OPSET, MAX_OPSET + 1):
+        model = monnx.load(graph_file(folder, nodes, ["N", 2, 6, 6], opset=opset))
+        assert [type(layer) for layer in model] == [L.ReLU], opset
+
+
+#: For each op minicnn imports, the versions of its definition from opset 17 to MAX_OPSET,
+#: each read for what it changed (see MAX_OPSET in minicnn/onnx/_common.py).
+OP_VERSIONS_READ = {
+    "Conv": [11, 22], "MaxPool": [12, 22], "AveragePool": [11, 19, 22], "GlobalAveragePool": [1, 22],
+    "ReduceMean": [13, 18], "Gemm": [13], "MatMul": [13], "Add": [14], "BatchNormalization": [15],
+    "Flatten": [13, 21, 23, 24, 25], "Reshape": [14, 19, 21, 23, 24, 25], "Relu": [14], "LeakyRelu": [16],
+    "Sigmoid": [13], "Tanh": [13], "Softmax": [13], "Dropout": [13, 22], "Identity": [16, 19, 21, 23, 24, 25],
+    "Constant": [13, 19, 21, 23, 24, 25], "Shape": [15, 19, 21, 23, 24, 25], "Gather": [13],
+    "Unsqueeze": [13, 21, 23, 24, 25], "Squeeze": [13, 21, 23, 24, 25], "Concat": [13], "Slice": [13],
+    "Cast": [13, 19, 21, 23, 24, 25],
+}
+
+
+def test_every_op_version_up_to_max_opset_was_read():
+    """Raising MAX_OPSET without reading what the new opsets changed in an op fails here,
+    naming the op and the version (as ONNX's own schemas know them)."""
+    from minicnn.onnx._common import MAX_OPSET
+    from minicnn.onnx.importers import IMPORTERS
+    if onnx.defs.onnx_opset_version() < MAX_OPSET:
+        pytest.skip(f"onnx {onnx.__version__} knows opsets up to {onnx.defs.onnx_opset_version()} only")
+    assert sorted(OP_VERSIONS_READ) == sorted(IMPORTERS)
+    for op, read in OP_VERSIONS_READ.items():
+        versions = sorted({onnx.defs.get_schema(op, opset, "").since_version for opset in range(17, MAX_OPSET + 1)})
+        assert versions == read, f"{op}: definitions of opsets {versions} (read: {read})"
 
 
 def test_minicnn_and_minicnn_onnx_import_without_onnx():

@@ -9,6 +9,13 @@ IR_VERSION = 8
 #: The oldest opset the importer reads. Before 7, BatchNormalization and Dropout had an
 #: ``is_test`` attribute whose default meant training mode.
 MIN_OPSET = 7
+#: The newest opset the importer reads. From 18 to 25 the ops minicnn imports changed only
+#: by attributes the importers read (ReduceMean's axes input and noop_with_empty_axes in 18,
+#: AveragePool's dilations in 19) or refuse when set (Cast's saturate in 19, round_mode in
+#: 24), and by new tensor types (19, 21 to 25), which minicnn refuses; ONNX's conformance
+#: cases of Flatten and Reshape are at opset 25 (onnx 1.23) and pass. PyTorch writes up to
+#: 23. A newer opset may give an op another meaning: refused until its changes are read.
+MAX_OPSET = 25
 
 #: The metadata key of ``model.architecture()``: it keeps what the graph's numbers do not
 #: say, such as the padding spellings 'same' and 'valid' and the initialisers' names.

@@ -42,7 +42,7 @@ from .. import functional as F
 from .. import layers as L
 from .._checks import check_path
 from ..init import INITIALIZERS
-from ._common import ARCHITECTURE_KEY, MIN_OPSET, require_onnx, short_float
+from ._common import ARCHITECTURE_KEY, MAX_OPSET, MIN_OPSET, require_onnx, short_float
 
 #: Float dtypes minicnn computes in.
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -1287,18 +1287,36 @@ def _read_external_data(onnx, proto, path):
         if not location or os.path.isabs(location) or os.path.commonpath([folder, target]) != folder:
             raise ValueError(f"{where}, which is not a file in the model's folder")
         try:
-            offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
-            with open(target, "rb") as f:
-                f.seek(offset)
-                data = f.read(length) if length >= 0 else f.read()
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{where}: {exc}") from exc
-        try:
             itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: unknown data type {tensor.data_type}") from exc
+        if any(n < 0 for n in tensor.dims):
+            raise ValueError(f"{where}: its dims {list(tensor.dims)} are not sizes")
         needed = itemsize * math.prod(tensor.dims)
-        if len(data) != needed:
+        try:
+            offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
+        except ValueError as exc:
+            raise ValueError(f"{where}: its offset or length is not a number") from exc
+        if offset < 0 or length < -1:
+            raise ValueError(f"{where}: offset {offset} and length {length} must not be negative")
+        # every size is checked before a byte is read: a damaged or crafted length
+        # (10**15) must not become a read buffer of that size
+        if length >= 0 and length != needed:
+            raise ValueError(f"{where}: it declares {length} bytes there, the tensor needs {needed} "
+                             f"(dims {list(tensor.dims)}, {itemsize} bytes each)")
+        try:
+            with open(target, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if offset > size:
+                    raise ValueError(f"{where}: offset {offset} is beyond the file's end ({size} bytes)")
+                held = size - offset if length < 0 else min(length, size - offset)
+                if held != needed:
+                    raise ValueError(f"{where}: it holds {held} bytes there, the tensor needs {needed}")
+                f.seek(offset)
+                data = f.read(needed)
+        except OSError as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+        if len(data) != needed:             # the file shrank while we read it
             raise ValueError(f"{where}: it holds {len(data)} bytes there, the tensor needs {needed}")
         tensor.raw_data = data
         tensor.data_location = onnx.TensorProto.DEFAULT
@@ -1322,6 +1340,10 @@ def _opset(proto, path):
         raise ValueError(f"{path}: it imports no ONNX opset")
     if versions[0] < MIN_OPSET:
         raise ValueError(f"{path}: opset {versions[0]} is older than {MIN_OPSET}, the oldest minicnn reads")
+    if versions[0] > MAX_OPSET:             # an op may mean something else there (onnxruntime refuses too)
+        raise ValueError(f"{path}: opset {versions[0]} is newer than {MAX_OPSET}, the newest minicnn reads; "
+                         f"export it with an opset from {MIN_OPSET} to {MAX_OPSET} "
+                         "(torch.onnx.export's opset_version)")
     return versions[0]
 
 
