@@ -865,14 +865,23 @@ REFUSALS = {
                              helper.make_node("Mul", ["r", "s"], ["y"])], {},
                             ["neither is computed from the other"]),
     "Mul by a gate that is not squeeze-and-excitation": (
+        [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Sigmoid", ["p"], ["s"]),
+         helper.make_node("Mul", ["x", "s"], ["y"])], {},
+        ["the gate is not squeeze-and-excitation's", "after the pool it computes Sigmoid"]),
+    "Mul by a gate of every pixel": (
         [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["y"])], {},
-        ["the gate is not squeeze-and-excitation's", "does not start with a global average pool"]),
+        ["multiplies x (N, 2, 6, 6) by a gate (N, 2, 6, 6)", "one value per channel"]),
     "Mul by a gate of 1x1 Convs with padding": (
         [helper.make_node("GlobalAveragePool", ["x"], ["p"]),
          helper.make_node("Conv", ["p", "A"], ["a"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["a"], ["r"]),
          helper.make_node("Conv", ["r", "A"], ["b"], pads=[1, 1, 1, 1]), helper.make_node("Sigmoid", ["b"], ["s"]),
          helper.make_node("Mul", ["x", "s"], ["y"])], {"A": np.ones((2, 2, 1, 1), np.float32)},
-        ["not squeeze-and-excitation's"]),
+        ["multiplies x (N, 2, 6, 6) by a gate (N, 2, 5, 5)", "one value per channel"]),
+    "Mul by a gate of one 1x1 Conv": (
+        [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Conv", ["p", "A"], ["a"]),
+         helper.make_node("Sigmoid", ["a"], ["s"]), helper.make_node("Mul", ["s", "x"], ["y"])],
+        {"A": np.ones((2, 2, 1, 1), np.float32)},
+        ["not squeeze-and-excitation's: after the pool it computes Conv2D, Sigmoid"]),
     "Concat along H": ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["x"], ["s"]),
                         helper.make_node("Concat", ["r", "s"], ["y"], axis=2)], {},
                        ["along axis 2: minicnn's Concat joins branches", "along the channels"]),
@@ -1295,6 +1304,148 @@ def test_a_pytorch_1d_network_predicts_what_pytorch_predicts(torch_expected, exp
     LARGEST_DIFFERENCE[f"torch 1-D net ({exporter}) vs PyTorch"] = float(np.max(np.abs(got - expected)))
 
 
+def branch_names(layer):
+    """A layer's class, and for a Concat the classes in each branch (nested as lists)."""
+    if isinstance(layer, L.Concat):
+        return ["Concat", [[branch_names(inner) for inner in branch] for _, branch in layer.branches()]]
+    return type(layer).__name__
+
+
+@pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
+def test_a_pytorch_inception_block_predicts_what_pytorch_predicts(torch_expected, exporter):
+    """torch.cat of four branches -> Concat; the branch whose 1x1 conv feeds a 1x3 and a 3x1 conv
+    in the same cat (Inception-v4's form) -> a nested Concat; MaxPool2d(ceil_mode=True) in the
+    stem and in a branch; AvgPool2d(ceil_mode=True) with a window over the edge;
+    AdaptiveAvgPool2d((4, 4)) of 8 x 8, which both exporters write as AveragePool(2, 2)."""
+    path = os.path.join(DATA, f"torch_inception_{exporter}.onnx")
+    model = monnx.load(path)
+    x, expected = torch_expected["x"], torch_expected["inception"]
+    got = model.predict(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    flatten = "Flatten" if exporter == "legacy" else "Reshape"
+    assert [branch_names(layer) for layer in model] == [
+        "Conv2D", "ReLU", "MaxPool2D",
+        ["Concat", [["Conv2D", "ReLU"], ["Conv2D", "ReLU", ["Concat", [["Conv2D", "ReLU"], ["Conv2D", "ReLU"]]]],
+                    ["Conv2D", "ReLU", "Conv2D", "ReLU"], ["MaxPool2D", "Conv2D", "ReLU"]]],
+        "AvgPool2D", "AvgPool2D", flatten, "Dense"]
+    assert model[2].ceil_mode and model[4].ceil_mode and model[3].branches()[3][1][0].ceil_mode
+    check_against_onnxruntime(model, path, x, label=f"torch Inception ({exporter}), imported")
+    LARGEST_DIFFERENCE[f"torch Inception ({exporter}) vs PyTorch"] = float(np.max(np.abs(got - expected)))
+
+
+@pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
+def test_a_pytorch_se_net_predicts_what_pytorch_predicts(torch_expected, exporter):
+    """torchvision's SqueezeExcitation (1x1 Conv2d gate, ``scale * input``) and an SE gate of
+    Linear layers broadcast by ``gate[:, :, None, None]`` -> SqueezeExcitation both times."""
+    path = os.path.join(DATA, f"torch_senet_{exporter}.onnx")
+    model = monnx.load(path)
+    x, expected = torch_expected["x"], torch_expected["senet"]
+    got = model.predict(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert [type(layer).__name__ for layer in model] == ["Conv2D", "ReLU", "SqueezeExcitation", "MaxPool2D", "Conv2D",
+                                                         "ReLU", "SqueezeExcitation", "GlobalAvgPool2D", "Dense"]
+    assert (model[2].input_channels, model[2].squeeze_channels) == (16, 4)
+    check_against_onnxruntime(model, path, x, label=f"torch SE net ({exporter}), imported")
+    LARGEST_DIFFERENCE[f"torch SE net ({exporter}) vs PyTorch"] = float(np.max(np.abs(got - expected)))
+
+
+@pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
+def test_a_pytorch_grouped_network_predicts_what_pytorch_predicts(torch_expected, exporter):
+    """Depthwise and grouped Conv2d, ReLU6 (Clip 0..6), x.flatten(2), grouped Conv1d,
+    MaxPool1d(ceil_mode=True), x.mean(-1) (ReduceMean over the last axis) -> GlobalAvgPool1D."""
+    path = os.path.join(DATA, f"torch_grouped_{exporter}.onnx")
+    model = monnx.load(path)
+    x, expected = torch_expected["x"], torch_expected["grouped"]
+    got = model.predict(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert [type(layer).__name__ for layer in model] == ["Conv2D", "ReLU6", "Conv2D", "ReLU6", "Conv2D", "ReLU6",
+                                                         "Reshape", "Conv1D", "ReLU6", "MaxPool1D", "GlobalAvgPool1D",
+                                                         "Dense"]
+    assert [model[i].groups for i in (0, 2, 4, 7)] == [1, 8, 2, 4] and model[9].ceil_mode
+    check_against_onnxruntime(model, path, x, label=f"torch grouped net ({exporter}), imported")
+    LARGEST_DIFFERENCE[f"torch grouped net ({exporter}) vs PyTorch"] = float(np.max(np.abs(got - expected)))
+
+
+def test_a_pytorch_resnet_fine_tuned_with_a_new_head():
+    """Transfer learning from a network trained elsewhere: PyTorch's ResNet file, its body frozen
+    (``trainable = False``), its last Dense replaced by one for 3 classes, fine-tuned on synthetic
+    data: the loss falls, the head learns, the body's weights do not move."""
+    model = monnx.load(os.path.join(DATA, "torch_resnet_legacy.onnx"))
+    assert type(model[-1]) is L.Dense and model[-1].out_features == 10
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 96)                  # three classes of noise images: dim, medium, bright
+    x = (rng.random((96, 1, 28, 28)) * np.array([0.3, 1.0, 2.0])[y, None, None, None]).astype(np.float32)
+    mc.manual_seed(3)
+    tuned = model[:-1].append(L.Dense(model[-1].in_features, 3))      # a new Sequential sharing the body
+    body = tuned[:-1]
+    body.trainable = False
+    frozen = {name: array.copy() for name, array in body.state_dict().items()}
+    head = tuned[-1].params["W"].data.copy()
+    history = tuned.fit(x, y, mc.losses.CrossEntropy(), mc.optim.Adam(tuned.parameters(), lr=0.05), epochs=8,
+                        batch_size=32, progress=False)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.7 * losses[0] and history.history["accuracy"][-1] > 0.8, history.history
+    assert all(np.array_equal(array, frozen[name]) for name, array in body.state_dict().items())
+    assert not np.array_equal(tuned[-1].params["W"].data, head)
+
+
+def test_lrn_that_onnxruntime_lacks_is_exported_as_a_decomposition(folder):
+    """An even size (ONNX's window would be one channel off), alpha = 0, beta = 0 or a 3-D input:
+    onnxruntime refuses such an LRN, so they are written as PyTorch writes LRN (x*x, AveragePool
+    over channels, Mul, Add, Pow, Mul), equal to minicnn's; minicnn does not read that back."""
+    for layer, shape in [(L.LocalResponseNorm(4, 0.3, 0.75, 2.0), (7, 3, 3)), (L.LocalResponseNorm(2), (5, 4)),
+                         (L.LocalResponseNorm(3, alpha=0.0), (4, 2, 2)), (L.LocalResponseNorm(3, beta=0.0), (4, 2, 2)),
+                         (L.LocalResponseNorm(5, 0.5, 0.6, 1.5), (6, 7))]:
+        model = mc.Sequential([layer])
+        x = (np.random.default_rng(1).normal(size=(3, *shape)) * 3).astype(np.float32)
+        path = fresh(folder)
+        monnx.export(model, path, input_shape=shape)
+        assert "LRN" not in {n.op_type for n in onnx.load(path).graph.node}
+        check_against_onnxruntime(model, path, x, label="LocalResponseNorm (decomposed)")
+        assert_refused(path, "squares the data (x * x)")
+
+
+@pytest.mark.parametrize("size", range(3, 10))
+def test_ceil_mode_pools_equal_onnxruntime_at_every_edge(folder, size):
+    """Max pooling and average pooling (count_include_pad both ways) in ceil mode, every kernel 2
+    and 3, stride 1 to 3 and padding up to kernel // 2 on inputs 3..9: each last window that
+    hangs over the padding, and each that PyTorch's rule drops, as onnxruntime computes them."""
+    for k in (2, 3):
+        for stride in (1, 2, 3):
+            for pad in range(k // 2 + 1):
+                model = mc.Sequential([L.Concat([
+                    L.MaxPool2D(k, stride, pad, ceil_mode=True),
+                    L.AvgPool2D(k, stride, pad, ceil_mode=True),
+                    L.AvgPool2D(k, stride, pad, ceil_mode=True, count_include_pad=False)])])
+                x = np.random.default_rng(size).normal(size=(2, 1, size, size)).astype(np.float32)
+                path = fresh(folder)
+                monnx.export(model, path, input_shape=(1, size, size))
+                check_against_onnxruntime(model, path, x, label="ceil-mode pools")
+                check_round_trip(model, path, x)
+
+
+ZOO = [("lenet5", (1, 32, 32)), ("resnet18", (3, 32, 32)), ("googlenet", (3, 32, 32)), ("se_resnet50", (3, 32, 32))]
+
+
+@pytest.mark.parametrize("name, shape", ZOO, ids=[name for name, _ in ZOO])
+def test_the_zoo_exports_equal_onnxruntime_and_round_trip(folder, name, shape):
+    """minicnn.models at 32 x 32 with 10 classes (the full zoo at native size:
+    benchmarks/onnx_zoo.py): onnxruntime equals predict to 1e-4 (relative to the outputs' size:
+    a fresh ResNet-50's BatchNorms are the identity, and its logits grow to ~50, where float32
+    rounding alone is ~1e-5), and the round trip is exact."""
+    from minicnn import models
+    mc.manual_seed(4)
+    model = getattr(models, name)(num_classes=10) if name != "lenet5" else models.lenet5()
+    x = np.random.default_rng(4).normal(size=(2, *shape)).astype(np.float32)
+    path = fresh(folder, name)
+    monnx.export(model, path, input_shape=shape)
+    expected, got = model.predict(x), run_onnxruntime(path, x)
+    diff = float(np.max(np.abs(got - expected)) / max(1.0, np.max(np.abs(expected))))
+    LARGEST_DIFFERENCE[f"{name} (zoo, 32 x 32), relative"] = diff
+    assert diff <= 1e-4
+    check_round_trip(model, path, x)
+
+
 # ---------------------------------------------------------------------------
 # Bad arguments and bad files
 # ---------------------------------------------------------------------------
@@ -1642,4 +1793,4 @@ def test_largest_differences_per_layer():
     that the tests above saw (``pytest tests/test_onnx.py -s``)."""
     for name, diff in sorted(LARGEST_DIFFERENCE.items()):
         print(f"\nlargest difference  {name:40s} {diff:.2e}", end="")
-        assert diff <= 1e-5
+        assert diff <= (1e-4 if "(zoo" in name else 1e-5)       # the zoo: relative to the outputs' size
