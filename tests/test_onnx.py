@@ -1084,8 +1084,9 @@ def draw_global_mean(draw, op, n, opset):
 
 
 def draw_elementwise_op(draw, op, n, opset):
-    """Softmax, Flatten (axis), LeakyRelu (alpha), Dropout (ratio), Add (x + x, or a constant)."""
-    shape = [n, *draw(st.lists(st.integers(1, 4), min_size=0, max_size=3))]
+    """Softmax, Flatten (axis), LeakyRelu (alpha), Dropout (ratio), Add and Mul (x + x, or a
+    constant), Clip (bounds 0, 6, -1 or absent), LRN (size, alpha, beta, bias)."""
+    shape = [n, *draw(st.lists(st.integers(1, 4), min_size=2 if op == "LRN" else 0, max_size=3))]
     rank, attrs, inits = len(shape), {}, {}
     if op == "Softmax" and draw(st.booleans()):
         attrs["axis"] = draw(st.integers(-rank, rank - 1))
@@ -1095,10 +1096,23 @@ def draw_elementwise_op(draw, op, n, opset):
         attrs["alpha"] = draw(st.sampled_from([0.0, 0.01, 0.3, -0.5, 2.0]))
     if op == "Dropout" and opset >= 13 and draw(st.booleans()):
         inits["ratio"] = np.array(draw(st.sampled_from([0.0, 0.5, 0.9])), np.float32)
-    if op == "Add" and draw(st.booleans()):
-        inits["x"] = None                                   # x + x: refused
-    elif op == "Add":
+    if op in ("Add", "Mul") and draw(st.booleans()):
+        inits["x"] = None                                   # x + x, x * x: refused
+    elif op in ("Add", "Mul"):
         inits["c"] = drawn_weights(tuple(shape[draw(st.integers(1, rank)):]))
+    if op == "Clip":
+        low, high = (draw(st.sampled_from([None, 0.0, 6.0, -1.0])) for _ in range(2))
+        if low is not None:
+            inits["min"] = np.array(low, np.float32)
+        elif high is not None:
+            inits[""] = None                                # min absent, max given: the input's name is ""
+        if high is not None:
+            inits["max"] = np.array(high, np.float32)
+    if op == "LRN":
+        attrs["size"] = draw(st.integers(1, 5))
+        for name, values in (("alpha", [1e-4, 0.5, 2.0]), ("beta", [0.75, 0.3, 1.5]), ("bias", [1.0, 2.0, 0.5])):
+            if draw(st.booleans()):
+                attrs[name] = draw(st.sampled_from(values))
     return shape, attrs, inits
 
 
@@ -1126,7 +1140,8 @@ GRAPH_DRAWERS = [("Conv", draw_window_op), ("MaxPool", draw_window_op), ("Averag
                  ("BatchNormalization", draw_batch_normalization), ("LeakyRelu", draw_elementwise_op),
                  ("Dropout", draw_elementwise_op), ("Add", draw_elementwise_op),
                  ("GlobalAveragePool", draw_global_mean), ("ReduceMean", draw_global_mean),
-                 ("ReduceMean", draw_global_mean)]
+                 ("ReduceMean", draw_global_mean), ("Mul", draw_elementwise_op), ("Clip", draw_elementwise_op),
+                 ("LRN", draw_elementwise_op)]
 
 
 @st.composite
@@ -1740,7 +1755,7 @@ OP_VERSIONS_READ = {
     "Sigmoid": [13], "Tanh": [13], "Softmax": [13], "Dropout": [13, 22], "Identity": [16, 19, 21, 23, 24, 25],
     "Constant": [13, 19, 21, 23, 24, 25], "Shape": [15, 19, 21, 23, 24, 25], "Gather": [13],
     "Unsqueeze": [13, 21, 23, 24, 25], "Squeeze": [13, 21, 23, 24, 25], "Concat": [13], "Slice": [13],
-    "Cast": [13, 19, 21, 23, 24, 25],
+    "Cast": [13, 19, 21, 23, 24, 25], "Clip": [13], "LRN": [13], "Mul": [14],
 }
 
 

@@ -1219,7 +1219,8 @@ def load(path):
     (N, *sample) with fixed per-sample dimensions (N may be anything): a chain, and
     residual blocks (two branches from one tensor, added), such as
     ``minicnn.onnx.export`` writes, or ``torch.onnx.export`` writes for
-    Conv/BatchNorm/ReLU/pooling/Linear stacks and ResNets (either exporter).
+    Conv/BatchNorm/ReLU/pooling/Linear stacks, ResNets, Inception blocks (Concat), SE blocks,
+    grouped and depthwise convolutions (either exporter).
 
     Raises ``FileNotFoundError`` for a missing file; ``ValueError`` naming the file
     for one that is not ONNX, and naming the node, its op and the reason for anything
