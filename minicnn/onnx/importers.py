@@ -481,10 +481,11 @@ def _adaptive_computes(layer, x, layers):
         pool = layers[0]
         return (h % oh == 0 and w % ow == 0 and pool.kernel_size == pool.stride == (h // oh, w // ow)
                 and pool.padding == (0, 0) and not pool.ceil_mode)
-    if kinds != [L.Reshape, L.Dense, L.Reshape] or layers[1].bias:
-        return False
+    if (kinds != [L.Reshape, L.Dense, L.Reshape] or layers[1].bias or tuple(layers[0].shape) != (c, h * w)
+            or layers[1].params["W"].shape != (h * w, oh * ow)):
+        return False                        # (the shapes first: the matrix below is as large as W)
     k = np.kron(F.adaptive_pool_matrix(h, oh), F.adaptive_pool_matrix(w, ow)).T.astype(layers[1].dtype)
-    return tuple(layers[0].shape) == (c, h * w) and np.array_equal(layers[1].params["W"].data, k)
+    return np.array_equal(layers[1].params["W"].data, k)
 
 
 def global_average_pool(node):
