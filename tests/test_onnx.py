@@ -724,6 +724,22 @@ def test_import_global_average_pooling(folder, case):
     assert [type(layer).__name__ for layer in model] == classes
 
 
+@pytest.mark.parametrize("nodes, opset", [
+    ([helper.make_node("GlobalAveragePool", ["x"], ["m"]), helper.make_node("Flatten", ["m"], ["y"])], 17),
+    ([helper.make_node("ReduceMean", ["x"], ["y"], axes=[-1], keepdims=0)], 17),
+    ([helper.make_node("ReduceMean", ["x", "a"], ["m"]), helper.make_node("Squeeze", ["m", "a"], ["y"])], 18),
+    ([helper.make_node("ReduceMean", ["x"], ["m"], axes=[2]), helper.make_node("Squeeze", ["m"], ["y"], axes=[2])], 11),
+], ids=["GlobalAveragePool + Flatten", "ReduceMean", "ReduceMean + Squeeze", "ReduceMean + Squeeze, opset 11"])
+def test_import_1d_global_average_pooling(folder, nodes, opset):
+    """The mean over L of (N, C, L): GlobalAveragePool + Flatten (minicnn's, torch's legacy
+    ``AdaptiveAvgPool1d(1)`` + flatten), ReduceMean over the last axis (``x.mean(-1)``, both
+    exporters), ReduceMean keeping the axis + Squeeze -> the one GlobalAvgPool1D."""
+    used = {i for n in nodes for i in n.input}
+    model = check_import(graph_file(folder, nodes, ["N", 2, 6], {"a": np.array([-1])} if "a" in used else {},
+                                    opset=opset), X[:, :, 0])
+    assert [type(layer).__name__ for layer in model] == ["GlobalAvgPool1D"]
+
+
 @pytest.mark.parametrize("shortcut", [False, True], ids=["identity", "projection"])
 def test_import_residual_add(folder, shortcut):
     """relu(conv(x)) + x and relu(conv(x)) + conv1x1(x): a Residual, input 0 the block."""
@@ -890,6 +906,11 @@ REFUSALS = {
                                      ["an empty branch"]),
     "Concat of data and a constant": ([helper.make_node("Concat", ["x", "c"], ["y"], axis=1)],
                                       {"c": np.ones((1, 2, 6, 6), np.float32)}, ["must be a constant"]),
+    "Squeeze of the data without axes": ([helper.make_node("GlobalAveragePool", ["x"], ["m"]),
+                                          helper.make_node("Squeeze", ["m"], ["y"])], {},
+                                         ["no axes: it would drop every axis of size 1, the batch axis too"]),
+    "Squeeze of an axis longer than 1": ([helper.make_node("Squeeze", ["x", "a"], ["y"])], {"a": np.array([2])},
+                                         ["only axes of size 1 other than the batch axis"]),
     "Unsqueeze before the batch axis": ([helper.make_node("Unsqueeze", ["x", "a"], ["y"])], {"a": np.array([0])},
                                         ["a new axis 0 would move the batch axis"]),
     "BatchNormalization training_mode": (

@@ -18,7 +18,10 @@ keeps them topologically sorted) and gives every tensor a value, one of:
 The model is the layer chain of the graph output's Data. Because every Data carries
 its own chain, a graph that branches needs no special walk: two chains that meet
 at an ``Add`` share the layers up to the fork, and the rest of each is one branch:
-a residual block, which becomes a ``Residual`` (see :func:`add_of_branches`).
+a residual block, which becomes a ``Residual`` (see :func:`add_of_branches`). Chains that
+meet at a ``Concat`` are an Inception block, a ``Concat`` layer (:func:`concat_of_branches`),
+and x times a chain that starts at x is squeeze-and-excitation, a ``SqueezeExcitation``
+(:func:`squeeze_excitation`).
 
 Two ONNX ops that are one minicnn layer are joined through a mark on the Data:
 ``MatMul`` + ``Add`` of a constant is a Dense (``after_matmul``), and
@@ -973,13 +976,34 @@ def unsqueeze(node):
 
 
 def squeeze(node):
-    """Squeeze on constants (axes: an attribute before opset 13, an optional input since)."""
-    data = node.const(0)
+    """Squeeze (axes: an attribute before opset 13, an optional input since): on constants
+    computed here; on data, the named axes of size 1 dropped, as a Reshape, or nothing after a
+    global pool that kept them (PyTorch's dynamo exporter writes ``AdaptiveAvgPool1d(1)`` and
+    a flatten as ReduceMean(keepdims=1) + Squeeze: one GlobalAvgPool1D). Without axes every
+    axis of size 1 would go, the batch axis too when N is 1: refused for data."""
+    value = node.value(0)
     if node.opset < 13:
         axes = node.attr("axes")
     else:
         axes = node.const(1).tolist() if node.has_input(1) else None
-    return _fold(node, np.squeeze, data, None if axes is None else tuple(np.atleast_1d(axes).tolist()))
+    axes = None if axes is None else tuple(np.atleast_1d(axes).tolist())
+    if not isinstance(value, Data):
+        return _fold(node, np.squeeze, value, axes)
+    rank = len(value.shape) + 1
+    if not axes:
+        raise node.refuse("no axes: it would drop every axis of size 1, the batch axis too when N is 1")
+    if not all(type(a) is int and -rank <= a < rank for a in axes):
+        raise node.refuse(f"axes={list(axes)} for a {rank}-D input")
+    dropped = {a % rank for a in axes}
+    if 0 in dropped or any(value.shape[a - 1] != 1 for a in dropped):
+        raise node.refuse(f"axes={list(axes)} of {batched(value.shape)}: only axes of size 1 other than the "
+                          "batch axis can be squeezed")
+    shape = tuple(d for i, d in enumerate(value.shape, 1) if i not in dropped)
+    if value.after_global_pool and shape == value.shape[:1]:
+        return _drop_keepdims(value)
+    if not shape:
+        raise node.refuse("it squeezes each sample into a scalar")
+    return node.apply(value, node.make(L.Reshape, shape=shape))
 
 
 def concat(node):
