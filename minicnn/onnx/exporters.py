@@ -140,7 +140,7 @@ def avg_pool(layer, graph, x, shape):
 
     In ceil mode a window hanging over the end of the padded input divides by its part inside
     the padded input (with 1) or inside the input (with 0): PyTorch's rule, and onnxruntime's
-    (checked for every kernel <= 3, stride <= 3, padding and size 3..11 in tests/test_onnx.py).
+    (checked for kernels 2 and 3, strides 1 to 3, every padding and sizes 3 to 9 in tests/test_onnx.py).
     """
     return graph.node("AveragePool", [x], **_pool_window(layer, shape),
                       count_include_pad=int(layer.count_include_pad))
