@@ -251,7 +251,8 @@ def lrn_cases(draw):
     a decomposition that minicnn does not read back: test_lrn_that_onnxruntime_lacks_...)."""
     size = draw(st.sampled_from([1, 3, 5, 7]))
     layer = L.LocalResponseNorm(size, alpha=draw(st.floats(0.01, 2).map(short_float)),
-                                beta=draw(st.floats(0.01, 1.5).map(short_float)), k=draw(st.floats(0.5, 3).map(short_float)))
+                                beta=draw(st.floats(0.01, 1.5).map(short_float)),
+                                k=draw(st.floats(0.5, 3).map(short_float)))
     return [layer], (draw(st.integers(1, 8)), draw(st.integers(1, 4)), draw(st.integers(1, 4)))
 
 

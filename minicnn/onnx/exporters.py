@@ -75,9 +75,10 @@ def conv2d(layer, graph, x, shape):
     """Conv2D -> ``Conv``: the same cross-correlation, x (N, C, H, W) -> (N, O, OH, OW).
 
     W (O, C/groups, kh, kw) and b (O,) go in as they are; ``groups`` is ONNX's ``group``
-    (the same split of the channels: output channel o sees input group o // (O/groups)). ``padding='same'`` becomes its explicit
-    pads for this input size (TensorFlow's rule: with an odd total, the extra row/column
-    at the bottom/right; at stride > 1 they depend on H and W, which ``input_shape`` fixes).
+    (the same split of the channels: output channel o sees input group o // (O/groups)).
+    ``padding='same'`` becomes its explicit pads for this input size (TensorFlow's rule: with
+    an odd total, the extra row/column at the bottom/right; at stride > 1 they depend on H and
+    W, which ``input_shape`` fixes).
     Explicit pads rather than ``auto_pad='SAME_UPPER'``: onnxruntime refuses ``auto_pad``
     together with dilation.
     """
@@ -197,8 +198,9 @@ def local_response_norm(layer, graph, x, shape):
     of squares over the window, alpha divided by the size n in both (onnxruntime agrees to
     1e-7). The window is c - floor((n-1)/2) .. c + ceil((n-1)/2) in ONNX, c - n//2 ..
     c + (n-1)//2 in PyTorch and minicnn: the same for odd n, one channel apart for even n.
-    onnxruntime (1.32) refuses an even size, alpha = 0, beta = 0 and inputs that are not 4-D; those are
-    written as PyTorch writes every LRN (and minicnn does not read them back): x*x reshaped to (N, 1, C, rest), ``AveragePool`` over (n, 1) with pads n//2 before
+    onnxruntime (1.32) refuses an even size, alpha = 0, beta = 0 and inputs that are not
+    4-D; those are written as PyTorch writes every LRN (and minicnn does not read them back):
+    x*x reshaped to (N, 1, C, rest), ``AveragePool`` over (n, 1) with pads n//2 before
     and (n-1)//2 after (count_include_pad=1: the window's mean, s_c / n), reshaped back, then
     ``Mul`` alpha, ``Add`` k, ``Pow`` -beta, ``Mul`` x.
     """

@@ -1138,7 +1138,8 @@ def _se_weights(x, gate):
     kinds = [type(layer) for layer in rest]
     if len(rest) != 4 or kinds[1:] != [L.ReLU, kinds[0], L.Sigmoid] or kinds[0] not in (L.Dense, L.Conv2D):
         names = ", ".join(k.__name__ for k in kinds)
-        return f"after the pool it computes {names or 'nothing'}; expected Dense/1x1 Conv, ReLU, Dense/1x1 Conv, Sigmoid"
+        return (f"after the pool it computes {names or 'nothing'}; expected Dense/1x1 Conv, ReLU, "
+                "Dense/1x1 Conv, Sigmoid")
     pairs = []
     for layer in (rest[0], rest[2]):
         if isinstance(layer, L.Conv2D):
