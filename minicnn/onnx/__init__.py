@@ -11,14 +11,14 @@ How the layers map (opset 17; the importer reads opsets 7 and later):
 
 | minicnn layer | ONNX op | notes |
 |---|---|---|
-| Conv2D, Conv1D | Conv | W (O, C/groups, kh, kw) or (O, C/groups, k) as is; group = groups; pads [top, left, bottom, right] or [left, right] |
-| MaxPool2D, MaxPool1D | MaxPool | strides always written (ONNX's default is 1); ceil_mode=1 where ceil mode adds a window |
+| Conv2D, Conv1D | Conv | W (O, C/groups, k...) as is; group = groups; pads [top, left, bottom, right] or [left, right] |
+| MaxPool2D, MaxPool1D | MaxPool | strides always written (ONNX's default is 1); ceil_mode=1 where it adds a window |
 | AvgPool2D, AvgPool1D | AveragePool | count_include_pad as the layer's: 1 counts the zero padding in the mean |
 | GlobalAvgPool2D, GlobalAvgPool1D | GlobalAveragePool + Flatten | ONNX's (N, C, 1, 1) or (N, C, 1) flattened to minicnn's (N, C) |
-| AdaptiveAvgPool2D | Identity, GlobalAveragePool, AveragePool, or Reshape + MatMul + Reshape | the exact form for ``input_shape``: no op, (1, 1), uniform bins, or y = A_h x A_w^T as one matrix |
-| LocalResponseNorm | LRN, or Mul/Reshape/AveragePool/Reshape/Mul/Add/Pow/Mul | LRN for odd size on (N, C, H, W) with alpha, beta > 0 (what onnxruntime runs); else PyTorch's decomposition |
+| AdaptiveAvgPool2D | Identity, GlobalAveragePool, AveragePool, Reshape + MatMul + Reshape | exact for ``input_shape`` |
+| LocalResponseNorm | LRN | odd size, 4-D, alpha, beta > 0 (what onnxruntime runs); else PyTorch's decomposition |
 | Concat | the branches' nodes + Concat (axis 1) | nested Concats nest |
-| SqueezeExcitation | the gate's nodes, Unsqueeze, Mul | GlobalAveragePool, Flatten, Gemm, Relu, Gemm, Sigmoid: (N, C), broadcast as (N, C, 1, 1) |
+| SqueezeExcitation | the gate's nodes, Unsqueeze, Mul | the gate (N, C) as (N, C, 1, 1), broadcast over H, W |
 | Dense | Gemm, or MatMul + Add | W (in, out) is Gemm's B with transB=0; MatMul for (N, ..., in) |
 | BatchNorm | BatchNormalization | running statistics; ONNX momentum = 1 - minicnn momentum |
 | Flatten, Reshape | Flatten (axis 1), Reshape to [0, *shape] | the batch axis stays dynamic |
