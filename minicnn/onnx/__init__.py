@@ -11,10 +11,10 @@ How the layers map (opset 17; the importer reads opsets 7 and later):
 
 | minicnn layer | ONNX op | notes |
 |---|---|---|
-| Conv2D, Conv1D | Conv | W (O, C/groups, k...) as is; group = groups; pads [top, left, bottom, right] or [left, right] |
+| Conv2D, Conv1D | Conv | W (O, C/groups, k...) as is; group = groups; pads [top, left, bottom, right], [left, right] |
 | MaxPool2D, MaxPool1D | MaxPool | strides always written (ONNX's default is 1); ceil_mode=1 where it adds a window |
 | AvgPool2D, AvgPool1D | AveragePool | count_include_pad as the layer's: 1 counts the zero padding in the mean |
-| GlobalAvgPool2D, GlobalAvgPool1D | GlobalAveragePool + Flatten | ONNX's (N, C, 1, 1) or (N, C, 1) flattened to minicnn's (N, C) |
+| GlobalAvgPool2D, GlobalAvgPool1D | GlobalAveragePool + Flatten | ONNX's (N, C, 1, 1) or (N, C, 1) flattened to (N, C) |
 | AdaptiveAvgPool2D | Identity, GlobalAveragePool, AveragePool, Reshape + MatMul + Reshape | exact for ``input_shape`` |
 | LocalResponseNorm | LRN | odd size, 4-D, alpha, beta > 0 (what onnxruntime runs); else PyTorch's decomposition |
 | Concat | the branches' nodes + Concat (axis 1) | nested Concats nest |
