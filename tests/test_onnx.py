@@ -730,13 +730,19 @@ def test_import_global_average_pooling(folder, case):
     ([helper.make_node("ReduceMean", ["x"], ["y"], axes=[-1], keepdims=0)], 17),
     ([helper.make_node("ReduceMean", ["x", "a"], ["m"]), helper.make_node("Squeeze", ["m", "a"], ["y"])], 18),
     ([helper.make_node("ReduceMean", ["x"], ["m"], axes=[2]), helper.make_node("Squeeze", ["m"], ["y"], axes=[2])], 11),
-], ids=["GlobalAveragePool + Flatten", "ReduceMean", "ReduceMean + Squeeze", "ReduceMean + Squeeze, opset 11"])
+    ([helper.make_node("Unsqueeze", ["x", "b"], ["u"]), helper.make_node("ReduceMean", ["u", "hw"], ["m"]),
+      helper.make_node("Squeeze", ["m", "b"], ["s"]), helper.make_node("Reshape", ["s", "shape"], ["y"])], 18),
+], ids=["GlobalAveragePool + Flatten", "ReduceMean", "ReduceMean + Squeeze", "ReduceMean + Squeeze, opset 11",
+        "dynamo's AdaptiveAvgPool1d(1) + flatten"])
 def test_import_1d_global_average_pooling(folder, nodes, opset):
     """The mean over L of (N, C, L): GlobalAveragePool + Flatten (minicnn's, torch's legacy
     ``AdaptiveAvgPool1d(1)`` + flatten), ReduceMean over the last axis (``x.mean(-1)``, both
-    exporters), ReduceMean keeping the axis + Squeeze -> the one GlobalAvgPool1D."""
+    exporters), ReduceMean keeping the axis + Squeeze, and what the dynamo exporter writes for
+    ``AdaptiveAvgPool1d(1)`` + flatten (Unsqueeze to (N, C, 1, L), ReduceMean over the last two
+    axes, Squeeze, Reshape) -> the one GlobalAvgPool1D."""
     used = {i for n in nodes for i in n.input}
-    model = check_import(graph_file(folder, nodes, ["N", 2, 6], {"a": np.array([-1])} if "a" in used else {},
+    consts = {"a": np.array([-1]), "b": np.array([-2]), "hw": np.array([-1, -2]), "shape": np.array([-1, 2])}
+    model = check_import(graph_file(folder, nodes, ["N", 2, 6], {k: v for k, v in consts.items() if k in used},
                                     opset=opset), X[:, :, 0])
     assert [type(layer).__name__ for layer in model] == ["GlobalAvgPool1D"]
 

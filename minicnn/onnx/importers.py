@@ -543,7 +543,18 @@ def _global_mean(node, x, keepdims):
     That Reshape is marked (``after_global_pool``): a Flatten or a Reshape to (N, C) right
     after it drops it again (:func:`_drop_keepdims`), so that GlobalAveragePool + Flatten,
     as minicnn and PyTorch write it, comes back as the one GlobalAvgPool2D.
+
+    (N, C, 1, L) that is an unsqueezed (N, C, L) is pooled as the (N, C, L): PyTorch's dynamo
+    exporter writes ``AdaptiveAvgPool1d(1)`` as Unsqueeze, ReduceMean over the last two axes,
+    Squeeze: one GlobalAvgPool1D.
     """
+    last = x.layers[-1] if x.layers else None
+    if (len(x.shape) == 3 and x.shape[1] == 1 and type(last) is L.Reshape
+            and node.context.input_shapes.get(id(last)) == (x.shape[0], x.shape[2])):
+        x = Data(x.layers[:-1], (x.shape[0], x.shape[2]), x.dtype)
+        pooled = node.apply(x, L.GlobalAvgPool1D())
+        return dataclasses.replace(node.apply(pooled, L.Reshape((x.shape[0], 1, 1))), after_global_pool=True) \
+            if keepdims else pooled
     one_d = len(x.shape) == 2
     pooled = node.apply(x, L.GlobalAvgPool1D() if one_d else L.GlobalAvgPool2D())
     if not keepdims:
@@ -555,6 +566,17 @@ def _global_mean(node, x, keepdims):
 def _drop_keepdims(x):
     """(N, C, 1, 1) marked by :func:`_global_mean` -> the GlobalAvgPool2D's own (N, C)."""
     return Data(x.layers[:-1], x.shape[:1], x.dtype)
+
+
+def _reshape_kept(node, x, shape):
+    """A Reshape/Squeeze/Unsqueeze of a pool's marked (N, C, 1, ...) to ``shape``: (C,) is the
+    pool's own output, (C, 1, ...) its one Reshape, still marked; None for other shapes."""
+    if not x.after_global_pool or not shape or shape[0] != x.shape[0] or any(d != 1 for d in shape[1:]):
+        return None
+    pooled = _drop_keepdims(x)
+    if len(shape) == 1:
+        return pooled
+    return dataclasses.replace(node.apply(pooled, L.Reshape(tuple(shape))), after_global_pool=True)
 
 
 # ---------------------------------------------------------------------------
@@ -792,6 +814,10 @@ def reshape(node):
         raise node.refuse("reshapes each sample into a scalar")
     if x.after_global_pool and rest in ([x.shape[0]], [-1]):    # (N, C, 1, 1) -> (N, C): GlobalAvgPool2D's own
         return _drop_keepdims(x)
+    if -1 not in rest:
+        kept = _reshape_kept(node, x, rest)
+        if kept is not None:
+            return kept
     reshaped = node.apply(x, node.make(L.Reshape, shape=tuple(int(d) for d in rest)))
     if len(x.layers) >= 2 and id(x.layers[-2]) in node.context.input_shapes:
         # maybe the end of minicnn's AdaptiveAvgPool2D as Reshape-MatMul-Reshape: x before the first Reshape
@@ -972,7 +998,8 @@ def unsqueeze(node):
     if 0 in {a % rank for a in axes}:
         raise node.refuse("a new axis 0 would move the batch axis; minicnn's Reshape keeps it first")
     shape = np.expand_dims(np.empty((1, *value.shape), dtype=np.int8), axes).shape[1:]
-    return node.apply(value, node.make(L.Reshape, shape=shape))
+    kept = _reshape_kept(node, value, shape)
+    return kept if kept is not None else node.apply(value, node.make(L.Reshape, shape=shape))
 
 
 def squeeze(node):
@@ -999,8 +1026,9 @@ def squeeze(node):
         raise node.refuse(f"axes={list(axes)} of {batched(value.shape)}: only axes of size 1 other than the "
                           "batch axis can be squeezed")
     shape = tuple(d for i, d in enumerate(value.shape, 1) if i not in dropped)
-    if value.after_global_pool and shape == value.shape[:1]:
-        return _drop_keepdims(value)
+    kept = _reshape_kept(node, value, shape)
+    if kept is not None:
+        return kept
     if not shape:
         raise node.refuse("it squeezes each sample into a scalar")
     return node.apply(value, node.make(L.Reshape, shape=shape))
