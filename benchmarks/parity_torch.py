@@ -9,7 +9,9 @@ pools, average pooling without the padding in the count, 'same' padding at strid
 (TensorFlow's rule, against PyTorch on the padded input) for Conv2D and MaxPool2D,
 GlobalAvgPool2D, a ResNet block with BatchNorm in training mode, the max and average
 pools in ceil mode (2-D and 1-D, fast paths and references), AdaptiveAvgPool2D,
-GlobalAvgPool1D, grouped and depthwise convolution and LocalResponseNorm. All agree to about 1e-14. A minute or more on 2 cores.
+GlobalAvgPool1D, grouped and depthwise convolution, LocalResponseNorm, and Concat of
+branches (an Inception block, nested) against torch.cat and the squeeze-and-excitation
+block. All agree to about 1e-13. A few minutes on 2 cores.
 
     python benchmarks/parity_torch.py
 """
@@ -291,3 +293,64 @@ for trial in range(200):
     worst["local response norm"] = max(worst["local response norm"], diff(grads_of(ours, x, g), theirs))
 for name, value in worst.items():
     print(f"{name} worst abs diff (forward, dx, dW; float64)", value)
+
+# ---------------------------------------------------------------------------
+# Issue #18: Concat of branches (an Inception block, nested as Inception-v4's InceptionC,
+# BatchNorm in training mode) against torch.cat; a squeeze-and-excitation block; the
+# weights copied by zoo_torch.load_from_minicnn; output, dx and every weight's gradient
+# ---------------------------------------------------------------------------
+import zoo_torch  # noqa: E402  (benchmarks/ is on the path when this file runs)
+
+
+def leaf_pairs(ours, theirs):
+    """(minicnn Conv2D/BatchNorm/Dense, torch module) in forward order, for the gradients."""
+    return list(zip(zoo_torch._minicnn_leaves([ours]), zoo_torch._torch_leaves(theirs)))
+
+
+def weight_grad_diff(pairs):
+    worst = 0.0
+    for a, b in pairs:
+        w = a.params["gamma" if isinstance(b, torch.nn.BatchNorm2d) else "W"].grad
+        w = w.T if isinstance(b, torch.nn.Linear) else w
+        worst = max(worst, np.abs(w - b.weight.grad.numpy()).max())
+    return worst
+
+
+def branch_case(c, widths, side, nested):
+    F64 = np.float64
+    conv_bn = lambda ci, co, k, p: [L.Conv2D(ci, co, k, padding=p, bias=False, dtype=F64), L.BatchNorm(co, eps=1e-3, dtype=F64), L.ReLU()]
+    ours = [conv_bn(c, widths[0], 1, 0), conv_bn(c, widths[1], 1, 0) + conv_bn(widths[1], widths[2], 3, 1),
+            [L.MaxPool2D(3, 1, 1, ceil_mode=True)] + conv_bn(c, widths[3], 1, 0)]
+    theirs = [zoo_torch.basic_conv(c, widths[0], 1), torch.nn.Sequential(zoo_torch.basic_conv(c, widths[1], 1), zoo_torch.basic_conv(widths[1], widths[2], 3, padding=1)),
+              torch.nn.Sequential(torch.nn.MaxPool2d(3, 1, 1, ceil_mode=True), zoo_torch.basic_conv(c, widths[3], 1))]
+    if nested:
+        ours.append(conv_bn(c, 3, 1, 0) + [L.Concat([conv_bn(3, 2, (1, 3), (0, 1)), conv_bn(3, 2, (3, 1), (1, 0))])])
+        theirs.append(torch.nn.Sequential(zoo_torch.basic_conv(c, 3, 1), zoo_torch._split_of(3, 2)))
+    return L.Concat(ours), zoo_torch.Cat(*theirs).double()
+
+
+def compare(ours, theirs, x):
+    zoo_torch.load_from_minicnn(theirs, mc.Sequential([ours]))
+    xt = torch.from_numpy(x).requires_grad_(); yt = theirs(xt)
+    g = rng.standard_normal(tuple(yt.shape)); yt.backward(torch.from_numpy(g))
+    y = ours.forward(x, training=True); dx = ours.backward(g)
+    return max(np.abs(y - yt.detach().numpy()).max(), np.abs(dx - xt.grad.numpy()).max(),
+               weight_grad_diff(leaf_pairs(ours, theirs)))
+
+
+mc.manual_seed(0)
+worst = {"concat (Inception block, BatchNorm training)": 0.0, "squeeze-excitation": 0.0}
+for trial in range(40):
+    c, side = int(rng.integers(1, 6)), int(rng.integers(1, 8))
+    ours, theirs = branch_case(c, [int(v) for v in rng.integers(1, 5, 4)], side, nested=trial % 2 == 0)
+    x = rng.standard_normal((3, c, side, int(rng.integers(1, 8))))
+    worst["concat (Inception block, BatchNorm training)"] = max(worst["concat (Inception block, BatchNorm training)"],
+                                                                compare(ours, theirs, x))
+    s = int(rng.integers(1, 5))
+    se = L.SqueezeExcitation(c, s, dtype=np.float64)
+    for p in se.params.values():
+        p.data[...] = rng.standard_normal(p.shape)
+    x = rng.standard_normal((2, c, side, int(rng.integers(1, 8))))
+    worst["squeeze-excitation"] = max(worst["squeeze-excitation"], compare(se, zoo_torch.SE(c, s).double(), x))
+for name, value in worst.items():
+    print(f"{name} worst abs diff (output, dx, every weight's gradient)", value)

@@ -11,10 +11,11 @@ from ._rng import manual_seed
 from .functional import reference_paths
 from .threads import get_num_threads, set_num_threads
 from .model import Sequential
+from . import models
 from .parameter import Parameter
 
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Parameter", "manual_seed", "reference_paths", "get_num_threads", "set_num_threads",
            "data", "fast", "functional", "threads", "gradcheck", "init",
-           "image", "layers", "losses", "metrics", "optim", "training", "viz", "__version__"]
+           "image", "layers", "losses", "metrics", "models", "optim", "training", "viz", "__version__"]

@@ -136,6 +136,24 @@ def layer_cases(draw, name):
             return cls([L.Conv2D(c, c, 3, padding=1, bias=False, dtype=dtype), L.BatchNorm(c, dtype=dtype),
                         L.ReLU()])
         return make, shape
+    elif name == "Concat":
+        c, dtype, nested = draw(st.integers(1, 3)), draw(FLOATS), draw(st.booleans())
+        widths = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+        shape = (n, c, _side(draw, 2), _side(draw, 2))
+
+        def make():           # a 1x1 conv per branch, a pooling branch, maybe a nested Concat
+            mc.manual_seed(1234)
+            branches = [[L.Conv2D(c, w, 1, dtype=dtype)] for w in widths] + [L.MaxPool2D(3, 1, 1)]
+            if nested:
+                branches.append([L.Conv2D(c, 2, 3, padding=1, dtype=dtype),
+                                 L.Concat([L.Conv2D(2, 1, (1, 3), padding=(0, 1), dtype=dtype),
+                                           [L.Conv2D(2, 1, (3, 1), padding=(1, 0), dtype=dtype)]])])
+            return cls(branches)
+        return make, shape
+    elif name == "SqueezeExcitation":
+        kwargs = dict(input_channels=draw(st.integers(1, 4)), squeeze_channels=draw(st.integers(1, 3)),
+                      dtype=draw(FLOATS))
+        shape = (n, kwargs["input_channels"], _side(draw), _side(draw))
     elif name == "Dense":
         kwargs = dict(in_features=draw(st.integers(1, 4)), out_features=draw(st.integers(1, 4)),
                       bias=draw(st.booleans()), dtype=draw(FLOATS))
@@ -254,6 +272,10 @@ CONSTRUCTORS["AdaptiveAvgPool2D"] = (dict(output_size=3), {
         isinstance(v, (tuple, list)) and len(v) == 2 and all(u is None or _is_int(u, 1) for u in v))})
 CONSTRUCTORS["AvgPool1D"] = (CONSTRUCTORS["MaxPool1D"][0], dict(CONSTRUCTORS["MaxPool1D"][1], count_include_pad=_is_bool))
 CONSTRUCTORS["Residual"] = (dict(block=[L.ReLU()]), {"block": lambda v: False, "shortcut": lambda v: v is None})
+CONSTRUCTORS["Concat"] = (dict(branches=[[L.ReLU()]]), {"branches": lambda v: False})
+CONSTRUCTORS["SqueezeExcitation"] = (dict(input_channels=4, squeeze_channels=2), {
+    "input_channels": lambda v: _is_int(v, 1), "squeeze_channels": lambda v: _is_int(v, 1),
+    "dtype": lambda v: False})
 CONSTRUCTOR_ARGS = [(name, arg) for name, (_, args) in sorted(CONSTRUCTORS.items()) for arg in args]
 
 
@@ -331,6 +353,12 @@ def _taps(x_pad, kh, kw, sh, sw, dh, dw, oh, ow):
     for i in range(kh):
         for j in range(kw):
             yield i, j, x_pad[..., i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
+
+
+def _reference_chain(layers, x, training):
+    for inner in layers:
+        x = reference_forward(inner, x, training)
+    return x
 
 
 def reference_forward(layer, x, training):
@@ -411,6 +439,12 @@ def reference_forward(layer, x, training):
         for inner in (layer.shortcut.layers if layer.shortcut is not None else []):
             skip = reference_forward(inner, skip, training)
         return h + skip
+    if name == "Concat":
+        return np.concatenate([_reference_chain(branch.layers, x, training) for _, branch in layer.branches()], 1)
+    if name == "SqueezeExcitation":
+        w1, b1, w2, b2 = (layer.params[k].data.astype(np.float64) for k in ("gate.1.W", "gate.1.b", "gate.3.W", "gate.3.b"))
+        g = 1 / (1 + np.exp(-(np.maximum(x.mean(axis=(2, 3)) @ w1 + b1, 0) @ w2 + b2)))
+        return x * g[:, :, None, None]
     if name == "Dense":
         out = x @ layer.params["W"].data.astype(np.float64)
         return out + layer.params["b"].data.astype(np.float64) if layer.bias else out

@@ -291,6 +291,85 @@ def test_residual_in_a_network_trains_every_branch():
         np.testing.assert_allclose(p.grad, a, rtol=1e-12, atol=1e-15)
 
 
+@st.composite
+def concat_layers(draw, c):
+    """A Concat on c channels: 1x1 and 3x3 "same" convolutions, BatchNorm, a pooling
+    branch, and maybe a branch forking again into a nested Concat (Inception-v4's InceptionC)."""
+    kinds = draw(st.lists(st.sampled_from(["1x1", "3x3", "bn", "pool", "nested", "one layer"]),
+                          min_size=1, max_size=4))
+    branches = []
+    for kind in kinds:
+        w = draw(st.integers(1, 3))
+        if kind == "1x1":
+            branches.append([L.Conv2D(c, w, 1, dtype=F64)])
+        elif kind == "3x3":
+            branches.append([L.Conv2D(c, w, 3, padding=1, dtype=F64), L.Tanh()])
+        elif kind == "bn":
+            # (a 3x3 conv: after a 1x1 conv of one channel, BatchNorm would make the loss blind to W)
+            branches.append([L.Conv2D(c, w, 3, padding=1, bias=False, dtype=F64), L.BatchNorm(w, dtype=F64),
+                             L.Tanh()])
+        elif kind == "pool":
+            branches.append([L.AvgPool2D(3, 1, 1, count_include_pad=False), L.Conv2D(c, w, 1, dtype=F64)])
+        elif kind == "nested":
+            branches.append([L.Conv2D(c, 2, 1, dtype=F64),
+                             L.Concat([L.Conv2D(2, w, (1, 3), padding=(0, 1), dtype=F64),
+                                       [L.Conv2D(2, 1, (3, 1), padding=(1, 0), dtype=F64)]])])
+        else:
+            branches.append(L.Conv2D(c, w, 3, padding=1, dtype=F64))
+    event(f"branches: {len(kinds)}; nested: {'nested' in kinds}")
+    return L.Concat(branches)
+
+
+@given(data=st.data(), c=st.integers(1, 3), side=st.integers(2, 5), seed=seeds)
+def test_concat_gradients(data, c, side, seed):
+    """dy split by the branches' channels, each branch's input gradient added: the gradients
+    of x and of every parameter of every branch (nested ones too) match central differences."""
+    mc.manual_seed(seed % 1000)
+    layer = data.draw(concat_layers(c))
+    x = np.random.default_rng(seed).standard_normal((3, c, side, side))
+    assert_grads_ok(layer, x, seed)
+
+
+@given(c=st.integers(1, 5), s=st.integers(1, 4), n=st.integers(1, 3), h=st.integers(1, 4),
+       w=st.integers(1, 4), seed=seeds)
+def test_squeeze_excitation_gradients(c, s, n, h, w, seed):
+    """dx = dy * g + the gate's input gradient of sum_hw(dy * x): x reaches y twice."""
+    mc.manual_seed(seed % 1000)
+    layer = L.SqueezeExcitation(c, s, dtype=F64)
+    for p in layer.params.values():         # biases away from 0: the gate's ReLU is not all on or off
+        if p.data.ndim == 1:
+            p.data[...] = np.random.default_rng(seed + 1).normal(size=p.data.shape) * 0.5
+    assert_grads_ok(layer, np.random.default_rng(seed).standard_normal((n, c, h, w)), seed)
+
+
+def test_inception_and_se_in_a_network_train_every_branch():
+    """Sequential backward through a Concat and an SE block reaches every parameter; with
+    input_grad=False the parameters get the same gradients."""
+    mc.manual_seed(0)
+    model = mc.Sequential([L.Concat([[L.Conv2D(2, 2, 1, dtype=F64)],
+                                     [L.Conv2D(2, 1, 3, padding=1, dtype=F64), L.ReLU()],
+                                     [L.MaxPool2D(3, 1, 1, ceil_mode=True)]]),
+                           L.SqueezeExcitation(5, 2, dtype=F64), L.GlobalAvgPool2D(), L.Dense(5, 3, dtype=F64)])
+    x = np.random.default_rng(0).standard_normal((4, 2, 5, 5))
+    y = np.array([0, 1, 2, 0])
+    loss = mc.losses.CrossEntropy()
+
+    def f(_):
+        return loss.forward(model.forward(x, training=True), y)
+
+    f(None)
+    dx = model.backward(loss.backward())
+    analytic = [p.grad.copy() for p in model.parameters()]
+    assert relative_error(dx, numerical_gradient(f, x)) <= TOL
+    for p, a in zip(model.parameters(), analytic):
+        assert relative_error(a, numerical_gradient(f, p.data)) <= TOL
+        p.zero_grad()
+    f(None)
+    assert model.backward(loss.backward(), input_grad=False) is None
+    for p, a in zip(model.parameters(), analytic):
+        np.testing.assert_allclose(p.grad, a, rtol=1e-12, atol=1e-15)
+
+
 def test_maxpool_tie_goes_to_first_in_row_major_order():
     x = np.array([[[[1.0, 3.0, 3.0], [3.0, 0.0, 3.0], [2.0, 3.0, 1.0]]]])
     layer = L.MaxPool2D(3, stride=1)

@@ -361,8 +361,8 @@ def _fitting_input(name):
     return {"Conv2D": (1, 2, 5, 5), "MaxPool2D": (1, 2, 4, 4), "AvgPool2D": (1, 2, 4, 4),
             "Dense": (2, 3), "BatchNorm": (4, 3), "Conv1D": (1, 2, 6), "MaxPool1D": (1, 2, 6),
             "AvgPool1D": (1, 2, 6), "GlobalAvgPool2D": (1, 2, 3, 3), "Residual": (2, 2, 4, 4),
-            "AdaptiveAvgPool2D": (1, 2, 5, 5), "GlobalAvgPool1D": (1, 2, 6),
-            "LocalResponseNorm": (2, 3, 4)}.get(name, (2, 3))
+            "AdaptiveAvgPool2D": (1, 2, 5, 5), "GlobalAvgPool1D": (1, 2, 6), "Concat": (2, 2, 4, 4),
+            "SqueezeExcitation": (2, 2, 4, 4), "LocalResponseNorm": (2, 3, 4)}.get(name, (2, 3))
 
 
 LAYERS = {"Conv2D": lambda: L.Conv2D(2, 2, 3), "MaxPool2D": lambda: L.MaxPool2D(2),
@@ -373,6 +373,8 @@ LAYERS = {"Conv2D": lambda: L.Conv2D(2, 2, 3), "MaxPool2D": lambda: L.MaxPool2D(
           "MaxPool1D": lambda: L.MaxPool1D(2), "AvgPool1D": lambda: L.AvgPool1D(2),
           "Residual": lambda: L.Residual([L.Conv2D(2, 2, 3, padding=1), L.BatchNorm(2)]),
           "AdaptiveAvgPool2D": lambda: L.AdaptiveAvgPool2D(3),
+          "Concat": lambda: L.Concat([[L.Conv2D(2, 2, 3, padding=1), L.BatchNorm(2)], [L.MaxPool2D(3, 1, 1)]]),
+          "SqueezeExcitation": lambda: L.SqueezeExcitation(2, 1),
           "LocalResponseNorm": lambda: L.LocalResponseNorm(2)}
 
 

@@ -153,6 +153,8 @@ LAYER_CASES = [
     (lambda: L.AdaptiveAvgPool2D((2, None)), (2, 3, 5, 4)),
     (lambda: L.GlobalAvgPool1D(), (2, 3, 7)),
     (lambda: L.Residual([L.Conv2D(3, 3, 3, padding=1), L.ReLU()]), (2, 3, 5, 5)),
+    (lambda: L.Concat([[L.Conv2D(3, 2, 1)], L.MaxPool2D(3, 1, 1)]), (2, 3, 5, 5)),
+    (lambda: L.SqueezeExcitation(3, 2), (2, 3, 5, 5)),
     (lambda: L.Conv2D(4, 2, 3, padding=1, groups=2), (2, 4, 5, 5)),
     (lambda: L.LocalResponseNorm(3), (2, 4, 5, 5)),
     (lambda: L.LocalResponseNorm(3), (2, 4, 7)),
@@ -205,6 +207,8 @@ def test_wrong_ndim(layer, shape, fragments):
     (L.Conv1D(3, 2, 3), (2, 4, 8), 3, 4),
     (L.Conv2D(6, 6, 3, groups=3), (2, 3, 8, 8), 6, 3),
     (L.Residual([L.Conv2D(3, 3, 1)]), (2, 4, 5, 5), 3, 4),
+    (L.Concat([[L.Conv2D(3, 3, 1)], [L.ReLU()]]), (2, 4, 5, 5), 3, 4),
+    (L.SqueezeExcitation(3, 2), (2, 4, 5, 5), 3, 4),
 ])
 def test_channel_or_feature_mismatch(layer, shape, expects, has):
     with pytest.raises(ValueError, match=msg(f"expects {expects}", f"has {has}")):

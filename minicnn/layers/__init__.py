@@ -16,6 +16,8 @@
 | BatchNorm | (N, C) or (N, C, H, W), same shape | gamma (C,), beta (C,) |
 | LocalResponseNorm | (N, C, *), same shape | - |
 | Residual | block(x) + shortcut(x) | those of its layers |
+| Concat | branches' outputs on x, concatenated along axis 1 | those of its layers |
+| SqueezeExcitation | (N, C, H, W), same shape: x * gate(x) per channel | gate.1.W (C, S), gate.1.b, gate.3.W (S, C), gate.3.b |
 
 Containers (:mod:`minicnn.layers.container`): ``Chain``, layers run in order (what
 ``minicnn.Sequential`` builds on, and a Residual's branches are), and ``BranchedLayer``,
@@ -31,13 +33,14 @@ from .dropout import Dropout
 from .batchnorm import BatchNorm
 from .normalization import LocalResponseNorm
 from .residual import Residual
+from .branches import Concat, SqueezeExcitation
 from .container import BranchedLayer, Chain
 
 #: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
 REGISTRY = {cls.__name__: cls for cls in (
     Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, AdaptiveAvgPool2D,
     GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm,
-    LocalResponseNorm, Residual)}
+    LocalResponseNorm, Residual, Concat, SqueezeExcitation)}
 
 
 def build_layer(item):

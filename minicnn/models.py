@@ -1,0 +1,292 @@
+"""The classic architectures, LeNet-5 to SENet, as minicnn Sequentials.
+
+Each function returns a freshly initialised ``Sequential`` with the reference
+implementation's architecture and exactly its parameter count (``tests/test_models.py``
+pins every count and derives it from the widths; ``benchmarks/zoo_torch.py`` defines the
+same ten networks in PyTorch, and ``benchmarks/bench_models.py`` proves them the same
+function by copying the weights across and comparing the outputs).
+
+| function | input (native) | smallest input | parameters | source |
+|---|---|---|---|---|
+| ``lenet5()`` | 1 x 32 x 32 | 32 (to 35) | 61,706 | LeCun et al. 1998 (C3 fully connected) |
+| ``alexnet()`` | 3 x 224 x 224 | 63 | 61,100,840 | torchvision ``alexnet`` |
+| ``vgg11()`` | 3 x 224 x 224 | 32 | 132,863,336 | torchvision ``vgg11`` |
+| ``vgg16()`` | 3 x 224 x 224 | 32 | 138,357,544 | torchvision ``vgg16`` |
+| ``googlenet()`` | 3 x 224 x 224 | 15 | 6,624,904 | torchvision ``googlenet(aux_logits=False)`` |
+| ``inception_v4()`` | 3 x 299 x 299 | 75 | 42,679,816 | timm ``inception_v4`` |
+| ``resnet18()`` | 3 x 224 x 224 | 1 | 11,689,512 | torchvision ``resnet18`` |
+| ``resnet34()`` | 3 x 224 x 224 | 1 | 21,797,672 | torchvision ``resnet34`` |
+| ``resnet50()`` | 3 x 224 x 224 | 1 | 25,557,032 | torchvision ``resnet50`` (v1.5) |
+| ``se_resnet50()`` | 3 x 224 x 224 | 1 | 28,088,024 | timm ``seresnet50`` |
+
+(the counts at the defaults: ``num_classes=1000, in_channels=3``; LeNet-5's are 10 and 1.)
+
+Every function takes ``num_classes`` and ``in_channels`` (and ``dtype``). The heads end
+in ``AdaptiveAvgPool2D`` (AlexNet, VGG) or ``GlobalAvgPool2D`` (the rest), so every model
+but LeNet-5 takes any input from its smallest size up, a CIFAR-sized 32 x 32 included for
+VGG, GoogLeNet and the ResNets (a smaller image only makes the last feature maps smaller;
+AlexNet's and VGG's heads then repeat pixels, as PyTorch's do). No separate small-input
+variant is needed. LeNet-5 takes 32 x 32 (MNIST's 28 x 28 padded by 2) up to 35 x 35:
+its C5 map must be 1 x 1 for the Dense layer after it.
+
+What the names mean, once: a *stem* is the first layers, which shrink the image fast;
+``conv_bn(...)`` below is a convolution without bias, BatchNorm and ReLU (torchvision's
+``BasicConv2d``, timm's ``ConvNormAct``); an Inception block is a ``Concat`` of branches,
+a residual block a ``Residual`` followed by a ReLU, an SE block a ``SqueezeExcitation``
+at the end of a residual branch. Initialisation is minicnn's default (He normal for
+convolutions and Dense layers, BatchNorm at gamma 1, beta 0): close to torchvision's
+(He normal by fan-out for ResNet's and VGG's convolutions); these models are for study
+and for fine-tuning from imported weights, not for reproducing the papers' training.
+"""
+import numpy as np
+
+from ._checks import check_dtype, check_int
+from .layers import (AdaptiveAvgPool2D, AvgPool2D, BatchNorm, Concat, Conv2D, Dense, Dropout, Flatten,
+                     GlobalAvgPool2D, MaxPool2D, ReLU, Residual, SqueezeExcitation, Tanh)
+from .model import Sequential
+
+
+def _arguments(num_classes, in_channels, dtype):
+    return (check_int(num_classes, "num_classes", 1), check_int(in_channels, "in_channels", 1),
+            check_dtype(dtype))
+
+
+# -- LeNet-5, AlexNet, VGG: plain stacks --------------------------------------------------
+def lenet5(num_classes=10, in_channels=1, dtype=np.float32):
+    """LeNet-5 (LeCun et al., 1998) in its common modern form, on a 32 x 32 image:
+
+        C1 conv 5x5 -> 6 x 28 x 28, tanh; S2 average pool 2 -> 6 x 14 x 14
+        C3 conv 5x5 -> 16 x 10 x 10, tanh; S4 average pool 2 -> 16 x 5 x 5
+        C5 conv 5x5 -> 120 x 1 x 1, tanh; F6 dense 84, tanh; output dense 10
+
+    C3 connects every S2 map (the paper's sparse table is not kept), and the paper's
+    trainable pooling coefficients and RBF output are plain pooling and a Dense layer.
+    61,706 parameters for 1 channel and 10 classes.
+    """
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    return Sequential([
+        Conv2D(in_channels, 6, 5, dtype=dtype), Tanh(), AvgPool2D(2),
+        Conv2D(6, 16, 5, dtype=dtype), Tanh(), AvgPool2D(2),
+        Conv2D(16, 120, 5, dtype=dtype), Tanh(), Flatten(),
+        Dense(120, 84, dtype=dtype), Tanh(), Dense(84, num_classes, dtype=dtype)])
+
+
+def alexnet(num_classes=1000, in_channels=3, dtype=np.float32):
+    """AlexNet as torchvision builds it (Krizhevsky 2014, "One weird trick": one tower,
+    64-192-384-256-256 convolutions, no LocalResponseNorm, no grouped convolutions), then
+    ``AdaptiveAvgPool2D((6, 6))`` and three Dense layers with dropout 0.5 before the first two."""
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    return Sequential([
+        Conv2D(in_channels, 64, 11, stride=4, padding=2, dtype=dtype), ReLU(), MaxPool2D(3, 2),
+        Conv2D(64, 192, 5, padding=2, dtype=dtype), ReLU(), MaxPool2D(3, 2),
+        Conv2D(192, 384, 3, padding=1, dtype=dtype), ReLU(),
+        Conv2D(384, 256, 3, padding=1, dtype=dtype), ReLU(),
+        Conv2D(256, 256, 3, padding=1, dtype=dtype), ReLU(), MaxPool2D(3, 2),
+        AdaptiveAvgPool2D((6, 6)), Flatten(),
+        Dropout(0.5), Dense(256 * 6 * 6, 4096, dtype=dtype), ReLU(),
+        Dropout(0.5), Dense(4096, 4096, dtype=dtype), ReLU(),
+        Dense(4096, num_classes, dtype=dtype)])
+
+
+#: VGG's configurations (Simonyan and Zisserman 2014): a width is a 3x3 convolution, "M" a 2x2 max pool.
+VGG_WIDTHS = {"vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+              "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")}
+
+
+def _vgg(widths, num_classes, in_channels, dtype):
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    layers, c = [], in_channels
+    for w in widths:
+        if w == "M":
+            layers.append(MaxPool2D(2))
+        else:
+            layers += [Conv2D(c, w, 3, padding=1, dtype=dtype), ReLU()]
+            c = w
+    return Sequential(layers + [
+        AdaptiveAvgPool2D((7, 7)), Flatten(),
+        Dense(512 * 7 * 7, 4096, dtype=dtype), ReLU(), Dropout(0.5),
+        Dense(4096, 4096, dtype=dtype), ReLU(), Dropout(0.5),
+        Dense(4096, num_classes, dtype=dtype)])
+
+
+def vgg11(num_classes=1000, in_channels=3, dtype=np.float32):
+    """VGG-11 (configuration A), as torchvision: 8 convolutions 3x3 in five stages halved by
+    max pooling, ``AdaptiveAvgPool2D((7, 7))``, Dense 25088 -> 4096 -> 4096 -> classes."""
+    return _vgg(VGG_WIDTHS["vgg11"], num_classes, in_channels, dtype)
+
+
+def vgg16(num_classes=1000, in_channels=3, dtype=np.float32):
+    """VGG-16 (configuration D), as torchvision: 13 convolutions 3x3, the head of :func:`vgg11`."""
+    return _vgg(VGG_WIDTHS["vgg16"], num_classes, in_channels, dtype)
+
+
+# -- GoogLeNet and Inception-v4: Concat of branches ----------------------------------------
+def conv_bn(cin, cout, kernel_size, stride=1, padding=0, eps=1e-3, dtype=np.float32):
+    """[Conv2D without bias, BatchNorm(eps), ReLU]: torchvision's BasicConv2d, timm's ConvNormAct."""
+    return [Conv2D(cin, cout, kernel_size, stride=stride, padding=padding, bias=False, dtype=dtype),
+            BatchNorm(cout, eps=eps, dtype=dtype), ReLU()]
+
+
+def _inception(cin, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, dtype):
+    """GoogLeNet's Inception block: four branches on the same map, concatenated:
+    1x1 | 1x1 -> 3x3 | 1x1 -> "5x5" | 3x3 max pool -> 1x1. As in torchvision (whose
+    pretrained weights have it), the "5x5" branch is a 3x3 convolution."""
+    return Concat([conv_bn(cin, ch1x1, 1, dtype=dtype),
+                   conv_bn(cin, ch3x3red, 1, dtype=dtype) + conv_bn(ch3x3red, ch3x3, 3, padding=1, dtype=dtype),
+                   conv_bn(cin, ch5x5red, 1, dtype=dtype) + conv_bn(ch5x5red, ch5x5, 3, padding=1, dtype=dtype),
+                   [MaxPool2D(3, 1, 1, ceil_mode=True)] + conv_bn(cin, pool_proj, 1, dtype=dtype)])
+
+
+def googlenet(num_classes=1000, in_channels=3, dtype=np.float32):
+    """GoogLeNet (Szegedy et al. 2014) as torchvision builds it with ``aux_logits=False``:
+    BatchNorm after every convolution (eps 0.001), max pools in ``ceil_mode``, nine
+    Inception blocks (3a-3b, 4a-4e, 5a-5b), global average pooling, dropout 0.2, Dense."""
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    block = lambda *widths: _inception(*widths, dtype=dtype)
+    pool = lambda k: MaxPool2D(k, 2, ceil_mode=True)
+    return Sequential([
+        *conv_bn(in_channels, 64, 7, stride=2, padding=3, dtype=dtype), pool(3),
+        *conv_bn(64, 64, 1, dtype=dtype), *conv_bn(64, 192, 3, padding=1, dtype=dtype), pool(3),
+        block(192, 64, 96, 128, 16, 32, 32), block(256, 128, 128, 192, 32, 96, 64), pool(3),
+        block(480, 192, 96, 208, 16, 48, 64), block(512, 160, 112, 224, 24, 64, 64),
+        block(512, 128, 128, 256, 24, 64, 64), block(512, 112, 144, 288, 32, 64, 64),
+        block(528, 256, 160, 320, 32, 128, 128), pool(2),
+        block(832, 256, 160, 320, 32, 128, 128), block(832, 384, 192, 384, 48, 128, 128),
+        GlobalAvgPool2D(), Dropout(0.2), Dense(1024, num_classes, dtype=dtype)])
+
+
+def _inception_v4_blocks(dtype):
+    """Inception-v4's body after the three stem convolutions (Szegedy et al. 2016, fig. 3-8),
+    as timm builds it: a list of Concats."""
+    cb = lambda cin, cout, k, stride=1, padding=0: conv_bn(cin, cout, k, stride, padding, dtype=dtype)
+    avg = lambda cin, cout: [AvgPool2D(3, 1, 1, count_include_pad=False)] + cb(cin, cout, 1)
+    fork = lambda cin: [Concat([cb(cin, 256, (1, 3), padding=(0, 1)), cb(cin, 256, (3, 1), padding=(1, 0))])]
+    inception_a = lambda: Concat([
+        cb(384, 96, 1), cb(384, 64, 1) + cb(64, 96, 3, padding=1),
+        cb(384, 64, 1) + cb(64, 96, 3, padding=1) + cb(96, 96, 3, padding=1), avg(384, 96)])
+    inception_b = lambda: Concat([
+        cb(1024, 384, 1),
+        cb(1024, 192, 1) + cb(192, 224, (1, 7), padding=(0, 3)) + cb(224, 256, (7, 1), padding=(3, 0)),
+        cb(1024, 192, 1) + cb(192, 192, (7, 1), padding=(3, 0)) + cb(192, 224, (1, 7), padding=(0, 3))
+        + cb(224, 224, (7, 1), padding=(3, 0)) + cb(224, 256, (1, 7), padding=(0, 3)),
+        avg(1024, 128)])
+    inception_c = lambda: Concat([
+        cb(1536, 256, 1), cb(1536, 384, 1) + fork(384),
+        cb(1536, 384, 1) + cb(384, 448, (3, 1), padding=(1, 0)) + cb(448, 512, (1, 3), padding=(0, 1)) + fork(512),
+        avg(1536, 256)])
+    return [
+        Concat([[MaxPool2D(3, 2)], cb(64, 96, 3, stride=2)]),                     # mixed 3a
+        Concat([cb(160, 64, 1) + cb(64, 96, 3),
+                             cb(160, 64, 1) + cb(64, 64, (1, 7), padding=(0, 3)) + cb(64, 64, (7, 1), padding=(3, 0))
+                             + cb(64, 96, 3)]),                                       # mixed 4a
+        Concat([cb(192, 192, 3, stride=2), [MaxPool2D(3, 2)]]),                   # mixed 5a
+        *[inception_a() for _ in range(4)],
+        Concat([cb(384, 384, 3, stride=2),
+                                cb(384, 192, 1) + cb(192, 224, 3, padding=1) + cb(224, 256, 3, stride=2),
+                                [MaxPool2D(3, 2)]]),                              # reduction A
+        *[inception_b() for _ in range(7)],
+        Concat([cb(1024, 192, 1) + cb(192, 192, 3, stride=2),
+                                cb(1024, 256, 1) + cb(256, 256, (1, 7), padding=(0, 3))
+                                + cb(256, 320, (7, 1), padding=(3, 0)) + cb(320, 320, 3, stride=2),
+                                [MaxPool2D(3, 2)]]),                              # reduction B
+        *[inception_c() for _ in range(3)]]
+
+
+def inception_v4(num_classes=1000, in_channels=3, dtype=np.float32):
+    """Inception-v4 (Szegedy et al. 2016) as timm builds it: a stem of three convolutions
+    and three two-branch Concats (mixed 3a, 4a, 5a: 299 -> 35 x 35 x 384), 4 Inception-A,
+    Reduction-A (-> 17 x 17 x 1024), 7 Inception-B, Reduction-B (-> 8 x 8 x 1536), 3
+    Inception-C (each forking two of its branches again into a 1x3 and a 3x1 convolution:
+    a Concat inside a Concat), global average pooling, Dense. Every convolution is
+    ``conv_bn`` (BatchNorm eps 0.001), unpadded unless the block keeps the size; the
+    average-pooling branches leave the padding out of the mean (``count_include_pad=False``)."""
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    return Sequential([
+        *conv_bn(in_channels, 32, 3, stride=2, dtype=dtype), *conv_bn(32, 32, 3, dtype=dtype),
+        *conv_bn(32, 64, 3, padding=1, dtype=dtype),
+        *_inception_v4_blocks(dtype),
+        GlobalAvgPool2D(), Dense(1536, num_classes, dtype=dtype)])
+
+
+# -- ResNet and SE-ResNet: Residual blocks ----------------------------------------------------
+def _conv_bn_linear(cin, cout, k, stride=1, padding=0, dtype=np.float32):
+    return [Conv2D(cin, cout, k, stride=stride, padding=padding, bias=False, dtype=dtype), BatchNorm(cout, dtype=dtype)]
+
+
+def _shortcut(cin, cout, stride, dtype):
+    """The identity, or a 1x1 convolution (at the block's stride) and BatchNorm where the shape changes."""
+    return None if stride == 1 and cin == cout else _conv_bn_linear(cin, cout, 1, stride, dtype=dtype)
+
+
+def basic_block(cin, width, stride=1, dtype=np.float32):
+    """ResNet-18/34's block: [Residual(3x3 conv-BN-ReLU, 3x3 conv-BN; shortcut), ReLU]."""
+    block = (_conv_bn_linear(cin, width, 3, stride, 1, dtype) + [ReLU()]
+             + _conv_bn_linear(width, width, 3, 1, 1, dtype))
+    return [Residual(block, _shortcut(cin, width, stride, dtype)), ReLU()]
+
+
+def se_channels(channels):
+    """timm's SE width: ``make_divisible(channels / 16, 8)`` (a multiple of 8, at least 8,
+    never below 90% of channels / 16): 16, 32, 64, 128 for ResNet-50's 256 ... 2048."""
+    v = channels / 16
+    rounded = max(8, int(v + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * v else rounded
+
+
+def bottleneck(cin, width, stride=1, se=False, dtype=np.float32):
+    """ResNet-50's block (v1.5: the stride on the 3x3 convolution, as torchvision and timm):
+    1x1 to ``width``, 3x3, 1x1 to 4 * ``width``, each with BatchNorm; with ``se`` a
+    SqueezeExcitation of the result before the shortcut is added (SENet's SE-ResNet module)."""
+    out = 4 * width
+    block = (_conv_bn_linear(cin, width, 1, dtype=dtype) + [ReLU()]
+             + _conv_bn_linear(width, width, 3, stride, 1, dtype) + [ReLU()]
+             + _conv_bn_linear(width, out, 1, dtype=dtype))
+    if se:
+        block.append(SqueezeExcitation(out, se_channels(out), dtype=dtype))
+    return [Residual(block, _shortcut(cin, out, stride, dtype)), ReLU()]
+
+
+def _resnet(depths, bottlenecks, num_classes, in_channels, dtype, se=False):
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    layers = _conv_bn_linear(in_channels, 64, 7, 2, 3, dtype) + [ReLU(), MaxPool2D(3, 2, 1)]
+    cin = 64
+    for stage, (width, depth) in enumerate(zip((64, 128, 256, 512), depths)):
+        for i in range(depth):
+            stride = 2 if stage > 0 and i == 0 else 1          # each stage after the first halves the size
+            if bottlenecks:
+                layers += bottleneck(cin, width, stride, se=se, dtype=dtype)
+                cin = 4 * width
+            else:
+                layers += basic_block(cin, width, stride, dtype=dtype)
+                cin = width
+    return Sequential(layers + [GlobalAvgPool2D(), Dense(cin, num_classes, dtype=dtype)])
+
+
+def resnet18(num_classes=1000, in_channels=3, dtype=np.float32):
+    """ResNet-18 (He et al. 2015) as torchvision: a 7x7 stride-2 stem and a max pool, then
+    2-2-2-2 basic blocks of widths 64-128-256-512, global average pooling, Dense."""
+    return _resnet((2, 2, 2, 2), False, num_classes, in_channels, dtype)
+
+
+def resnet34(num_classes=1000, in_channels=3, dtype=np.float32):
+    """ResNet-34: :func:`resnet18` with 3-4-6-3 basic blocks."""
+    return _resnet((3, 4, 6, 3), False, num_classes, in_channels, dtype)
+
+
+def resnet50(num_classes=1000, in_channels=3, dtype=np.float32):
+    """ResNet-50: 3-4-6-3 bottleneck blocks (outputs 256-512-1024-2048), torchvision's v1.5."""
+    return _resnet((3, 4, 6, 3), True, num_classes, in_channels, dtype)
+
+
+def se_resnet50(num_classes=1000, in_channels=3, dtype=np.float32):
+    """SE-ResNet-50 (Hu et al. 2018) as timm's ``seresnet50``: :func:`resnet50` with a
+    SqueezeExcitation (reduction 16, see :func:`se_channels`) at the end of every block's
+    residual branch."""
+    return _resnet((3, 4, 6, 3), True, num_classes, in_channels, dtype, se=True)
+
+
+#: Every model function by name.
+MODELS = {f.__name__: f for f in (lenet5, alexnet, vgg11, vgg16, googlenet, inception_v4,
+                                  resnet18, resnet34, resnet50, se_resnet50)}
+
+__all__ = [*MODELS, "MODELS", "conv_bn", "basic_block", "bottleneck", "se_channels", "VGG_WIDTHS"]
