@@ -1,6 +1,8 @@
 """Optimisers (SGD with momentum/Nesterov/weight decay, Adam) and learning-rate schedules.
 
-The update rules are PyTorch's, so that hyper-parameters carry over. State
+The update rules are PyTorch's, so that hyper-parameters carry over, and so are
+parameter groups (a list of ``{"params": ..., "lr": ...}`` dicts: a learning rate
+for a pretrained body and another for a new head). State
 (momentum buffers, Adam moments) lives in each parameter's dtype (float16
 parameters keep their Adam moments in float32: eps = 1e-8 is 0 in float16).
 """
@@ -9,28 +11,80 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import (check_betas, check_bool, check_float, check_int, check_optimizer_state, check_params,
+from ._checks import (check_betas, check_bool, check_float, check_int, check_optimizer_state, check_param_groups,
                       check_state_shape)
 
 
-class Optimizer:
-    """Base class: holds the parameter list and ``lr``; ``zero_grad()`` resets every gradient,
-    ``step()`` applies the subclass's ``update(i, p)`` to every parameter.
+class _GroupHyper:
+    """A hyper-parameter read as an attribute, ``opt.lr``: the first parameter group's
+    (the only one for a flat list of parameters; ``fit`` logs ``opt.lr``). Setting it is
+    setting that group's; with several groups it is a ValueError: set
+    ``opt.param_groups[i][name]`` of the group meant."""
 
-    A subclass names its hyper-parameters in ``_hyper`` and its per-parameter
-    state lists in ``_buffers``; ``state_dict``/``load_state_dict`` save and
-    restore both (with the step count).
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, opt, owner=None):
+        return self if opt is None else opt.param_groups[0][self.name]
+
+    def __set__(self, opt, value):
+        if len(opt.param_groups) > 1:
+            raise ValueError(f"{type(opt).__name__} has {len(opt.param_groups)} parameter groups, each with its "
+                             f"own {self.name}: set optimizer.param_groups[i][{self.name!r}] of the group meant")
+        opt.param_groups[0][self.name] = value
+
+
+class Optimizer:
+    """Base class: holds the parameters in groups, ``zero_grad()`` resets every gradient,
+    ``step()`` applies the subclass's ``update(i, p, group)`` to every trainable parameter.
+
+    ``params`` is either an iterable of Parameters (``model.parameters()``: one group
+    with the constructor's hyper-parameters) or, PyTorch's form, a list of parameter
+    groups, dicts with a ``"params"`` entry and any hyper-parameter to override for
+    that group (the others are the constructor's)::
+
+        SGD([{"params": body.parameters(), "lr": 1e-3},     # a small lr for the body
+             {"params": head.parameters()}],                 # the default lr=1e-2
+            lr=1e-2, momentum=0.9)
+
+    ``param_groups``: those groups, each a dict holding its ``"params"`` list and every
+    hyper-parameter (a schedule changes each group's ``"lr"``); ``defaults``: the
+    constructor's hyper-parameters; ``params``: every parameter, group after group
+    (``params[i]`` is the ``i`` of ``update`` and of the state's keys). ``opt.lr`` and the
+    other hyper-parameter attributes read the first group's.
+
+    A parameter with ``requires_grad=False`` (frozen) is skipped by ``step()``: no
+    update, no weight decay, no change to its state. After unfreezing, make a new
+    optimiser (Keras asks for ``compile()`` again), so that Adam's bias correction
+    starts afresh for the newly trained parameters.
+
+    A subclass names its hyper-parameters in ``_hyper``, checks them in
+    ``_check_hyper`` and names its per-parameter state lists in ``_buffers``;
+    ``state_dict``/``load_state_dict`` save and restore them all (with the step count).
     """
     _hyper = ("lr",)
     _buffers = ()
+    lr = _GroupHyper()
 
-    def __init__(self, params, lr):
-        self.params = check_params(params)
-        self.lr = check_float(lr, "lr", minimum=0.0)
+    def __init__(self, params, **defaults):
+        self.defaults = self._check_hyper(defaults, lambda name: name)
+        self.param_groups = []
+        for g, (group_params, overrides) in enumerate(check_param_groups(params, self._hyper)):
+            name = lambda key, g=g: f"params[{g}][{key!r}]" if key in overrides else key
+            self.param_groups.append({"params": group_params,
+                                      **self._check_hyper({**self.defaults, **overrides}, name)})
+        self.params = [p for group in self.param_groups for p in group["params"]]
         self.step_count = 0
 
-    def update(self, i, p):
-        """Update ``p`` (the ``i``-th parameter) in place; ``step_count`` is already advanced."""
+    @classmethod
+    def _check_hyper(cls, hyper, name):
+        """``hyper`` (every name in ``_hyper``) checked, as a new dict; ``name(key)`` is the
+        argument's name in messages (``"lr"``, or ``"params[1]['lr']"`` in a group)."""
+        return {"lr": check_float(hyper["lr"], name("lr"), minimum=0.0)}
+
+    def update(self, i, p, group):
+        """Update ``p`` (the ``i``-th parameter, in ``group``) in place with the group's
+        hyper-parameters; ``step_count`` is already advanced."""
         raise NotImplementedError
 
     def zero_grad(self):
@@ -38,7 +92,7 @@ class Optimizer:
             p.zero_grad()
 
     def step(self):
-        """Update every parameter from its ``grad`` (one optimisation step).
+        """Update every trainable parameter from its ``grad`` (one optimisation step).
 
         Raises ``RuntimeError`` naming the parameter when the update overflows its
         dtype (gradients beyond ~1e19 in float32): training has diverged, and
@@ -46,9 +100,13 @@ class Optimizer:
         """
         self._match_state_to_params()
         self.step_count += 1
-        for i, p in enumerate(self.params):
-            with diverging_update_is_an_error(self, i, p):
-                self.update(i, p)
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.requires_grad:
+                    with diverging_update_is_an_error(self, i, p):
+                        self.update(i, p, group)
+                i += 1
 
     def state_dtype(self, param_dtype):
         """The dtype of the state kept for a parameter of ``param_dtype``: its own."""
@@ -67,29 +125,49 @@ class Optimizer:
 
     # -- state ---------------------------------------------------------------
     def state_dict(self):
-        """Flat dict of hyper-parameters, the step count and every state buffer
-        (``"<buffer>.<param index>"``): easy to store in an .npz file."""
+        """Flat dict of the hyper-parameters, the step count and every state buffer
+        (``"<buffer>.<param index>"``): easy to store in an .npz file.
+
+        One group (a flat list of parameters): the hyper-parameters by name (``"lr"``, ...).
+        Several: ``"param_groups"``, a list with a dict per group, PyTorch's form: its
+        hyper-parameters and ``"params"``, the indices of its parameters in ``params``."""
         self._match_state_to_params()
-        state = {name: getattr(self, name) for name in self._hyper}
+        if len(self.param_groups) == 1:
+            state = {name: self.param_groups[0][name] for name in self._hyper}
+        else:
+            state = {"param_groups": self._group_state()}
         state["step_count"] = self.step_count
         for buf in self._buffers:
             for i, arr in enumerate(getattr(self, buf)):
                 state[f"{buf}.{i}"] = arr.copy()
         return state
 
+    def _group_state(self):
+        """``[{"params": [indices], hyper-parameter: value, ...}, ...]``, one dict per group."""
+        groups, first = [], 0
+        for group in self.param_groups:
+            n = len(group["params"])
+            groups.append({"params": list(range(first, first + n)), **{k: group[k] for k in self._hyper}})
+            first += n
+        return groups
+
     def load_state_dict(self, state):
         """Restore what :meth:`state_dict` gave; everything is checked before anything changes."""
-        hyper, step_count, buffers = check_optimizer_state(self, state)
+        hypers, step_count, buffers = check_optimizer_state(self, state)
         for buf in self._buffers:
             for i, arr in enumerate(getattr(self, buf)):
                 arr[...] = buffers[f"{buf}.{i}"]
-        for name, value in hyper.items():
-            setattr(self, name, value)
+        for group, hyper in zip(self.param_groups, hypers):
+            group.update(hyper)
         self.step_count = step_count
 
     def __repr__(self):
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)
-        return f"{type(self).__name__}({len(self.params)} parameters, {args})"
+        args = ", ".join(f"{k}={self.defaults[k]!r}" for k in self._hyper)
+        if len(self.param_groups) == 1:
+            return f"{type(self).__name__}({len(self.params)} parameters, {args})"
+        groups = ", ".join("{" + ", ".join([f"{len(g['params'])} parameters"] + [
+            f"{k}={g[k]!r}" for k in self._hyper if g[k] != self.defaults[k]]) + "}" for g in self.param_groups)
+        return f"{type(self).__name__}([{groups}], {args})"
 
 
 class SGD(Optimizer):
@@ -99,29 +177,38 @@ class SGD(Optimizer):
         v = momentum * v + g                 (v starts at 0, so v = g at step 1)
         g = g + momentum * v  if nesterov else  v
         p = p - lr * g
+
+    with each parameter group's own hyper-parameters (see :class:`Optimizer`).
     """
 
-    def update(self, i, p):
+    def update(self, i, p, group):
         g, v = p.grad, self.velocity[i]
-        if self.weight_decay:
-            g = g + p.data.dtype.type(self.weight_decay) * p.data
-        if self.momentum:
-            v *= v.dtype.type(self.momentum)
+        momentum = group["momentum"]
+        if group["weight_decay"]:
+            g = g + p.data.dtype.type(group["weight_decay"]) * p.data
+        if momentum:
+            v *= v.dtype.type(momentum)
             v += g
-            g = g + v.dtype.type(self.momentum) * v if self.nesterov else v
-        p.data -= p.data.dtype.type(self.lr) * g
+            g = g + v.dtype.type(momentum) * v if group["nesterov"] else v
+        p.data -= p.data.dtype.type(group["lr"]) * g
 
     _hyper = ("lr", "momentum", "nesterov", "weight_decay")
     _buffers = ("velocity",)
+    momentum, nesterov, weight_decay = _GroupHyper(), _GroupHyper(), _GroupHyper()
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__(params, lr)
-        self.momentum = check_float(momentum, "momentum", minimum=0.0)
-        self.nesterov = check_bool(nesterov, "nesterov")
-        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
-        if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0")
+        super().__init__(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
         self.velocity = [np.zeros_like(p.data) for p in self.params]
+
+    @classmethod
+    def _check_hyper(cls, hyper, name):
+        checked = dict(lr=check_float(hyper["lr"], name("lr"), minimum=0.0),
+                       momentum=check_float(hyper["momentum"], name("momentum"), minimum=0.0),
+                       nesterov=check_bool(hyper["nesterov"], name("nesterov")),
+                       weight_decay=check_float(hyper["weight_decay"], name("weight_decay"), minimum=0.0))
+        if checked["nesterov"] and checked["momentum"] == 0:
+            raise ValueError(f"{name('nesterov')}=True needs {name('momentum')} > 0")
+        return checked
 
 
 class Adam(Optimizer):
@@ -130,34 +217,41 @@ class Adam(Optimizer):
         g = grad + weight_decay * p
         m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
         p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+    with each parameter group's own hyper-parameters (see :class:`Optimizer`).
     """
 
-    def update(self, i, p):
-        b1, b2 = self.betas
+    def update(self, i, p, group):
+        b1, b2 = group["betas"]
         t = self.step_count
         m, v = self.m[i], self.v[i]
         dt = m.dtype.type
         g = p.grad.astype(m.dtype, copy=False)
-        if self.weight_decay:
-            g = g + dt(self.weight_decay) * p.data
+        if group["weight_decay"]:
+            g = g + dt(group["weight_decay"]) * p.data
         g2 = np.square(g)               # before m changes: an overflow here leaves the state as it was
         m *= dt(b1)
         m += dt(1 - b1) * g
         v *= dt(b2)
         v += dt(1 - b2) * g2
-        step = dt(self.lr / (1 - b1 ** t)) * m / (np.sqrt(v) / dt(np.sqrt(1 - b2 ** t)) + dt(self.eps))
+        step = dt(group["lr"] / (1 - b1 ** t)) * m / (np.sqrt(v) / dt(np.sqrt(1 - b2 ** t)) + dt(group["eps"]))
         p.data -= step.astype(p.data.dtype, copy=False)
 
     _hyper = ("lr", "betas", "eps", "weight_decay")
     _buffers = ("m", "v")
+    betas, eps, weight_decay = _GroupHyper(), _GroupHyper(), _GroupHyper()
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, lr)
-        self.betas = check_betas(betas)
-        self.eps = check_float(eps, "eps", minimum=0.0)
-        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         self.m = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
         self.v = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
+
+    @classmethod
+    def _check_hyper(cls, hyper, name):
+        return dict(lr=check_float(hyper["lr"], name("lr"), minimum=0.0),
+                    betas=check_betas(hyper["betas"], name("betas")),
+                    eps=check_float(hyper["eps"], name("eps"), minimum=0.0),
+                    weight_decay=check_float(hyper["weight_decay"], name("weight_decay"), minimum=0.0))
 
     def state_dtype(self, param_dtype):
         """float32 for float16 parameters, else their own: float16 cannot hold the moments
@@ -181,13 +275,17 @@ def diverging_update_is_an_error(optimizer, i, p):
 
 
 # ---------------------------------------------------------------------------
-# Learning-rate schedules: each ``step()`` sets ``optimizer.lr``
+# Learning-rate schedules: each ``step()`` sets every group's ``"lr"``
 # ---------------------------------------------------------------------------
 class LRScheduler:
-    """Base class. ``step()`` advances the count and sets the optimiser's lr.
+    """Base class. ``step()`` advances the count and sets the lr of every parameter group
+    from that group's own starting lr, as PyTorch's schedules do: with a body at 1e-3 and
+    a head at 1e-2, ``StepLR(opt, 10, gamma=0.1)`` takes them to 1e-4 and 1e-3.
 
-    ``per_batch`` says whether ``fit`` steps it after every batch (True) or
-    after every epoch (False).
+    ``base_lrs``: each group's lr when the schedule was made (``base_lr``: the first's).
+    A subclass writes ``_lr(base_lr, group)``, the lr of ``group`` (its index) at
+    ``self.count``. ``per_batch`` says whether ``fit`` steps it after every batch (True)
+    or after every epoch (False).
     """
     per_batch = False
 
@@ -195,26 +293,55 @@ class LRScheduler:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a minicnn Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.base_lr = optimizer.lr
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.count = 0
 
-    def get_lr(self):
+    @property
+    def base_lr(self):
+        return self.base_lrs[0]
+
+    def _lr(self, base_lr, group):
         raise NotImplementedError
 
+    def get_lr(self):
+        """Each group's lr at the current count, a list (PyTorch's ``get_last_lr()``)."""
+        return [self._lr(base, g) for g, base in enumerate(self.base_lrs)]
+
+    get_last_lr = get_lr
+
     def step(self):
+        """Advance by one and set every group's lr; returns the first group's (``optimizer.lr``)."""
         self.count += 1
-        self.optimizer.lr = self.get_lr()
+        self._apply()
         return self.optimizer.lr
 
+    def _apply(self):
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+
     def state_dict(self):
-        return {"base_lr": self.base_lr, "count": self.count}
+        """``{"base_lr": float, "count": int}``; ``base_lr`` is a list, one per group, when the
+        optimiser has several groups."""
+        base = self.base_lrs[0] if len(self.base_lrs) == 1 else list(self.base_lrs)
+        return {"base_lr": base, "count": self.count}
 
     def load_state_dict(self, state):
+        n = len(self.base_lrs)
+        want = "{'base_lr': float, 'count': int}" if n == 1 else f"{{'base_lr': [{n} floats], 'count': int}}"
         if not isinstance(state, Mapping) or set(state) != {"base_lr", "count"}:
-            raise ValueError(f"schedule state must be {{'base_lr': float, 'count': int}}, got {state!r:.80}")
-        self.base_lr = check_float(state["base_lr"], "base_lr", minimum=0.0)
+            raise ValueError(f"schedule state must be {want}, got {state!r:.80}")
+        base = state["base_lr"]
+        if isinstance(base, np.ndarray):
+            base = base.tolist()
+        if n == 1:
+            base_lrs = [check_float(base, "base_lr", minimum=0.0)]
+        elif not isinstance(base, (list, tuple)) or len(base) != n:
+            raise ValueError(f"schedule state must be {want} (one base_lr per parameter group), got {state!r:.80}")
+        else:
+            base_lrs = [check_float(b, f"base_lr[{g}]", minimum=0.0) for g, b in enumerate(base)]
         self.count = check_int(state["count"], "count", 0)
-        self.optimizer.lr = self.get_lr()
+        self.base_lrs = base_lrs
+        self._apply()
 
 
 class StepLR(LRScheduler):
@@ -225,8 +352,8 @@ class StepLR(LRScheduler):
         self.step_size = check_int(step_size, "step_size", 1)
         self.gamma = check_float(gamma, "gamma", minimum=0.0, maximum=1.0)   # a decay: lr never grows
 
-    def get_lr(self):
-        return self.base_lr * self.gamma ** (self.count // self.step_size)
+    def _lr(self, base_lr, group):
+        return base_lr * self.gamma ** (self.count // self.step_size)
 
 
 class ExponentialLR(LRScheduler):
@@ -236,8 +363,8 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer)
         self.gamma = check_float(gamma, "gamma", minimum=0.0, maximum=1.0)   # a decay: lr never grows
 
-    def get_lr(self):
-        return self.base_lr * self.gamma ** self.count
+    def _lr(self, base_lr, group):
+        return base_lr * self.gamma ** self.count
 
 
 class PolynomialDecay(LRScheduler):
@@ -246,18 +373,28 @@ class PolynomialDecay(LRScheduler):
 
     With the default ``power=1`` the rate falls linearly to ``end_lr`` over the
     run: large steps early, small ones at the end, where they settle the weights.
+    ``end_lr``: a float, the same for every parameter group, or a list with one per
+    group (as PyTorch's ``min_lr`` arguments take).
     """
     per_batch = True
 
     def __init__(self, optimizer, total_steps, end_lr=0.0, power=1.0):
         super().__init__(optimizer)
         self.total_steps = check_int(total_steps, "total_steps", 1)
-        self.end_lr = check_float(end_lr, "end_lr", minimum=0.0)
+        n = len(self.base_lrs)
+        if isinstance(end_lr, (list, tuple)):
+            if len(end_lr) != n:
+                raise ValueError(f"end_lr must be a float or a list of {n} floats (one per parameter group), "
+                                 f"got {len(end_lr)} values")
+            self.end_lr = [check_float(e, f"end_lr[{g}]", minimum=0.0) for g, e in enumerate(end_lr)]
+        else:
+            self.end_lr = check_float(end_lr, "end_lr", minimum=0.0)
         self.power = check_float(power, "power", minimum=0.0, min_open=True)
 
-    def get_lr(self):
+    def _lr(self, base_lr, group):
+        end_lr = self.end_lr[group] if isinstance(self.end_lr, list) else self.end_lr
         done = min(self.count, self.total_steps) / self.total_steps
-        return self.end_lr + (self.base_lr - self.end_lr) * (1 - done) ** self.power
+        return end_lr + (base_lr - end_lr) * (1 - done) ** self.power
 
 
 class InverseTimeDecay(LRScheduler):
@@ -271,5 +408,5 @@ class InverseTimeDecay(LRScheduler):
         super().__init__(optimizer)
         self.decay = check_float(decay, "decay", minimum=0.0)
 
-    def get_lr(self):
-        return self.base_lr / (1 + self.decay * self.count)
+    def _lr(self, base_lr, group):
+        return base_lr / (1 + self.decay * self.count)

@@ -298,3 +298,36 @@ def test_resnet_fashion_mnist_example_runs(tmp_path):
     model = mc.Sequential.load(tmp_path / "model.npz")
     assert sum(isinstance(layer, L.Residual) for layer in model) == 3
     assert isinstance(model[-2], L.GlobalAvgPool2D) and 0.0 <= test["accuracy"] <= 1.0
+
+
+# ---------------------------------------------------------------------------
+# transfer_learning
+# ---------------------------------------------------------------------------
+@needs_mnist
+@pytest.mark.skipif(fashion_dir() is None, reason="Fashion-MNIST is not in $MINICNN_DATA/fashion-mnist")
+def test_transfer_learning_runs_the_three_ways_and_reuses_its_pretrained_model(tmp_path, capsys):
+    args = ["--limit", "300", "--test-limit", "100", "--labels", "50", "--epochs", "1", "--pretrain-epochs", "1",
+            "--out", str(tmp_path), "--no-progress"]
+    accuracies = example("transfer_learning").main(args)
+    assert list(accuracies) == ["scratch", "frozen", "fine-tune"]
+    assert all(0.0 <= a <= 1.0 for a in accuracies.values())
+    assert_outputs(tmp_path, ["pretrained_mnist.json", "pretrained_mnist.npz", "transfer_learning.json",
+                              "transfer_learning.png"])
+    with open(tmp_path / "transfer_learning.json") as f:
+        results = json.load(f)
+    assert results["labels"] == 50 and results["test_samples"] == 100
+    assert results["frozen"]["trainable_params"] < results["fine-tune"]["trainable_params"]
+    assert results["fine-tune"]["trainable_params"] == results["scratch"]["trainable_params"]
+    assert {k: results[k]["test_accuracy"] for k in accuracies} == accuracies
+    assert_png(tmp_path / "transfer_learning.png")
+    capsys.readouterr()
+    example("transfer_learning").main(args)                  # the second run reuses the pretrained model
+    assert "Reusing the pretrained MNIST model" in capsys.readouterr().out
+
+
+def test_transfer_learning_picks_a_balanced_seeded_subset():
+    tl = example("transfer_learning")
+    labels = np.repeat(np.arange(10), 30)
+    a = tl.balanced_subset(labels, 7, np.random.default_rng(0))
+    assert np.bincount(labels[a], minlength=10).tolist() == [7] * 10 and len(set(a)) == 70
+    np.testing.assert_array_equal(a, tl.balanced_subset(labels, 7, np.random.default_rng(0)))

@@ -735,6 +735,37 @@ def test_optimizer_constructor_wrong_values(name, arg, value):
         assert all(np.all(np.isfinite(p.data)) for p in opt.params)
 
 
+@pytest.mark.parametrize("name, arg", [(n, a) for n, (_, _, args) in OPTIMIZERS.items() for a in args if a != "params"])
+@share(0.3)
+@given(value=wrong_values())
+def test_optimizer_parameter_group_wrong_values(name, arg, value):
+    """A hyper-parameter given in a parameter group is checked as the constructor's, and
+    a refusal names the group's entry (params[1]['lr'])."""
+    cls, base, args = OPTIMIZERS[name]
+    params = _params((np.float32, np.float32))
+    make = lambda v: cls([{"params": params[:1]}, {"params": params[1:], arg: v}], **base)
+    opt, err = call_cleanly(make, value, names=(f"params[1][{arg!r}]",))
+    assert (err is None) == bool(args[arg](value)), f"{arg}={value!r}: {err}"
+    if opt is not None:
+        opt.step()
+        assert all(np.all(np.isfinite(p.data)) for p in opt.params)
+
+
+@given(groups=st.one_of(wrong_values(), st.lists(st.one_of(wrong_values(), st.fixed_dictionaries(
+    {}, optional={"params": st.one_of(wrong_values(), st.just("P")), "lr": st.just(0.1), "x": st.just(1)})),
+    min_size=1, max_size=3)))
+def test_optimizer_parameter_groups_any(groups):
+    """Any list of would-be groups: accepted only when each is a dict with a 'params' entry of
+    Parameters and known keys, no parameter in two groups; else a clean error naming params."""
+    p = _params()[0]
+    if isinstance(groups, list):
+        groups = [{**g, "params": [p] if g["params"] == "P" else g["params"]}
+                  if isinstance(g, dict) and isinstance(g.get("params"), str) else g for g in groups]
+    opt, err = call_cleanly(optim.SGD, groups, lr=0.1, names=("params",))
+    if err is None:
+        assert sum(len(g["params"]) for g in opt.param_groups) == len(opt.params) >= 1
+
+
 def test_optimizer_refuses_a_parameter_listed_twice():
     p = _params()[0]
     for cls in (optim.SGD, optim.Adam):
@@ -813,7 +844,9 @@ SCHEDULES = {
     "StepLR": (optim.StepLR, dict(step_size=2), {"step_size": lambda v: _is_int(v, 1), "gamma": lambda v: _is_float(v, 0, 1)}),
     "ExponentialLR": (optim.ExponentialLR, dict(gamma=0.5), {"gamma": lambda v: _is_float(v, 0, 1)}),
     "PolynomialDecay": (optim.PolynomialDecay, dict(total_steps=5), {
-        "total_steps": lambda v: _is_int(v, 1), "end_lr": lambda v: _is_float(v, 0),
+        "total_steps": lambda v: _is_int(v, 1),
+        # a float, or one per parameter group (one group here)
+        "end_lr": lambda v: _is_float(v, 0) or (isinstance(v, (list, tuple)) and len(v) == 1 and _is_float(v[0], 0)),
         "power": lambda v: _is_float(v, 0, lo_open=True)}),
     "InverseTimeDecay": (optim.InverseTimeDecay, dict(decay=0.1), {"decay": lambda v: _is_float(v, 0)}),
 }
@@ -830,7 +863,8 @@ def test_schedule_constructor_wrong_values(name, arg, value):
     if sched is not None:
         for _ in range(200):
             lr = sched.step()
-            top = max(0.1, value if arg == "end_lr" else 0.1)    # end_lr may lie above the start
+            end = (value[0] if isinstance(value, (list, tuple)) else value) if arg == "end_lr" else 0.1
+            top = max(0.1, end)                                  # end_lr may lie above the start
             assert isinstance(lr, float) and 0 <= lr <= top + 1e-12 and math.isfinite(lr)
 
 

@@ -145,6 +145,32 @@ class Layer:
     def config(self):
         return {}
 
+    # -- freezing (transfer learning) ---------------------------------------------
+    @property
+    def trainable(self):
+        """Keras's name: False freezes the layer. Setting it sets ``requires_grad`` of every
+        parameter, those of the sublayers included (a Residual's branches), and the sublayers'
+        own ``trainable``; a frozen BatchNorm also runs on its running statistics in training
+        (Keras's rule). Reading it: whether any parameter is trainable, or for a layer without
+        parameters, what was last set (True at first). Not saved with the model: set it again
+        after ``Sequential.load``, as with PyTorch's ``requires_grad``."""
+        if self.params:
+            return any(p.requires_grad for p in self.params.values())
+        return getattr(self, "_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        value = check_bool(value, "trainable")
+        self._trainable = value
+        for p in self.params.values():
+            p.requires_grad = value
+        for layer in self.sublayers():
+            layer.trainable = value
+
+    def parameters(self):
+        """Every Parameter of the layer (its sublayers' included), as ``Sequential.parameters()``."""
+        return list(self.params.values())
+
     def buffers(self):
         return {name: getattr(self, name) for name in getattr(self, "_buffer_names", ())}
 

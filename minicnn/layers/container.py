@@ -77,19 +77,44 @@ class Chain:
 
         The layers run in the reverse of the order the last forward ran them.
         With ``input_grad=False`` (what ``fit`` uses) nothing is computed that only
-        dLoss/dInput needs: the first layer with parameters skips its input gradient,
-        and the layers before it are not run (their caches are freed all the same, as
-        their backward would). Returns None then.
+        dLoss/dInput needs: the first layer with trainable parameters skips its input
+        gradient, and the layers before it are not run (their caches are freed all the
+        same, as their backward would). Returns None then. With a frozen body
+        (``trainable = False``) only the trainable head is run backward: feature
+        extraction costs a forward and the head's backward.
         """
         input_grad = check_bool(input_grad, "input_grad")
         order = getattr(self, "_order", None) or list(range(len(self.layers)))   # as the last forward ran
         first = 0 if input_grad else next(
-            (k for k, i in enumerate(order) if self.layers[i].params), len(order))
+            (k for k, i in enumerate(order) if self.layers[i].trainable and self.layers[i].params), len(order))
         for k in reversed(range(first, len(order))):
             grad_out = self.layers[order[k]].backward(grad_out, input_grad=input_grad or k > first)
         for i in order[:first]:
             self.layers[i]._skip_backward()
         return grad_out if input_grad else None
+
+    # -- freezing and building ---------------------------------------------------
+    @property
+    def trainable(self):
+        """Keras's ``model.trainable``: whether any layer is trainable. Setting it sets every
+        layer's :attr:`~minicnn.layers.Layer.trainable` (``model[:-1].trainable = False``
+        freezes all but the last layer, since a slice shares the layers)."""
+        return any(layer.trainable for layer in self.layers)
+
+    @trainable.setter
+    def trainable(self, value):
+        value = check_bool(value, "trainable")
+        for layer in self.layers:
+            layer.trainable = value
+
+    def append(self, layer):
+        """Add ``layer`` at the end (PyTorch's ``nn.Sequential.append``); returns self. With
+        ``model[:-1]`` it replaces a head: ``model[:-1].append(L.Dense(128, 10))``."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer must be a minicnn Layer, got {type(layer).__name__} {layer!r:.80}")
+        self.layers.append(layer)
+        self._order = None
+        return self
 
     # -- parameters and buffers --------------------------------------------------
     def named_parameters(self):

@@ -44,8 +44,9 @@ class Dense(Layer):
     def _backward(self, grad_out, input_grad):
         x = self.cache.reshape(-1, self.in_features)            # every leading axis is a sample
         dy = grad_out.reshape(-1, self.out_features)
-        self.params["W"].accumulate(x.T @ dy)                   # dW = x^T dy
-        if self.bias:
+        if self.params["W"].requires_grad:                      # (none for a frozen W)
+            self.params["W"].accumulate(x.T @ dy)               # dW = x^T dy
+        if self.bias and self.params["b"].requires_grad:
             self.params["b"].accumulate(dy.sum(axis=0))         # db = sum of dy over the batch
         if not input_grad:
             return None
