@@ -45,6 +45,7 @@ FIGURES = {
                  "paper_curves.png", "paper_confusion.png", "paper_mistakes.png"],
     "16_weight_sharing": ["toeplitz_small.png", "toeplitz_28x28.png", "equivariance.png"],
     "17_dropout": ["gap.png"],
+    "19_architectures": ["architectures.png", "blocks.png"],
 }
 
 #: Steps that need a data set, by its folder name under $MINICNN_DATA.
