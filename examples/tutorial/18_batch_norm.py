@@ -246,10 +246,11 @@ for ax, (values, title) in zip(axes, panels):
     ax.grid(True, alpha=0.3)
 axes[0].legend(fontsize=7, ncol=2)
 ax = axes[3]
-for k, (values, name) in enumerate(((before, "before"), (standardised, "after, training"), (running, "after, evaluation"))):
+summaries = ((before, "before"), (standardised, "after, training"), (running, "after, evaluation"))
+for k, (values, name) in enumerate(summaries):
     means, stds = values.mean(axis=(0, 2, 3)), values.std(axis=(0, 2, 3))
-    ax.errorbar(np.arange(norm.num_features) + 0.22 * (k - 1), means, yerr=stds, fmt="os^"[k], capsize=3, markersize=4,
-                color=("tab:gray", "tab:blue", "tab:orange")[k], label=name)
+    ax.errorbar(np.arange(norm.num_features) + 0.22 * (k - 1), means, yerr=stds, fmt="os^"[k], capsize=3,
+                markersize=4, color=("tab:gray", "tab:blue", "tab:orange")[k], label=name)
 ax.axhline(0, color="black", lw=0.6)
 for level in (-1, 1):
     ax.axhline(level, color="gray", lw=0.6, ls=":")
