@@ -176,8 +176,9 @@ print("transfer beats scratch here" if transfer_best > results["scratch"]["test"
 # garment's textures and outlines, and even the scratch network's random convolutions are
 # fair feature detectors for 100 pictures. Transfer learning pays when the pretrained
 # task is large and close to the new one (ImageNet photographs for other photographs);
-# `examples/transfer_learning.py` runs the same comparison with 1,000 labels and the
-# README gives what it measured.
+# `examples/transfer_learning.py` runs the same comparison at full size (the body
+# pretrained on all 60,000 digits, 1,000 labels) and came out level too: scratch 83.47%,
+# frozen 83.17%, fine-tune 83.59% (the README's numbers).
 
 # %%
 fig = step.plt.figure(figsize=(8, 4.8), layout="constrained")
