@@ -45,11 +45,14 @@ FIGURES = {
                  "paper_curves.png", "paper_confusion.png", "paper_mistakes.png"],
     "16_weight_sharing": ["toeplitz_small.png", "toeplitz_28x28.png", "equivariance.png"],
     "17_dropout": ["gap.png"],
+    "18_batch_norm": ["learning_rates.png", "activations.png"],
+    "19_architectures": ["architectures.png", "blocks.png"],
+    "20_transfer_learning": ["transfer.png"],
 }
 
-#: Steps that need a data set, by its folder name under $MINICNN_DATA.
+#: Steps that need a data set, by its folder name under $MINICNN_DATA (a tuple: all of them).
 DATA = {"11_feature_maps": "mnist", "12_dense_first": "fashion-mnist", "15_mnist": "mnist",
-        "17_dropout": "fashion-mnist"}
+        "17_dropout": "fashion-mnist", "18_batch_norm": "mnist", "20_transfer_learning": ("mnist", "fashion-mnist")}
 
 #: Modules the steps may import: the track uses only minicnn, numpy and matplotlib.
 ALLOWED_IMPORTS = {"minicnn", "numpy", "matplotlib", "_common", "argparse", "json", "math", "os", "sys", "time"}
@@ -107,8 +110,10 @@ def assert_png(path):
 
 @pytest.mark.parametrize("name", STEPS)
 def test_step_runs_quick_writes_its_figures_and_its_checks_pass(name, tmp_path):
-    if name in DATA and not data_present(DATA[name]):
-        pytest.skip(f"{DATA[name]} is not in $MINICNN_DATA/{DATA[name]}")
+    needed = DATA.get(name, ())
+    for data in (needed,) if isinstance(needed, str) else needed:
+        if not data_present(data):
+            pytest.skip(f"{data} is not in $MINICNN_DATA/{data}")
     out = tmp_path / "out"
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run([sys.executable, "-W", "error", os.path.join(TUTORIAL, name + ".py"), "--quick",
