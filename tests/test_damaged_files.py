@@ -45,6 +45,17 @@ def residual():
         L.Flatten(), L.Dense(12, 2)])
 
 
+def branches():
+    """Inception's and SENet's layers and the other layers of #18: every new ONNX form."""
+    mc.manual_seed(2)
+    return mc.Sequential([
+        L.Conv2D(1, 4, 3, padding=1, groups=1), L.ReLU6(), L.LocalResponseNorm(3),
+        L.Concat([[L.Conv2D(4, 2, 1)], [L.MaxPool2D(3, 1, 1, ceil_mode=True), L.Conv2D(4, 2, 3, padding=1, groups=2)],
+                  L.Concat([[L.ReLU()], [L.Sigmoid()]])]),
+        L.SqueezeExcitation(12, 3), L.AvgPool2D(2, ceil_mode=True), L.AdaptiveAvgPool2D(2), L.GlobalAvgPool2D(),
+        L.Dense(12, 2)])
+
+
 def dense():
     mc.manual_seed(2)
     return mc.Sequential([L.Dense(4, 3), L.ReLU(), L.Dropout(0.5), L.Dense(3, 2)])
@@ -194,13 +205,14 @@ def _alarm(signum, frame):
 
 @pytest.fixture(scope="module")
 def onnx_files(tmp_path_factory):
-    """``{name: (model bytes, {file beside it: bytes})}`` of three small exported models."""
+    """``{name: (model bytes, {file beside it: bytes})}`` of four small exported models."""
     onnx = pytest.importorskip("onnx")
     from onnx.external_data_helper import convert_model_to_external_data
     import minicnn.onnx as monnx
     folder = tmp_path_factory.mktemp("exported")
     files = {}
-    for name, make, shape in (("conv-bn", conv_bn, (1, 3, 3)), ("residual", residual, (1, 4, 4))):
+    for name, make, shape in (("conv-bn", conv_bn, (1, 3, 3)), ("residual", residual, (1, 4, 4)),
+                              ("branches", branches, (1, 5, 5))):
         monnx.export(make(), folder / f"{name}.onnx", shape)
         files[name] = ((folder / f"{name}.onnx").read_bytes(), {})
     proto = onnx.load(folder / "conv-bn.onnx")

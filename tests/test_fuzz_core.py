@@ -452,6 +452,8 @@ def reference_forward(layer, x, training):
         return x.reshape(x.shape[0], *layer.output_shape(x.shape[1:]))
     if name == "ReLU":
         return np.where(x > 0, x, 0.0)
+    if name == "ReLU6":
+        return np.clip(x, 0.0, 6.0)
     if name == "LeakyReLU":
         return np.where(x > 0, x, layer.negative_slope * x)
     if name == "Sigmoid":

@@ -424,7 +424,7 @@ def away_from_zero(shape, seed):
     return rng.choice([-1.0, 1.0], size=shape) * (0.1 + np.abs(rng.standard_normal(shape)))
 
 
-@pytest.mark.parametrize("make", [L.ReLU, L.LeakyReLU, lambda: L.LeakyReLU(0.3), L.Sigmoid, L.Tanh,
+@pytest.mark.parametrize("make", [L.ReLU, L.ReLU6, L.LeakyReLU, lambda: L.LeakyReLU(0.3), L.Sigmoid, L.Tanh,
                                   L.Softmax, lambda: L.Softmax(axis=1)])
 @given(shape=shapes, seed=seeds)
 def test_activation_gradients(make, shape, seed):

@@ -2,7 +2,8 @@
 
 Blocks run in order in one namespace, as a reader pastes them; a block that trains on
 MNIST or reads the example's output files is left out (test_examples.py runs those
-scripts), and the ONNX block runs when onnx is installed.
+scripts), and the ONNX blocks run when onnx is installed (one reads a PyTorch file of
+tests/data, from the repository's root).
 """
 import os
 import re
@@ -29,7 +30,10 @@ def test_the_readme_examples_run(tmp_path, monkeypatch):
             continue
         if "minicnn.onnx" in block:
             pytest.importorskip("onnx")
+        if "tests/data/" in block:                 # reads a file of the repository, as from its root
+            monkeypatch.chdir(os.path.dirname(README))
         exec(compile(block, README, "exec"), namespace)
+        monkeypatch.chdir(tmp_path)
         ran += 1
     assert ran >= 5
     assert os.path.exists("cnn.npz") and os.path.exists("edges.png") and os.path.exists("model.onnx")

@@ -139,6 +139,7 @@ LAYER_CASES = [
     (lambda: L.Flatten(), (2, 3, 4)),
     (lambda: L.Reshape((4, 3)), (2, 12)),
     (lambda: L.ReLU(), (2, 5)),
+    (lambda: L.ReLU6(), (2, 5)),
     (lambda: L.LeakyReLU(0.1), (2, 5)),
     (lambda: L.Sigmoid(), (2, 5)),
     (lambda: L.Tanh(), (2, 5)),

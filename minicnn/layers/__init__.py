@@ -11,7 +11,7 @@
 | GlobalAvgPool1D | (N, C, L) -> (N, C) | - |
 | Dense | (N, in) -> (N, out) | W (in, out), b (out,) |
 | Flatten, Reshape | (N, ...) -> (N, ...) | - |
-| ReLU, LeakyReLU, Sigmoid, Tanh, Softmax | same shape | - |
+| ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, Softmax | same shape | - |
 | Dropout | same shape | - |
 | BatchNorm | (N, C) or (N, C, H, W), same shape | gamma (C,), beta (C,) |
 | LocalResponseNorm | (N, C, *), same shape | - |
@@ -28,7 +28,7 @@ from .conv import Conv1D, Conv2D
 from .pooling import (AdaptiveAvgPool2D, AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, MaxPool1D,
                       MaxPool2D)
 from .linear import Dense, Flatten, Reshape
-from .activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softmax
+from .activation import ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, Softmax
 from .dropout import Dropout
 from .batchnorm import BatchNorm
 from .normalization import LocalResponseNorm
@@ -39,7 +39,7 @@ from .container import BranchedLayer, Chain
 #: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
 REGISTRY = {cls.__name__: cls for cls in (
     Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, AdaptiveAvgPool2D,
-    GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm,
+    GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm,
     LocalResponseNorm, Residual, Concat, SqueezeExcitation)}
 
 

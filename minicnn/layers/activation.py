@@ -23,6 +23,20 @@ class ReLU(Layer):
         return grad_out * self.cache
 
 
+class ReLU6(Layer):
+    """y = min(max(x, 0), 6);  dy/dx = 1 where 0 < x < 6, else 0 (PyTorch's ``nn.ReLU6``,
+    MobileNet's activation: the cap keeps activations small enough for low precision).
+    ONNX writes it as ``Clip(x, 0, 6)``."""
+
+    def _forward(self, x, training):
+        if training:
+            self.cache = (x > 0) & (x < 6)      # 1 byte per value, as ReLU's
+        return np.minimum(np.maximum(x, 0), x.dtype.type(6))
+
+    def _backward(self, grad_out, input_grad):
+        return grad_out * self.cache
+
+
 class LeakyReLU(Layer):
     """y = x if x > 0 else negative_slope * x;  dy/dx = 1 or negative_slope."""
 

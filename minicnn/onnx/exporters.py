@@ -7,8 +7,8 @@ its output tensor. Weights are named like minicnn's parameters (``"3.W"``), node
 the layer (``"3.Conv2D"``), so that Netron shows the model as ``model.summary()`` does.
 
 Adding a layer means writing one function here and one line in ``EXPORTERS`` (and
-its importer in ``importers.py``). A layer made of layers (``Residual``) exports its
-inner chains with :func:`export_layers`.
+its importer in ``importers.py``). A layer made of layers (``Residual``, ``Concat``,
+``SqueezeExcitation``) exports its inner chains with :func:`export_layers`.
 """
 import json
 import os
@@ -74,9 +74,11 @@ def _onnx_pads(pads):
 def conv2d(layer, graph, x, shape):
     """Conv2D -> ``Conv``: the same cross-correlation, x (N, C, H, W) -> (N, O, OH, OW).
 
-    W (O, C, kh, kw) and b (O,) go in as they are. ``padding='same'`` becomes its explicit
-    pads for this input size (TensorFlow's rule: with an odd total, the extra row/column
-    at the bottom/right; at stride > 1 they depend on H and W, which ``input_shape`` fixes).
+    W (O, C/groups, kh, kw) and b (O,) go in as they are; ``groups`` is ONNX's ``group``
+    (the same split of the channels: output channel o sees input group o // (O/groups)).
+    ``padding='same'`` becomes its explicit pads for this input size (TensorFlow's rule: with
+    an odd total, the extra row/column at the bottom/right; at stride > 1 they depend on H and
+    W, which ``input_shape`` fixes).
     Explicit pads rather than ``auto_pad='SAME_UPPER'``: onnxruntime refuses ``auto_pad``
     together with dilation.
     """
@@ -84,30 +86,43 @@ def conv2d(layer, graph, x, shape):
     if layer.bias:
         inputs.append(graph.weight("b", layer.params["b"].data))
     return graph.node("Conv", inputs, kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
-                      pads=_onnx_pads(layer.pads_for(shape[1:])), dilations=list(layer.dilation), group=1)
+                      pads=_onnx_pads(layer.pads_for(shape[1:])), dilations=list(layer.dilation),
+                      group=layer.groups)
 
 
 def conv1d(layer, graph, x, shape):
-    """Conv1D -> 1-D ``Conv``: x (N, C, L) -> (N, O, OL); W (O, C, k) and b (O,) as they are,
-    pads [left, right] (for 'same': as Conv2D's, for this L)."""
+    """Conv1D -> 1-D ``Conv``: x (N, C, L) -> (N, O, OL); W (O, C/groups, k) and b (O,) as they
+    are, ``group`` = groups, pads [left, right] (for 'same': as Conv2D's, for this L)."""
     inputs = [x, graph.weight("W", layer.params["W"].data)]
     if layer.bias:
         inputs.append(graph.weight("b", layer.params["b"].data))
     _, along = layer.pads_for(shape[1])                      # ((0, 0), (left, right)): one row high
     return graph.node("Conv", inputs, kernel_shape=[layer.kernel_size], strides=[layer.stride],
-                      pads=_onnx_pads([along]), dilations=[layer.dilation], group=1)
+                      pads=_onnx_pads([along]), dilations=[layer.dilation], group=layer.groups)
 
 
 def _pool_window(layer, shape):
-    """kernel_shape, strides and pads of a 2-D or 1-D pooling layer for its input (C, *spatial).
+    """kernel_shape, strides, pads and ceil_mode of a 2-D or 1-D pooling layer for its input
+    (C, *spatial).
 
     ``strides`` is always written: ONNX's default is 1, minicnn's the kernel size.
+    ``ceil_mode=1`` only when it adds a window that hangs over the end of the padded input.
+    When PyTorch's rule drops the last ceil-mode window (it would start in the right padding),
+    the windows are floor mode's, and ``ceil_mode=0`` says so to every runtime: ONNX's own
+    output-size formula before opset 19 has no such rule (onnxruntime 1.32 applies it, ONNX's
+    shape inference does not), so writing 1 there would leave the size to the reader.
     """
     if len(shape) == 2:                                      # (C, L): one int each
         pads = [F.axis_padding(layer.padding, layer.kernel_size, layer.stride, 1, shape[1])]
-        return dict(kernel_shape=[layer.kernel_size], strides=[layer.stride], pads=_onnx_pads(pads))
-    return dict(kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
-                pads=_onnx_pads(layer.pads_for(shape[1:])))
+        window = dict(kernel_shape=[layer.kernel_size], strides=[layer.stride], pads=_onnx_pads(pads))
+        hw, kernel, stride, pads = (1, shape[1]), (1, layer.kernel_size), (1, layer.stride), [(0, 0), *pads]
+    else:
+        hw, kernel, stride, pads = shape[1:], layer.kernel_size, layer.stride, layer.pads_for(shape[1:])
+        window = dict(kernel_shape=list(kernel), strides=list(stride), pads=_onnx_pads(pads))
+    if layer.ceil_mode:
+        ceil = F.window_output_shape(hw, kernel, stride, pads, ceil_mode=True)
+        window["ceil_mode"] = int(ceil != F.window_output_shape(hw, kernel, stride, pads))
+    return window
 
 
 def max_pool(layer, graph, x, shape):
@@ -123,6 +138,10 @@ def avg_pool(layer, graph, x, shape):
 
     - 1: the zero padding counts, every window's sum is divided by kh * kw (PyTorch's default);
     - 0 (ONNX's default): divided by the number of the window's input pixels (TensorFlow's).
+
+    In ceil mode a window hanging over the end of the padded input divides by its part inside
+    the padded input (with 1) or inside the input (with 0): PyTorch's rule, and onnxruntime's
+    (checked for kernels 2 and 3, strides 1 to 3, every padding and sizes 3 to 9 in tests/test_onnx.py).
     """
     return graph.node("AveragePool", [x], **_pool_window(layer, shape),
                       count_include_pad=int(layer.count_include_pad))
@@ -136,6 +155,95 @@ def global_avg_pool2d(layer, graph, x, shape):
     """
     pooled = graph.node("GlobalAveragePool", [x], step="GlobalAveragePool")
     return graph.node("Flatten", [pooled], axis=1)
+
+
+def adaptive_avg_pool2d(layer, graph, x, shape):
+    """AdaptiveAvgPool2D -> the exact ONNX form for this input size (H, W) -> (OH, OW):
+
+    - (OH, OW) = (H, W): ``Identity`` (VGG's and AlexNet's heads at 224 x 224);
+    - (1, 1): ``GlobalAveragePool``, which keeps the axes of size 1, as minicnn's layer does;
+    - bins of one size (OH divides H, OW divides W): ``AveragePool`` with kernel and stride
+      (H / OH, W / OW), as PyTorch writes it;
+    - otherwise (bins that overlap or differ in size): y = A_h x A_w^T per channel, written as
+      ``Reshape`` to (N, C, H*W), ``MatMul`` by the constant K = (A_h kron A_w)^T (H*W, OH*OW),
+      ``Reshape`` to (N, C, OH, OW), with A the averaging matrices of
+      :func:`minicnn.functional.adaptive_pool_matrix`. (PyTorch's legacy exporter refuses this
+      case; its dynamo exporter writes some 200 Gather/Add nodes.)
+    """
+    c, h, w = shape
+    oh, ow = layer.output_shape(shape)[1:]
+    if (oh, ow) == (h, w):
+        return graph.node("Identity", [x])
+    if (oh, ow) == (1, 1):
+        return graph.node("GlobalAveragePool", [x])
+    if h % oh == 0 and w % ow == 0:
+        kernel = [h // oh, w // ow]
+        return graph.node("AveragePool", [x], kernel_shape=kernel, strides=kernel, pads=[0, 0, 0, 0])
+    flat = graph.node("Reshape", [x, graph.ints("flat_shape", [0, c, h * w])], step="Reshape")
+    k = np.kron(F.adaptive_pool_matrix(h, oh), F.adaptive_pool_matrix(w, ow)).T
+    pooled = graph.node("MatMul", [flat, graph.weight("K", k)], step="MatMul")
+    return graph.node("Reshape", [pooled, graph.ints("shape", [0, c, oh, ow])])
+
+
+def global_avg_pool1d(layer, graph, x, shape):
+    """GlobalAvgPool1D -> ``GlobalAveragePool`` + ``Flatten``: (N, C, L) -> (N, C, 1) -> (N, C)."""
+    pooled = graph.node("GlobalAveragePool", [x], step="GlobalAveragePool")
+    return graph.node("Flatten", [pooled], axis=1)
+
+
+def local_response_norm(layer, graph, x, shape):
+    """LocalResponseNorm -> ``LRN`` (odd size, (N, C, H, W), alpha, beta > 0), or its decomposition.
+
+    ONNX's LRN is PyTorch's formula, y_c = x_c / (k + alpha / n * s_c)^beta with s_c the sum
+    of squares over the window, alpha divided by the size n in both (onnxruntime agrees to
+    1e-7). The window is c - floor((n-1)/2) .. c + ceil((n-1)/2) in ONNX, c - n//2 ..
+    c + (n-1)//2 in PyTorch and minicnn: the same for odd n, one channel apart for even n.
+    onnxruntime (1.32) refuses an even size, alpha = 0, beta = 0 and inputs that are not
+    4-D; those are written as PyTorch writes every LRN (and minicnn does not read them back):
+    x*x reshaped to (N, 1, C, rest), ``AveragePool`` over (n, 1) with pads n//2 before
+    and (n-1)//2 after (count_include_pad=1: the window's mean, s_c / n), reshaped back, then
+    ``Mul`` alpha, ``Add`` k, ``Pow`` -beta, ``Mul`` x.
+    """
+    n = layer.size
+    if n % 2 and layer.alpha > 0 and layer.beta > 0 and len(shape) == 3:
+        return graph.node("LRN", [x], size=n, alpha=layer.alpha, beta=layer.beta, bias=layer.k)
+    square = graph.node("Mul", [x, x], step="Square")
+    column = graph.node("Reshape", [square, graph.ints("column_shape", [0, 1, shape[0], -1])], step="Column")
+    mean = graph.node("AveragePool", [column], step="WindowMean", kernel_shape=[n, 1], strides=[1, 1],
+                      pads=[n // 2, 0, (n - 1) // 2, 0], count_include_pad=1)
+    back = graph.node("Reshape", [mean, graph.ints("shape", [0, *shape])], step="Back")
+    scaled = graph.node("Mul", [back, graph.weight("alpha", np.array(layer.alpha))], step="Alpha")
+    d = graph.node("Add", [scaled, graph.weight("k", np.array(layer.k))], step="K")
+    power = graph.node("Pow", [d, graph.weight("minus_beta", np.array(-layer.beta))], step="Pow")
+    return graph.node("Mul", [x, power])
+
+
+def concat(layer, graph, x, shape):
+    """Concat -> each branch's nodes on x, then ``Concat`` along axis 1 (the channels).
+
+    The branches' layers are named by their place: ``"3.branch0.0"``, ``"3.branch2.1"``
+    (weights ``"3.branch0.0.W"``, as in ``model.state_dict()``); a Concat inside a branch
+    (Inception-v4) is one more level: ``"3.branch1.1.branch0.0"``.
+    """
+    place = graph.prefix
+    outputs = [export_layers(branch.layers, graph, x, shape, prefix=f"{place}.{name}.")[0]
+               for name, branch in layer.branches()]
+    return graph.node("Concat", outputs, axis=1)
+
+
+def squeeze_excitation(layer, graph, x, shape):
+    """SqueezeExcitation -> the gate's nodes (GlobalAveragePool, Flatten, Gemm, Relu, Gemm,
+    Sigmoid: (N, C)), ``Unsqueeze`` to (N, C, 1, 1) and ``Mul`` by x, which ONNX broadcasts
+    over H and W: y = x * g[:, :, None, None]. The gate's layers are ``"3.gate.1"`` ... as in
+    ``model.state_dict()`` (``"3.gate.1.W"``)."""
+    place = graph.prefix
+    gate, _ = export_layers(layer.gate.layers, graph, x, shape, prefix=f"{place}.gate.")
+    saved = graph.prefix
+    graph.prefix = place
+    axes = graph.ints("axes", [2, 3])
+    graph.prefix = saved
+    scale = graph.node("Unsqueeze", [gate, axes], step="Unsqueeze")
+    return graph.node("Mul", [x, scale])
 
 
 def residual(layer, graph, x, shape):
@@ -200,6 +308,11 @@ def relu(layer, graph, x, shape):
     return graph.node("Relu", [x])
 
 
+def relu6(layer, graph, x, shape):
+    """ReLU6 -> ``Clip`` with min 0 and max 6 (inputs since opset 11), as PyTorch writes it."""
+    return graph.node("Clip", [x, graph.weight("min", np.array(0.0)), graph.weight("max", np.array(6.0))])
+
+
 def leaky_relu(layer, graph, x, shape):
     """LeakyReLU -> ``LeakyRelu``: y = x if x > 0 else alpha * x, alpha = negative_slope."""
     return graph.node("LeakyRelu", [x], alpha=layer.negative_slope)
@@ -237,12 +350,18 @@ EXPORTERS = {
     L.AvgPool2D: avg_pool,
     L.AvgPool1D: avg_pool,
     L.GlobalAvgPool2D: global_avg_pool2d,
+    L.AdaptiveAvgPool2D: adaptive_avg_pool2d,
+    L.GlobalAvgPool1D: global_avg_pool1d,
+    L.LocalResponseNorm: local_response_norm,
     L.Residual: residual,
+    L.Concat: concat,
+    L.SqueezeExcitation: squeeze_excitation,
     L.Dense: dense,
     L.BatchNorm: batch_norm,
     L.Flatten: flatten,
     L.Reshape: reshape,
     L.ReLU: relu,
+    L.ReLU6: relu6,
     L.LeakyReLU: leaky_relu,
     L.Sigmoid: sigmoid,
     L.Tanh: tanh,
@@ -258,7 +377,7 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     """Write ``model`` as an ONNX file (opset 17) that onnxruntime, Netron and PyTorch read.
 
     - ``model``: a ``minicnn.Sequential`` of the layers in :data:`EXPORTERS` (inside a
-      Residual too).
+      Residual, a Concat or a SqueezeExcitation too).
     - ``path``: the file to write; written atomically (the old file stays whole
       until the new one is complete).
     - ``input_shape``: one sample's shape, e.g. ``(1, 28, 28)`` for (C, H, W). The
@@ -316,7 +435,8 @@ def export_layers(layers, graph, x, shape, prefix=""):
     its output tensor and the output's per-sample shape.
 
     Layer i is named ``f"{prefix}{i}"``: ``"3"``, or ``"3.block.0"`` for the first layer of
-    the block of the Residual at 3 (:func:`residual` exports its branches through this).
+    the block of the Residual at 3 (:func:`residual`, :func:`concat` and
+    :func:`squeeze_excitation` export their branches through this).
     """
     for i, layer in enumerate(layers):
         name = f"{prefix}{i}"
@@ -334,10 +454,10 @@ def export_layers(layers, graph, x, shape, prefix=""):
 
 
 def _every_layer(layers, prefix=""):
-    """(name, layer) of every layer, also those inside a Residual's branches ("3.block.0")."""
+    """(name, layer) of every layer, also those inside branches ("3.block.0", "3.branch1.0")."""
     for i, layer in enumerate(layers):
         yield f"{prefix}{i}", layer
-        if isinstance(layer, L.Residual):
+        if isinstance(layer, L.BranchedLayer):
             for branch, chain in layer.branches():
                 if chain is not None:
                     yield from _every_layer(chain.layers, f"{prefix}{i}.{branch}.")

@@ -18,7 +18,10 @@ keeps them topologically sorted) and gives every tensor a value, one of:
 The model is the layer chain of the graph output's Data. Because every Data carries
 its own chain, a graph that branches needs no special walk: two chains that meet
 at an ``Add`` share the layers up to the fork, and the rest of each is one branch:
-a residual block, which becomes a ``Residual`` (see :func:`add_of_branches`).
+a residual block, which becomes a ``Residual`` (see :func:`add_of_branches`). Chains that
+meet at a ``Concat`` are an Inception block, a ``Concat`` layer (:func:`concat_of_branches`),
+and x times a chain that starts at x is squeeze-and-excitation, a ``SqueezeExcitation``
+(:func:`squeeze_excitation`).
 
 Two ONNX ops that are one minicnn layer are joined through a mark on the Data:
 ``MatMul`` + ``Add`` of a constant is a Dense (``after_matmul``), and
@@ -88,6 +91,7 @@ class Context:
         self.batch = None
         self.used_names = used_names
         self.architecture = architecture
+        self.input_shapes = {}              # id(layer) -> the per-sample shape it was applied to
 
     def refuse(self, reason):
         return ValueError(f"{self.path}: {reason}")
@@ -109,7 +113,11 @@ class Context:
         steps = match.group("place").split(".")          # "3.block.0" -> 3, then branch "block", layer 0
         item, entries = None, self.architecture
         for branch, index in zip([None] + steps[1::2], steps[0::2]):
-            if branch is not None:
+            if branch is not None and branch.startswith("branch"):     # a Concat's: {"branches": [...]}
+                listed = item["config"].get("branches")
+                k = int(branch[len("branch"):])
+                entries = listed[k] if isinstance(listed, list) and k < len(listed) else None
+            elif branch is not None:
                 entries = item["config"].get(branch)
             if not isinstance(entries, list) or int(index) >= len(entries):
                 return {}
@@ -120,7 +128,7 @@ class Context:
 
 
 #: The names minicnn gives its nodes: the layer's place, its class, maybe a step ("3.Dense.MatMul").
-_MINICNN_NODE_NAME = re.compile(r"(?P<place>[0-9]{1,9}(?:\.(?:block|shortcut)\.[0-9]{1,9})*)"
+_MINICNN_NODE_NAME = re.compile(r"(?P<place>[0-9]{1,9}(?:\.(?:block|shortcut|gate|branch[0-9]{1,9})\.[0-9]{1,9})*)"
                                 r"\.(?P<cls>[A-Za-z0-9]+)(?:\..*)?", re.DOTALL)
 
 
@@ -223,6 +231,7 @@ class Node:
             shape = layer.output_shape(x.shape)
         except ValueError as exc:
             raise self.refuse(f"{layer!r} cannot take its input {batched(x.shape)}: {exc}") from exc
+        self.context.input_shapes[id(layer)] = x.shape
         return Data(x.layers + (layer,), shape, x.dtype)
 
     def finish(self):
@@ -343,8 +352,9 @@ def conv(node):
         2-D: y[n, o, r, c] = B[o] + sum_{k,i,j} W[o, k, i, j] * x_pad[n, k, s_h*r + d_h*i, s_w*c + d_w*j]
         1-D: y[n, o, t] = B[o] + sum_{k,j} W[o, k, j] * x_pad[n, k, s*t + d*j]
 
-    W (O, C, kh, kw) or (O, C, k) and B (O,) are copied as they are. ``group`` must be 1
-    (minicnn has no grouped or depthwise convolution). Padding: see :func:`_padding`.
+    W (O, C/group, kh, kw) or (O, C/group, k) and B (O,) are copied as they are; ``group``
+    is minicnn's ``groups`` (grouped and depthwise convolution: C = group * W.shape[1]).
+    Padding: see :func:`_padding`.
     """
     x = node.data(0)
     rank = _spatial_rank(node, x, CONV_LAYERS)
@@ -352,9 +362,11 @@ def conv(node):
     w = node.weight(1, "the weight W", ndim=rank + 2)
     b = node.weight(2, "the bias B", ndim=1, optional=True)
     group = node.attr("group", 1)
-    if group != 1:
-        raise node.refuse(f"group={group} (grouped or depthwise convolution): minicnn's {cls.__name__} has "
-                          "group 1 only")
+    if type(group) is not int or group < 1 or w.shape[0] % group:
+        raise node.refuse(f"group={group!r}: expected an int >= 1 that divides the {w.shape[0]} output channels")
+    if x.shape[0] != group * w.shape[1]:
+        raise node.refuse(f"the input has {x.shape[0]} channels; W {w.shape} with group={group} takes "
+                          f"{group * w.shape[1]}")
     kernel = node.ints("kernel_shape", rank, list(w.shape[2:]), 1)
     if kernel != w.shape[2:]:
         raise node.refuse(f"kernel_shape={list(kernel)} does not match the weight's shape {w.shape}")
@@ -363,9 +375,9 @@ def conv(node):
     padding = _padding(node, x, cls, kernel, stride, dilation)
     if b is not None and b.shape != (w.shape[0],):
         raise node.refuse(f"the bias B has shape {b.shape}; expected ({w.shape[0]},)")
-    layer = node.make(cls, in_channels=w.shape[1], out_channels=w.shape[0], kernel_size=_per_layer(kernel),
+    layer = node.make(cls, in_channels=w.shape[1] * group, out_channels=w.shape[0], kernel_size=_per_layer(kernel),
                       stride=_per_layer(stride), padding=padding, dilation=_per_layer(dilation),
-                      bias=b is not None, dtype=w.dtype, **_init(node.context.hint(node, cls)))
+                      bias=b is not None, dtype=w.dtype, groups=group, **_init(node.context.hint(node, cls)))
     _set(layer.params["W"], w)
     if b is not None:
         _set(layer.params["b"], b)
@@ -381,8 +393,12 @@ def _init(hint):
 
 def _pool(node, layers):
     """What MaxPool and AveragePool share: the layer class for the input's rank, and its
-    kernel_size, stride (ONNX's default is 1, not the kernel size) and padding (ints up to
-    kernel_size // 2, or 'same'); no ceil_mode, no dilations. Returns ``(x, cls, arguments)``."""
+    kernel_size, stride (ONNX's default is 1, not the kernel size), padding (ints up to
+    kernel_size // 2, or 'same') and ceil_mode; no dilations. Returns ``(x, cls, arguments)``.
+
+    ``ceil_mode=1`` is minicnn's (PyTorch's) ceil mode: the output size rounded up, but no
+    window that would start in the right padding, the rule ONNX states since opset 19 and
+    onnxruntime applies at every opset."""
     x = node.data(0)
     rank = _spatial_rank(node, x, layers)
     cls = layers[rank]
@@ -392,14 +408,20 @@ def _pool(node, layers):
     stride = node.ints("strides", rank, [1] * rank, 1)
     if node.ints("dilations", rank, [1] * rank, 1) != (1,) * rank:
         raise node.refuse(f"dilations={node.attr('dilations')}: minicnn's pooling layers have no dilation")
-    if node.attr("ceil_mode", 0) != 0:
-        raise node.refuse("ceil_mode=1 (output size rounded up): minicnn's pooling rounds down")
+    ceil_mode = node.attr("ceil_mode", 0)
+    if ceil_mode not in (0, 1):
+        raise node.refuse(f"ceil_mode={ceil_mode!r}: expected 0 or 1")
     padding = _padding(node, x, cls, kernel, stride, (1,) * rank)
     per_axis = (padding,) if isinstance(padding, int) else padding
     if padding != "same" and any(p > k // 2 for p, k in zip(per_axis, kernel)):
         raise node.refuse(f"padding {list(per_axis)} is more than half the kernel {list(kernel)}: "
                           "minicnn's pooling layers (like PyTorch's) take at most kernel_size // 2")
-    return x, cls, dict(kernel_size=_per_layer(kernel), stride=_per_layer(stride), padding=padding)
+    arguments = dict(kernel_size=_per_layer(kernel), stride=_per_layer(stride), padding=padding)
+    if not ceil_mode and node.context.hint(node, cls).get("ceil_mode") is True:
+        # minicnn writes ceil mode as 0 where it adds no window: keep the spelling if so here
+        floor, ceil = (node.make(cls, **arguments, ceil_mode=c).output_shape(x.shape) for c in (False, True))
+        ceil_mode = int(floor == ceil)
+    return x, cls, dict(arguments, ceil_mode=bool(ceil_mode))
 
 
 def max_pool(node):
@@ -424,27 +446,72 @@ def average_pool(node):
     count_include_pad = node.attr("count_include_pad", 0)
     if count_include_pad not in (0, 1):
         raise node.refuse(f"count_include_pad={count_include_pad!r}: expected 0 or 1")
-    return node.apply(x, node.make(cls, **arguments, count_include_pad=bool(count_include_pad)))
+    pooled = node.apply(x, node.make(cls, **arguments, count_include_pad=bool(count_include_pad)))
+    return _as_adaptive(node, x, pooled)
+
+
+def _as_adaptive(node, x, pooled):
+    """``pooled`` (x's chain and one or more layers) as the AdaptiveAvgPool2D that minicnn's
+    metadata says it is, when that layer computes the same on x: then the round trip gives
+    the layer back. The graph decides: a hint that does not fit is left unused.
+
+    AdaptiveAvgPool2D(output_size) is exported (see ``exporters.adaptive_avg_pool2d``) as
+    Identity, GlobalAveragePool, an AveragePool of uniform bins, or Reshape-MatMul-Reshape;
+    :func:`_adaptive_computes` checks each form against the layer.
+    """
+    output_size = node.context.hint(node, L.AdaptiveAvgPool2D).get("output_size")
+    if len(x.shape) != 3 or not isinstance(output_size, list):
+        return pooled
+    try:
+        layer = L.AdaptiveAvgPool2D(output_size)
+        shape = layer.output_shape(x.shape)
+    except (ValueError, TypeError):
+        return pooled
+    if shape != pooled.shape or not _adaptive_computes(layer, x, pooled.layers[len(x.layers):]):
+        return pooled
+    return Data(x.layers + (layer,), shape, x.dtype)
+
+
+def _adaptive_computes(layer, x, layers):
+    """Whether ``layers`` on x compute ``layer`` (an AdaptiveAvgPool2D) exactly, as its export writes it."""
+    (c, h, w), (oh, ow) = x.shape, layer.output_shape(x.shape)[1:]
+    kinds = [type(one) for one in layers]
+    if (oh, ow) == (h, w):
+        return not layers
+    if (oh, ow) == (1, 1):
+        return kinds == [L.GlobalAvgPool2D, L.Reshape]
+    if kinds == [L.AvgPool2D]:
+        pool = layers[0]
+        return (h % oh == 0 and w % ow == 0 and pool.kernel_size == pool.stride == (h // oh, w // ow)
+                and pool.padding == (0, 0) and not pool.ceil_mode)
+    if (kinds != [L.Reshape, L.Dense, L.Reshape] or layers[1].bias or tuple(layers[0].shape) != (c, h * w)
+            or layers[1].params["W"].shape != (h * w, oh * ow)):
+        return False                        # (the shapes first: the matrix below is as large as W)
+    k = np.kron(F.adaptive_pool_matrix(h, oh), F.adaptive_pool_matrix(w, ow)).T.astype(layers[1].dtype)
+    return np.array_equal(layers[1].params["W"].data, k)
 
 
 def global_average_pool(node):
-    """GlobalAveragePool -> GlobalAvgPool2D: the mean of each feature map.
+    """GlobalAveragePool -> GlobalAvgPool2D on (N, C, H, W), GlobalAvgPool1D on (N, C, L):
+    the mean of each feature map or signal.
 
-    ONNX keeps the pooled axes, (N, C, H, W) -> (N, C, 1, 1); minicnn's layer gives (N, C).
+    ONNX keeps the pooled axes, (N, C, H, W) -> (N, C, 1, 1); minicnn's layers give (N, C).
     See :func:`_global_mean` for how the two meet.
     """
     x = node.data(0)
-    if len(x.shape) != 3:
-        raise node.refuse(f"{len(x.shape) + 1}-D input {batched(x.shape)}: minicnn's GlobalAvgPool2D "
-                          "takes (N, C, H, W)")
-    return _global_mean(node, x, keepdims=True)
+    if len(x.shape) not in (2, 3):
+        raise node.refuse(f"{len(x.shape) + 1}-D input {batched(x.shape)}: minicnn's GlobalAvgPool1D "
+                          "takes (N, C, L) and its GlobalAvgPool2D (N, C, H, W)")
+    return _as_adaptive(node, x, _global_mean(node, x, keepdims=True))
 
 
 def reduce_mean(node):
     """ReduceMean over H and W of (N, C, H, W) -> GlobalAvgPool2D, as PyTorch's dynamo
-    exporter writes ``AdaptiveAvgPool2d(1)`` and ``x.mean((2, 3))``.
+    exporter writes ``AdaptiveAvgPool2d(1)`` and ``x.mean((2, 3))``; over L of (N, C, L) ->
+    GlobalAvgPool1D, as both exporters write ``x.mean(-1)``.
 
-    ``axes`` (an attribute before opset 18, an input since) must be {2, 3} (or {-2, -1});
+    ``axes`` (an attribute before opset 18, an input since) must be {2, 3} (or {-2, -1})
+    on a 4-D input, {2} (or {-1}) on a 3-D one;
     ``keepdims=1`` (the default) keeps (N, C, 1, 1), ``keepdims=0`` gives (N, C). A mean
     over other axes has no minicnn layer: refused. ``noop_with_empty_axes=1`` without axes
     is the identity.
@@ -462,28 +529,54 @@ def reduce_mean(node):
         raise node.refuse("no axes: the mean over every axis, the batch axis too, would mix the samples")
     if keepdims not in (0, 1) or not isinstance(axes, list) or not all(type(a) is int for a in axes):
         raise node.refuse(f"axes={axes!r}, keepdims={keepdims!r}: expected a list of ints and 0 or 1")
-    if rank != 4 or sorted(a % rank if -rank <= a < rank else a for a in axes) != [2, 3]:
+    if sorted(a % rank if -rank <= a < rank else a for a in axes) != {4: [2, 3], 3: [2]}.get(rank):
         raise node.refuse(f"the mean over axes {axes} of {batched(x.shape)}: minicnn computes a mean only "
-                          "over H and W of (N, C, H, W) (GlobalAvgPool2D)")
+                          "over H and W of (N, C, H, W) (GlobalAvgPool2D) or over L of (N, C, L) "
+                          "(GlobalAvgPool1D)")
     return _global_mean(node, x, keepdims=bool(keepdims))
 
 
 def _global_mean(node, x, keepdims):
-    """GlobalAvgPool2D of ``x``, and with ``keepdims`` ONNX's (N, C, 1, 1) as a ``Reshape((C, 1, 1))``.
+    """GlobalAvgPool2D (or, on (N, C, L), GlobalAvgPool1D) of ``x``, and with ``keepdims``
+    ONNX's (N, C, 1, 1) (or (N, C, 1)) as a ``Reshape((C, 1, 1))`` (or ``Reshape((C, 1))``).
 
     That Reshape is marked (``after_global_pool``): a Flatten or a Reshape to (N, C) right
     after it drops it again (:func:`_drop_keepdims`), so that GlobalAveragePool + Flatten,
     as minicnn and PyTorch write it, comes back as the one GlobalAvgPool2D.
+
+    (N, C, 1, L) that is an unsqueezed (N, C, L) is pooled as the (N, C, L): PyTorch's dynamo
+    exporter writes ``AdaptiveAvgPool1d(1)`` as Unsqueeze, ReduceMean over the last two axes,
+    Squeeze: one GlobalAvgPool1D.
     """
-    pooled = node.apply(x, L.GlobalAvgPool2D())
+    last = x.layers[-1] if x.layers else None
+    if (len(x.shape) == 3 and x.shape[1] == 1 and type(last) is L.Reshape
+            and node.context.input_shapes.get(id(last)) == (x.shape[0], x.shape[2])):
+        x = Data(x.layers[:-1], (x.shape[0], x.shape[2]), x.dtype)
+        pooled = node.apply(x, L.GlobalAvgPool1D())
+        return dataclasses.replace(node.apply(pooled, L.Reshape((x.shape[0], 1, 1))), after_global_pool=True) \
+            if keepdims else pooled
+    one_d = len(x.shape) == 2
+    pooled = node.apply(x, L.GlobalAvgPool1D() if one_d else L.GlobalAvgPool2D())
     if not keepdims:
         return pooled
-    return dataclasses.replace(node.apply(pooled, L.Reshape((x.shape[0], 1, 1))), after_global_pool=True)
+    kept = (x.shape[0], 1) if one_d else (x.shape[0], 1, 1)
+    return dataclasses.replace(node.apply(pooled, L.Reshape(kept)), after_global_pool=True)
 
 
 def _drop_keepdims(x):
     """(N, C, 1, 1) marked by :func:`_global_mean` -> the GlobalAvgPool2D's own (N, C)."""
     return Data(x.layers[:-1], x.shape[:1], x.dtype)
+
+
+def _reshape_kept(node, x, shape):
+    """A Reshape/Squeeze/Unsqueeze of a pool's marked (N, C, 1, ...) to ``shape``: (C,) is the
+    pool's own output, (C, 1, ...) its one Reshape, still marked; None for other shapes."""
+    if not x.after_global_pool or not shape or shape[0] != x.shape[0] or any(d != 1 for d in shape[1:]):
+        return None
+    pooled = _drop_keepdims(x)
+    if len(shape) == 1:
+        return pooled
+    return dataclasses.replace(node.apply(pooled, L.Reshape(tuple(shape))), after_global_pool=True)
 
 
 # ---------------------------------------------------------------------------
@@ -721,12 +814,63 @@ def reshape(node):
         raise node.refuse("reshapes each sample into a scalar")
     if x.after_global_pool and rest in ([x.shape[0]], [-1]):    # (N, C, 1, 1) -> (N, C): GlobalAvgPool2D's own
         return _drop_keepdims(x)
-    return node.apply(x, node.make(L.Reshape, shape=tuple(int(d) for d in rest)))
+    if -1 not in rest:
+        kept = _reshape_kept(node, x, rest)
+        if kept is not None:
+            return kept
+    reshaped = node.apply(x, node.make(L.Reshape, shape=tuple(int(d) for d in rest)))
+    if len(x.layers) >= 2 and id(x.layers[-2]) in node.context.input_shapes:
+        # maybe the end of minicnn's AdaptiveAvgPool2D as Reshape-MatMul-Reshape: x before the first Reshape
+        before = Data(x.layers[:-2], node.context.input_shapes[id(x.layers[-2])], x.dtype)
+        return _as_adaptive(node, before, reshaped)
+    return reshaped
 
 
 def relu(node):
     """Relu -> ReLU: y = max(x, 0)."""
     return node.apply(node.data(0), L.ReLU())
+
+
+def clip(node):
+    """Clip -> ReLU6 when it is min(max(x, 0), 6) (PyTorch's ``nn.ReLU6``), ReLU when it is
+    max(x, 0) (no max, or +inf). min and max are attributes before opset 11, optional scalar
+    inputs since. Other bounds have no minicnn layer: refused."""
+    x = node.data(0)
+    if node.opset < 11:
+        low, high = node.attr("min", -np.inf), node.attr("max", np.inf)
+    else:
+        bounds = [node.const(i) if node.has_input(i) else None for i in (1, 2)]
+        for bound, what in zip(bounds, ("min", "max")):
+            if bound is not None and (bound.size != 1 or bound.dtype not in FLOAT_DTYPES):
+                raise node.refuse(f"{what} must be a float scalar, got shape {bound.shape} dtype {bound.dtype}")
+        low, high = (default if b is None else float(b.reshape(())) for b, default in zip(bounds, (-np.inf, np.inf)))
+    if low == 0 and high == 6:
+        return node.apply(x, L.ReLU6())
+    if low == 0 and high == np.inf:
+        return node.apply(x, L.ReLU())
+    raise node.refuse(f"Clip to [{low}, {high}]: minicnn reads Clip to [0, 6] (ReLU6) and to [0, inf) (ReLU)")
+
+
+def lrn(node):
+    """LRN -> LocalResponseNorm(size, alpha, beta, k=bias) on (N, C, ...):
+
+        y_c = x_c / (bias + alpha / size * sum of x_c'^2 over the window)^beta
+
+    PyTorch's formula, alpha divided by the size in both. The window is c - floor((size-1)/2)
+    .. c + ceil((size-1)/2) in ONNX, c - size//2 .. c + (size-1)//2 in minicnn and PyTorch:
+    the same for an odd size; an even size (one channel apart) is refused.
+    """
+    x = node.data(0)
+    size = node.attr("size")
+    if type(size) is not int or size < 1:
+        raise node.refuse(f"size={size!r}: expected an int >= 1")
+    if size % 2 == 0:
+        raise node.refuse(f"size={size} is even: ONNX's window is then one channel later than "
+                          "minicnn's LocalResponseNorm (PyTorch's)")
+    if len(x.shape) < 2:
+        raise node.refuse(f"input {batched(x.shape)}: LRN needs (N, C, D1, ...)")
+    alpha, beta, bias = (short_float(node.attr(a, d)) for a, d in (("alpha", 1e-4), ("beta", 0.75), ("bias", 1.0)))
+    return node.apply(x, node.make(L.LocalResponseNorm, size=size, alpha=alpha, beta=beta, k=bias))
 
 
 def leaky_relu(node):
@@ -786,8 +930,10 @@ def dropout(node):
 
 
 def identity(node):
-    """Identity: the same value (no layer)."""
-    return node.value(0)
+    """Identity: the same value (no layer); or minicnn's AdaptiveAvgPool2D whose output size is
+    its input's, as its metadata says (see :func:`_as_adaptive`)."""
+    value = node.value(0)
+    return _as_adaptive(node, value, value) if isinstance(value, Data) else value
 
 
 # ---------------------------------------------------------------------------
@@ -838,26 +984,205 @@ def gather(node):
 
 
 def unsqueeze(node):
-    """Unsqueeze on constants (axes: an attribute before opset 13, an input since)."""
-    data = node.const(0)
+    """Unsqueeze (axes: an attribute before opset 13, an input since): on constants computed
+    here; on data that keeps the batch axis first, a Reshape (SqueezeExcitation's gate
+    (N, C) -> (N, C, 1, 1), as minicnn writes it)."""
+    value = node.value(0)
     axes = node.attr("axes") if node.opset < 13 else node.const(1).tolist()
-    return _fold(node, np.expand_dims, data, tuple(np.atleast_1d(axes).tolist()))
+    axes = tuple(np.atleast_1d(axes).tolist())
+    if not isinstance(value, Data):
+        return _fold(node, np.expand_dims, value, axes)
+    rank = len(value.shape) + 1 + len(axes)
+    if not all(type(a) is int and -rank <= a < rank for a in axes) or len({a % rank for a in axes}) != len(axes):
+        raise node.refuse(f"axes={list(axes)} for a {rank}-D output")
+    if 0 in {a % rank for a in axes}:
+        raise node.refuse("a new axis 0 would move the batch axis; minicnn's Reshape keeps it first")
+    shape = np.expand_dims(np.empty((1, *value.shape), dtype=np.int8), axes).shape[1:]
+    kept = _reshape_kept(node, value, shape)
+    return kept if kept is not None else node.apply(value, node.make(L.Reshape, shape=shape))
 
 
 def squeeze(node):
-    """Squeeze on constants (axes: an attribute before opset 13, an optional input since)."""
-    data = node.const(0)
+    """Squeeze (axes: an attribute before opset 13, an optional input since): on constants
+    computed here; on data, the named axes of size 1 dropped, as a Reshape, or nothing after a
+    global pool that kept them (PyTorch's dynamo exporter writes ``AdaptiveAvgPool1d(1)`` and
+    a flatten as ReduceMean(keepdims=1) + Squeeze: one GlobalAvgPool1D). Without axes every
+    axis of size 1 would go, the batch axis too when N is 1: refused for data."""
+    value = node.value(0)
     if node.opset < 13:
         axes = node.attr("axes")
     else:
         axes = node.const(1).tolist() if node.has_input(1) else None
-    return _fold(node, np.squeeze, data, None if axes is None else tuple(np.atleast_1d(axes).tolist()))
+    axes = None if axes is None else tuple(np.atleast_1d(axes).tolist())
+    if not isinstance(value, Data):
+        return _fold(node, np.squeeze, value, axes)
+    rank = len(value.shape) + 1
+    if not axes:
+        raise node.refuse("no axes: it would drop every axis of size 1, the batch axis too when N is 1")
+    if not all(type(a) is int and -rank <= a < rank for a in axes):
+        raise node.refuse(f"axes={list(axes)} for a {rank}-D input")
+    dropped = {a % rank for a in axes}
+    if 0 in dropped or any(value.shape[a - 1] != 1 for a in dropped):
+        raise node.refuse(f"axes={list(axes)} of {batched(value.shape)}: only axes of size 1 other than the "
+                          "batch axis can be squeezed")
+    shape = tuple(d for i, d in enumerate(value.shape, 1) if i not in dropped)
+    kept = _reshape_kept(node, value, shape)
+    if kept is not None:
+        return kept
+    if not shape:
+        raise node.refuse("it squeezes each sample into a scalar")
+    return node.apply(value, node.make(L.Reshape, shape=shape))
 
 
 def concat(node):
-    """Concat of constants along ``axis``."""
+    """Concat of constants along ``axis`` (shape arithmetic); of tensors that all come from the
+    graph input, along the channels: Inception's branches, see :func:`concat_of_branches`."""
+    values = [node.value(i) for i in range(len(node.proto.input))]
+    if values and all(isinstance(v, Data) for v in values):
+        return concat_of_branches(node, values)
     parts = [node.const(i) for i in range(len(node.proto.input))]
     return _fold(node, np.concatenate, parts, node.attr("axis"))
+
+
+def concat_of_branches(node, values):
+    """Concat along axis 1 of tensors computed from the graph input -> minicnn's Concat.
+
+    As for a residual Add (:func:`add_of_branches`), each input's chain shares its first
+    layers (the same objects) with the others up to the tensor x where the graph forks; the
+    rest of each chain is one branch: y = concatenate([branch0(x), branch1(x), ...], axis=1).
+    Inputs whose branches start with the same layer fork again later: PyTorch's
+    ``torch.cat([a(t), b(t), c], 1)`` with t = stem(x) (Inception-v4's InceptionC) is the
+    branch ``[stem, Concat([[a], [b]])]`` beside ``[c]`` (see :func:`_nest`). Refused: an input
+    that is x itself (an empty branch), axes other than the channels, and branches that share
+    a layer elsewhere (the graph does not fork at one tensor).
+    """
+    axis = node.attr("axis")
+    rank = len(values[0].shape) + 1
+    if len(values) == 1:
+        return values[0]
+    if any(len(v.shape) != len(values[0].shape) or v.shape[1:] != values[0].shape[1:] for v in values) \
+            or type(axis) is not int or axis % rank != 1 or rank < 3:
+        shapes = ", ".join(batched(v.shape) for v in values)
+        raise node.refuse(f"concatenates {shapes} along axis {axis}: minicnn's Concat joins branches of "
+                          "(N, C, ...) along the channels (axis 1), equal on every other axis")
+    k = 0
+    while all(k < len(v.layers) and v.layers[k] is values[0].layers[k] for v in values):
+        k += 1
+    branches = _nest(node, [v.layers[k:] for v in values])
+    flat = [list(_every_layer(branch)) for branch in branches]
+    for i, one in enumerate(flat):
+        for other in flat[i + 1:]:
+            if {id(layer) for layer in one} & {id(layer) for layer in other}:
+                raise node.refuse("two of its inputs share a layer that is not on one fork: the graph does not "
+                                  "fork at one tensor, as minicnn's Concat does")
+    layer = node.make(L.Concat, branches=[list(branch) for branch in branches])
+    shape = (sum(v.shape[0] for v in values), *values[0].shape[1:])
+    return Data(values[0].layers[:k] + (layer,), shape, values[0].dtype)
+
+
+def _nest(node, branches):
+    """The branches of one Concat, next ones that start with the same layer joined into
+    ``[their common layers, Concat(their rests)]``, at any depth. Returns a list of layer lists."""
+    out, i = [], 0
+    while i < len(branches):
+        if not branches[i]:
+            raise node.refuse("one of its inputs is the tensor the others branch from (an empty branch): "
+                              "minicnn's Concat branches hold at least one layer")
+        j = i + 1
+        while j < len(branches) and branches[j] and branches[j][0] is branches[i][0]:
+            j += 1
+        group = branches[i:j]
+        if len(group) == 1:
+            out.append(list(group[0]))
+        else:
+            k = 0
+            while all(k < len(b) and b[k] is group[0][k] for b in group):
+                k += 1
+            out.append(list(group[0][:k]) + [node.make(L.Concat, branches=_nest(node, [b[k:] for b in group]))])
+        i = j
+    return out
+
+
+def mul(node):
+    """Mul: of constants (shape arithmetic), or x times a gate computed from x: a
+    squeeze-and-excitation block (:func:`squeeze_excitation`). Any other product has no
+    minicnn layer: refused."""
+    a, b = node.value(0), node.value(1)
+    if not isinstance(a, Data) and not isinstance(b, Data):
+        return _fold(node, np.multiply, a, b)
+    if not (isinstance(a, Data) and isinstance(b, Data)):
+        raise node.refuse("multiplies the data by a constant: minicnn has no layer for that")
+    if a is b:
+        raise node.refuse("squares the data (x * x): minicnn has no layer for that (PyTorch writes LRN so, and "
+                          "minicnn an even-size LocalResponseNorm; minicnn reads LRN as the one op)")
+    return squeeze_excitation(node, a, b)
+
+
+def squeeze_excitation(node, a, b):
+    """x * gate(x) -> SqueezeExcitation, when the gate is, from x (PyTorch's forms, minicnn's):
+
+        global average pool -> [flatten] -> Gemm or 1x1 Conv -> Relu -> Gemm or 1x1 Conv
+        -> Sigmoid -> [Unsqueeze/Reshape to (N, C, 1, 1)]
+
+    (torchvision's and timm's SqueezeExcitation use 1x1 Conv2d on the (N, C, 1, 1) mean; ONNX
+    broadcasts the (N, C, 1, 1) gate over H and W.) x is the input that the other's chain
+    starts from; either may come first (torchvision writes ``scale * input``). A 1x1
+    convolution W (S, C, 1, 1) is the Dense W[:, :, 0, 0].T; a missing bias is 0.
+    """
+    for x, gate in ((a, b), (b, a)):
+        if len(gate.layers) > len(x.layers) and gate.layers[:len(x.layers)] == x.layers \
+                and all(g is l for g, l in zip(gate.layers, x.layers)):
+            break
+    else:
+        raise node.refuse("multiplies two tensors of which neither is computed from the other: minicnn reads a "
+                          "product of tensors only as squeeze-and-excitation, x * gate(x)")
+    if len(x.shape) == 3 and gate.shape != (x.shape[0], 1, 1):
+        raise node.refuse(f"multiplies x {batched(x.shape)} by a gate {batched(gate.shape)}: squeeze-and-excitation "
+                          f"multiplies by one value per channel, (N, {x.shape[0]}, 1, 1)")
+    why = _se_weights(x, list(gate.layers[len(x.layers):]))
+    if isinstance(why, str):
+        raise node.refuse(f"x * gate(x), but the gate is not squeeze-and-excitation's: {why}")
+    (w1, b1), (w2, b2) = why
+    c, s = w1.shape
+    layer = node.make(L.SqueezeExcitation, input_channels=c, squeeze_channels=s, dtype=w1.dtype)
+    for key, value in (("gate.1.W", w1), ("gate.1.b", b1), ("gate.3.W", w2), ("gate.3.b", b2)):
+        _set(layer.params[key], value)
+    return node.apply(x, layer)
+
+
+def _se_weights(x, gate):
+    """((W1, b1), (W2, b2)) of a squeeze-and-excitation gate (a list of layers on x), or the
+    reason why it is not one."""
+    if len(x.shape) != 3:
+        return f"x is {batched(x.shape)}; minicnn's SqueezeExcitation takes (N, C, H, W)"
+    c = x.shape[0]
+    if not gate or type(gate[0]) is not L.GlobalAvgPool2D:
+        return "it does not start with a global average pool of x"
+    rest = gate[1:]
+    while rest and type(rest[-1]) is L.Reshape and tuple(rest[-1].shape) in ((c, 1), (c, 1, 1)):
+        rest = rest[:-1]                                   # the gate (N, C) made (N, C, 1, 1), in one step or two
+    if rest and type(rest[0]) is L.Reshape and tuple(rest[0].shape) == (c, 1, 1):
+        rest = rest[1:]                                    # GlobalAveragePool's kept axes
+    kinds = [type(layer) for layer in rest]
+    if len(rest) != 4 or kinds[1:] != [L.ReLU, kinds[0], L.Sigmoid] or kinds[0] not in (L.Dense, L.Conv2D):
+        names = ", ".join(k.__name__ for k in kinds)
+        return (f"after the pool it computes {names or 'nothing'}; expected Dense/1x1 Conv, ReLU, "
+                "Dense/1x1 Conv, Sigmoid")
+    pairs = []
+    for layer in (rest[0], rest[2]):
+        if isinstance(layer, L.Conv2D):
+            if layer.kernel_size != (1, 1) or layer.groups != 1 or layer.pads_for((1, 1)) != ((0, 0), (0, 0)):
+                return f"{layer!r} is not a 1x1 convolution without padding"
+            w = layer.params["W"].data[:, :, 0, 0].T
+            out = layer.out_channels
+        else:
+            w, out = layer.params["W"].data, layer.out_features
+        b = layer.params["b"].data if layer.bias else np.zeros(out, dtype=w.dtype)
+        pairs.append((w, b))
+    (w1, _), (w2, _) = pairs
+    if w1.shape[0] != c or w2.shape != (w1.shape[1], c):
+        return f"its weights {w1.shape} and {w2.shape} do not map {c} channels to {c}"
+    return pairs
 
 
 def slice_(node):
@@ -917,6 +1242,9 @@ IMPORTERS = {
     "Flatten": flatten,
     "Reshape": reshape,
     "Relu": relu,
+    "Clip": clip,
+    "LRN": lrn,
+    "Mul": mul,
     "LeakyRelu": leaky_relu,
     "Sigmoid": sigmoid,
     "Tanh": tanh,
@@ -945,7 +1273,8 @@ def load(path):
     (N, *sample) with fixed per-sample dimensions (N may be anything): a chain, and
     residual blocks (two branches from one tensor, added), such as
     ``minicnn.onnx.export`` writes, or ``torch.onnx.export`` writes for
-    Conv/BatchNorm/ReLU/pooling/Linear stacks and ResNets (either exporter).
+    Conv/BatchNorm/ReLU/pooling/Linear stacks, ResNets, Inception blocks (Concat), SE blocks,
+    grouped and depthwise convolutions (either exporter).
 
     Raises ``FileNotFoundError`` for a missing file; ``ValueError`` naming the file
     for one that is not ONNX, and naming the node, its op and the reason for anything

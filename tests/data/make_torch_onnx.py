@@ -2,7 +2,7 @@
 
     python tests/data/make_torch_onnx.py        # torch, onnx, onnxruntime, onnxscript (for dynamo=True)
 
-Three small networks in eval mode, with non-trivial BatchNorm statistics, each written
+Six small networks in eval mode, with non-trivial BatchNorm statistics, each written
 by both of PyTorch's exporters:
 
 - ``torch_cnn``: Conv-BN-ReLU-MaxPool, Conv(no bias)-BN-ReLU-AvgPool(padding 1),
@@ -13,6 +13,17 @@ by both of PyTorch's exporters:
 - ``torch_signal``: 1-D, on (N, 2, 50): a dilated Conv1d-BN-ReLU-MaxPool1d, a residual
   block written ``x + body(x)`` (the identity first) around Conv1d(padding='same')-BN-ReLU,
   Conv1d(stride 2)-ReLU-AvgPool1d(count_include_pad=False), flatten, Linear.
+- ``torch_inception``: a stem with ``MaxPool2d(3, 2, ceil_mode=True)``, an Inception block
+  (``torch.cat`` of four branches: a 1x1 conv; a 1x1 conv then a 1x3 and a 3x1 conv whose
+  two outputs go into the one cat, Inception-v4's InceptionC form; a 1x1 then a 5x5 conv;
+  ``MaxPool2d(3, 1, 1, ceil_mode=True)`` then a 1x1 conv), ``AvgPool2d(3, 2, 1, ceil_mode=True)``
+  (a last window hanging over the padding), ``AdaptiveAvgPool2d((4, 4))``, flatten, Linear.
+- ``torch_senet``: torchvision's ``SqueezeExcitation`` (AdaptiveAvgPool2d(1), 1x1 Conv2d,
+  ReLU, 1x1 Conv2d, Sigmoid, ``scale * input``), then an SE gate written with Linear layers
+  on ``x.mean((2, 3))`` and ``x * gate[:, :, None, None]``, global pooling, Linear.
+- ``torch_grouped``: depthwise and grouped Conv2d with ReLU6 (MobileNet's), then a 1-D part
+  on ``x.flatten(2)``: grouped Conv1d, ReLU6, ``MaxPool1d(3, 2, ceil_mode=True)``,
+  ``x.mean(-1)`` (1-D global average pooling), Linear.
 
 Files, in this folder:
 
@@ -27,7 +38,8 @@ Files, in this folder:
   the view is Reshape to [-1, features], the global pooling ReduceMean(keepdims=1)
   + Reshape.
 - ``torch_expected.npz``: ``x`` (8, 1, 28, 28), ``x1d`` (8, 2, 50) and PyTorch's
-  outputs ``cnn``, ``resnet`` (on x) and ``signal`` (on x1d), eval mode, float32.
+  outputs ``cnn``, ``resnet``, ``inception``, ``senet``, ``grouped`` (on x) and ``signal``
+  (on x1d), eval mode, float32.
 
 The script checks that onnxruntime reproduces PyTorch on every file before it
 writes the arrays.
@@ -100,6 +112,99 @@ class SmallSignalNet(nn.Module):
         return self.head(x + self.body(x))
 
 
+def conv_bn_relu(c_in, c_out, kernel_size, padding=0):
+    """torchvision's BasicConv2d: Conv2d without bias, BatchNorm2d, ReLU."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size, padding=padding, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU())
+
+
+class Inception(nn.Module):
+    """Four branches on x, concatenated; the second forks again (Inception-v4's InceptionC)."""
+
+    def __init__(self, c_in):
+        super().__init__()
+        self.branch1 = conv_bn_relu(c_in, 4, 1)
+        self.branch2 = conv_bn_relu(c_in, 4, 1)
+        self.branch2a = conv_bn_relu(4, 3, (1, 3), padding=(0, 1))
+        self.branch2b = conv_bn_relu(4, 3, (3, 1), padding=(1, 0))
+        self.branch3 = nn.Sequential(conv_bn_relu(c_in, 2, 1), conv_bn_relu(2, 4, 5, padding=2))
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), conv_bn_relu(c_in, 4, 1))
+
+    def forward(self, x):
+        t = self.branch2(x)
+        return torch.cat([self.branch1(x), self.branch2a(t), self.branch2b(t), self.branch3(x), self.branch4(x)], 1)
+
+
+class SmallInception(nn.Module):
+    """(N, 1, 28, 28) -> (N, 10)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(conv_bn_relu(1, 8, 3, padding=1), nn.MaxPool2d(3, 2, ceil_mode=True))   # -> 14
+        self.block = Inception(8)                                                                          # 18 channels
+        self.head = nn.Sequential(nn.AvgPool2d(3, 2, padding=1, ceil_mode=True),                          # -> 8
+                                  nn.AdaptiveAvgPool2d((4, 4)), nn.Flatten(), nn.Linear(18 * 16, 10))
+
+    def forward(self, x):
+        return self.head(self.block(self.stem(x)))
+
+
+class SqueezeExcitation(nn.Module):
+    """torchvision.ops.SqueezeExcitation, as it is written there."""
+
+    def __init__(self, input_channels, squeeze_channels):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, input):
+        scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(input)))))
+        return scale * input
+
+
+class LinearSE(nn.Module):
+    """The same gate with Linear layers on the (N, C) mean, broadcast by indexing."""
+
+    def __init__(self, channels, squeeze):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(channels, squeeze), nn.Linear(squeeze, channels)
+
+    def forward(self, x):
+        gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3))))))
+        return x * gate[:, :, None, None]
+
+
+class SmallSENet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn_relu(1, 16, 3, padding=1), SqueezeExcitation(16, 4), nn.MaxPool2d(2),
+                                  conv_bn_relu(16, 16, 3, padding=1), LinearSE(16, 4))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+class SmallGroupedNet(nn.Module):
+    """Depthwise and grouped convolutions (MobileNet's ReLU6), then 1-D on the flattened map."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU6(),
+            nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU6(),   # -> 14
+            nn.Conv2d(8, 16, 1, groups=2, bias=False), nn.BatchNorm2d(16), nn.ReLU6())
+        self.signal = nn.Sequential(nn.Conv1d(16, 16, 5, stride=4, groups=4), nn.ReLU6(),                 # 196 -> 48
+                                    nn.MaxPool1d(3, 2, ceil_mode=True))                                    # -> 24
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(self.signal(self.body(x).flatten(2)).mean(-1))
+
+
 def randomise_batchnorm(model, generator):
     """Trained-looking statistics, so that BatchNorm is not (nearly) the identity."""
     for m in model.modules():
@@ -129,7 +234,8 @@ def main():
     x1d = torch.rand(8, 2, 50, generator=torch.Generator().manual_seed(16))
     expected = {"x": x.numpy(), "x1d": x1d.numpy()}
     for name, model, inputs in (("cnn", SmallCNN(), x), ("resnet", SmallResNet(), x),
-                                ("signal", SmallSignalNet(), x1d)):
+                                ("signal", SmallSignalNet(), x1d), ("inception", SmallInception(), x),
+                                ("senet", SmallSENet(), x), ("grouped", SmallGroupedNet(), x)):
         randomise_batchnorm(model, generator)
         model.eval()
         with torch.no_grad():
@@ -142,7 +248,8 @@ def main():
             got = session.run(None, {"x": inputs.numpy()})[0]
             diff = float(np.abs(got - y).max())
             assert diff < 1e-5, (path, diff)
-            print(f"{os.path.basename(path)}: onnxruntime vs PyTorch {diff:.1e}")
+            size = sum(os.path.getsize(p) for p in (path, path + ".data") if os.path.exists(p))
+            print(f"{os.path.basename(path)}: onnxruntime vs PyTorch {diff:.1e}, {size / 1024:.0f} KB")
     np.savez(os.path.join(HERE, "torch_expected.npz"), **expected)
     print("torch", torch.__version__)
 
