@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from _timing import write_json
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 NATIVE = {"lenet5": (1, 32), "inception_v4": (3, 299)}         # (channels, side); the rest (3, 224)
@@ -48,9 +50,9 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KiB on Linux, bytes on macOS
 
 
-def run_one(name, repeats, out_dir):
-    """In the subprocess: build, time, measure; print one JSON line."""
-    import numpy as np
+def zoo_model(name, rng):
+    """``minicnn.models.MODELS[name]()`` (seed 0) with BatchNorm running statistics drawn
+    from ``rng``, so that eval mode is not the identity (what the comparisons run)."""
     import minicnn as mc
     from minicnn import layers as L
 
@@ -59,14 +61,23 @@ def run_one(name, repeats, out_dir):
             yield layer
             yield from leaves(layer.sublayers())
 
-    t0 = time.perf_counter()
     mc.manual_seed(0)
     model = mc.models.MODELS[name]()
-    rng = np.random.default_rng(0)
     for layer in leaves(model.layers):
         if isinstance(layer, L.BatchNorm):
             layer.running_mean[...] = rng.normal(size=layer.num_features) * 0.1
             layer.running_var[...] = rng.uniform(0.5, 1.5, layer.num_features)
+    return model
+
+
+def run_one(name, repeats, out_dir):
+    """In the subprocess: build, time, measure; print one JSON line."""
+    import numpy as np
+    import minicnn as mc
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    model = zoo_model(name, rng)
     build_s = time.perf_counter() - t0
     rss_built = peak_rss_mb()
     c, side = NATIVE.get(name, (3, 224))
@@ -156,9 +167,7 @@ def main():
         print(f"{name:14s} {'x'.join(map(str, row['input'])):>11s} {row['params']:>13,d} "
               f"{row['forward_ms']:12.1f} {row['peak_rss_mb']:13.0f} {diff}", flush=True)
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

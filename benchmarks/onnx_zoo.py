@@ -26,29 +26,18 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench_models import NATIVE, ORDER, peak_rss_mb  # noqa: E402
+from bench_models import NATIVE, ORDER, peak_rss_mb, zoo_model  # noqa: E402
+from _timing import write_json  # noqa: E402
 
 
 def run_one(name, batch, load_back):
     """In the subprocess: build, export, compare, load back; print one JSON line."""
     import numpy as np
     import onnxruntime as ort
-    import minicnn as mc
     import minicnn.onnx as monnx
-    from minicnn import layers as L
 
-    def leaves(layers):
-        for layer in layers:
-            yield layer
-            yield from leaves(layer.sublayers())
-
-    mc.manual_seed(0)
-    model = mc.models.MODELS[name]()
     rng = np.random.default_rng(0)
-    for layer in leaves(model.layers):
-        if isinstance(layer, L.BatchNorm):
-            layer.running_mean[...] = rng.normal(size=layer.num_features) * 0.1
-            layer.running_var[...] = rng.uniform(0.5, 1.5, layer.num_features)
+    model = zoo_model(name, rng)
     c, side = NATIVE.get(name, (3, 224))
     x = rng.standard_normal((batch, c, side, side)).astype(np.float32)
     row = dict(model=name, input=[c, side, side], batch=batch, params=model.num_params())
@@ -111,9 +100,7 @@ def main():
               f"{row['export_s']:10.1f} {row['max_abs']:19.2e} {row['relative']:9.1e} {back:>13s} "
               f"{row['peak_rss_mb']:13.0f}", flush=True)
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":
