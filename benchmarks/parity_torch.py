@@ -238,7 +238,7 @@ for trial in range(400):
             raise AssertionError(f"{name}: torch refuses {xi.shape}, minicnn accepts")
         g = rng.standard_normal(tuple(yt.shape))
         for fast_paths in (True, False):      # the fast max-pool backward and the reference
-            with mc.functional.fast_paths(fast_paths):
+            with mc.paths.fast_paths(fast_paths):
                 worst[name] = max(worst[name], diff(grads_of(ours_layer, xi, g), torch_grads(fn, xi, g)))
     try:
         pads = ((ph, ph), (pw, pw))

@@ -6,9 +6,9 @@
     model = mc.Sequential([L.Conv2D(1, 8, 3, padding=1), L.ReLU(), L.MaxPool2D(2),
                            L.Flatten(), L.Dense(8 * 14 * 14, 10)])
 """
-from . import data, fast, functional, gradcheck, image, init, layers, losses, metrics, optim, threads, training, viz
+from . import data, devices, fast, functional, gradcheck, image, init, layers, losses, metrics, optim, paths, threads, training, viz
 from ._rng import manual_seed
-from .functional import reference_paths
+from .paths import reference_paths
 from .threads import get_num_threads, set_num_threads
 from .model import Sequential
 from . import models
@@ -17,5 +17,5 @@ from .parameter import Parameter
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Parameter", "manual_seed", "reference_paths", "get_num_threads", "set_num_threads",
-           "data", "fast", "functional", "threads", "gradcheck", "init",
+           "data", "devices", "fast", "functional", "paths", "threads", "gradcheck", "init",
            "image", "layers", "losses", "metrics", "models", "optim", "training", "viz", "__version__"]

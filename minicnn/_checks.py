@@ -9,6 +9,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .devices import device_of, is_array
+
 _SCALE_HINT = "scale images with x.astype(np.float32) / 255"
 
 
@@ -81,8 +83,8 @@ def check_array(x, name="x", ndim=None, floating=True):
     ``ndim`` is an int or a tuple of allowed ints. Integer images get a hint on
     how to scale them, because that is the usual reason they arrive here.
     """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if not is_array(x):
+        raise TypeError(f"{name} must be a numpy.ndarray (or a CuPy array on a GPU), got {type(x).__name__}")
     if floating and x.dtype.kind != "f":
         hint = f"; {_SCALE_HINT}" if x.dtype.kind in "biu" and name in ("x", "image", "images") else ""
         raise TypeError(f"{name} must have a floating dtype (float16/32/64), got {x.dtype}{hint}")
@@ -209,14 +211,27 @@ def check_forward_input(layer, x):
     """``x`` fits ``layer``: a float ndarray with the dimensions the layer declares,
     whose per-sample shape ``layer.output_shape`` accepts (channels, window size)."""
     check_array(x, "x", ndim=layer.input_ndim)
+    check_on_device(x, "x", layer.device, f"{type(layer).__name__}'s parameters")
     if x.ndim < layer.min_ndim:
         raise ValueError(f"x must have at least {layer.min_ndim} dimensions (N, ...), got shape {x.shape}")
     layer.output_shape(x.shape[1:])
 
 
-def check_grad(grad_out, expected_shape):
-    """``grad_out`` is a float ndarray of the shape the forward pass produced."""
+def check_on_device(x, name, device, whose):
+    """The array ``x`` lives on ``device`` ("cpu" or "cuda"), where ``whose`` (the layer's
+    parameters, the model) are: mixing the two is a TypeError that says how to move which."""
+    if device_of(x) != device:
+        where = {"cpu": "the CPU (a NumPy array)", "cuda": "the GPU (a CuPy array)"}
+        raise TypeError(f"{name} is on {where[device_of(x)]} but {whose} are on {where[device]}: "
+                        f"move {name} with minicnn.devices.to_device({name}, {device!r}), or the model "
+                        f"with model.to({device_of(x)!r}) (fit, evaluate and predict move NumPy batches "
+                        "themselves)")
+
+
+def check_grad(grad_out, expected_shape, device="cpu"):
+    """``grad_out`` is a float array of the shape the forward pass produced, on ``device``."""
     check_array(grad_out, "grad_out")
+    check_on_device(grad_out, "grad_out", device, "the layer's parameters")
     if grad_out.shape != tuple(expected_shape):
         raise ValueError(f"grad_out must have the forward output's shape {tuple(expected_shape)}, "
                          f"got {grad_out.shape}")
@@ -348,16 +363,29 @@ def check_logits_and_target(logits, target):
     n, c = logits.shape
     if n == 0 or c == 0:
         raise ValueError(f"logits must hold at least one sample and one class, got shape {logits.shape}")
-    if not np.all(np.isfinite(logits)):
+    # the values are checked on the CPU only: on a GPU each check would wait for it (fit
+    # checks the labels of each batch on the host instead, see check_target_values)
+    on_host = device_of(logits) == "cpu"
+    if on_host and not np.all(np.isfinite(logits)):
         raise ValueError("logits contain NaN or inf (a diverging model? try a smaller lr)")
-    if not isinstance(target, np.ndarray):
+    if not is_array(target):
         raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    check_on_device(target, "target", device_of(logits), "the logits")
+    check_target_values(target, logits.shape, on_host)
+    return logits, target
+
+
+def check_target_values(target, logits_shape, values=True):
+    """CrossEntropy's ``target`` for logits of ``logits_shape`` (N, C): labels (N,) in [0, C)
+    or non-negative finite probabilities (N, C); the values only with ``values`` (``fit``
+    calls this on the host batch of a model on the GPU, before moving it)."""
+    n, c = logits_shape
     if target.ndim == 1:
         if target.dtype.kind not in "iu":
             raise TypeError(f"target labels of shape (N,) must be integers, got dtype {target.dtype}")
         if target.shape[0] != n:
             raise ValueError(f"target has {target.shape[0]} labels but logits has {n} rows")
-        if target.min() < 0 or target.max() >= c:
+        if values and (target.min() < 0 or target.max() >= c):
             raise ValueError(f"target labels must be in [0, {c}) for {c} classes, "
                              f"got values in [{target.min()}, {target.max()}]")
     elif target.ndim == 2:
@@ -366,18 +394,18 @@ def check_logits_and_target(logits, target):
                             f"must have shape (N,) (try target.ravel()), and probabilities (N, C) must be floats")
         if target.shape != (n, c):
             raise ValueError(f"target probabilities must have the logits' shape {(n, c)}, got {target.shape}")
-        if not np.all(np.isfinite(target)) or np.any(target < 0):
+        if values and (not np.all(np.isfinite(target)) or np.any(target < 0)):
             raise ValueError("target probabilities must be finite and non-negative")
     else:
         raise ValueError(f"target must be labels (N,) or probabilities (N, C), got shape {target.shape}")
-    return logits, target
 
 
 def check_pred_and_target(pred, target):
     """MSE's arguments: a non-empty float ``pred`` and a numeric ``target`` of its shape."""
     check_array(pred, "pred")
-    if not isinstance(target, np.ndarray):
+    if not is_array(target):
         raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    check_on_device(target, "target", device_of(pred), "the predictions")
     if target.dtype.kind not in "biuf":
         raise TypeError(f"target must be numeric, got dtype {target.dtype}")
     if target.shape != pred.shape:

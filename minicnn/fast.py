@@ -6,9 +6,14 @@ function here is one named trick that gives the same numbers (to rounding;
 it buys, as measured by ``benchmarks/bench_fast_paths.py`` (float32, batch 64,
 2 threads, OpenBLAS's SkylakeX kernels, medians of 25 alternating runs; the
 MNIST CNN's second convolution, 32 -> 64 channels at 14x14, unless a docstring
-says otherwise). The references call :func:`conv2d_forward`, :func:`conv2d_backward`
-and :func:`max_pool2d_backward` here while fast paths are on (the default);
-``with minicnn.reference_paths():`` switches them off.
+says otherwise). :mod:`minicnn.paths` decides when they run: while fast paths are
+on (the default; ``with minicnn.reference_paths():`` switches them off), the
+convolutions on NumPy arrays and the max-pool backward on either device.
+
+The convolution tricks (1-3, 5) are CPU ones: they shape the work for the cache
+and for OpenBLAS. On a GPU the references run instead, one matrix product per
+convolution, which is what a GPU wants and what the measurement in issue #19
+(a plain CuPy transcription of the references near PyTorch's speed) was made with.
 
 The tricks:
 
@@ -33,6 +38,7 @@ the memory-bound steps split over Python threads (slower on the development mach
 import numpy as np
 
 from . import functional as F
+from .devices import array_module
 
 
 # ---------------------------------------------------------------------------
@@ -229,17 +235,18 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ce
         pads = F.ceil_pads(x_shape[-2:], kernel_size, stride, pads)
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
-    dx_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
+    xp = array_module(grad_out)
+    dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
     dwin = F.sliding_windows(dx_pad, kernel_size, stride, writeable=True)
     kh, kw = kernel_size
     overlapping = stride[0] < kh or stride[1] < kw
-    hit = np.empty(argmax.shape, dtype=bool)
+    hit = xp.empty(argmax.shape, dtype=bool)
     for t in range(kh * kw):
-        np.equal(argmax, t, out=hit)
+        xp.equal(argmax, t, out=hit)
         if overlapping:                           # windows share pixels: add
             dwin[:, :, t // kw, t % kw] += grad_out * hit
         else:                                     # each pixel in one window: write
-            np.multiply(grad_out, hit, out=dwin[:, :, t // kw, t % kw])
+            xp.multiply(grad_out, hit, out=dwin[:, :, t // kw, t % kw])
     return F.unpad2d(dx_pad, pads)
 
 

@@ -19,16 +19,16 @@ kernel offset at a time (a loop of ``kh * kw`` vectorised steps).
 
 The convolution and pooling functions here are the plain *references*. Faster
 ways to the same numbers live in :mod:`minicnn.fast`, one named function per
-trick, and the references hand over to them while fast paths are on (the
-default). ``with minicnn.reference_paths():`` runs everything on the references.
-"""
-import contextlib
-import threading
+trick; :mod:`minicnn.paths` is the one place that chooses which runs (the layers
+call it). ``with minicnn.reference_paths():`` runs everything on the references.
 
+Every function runs on NumPy or CuPy arrays alike: those that make arrays or call
+a NumPy function begin with ``xp = array_module(x)`` (see :mod:`minicnn.devices`).
+"""
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ._checks import check_array, check_int
+from .devices import array_module
 
 
 # ---------------------------------------------------------------------------
@@ -170,7 +170,8 @@ def pad2d(x, pads, value=0.0):
     if top == bottom == left == right == 0:
         return x
     *lead, h, w = x.shape
-    out = np.full((*lead, h + top + bottom, w + left + right), value, dtype=x.dtype)
+    xp = array_module(x)
+    out = xp.full((*lead, h + top + bottom, w + left + right), value, dtype=x.dtype)
     out[..., top:top + h, left:left + w] = x
     return out
 
@@ -205,7 +206,10 @@ def sliding_windows(x, kernel_size, stride=(1, 1), dilation=(1, 1), writeable=Fa
     *lead_strides, s_h, s_w = x.strides
     shape = (*lead, kh, kw, oh, ow)
     strides = (*lead_strides, s_h * dh, s_w * dw, s_h * sh, s_w * sw)
-    return as_strided(x, shape=shape, strides=strides, writeable=writeable)
+    xp = array_module(x)
+    if xp is not np:                      # CuPy's views are always writeable (no such argument)
+        return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+    return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=writeable)
 
 
 # ---------------------------------------------------------------------------
@@ -232,7 +236,7 @@ def im2col(x_pad, kernel_size, stride, dilation, grid=None, out=None):
     win = sliding_windows(x_pad, kernel_size, stride, dilation, grid=grid)   # (N, C, kh, kw, GH, GW)
     n, c, kh, kw, gh, gw = win.shape
     if out is None:
-        out = np.empty((c * kh * kw, n * gh * gw), dtype=x_pad.dtype)
+        out = array_module(x_pad).empty((c * kh * kw, n * gh * gw), dtype=x_pad.dtype)
     out.reshape(c, kh, kw, n, gh, gw)[...] = win.transpose(1, 2, 3, 0, 4, 5)
     return out
 
@@ -245,7 +249,7 @@ def col2im(cols, x_pad_shape, kernel_size, stride, dilation, grid=None):
     Overlapping windows add up. The loop runs over the ``kh*kw`` kernel taps;
     each step is one vectorised, strided add (no ``np.add.at``).
     """
-    out = np.zeros(x_pad_shape, dtype=cols.dtype)
+    out = array_module(cols).zeros(x_pad_shape, dtype=cols.dtype)
     win = sliding_windows(out, kernel_size, stride, dilation, writeable=True, grid=grid)
     n, c, kh, kw, gh, gw = win.shape
     cols = cols.reshape(c, kh, kw, n, gh, gw)
@@ -273,15 +277,13 @@ def conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=True, grou
     Returns ``(out, cols)``; ``cols`` (C*kh*kw, N*OH*OW) is what the backward pass needs
     (``keep_cols=False`` tells that no backward will: the fast path then keeps none).
     """
-    if fast_paths_enabled():
-        return fast.conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=keep_cols, groups=groups)
     o, _, kh, kw = weight.shape
     cols = im2col(pad2d(x, pads), (kh, kw), stride, dilation)            # (C*kh*kw, N*OH*OW)
     out = grouped_matmul(group_weight(weight, groups, x.dtype), cols)     # (O, N*OH*OW)
     if bias is not None:
         out += bias.astype(x.dtype, copy=False)[:, None]
     oh, ow = window_output_shape(x.shape[2:], (kh, kw), stride, pads, dilation)
-    return np.ascontiguousarray(out.reshape(o, len(x), oh, ow).transpose(1, 0, 2, 3)), cols
+    return contiguous(out.reshape(o, len(x), oh, ow).transpose(1, 0, 2, 3)), cols
 
 
 def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True, groups=1):
@@ -292,22 +294,19 @@ def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, inp
 
         dW = dY @ cols^T,   db = row sums of dY,   dcols = W^T @ dY,   dx = col2im(dcols)
     """
-    if fast_paths_enabled():
-        return fast.conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad,
-                                    groups=groups)
     o, _, kh, kw = weight.shape
     dy = grad_out.transpose(1, 0, 2, 3).reshape(o, -1)                    # (O, N*OH*OW)
     dy_g, cols_g = dy.reshape(groups, o // groups, -1), cols.reshape(groups, -1, cols.shape[1])
-    dw = np.matmul(dy_g, cols_g.transpose(0, 2, 1)).reshape(weight.shape)
+    dw = (dy_g @ cols_g.transpose(0, 2, 1)).reshape(weight.shape)
     db = dy.sum(axis=1)
     if not input_grad:
         return None, dw, db
     w_mat = group_weight(weight, groups, grad_out.dtype)                  # (G, O/G, C/G*kh*kw)
-    dcols = np.matmul(w_mat.transpose(0, 2, 1), dy_g).reshape(len(cols), -1)   # (C*kh*kw, N*OH*OW)
+    dcols = (w_mat.transpose(0, 2, 1) @ dy_g).reshape(len(cols), -1)     # (C*kh*kw, N*OH*OW)
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
     dx_pad = col2im(dcols, (n, c, h + top + bottom, w + left + right), (kh, kw), stride, dilation)
-    return np.ascontiguousarray(unpad2d(dx_pad, pads)), dw, db
+    return contiguous(unpad2d(dx_pad, pads)), dw, db
 
 
 def group_weight(weight, groups, dtype):
@@ -315,7 +314,7 @@ def group_weight(weight, groups, dtype):
     the rows of output channels of group g, the columns of their C/G input channels' taps."""
     o = len(weight)
     # contiguous: a strided weight view would make BLAS sum in another order
-    return np.ascontiguousarray(weight.reshape(groups, o // groups, -1).astype(dtype, copy=False))
+    return contiguous(weight.reshape(groups, o // groups, -1).astype(dtype, copy=False))
 
 
 def grouped_matmul(w_mat, cols):
@@ -323,10 +322,10 @@ def grouped_matmul(w_mat, cols):
 
     im2col's rows run channel by channel, so the rows of group g's C/G channels are
     the g-th block of K/G rows: cols.reshape(G, K/G, M) holds each group's matrix
-    and one batched ``np.matmul`` multiplies them (G = 1: the plain product W @ cols).
+    and one batched ``matmul`` multiplies them (G = 1: the plain product W @ cols).
     """
     g, rows = len(w_mat), w_mat.shape[1]
-    return np.matmul(w_mat, cols.reshape(g, -1, cols.shape[-1])).reshape(g * rows, -1)
+    return (w_mat @ cols.reshape(g, -1, cols.shape[-1])).reshape(g * rows, -1)
 
 
 # ---------------------------------------------------------------------------
@@ -347,6 +346,7 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False, ceil_mode=Fal
     """
     if ceil_mode:
         pads = ceil_pads(x.shape[-2:], kernel_size, stride, pads)
+    xp = array_module(x)
     x_pad = pad2d(x, pads, value=-np.inf)
     win = sliding_windows(x_pad, kernel_size, stride)
     kh, kw = kernel_size
@@ -354,20 +354,22 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False, ceil_mode=Fal
     if not argmax:
         for i in range(kh):
             for j in range(kw):
-                np.maximum(out, win[:, :, i, j], out=out)
+                xp.maximum(out, win[:, :, i, j], out=out)
         return out
-    winner = np.zeros(out.shape, dtype=np.min_scalar_type(kh * kw - 1))
-    greater = np.empty(out.shape, dtype=bool)
+    winner = xp.zeros(out.shape, dtype=np.min_scalar_type(kh * kw - 1))
+    greater = xp.empty(out.shape, dtype=bool)
     for t in range(1, kh * kw):
         tap = win[:, :, t // kw, t % kw]
-        np.greater(tap, out, out=greater)
-        np.maximum(out, tap, out=out)              # (NaN wins here: np.maximum propagates it)
+        xp.greater(tap, out, out=greater)
+        xp.maximum(out, tap, out=out)              # (NaN wins here: maximum propagates it)
         # t exceeds every earlier index, so a max sets winner = t exactly where greater
-        np.maximum(winner, greater.view(np.uint8) * winner.dtype.type(t), out=winner)
-    nan = np.isnan(out)
-    if nan.any():                                  # rare: route to the window's last NaN (PyTorch)
+        xp.maximum(winner, greater.view(np.uint8) * winner.dtype.type(t), out=winner)
+    nan = xp.isnan(out)
+    # rare: route to the window's last NaN (PyTorch). Asking a GPU whether any NaN is there
+    # would wait for it, so there the routing always runs.
+    if xp is not np or nan.any():
         for t in range(kh * kw):
-            winner[nan & np.isnan(win[:, :, t // kw, t % kw])] = t
+            winner = xp.where(nan & xp.isnan(win[:, :, t // kw, t % kw]), winner.dtype.type(t), winner)
     return out, winner
 
 
@@ -378,13 +380,11 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ce
     (The maximum is never in the padding, nor in ceil mode's overhang: every window
     holds an input pixel, and -inf never beats one.)
     """
-    if fast_paths_enabled():
-        return fast.max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ceil_mode)
     if ceil_mode:
         pads = ceil_pads(x_shape[-2:], kernel_size, stride, pads)
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
-    dx_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
+    dx_pad = array_module(grad_out).zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
     dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
     kh, kw = kernel_size
     for t in range(kh * kw):
@@ -409,7 +409,8 @@ def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True, cei
         for j in range(kw):
             if i or j:
                 out += win[:, :, i, j]
-    divisor = avg_pool_divisors(x.shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode)
+    divisor = avg_pool_divisors(x.shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode,
+                                array_module(x))
     if divisor is None:
         out *= out.dtype.type(1.0 / (kh * kw))
     else:
@@ -419,12 +420,13 @@ def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True, cei
 
 def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, pads, count_include_pad=True, ceil_mode=False):
     """Each window's gradient, divided by its divisor, spread over its pixels."""
-    divisor = avg_pool_divisors(x_shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode)
+    xp = array_module(grad_out)
+    divisor = avg_pool_divisors(x_shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode, xp)
     if ceil_mode:
         pads = ceil_pads(x_shape[-2:], kernel_size, stride, pads)
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
-    dx_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
+    dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
     dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
     kh, kw = kernel_size
     if divisor is None:
@@ -437,8 +439,9 @@ def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, pads, count_incl
     return unpad2d(dx_pad, pads)
 
 
-def avg_pool_divisors(input_hw, kernel_size, stride, pads, count_include_pad=True, ceil_mode=False):
-    """(OH, OW): what each window's sum is divided by, or None when it is kh*kw for all.
+def avg_pool_divisors(input_hw, kernel_size, stride, pads, count_include_pad=True, ceil_mode=False, xp=np):
+    """(OH, OW): what each window's sum is divided by, or None when it is kh*kw for all
+    (an array of the module ``xp``: made on the device that divides by it).
 
     - ``count_include_pad``: the window's positions inside the padded input, kh*kw
       unless a ceil-mode window hangs over its end (PyTorch clips it there);
@@ -446,15 +449,15 @@ def avg_pool_divisors(input_hw, kernel_size, stride, pads, count_include_pad=Tru
     """
     full = ceil_pads(input_hw, kernel_size, stride, pads) if ceil_mode else pads
     if not count_include_pad:
-        return window_counts(input_hw, kernel_size, stride, full)
+        return window_counts(input_hw, kernel_size, stride, full, xp)
     if full == pads:
         return None
     padded_hw = (input_hw[0] + sum(pads[0]), input_hw[1] + sum(pads[1]))
     overhang = ((0, full[0][1] - pads[0][1]), (0, full[1][1] - pads[1][1]))
-    return window_counts(padded_hw, kernel_size, stride, overhang)
+    return window_counts(padded_hw, kernel_size, stride, overhang, xp)
 
 
-def adaptive_pool_matrix(size, out, dtype=np.float64):
+def adaptive_pool_matrix(size, out, dtype=np.float64, xp=np):
     """(out, size): row i averages bin i of an axis of ``size`` cut into ``out`` bins,
 
         bin i = [floor(i * size / out), ceil((i + 1) * size / out))
@@ -468,9 +471,9 @@ def adaptive_pool_matrix(size, out, dtype=np.float64):
            [0.        , 0.33333333, 0.33333333, 0.33333333, 0.        ],
            [0.        , 0.        , 0.        , 0.5       , 0.5       ]])
     """
-    i = np.arange(out)
+    i = xp.arange(out)
     start, end = i * size // out, -(-(i + 1) * size // out)
-    inside = (np.arange(size) >= start[:, None]) & (np.arange(size) < end[:, None])
+    inside = (xp.arange(size) >= start[:, None]) & (xp.arange(size) < end[:, None])
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
@@ -480,14 +483,15 @@ def adaptive_avg_pool2d_forward(x, output_hw):
 
         y = A_h x A_w^T     (A_h: (OH, H), A_w: (OW, W); two matrix products per map)
     """
-    (h, w), (oh, ow) = x.shape[-2:], output_hw
-    return separable_product(x, adaptive_pool_matrix(h, oh, x.dtype), adaptive_pool_matrix(w, ow, x.dtype))
+    (h, w), (oh, ow), xp = x.shape[-2:], output_hw, array_module(x)
+    return separable_product(x, adaptive_pool_matrix(h, oh, x.dtype, xp), adaptive_pool_matrix(w, ow, x.dtype, xp))
 
 
 def adaptive_avg_pool2d_backward(grad_out, x_shape):
     """Gradient of :func:`adaptive_avg_pool2d_forward`: dx = A_h^T dy A_w."""
-    (h, w), (oh, ow), dtype = x_shape[-2:], grad_out.shape[-2:], grad_out.dtype
-    return separable_product(grad_out, adaptive_pool_matrix(h, oh, dtype).T, adaptive_pool_matrix(w, ow, dtype).T)
+    (h, w), (oh, ow), dtype, xp = x_shape[-2:], grad_out.shape[-2:], grad_out.dtype, array_module(grad_out)
+    return separable_product(grad_out, adaptive_pool_matrix(h, oh, dtype, xp).T,
+                             adaptive_pool_matrix(w, ow, dtype, xp).T)
 
 
 def separable_product(x, m_h, m_w):
@@ -498,24 +502,26 @@ def separable_product(x, m_h, m_w):
     that rare case is recomputed: the finite part by the products, then each output
     that uses a NaN, or both +inf and -inf, is NaN; one that uses +inf (-inf) only is +inf (-inf).
     """
+    xp = array_module(x)
     y = m_h @ x @ m_w.T
-    if np.isfinite(y).all():                # every input finite (overflow also lands here, harmlessly)
+    # every input finite (overflow also lands here, harmlessly); asking a GPU would wait
+    # for it, so there the recomputation below always runs
+    if xp is np and np.isfinite(y).all():
         return y
-    y = m_h @ np.where(np.isfinite(x), x, 0) @ m_w.T
+    y = m_h @ xp.where(xp.isfinite(x), x, 0) @ m_w.T
     uses_h, uses_w = (m_h != 0).astype(np.float64), (m_w != 0).astype(np.float64)
 
     def reached(mask):
         return (uses_h @ mask.astype(np.float64) @ uses_w.T) > 0
     up, down = reached(x == np.inf), reached(x == -np.inf)
-    y[up] = np.inf
-    y[down] = -np.inf
-    y[reached(np.isnan(x)) | (up & down)] = np.nan
-    return y
+    y = xp.where(up, y.dtype.type(np.inf), y)
+    y = xp.where(down, y.dtype.type(-np.inf), y)
+    return xp.where(reached(xp.isnan(x)) | (up & down), y.dtype.type(np.nan), y)
 
 
-def window_counts(input_hw, kernel_size, stride, pads):
+def window_counts(input_hw, kernel_size, stride, pads, xp=np):
     """(OH, OW): how many pixels of the (unpadded) input each window covers."""
-    ones = pad2d(np.ones(input_hw), pads)
+    ones = pad2d(xp.ones(input_hw), pads)
     return sliding_windows(ones, kernel_size, stride).sum(axis=(0, 1))
 
 
@@ -529,8 +535,9 @@ def sigmoid(x):
 
 def _sigmoid(x):
     """:func:`sigmoid` for the library's own, already checked, calls (the Sigmoid layer)."""
-    e = np.exp(-np.abs(x))                       # in (0, 1]: never overflows
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    xp = array_module(x)
+    e = xp.exp(-xp.abs(x))                       # in (0, 1]: never overflows
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
 def log_softmax(z, axis=-1):
@@ -549,8 +556,9 @@ def _log_softmax(z, axis):
     if z.size == 0:                           # nothing to normalise (max() has no identity)
         return z.copy()
     with np.errstate(invalid="ignore"):
+        xp = array_module(z)
         shifted = z - z.max(axis=axis, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def softmax(z, axis=-1):
@@ -566,7 +574,7 @@ def _softmax(z, axis):
     if z.size == 0:
         return z.copy()
     with np.errstate(invalid="ignore"):
-        e = np.exp(z - z.max(axis=axis, keepdims=True))
+        e = array_module(z).exp(z - z.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
 
 
@@ -583,33 +591,3 @@ def _check_axis(axis, ndim):
     axis = check_int(axis, "axis")
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is out of range for an array of {ndim} dimensions")
-
-
-# ---------------------------------------------------------------------------
-# The switch between the references above and the fast paths of minicnn.fast
-# ---------------------------------------------------------------------------
-_switch = threading.local()          # per thread: a switch in one thread leaves the others alone
-
-
-def fast_paths_enabled():
-    """Whether the references hand over to :mod:`minicnn.fast` (True unless switched off)."""
-    return getattr(_switch, "fast", True)
-
-
-@contextlib.contextmanager
-def fast_paths(enabled):
-    """Run the code inside (in this thread) with the fast paths on (``True``) or off (``False``)."""
-    before, _switch.fast = fast_paths_enabled(), bool(enabled)
-    try:
-        yield
-    finally:
-        _switch.fast = before
-
-
-def reference_paths():
-    """``with minicnn.reference_paths():`` runs every layer on the plain references of this
-    module (the code to read and step through), never on a fast path. Same results, to rounding."""
-    return fast_paths(False)
-
-
-from . import fast  # noqa: E402  (fast builds on the functions above)

@@ -1,7 +1,14 @@
-"""Check hand-written backward passes against finite differences."""
+"""Check hand-written backward passes against finite differences.
+
+On a GPU too: a layer moved with ``layer.to("cuda")`` and a CuPy ``x`` are checked on
+the device (each of the many small evaluations waits for it: a test tool, not a hot path);
+the errors are computed on the host.
+"""
 import copy
 
 import numpy as np
+
+from .devices import array_module, device_of, is_array, to_device, to_numpy
 
 
 def central_differences(f, x, eps=1e-6):
@@ -9,7 +16,7 @@ def central_differences(f, x, eps=1e-6):
 
     The error of the estimate is O(eps^2). x is perturbed in place and restored.
     """
-    grad = np.zeros_like(x)
+    grad = array_module(x).zeros_like(x)
     for i in np.ndindex(x.shape):         # one element at a time: a test tool, not a hot path
         old = x[i]
         x[i] = old + eps
@@ -42,8 +49,8 @@ def check_layer(layer, x, eps=1e-6, seed=0):
     """
     layer, x, eps = _check_layer_args(layer, x, eps)
     out = layer.forward(x, training=True)
-    r = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
-    loss = lambda _: float(np.sum(r * layer.forward(x, training=True)))
+    r = to_device(np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype), device_of(out))
+    loss = lambda _: float((r * layer.forward(x, training=True)).sum())
 
     for p in layer.params.values():
         p.zero_grad()
@@ -83,10 +90,11 @@ def numerical_gradient(f, x, eps=1e-6):
         raise TypeError(f"f must be a callable f(x) -> scalar, got {type(f).__name__}")
     if not x.flags.writeable:        # perturb a copy: f gets it as its argument
         x = x.copy()
-    for i in np.ndindex(x.shape):
-        if np.isfinite(x[i]) and x[i] + x.dtype.type(eps) == x[i]:
-            raise ValueError(f"eps={eps:g} is below the resolution of x ({x.dtype}) at {x[i]}: "
-                             "use float64 and a larger eps")
+    values = to_numpy(x)
+    too_fine = np.isfinite(values) & (values + x.dtype.type(eps) == values)
+    if too_fine.any():
+        raise ValueError(f"eps={eps:g} is below the resolution of x ({x.dtype}) at {values[too_fine][0]}: "
+                         "use float64 and a larger eps")
     saved = x.copy()
     try:
         return central_differences(lambda v: _scalar(f, v), x, eps)
@@ -123,7 +131,7 @@ def _check_error_args(analytic, numeric, floor):
 
 
 def _real(a, name):
-    a = np.asarray(a) if isinstance(a, (np.ndarray, float, int)) else a
+    a = to_numpy(a) if is_array(a) else np.asarray(a) if isinstance(a, (float, int)) else a
     if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real-valued array, got {getattr(a, 'dtype', type(a).__name__)}")
     return a.astype(np.float64)

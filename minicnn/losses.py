@@ -1,5 +1,9 @@
 """Loss functions: ``forward(pred, target) -> float`` and ``backward() -> dLoss/dpred``.
 
+On a GPU (CuPy arrays) ``forward`` returns the loss as a 0-d device array instead of a
+float, as PyTorch returns a tensor: a float would make every step wait for the GPU.
+``float(loss)`` gives the number when it is wanted.
+
 A loss class writes only its maths: ``_forward`` returns the loss and keeps
 dLoss/dpred in ``self.grad``. ``Loss.forward``, the entry point, checks the
 arguments first (each loss names its checker in ``check_inputs``), calls
@@ -8,7 +12,8 @@ arguments first (each loss names its checker in ``check_inputs``), calls
 import numpy as np
 
 from . import functional as F
-from ._checks import check_logits_and_target, check_pred_and_target
+from ._checks import check_logits_and_target, check_pred_and_target, check_target_values
+from .devices import array_module
 
 
 class Loss:
@@ -23,6 +28,9 @@ class Loss:
     """
 
     check_inputs = None            # (pred, target) -> checked (pred, target); set by each loss
+    # (target, pred_shape) -> None: the target's values, on the host, where a loss on a GPU
+    # cannot look without waiting for it (fit calls it before moving a batch); None: nothing to check
+    check_target = None
 
     def __init__(self):
         self.grad = None
@@ -37,14 +45,15 @@ class Loss:
         return self.forward(pred, target)
 
     def forward(self, pred, target):
-        """The loss, a float: the arguments checked, then ``self._forward``. The last
+        """The loss, a float (a 0-d array on a GPU): the arguments checked, then ``self._forward``. The last
         gradient is forgotten first, so a failed forward leaves none behind."""
         self.grad = None
         pred, target = self.check_inputs(pred, target)
         pred, target = F.contiguous(pred), F.contiguous(target)     # a view sums in another order than its copy
         try:
             with np.errstate(over="ignore", invalid="ignore"):      # inf/NaN are results here
-                loss = float(self._forward(pred, target))
+                loss = self._forward(pred, target)
+                loss = float(loss) if array_module(pred) is np else loss     # a GPU's stays there
                 self.grad = self.grad.astype(pred.dtype, copy=False)
         except BaseException:
             self.grad = None
@@ -81,20 +90,21 @@ class CrossEntropy(Loss):
     """
 
     def _forward(self, logits, target):
-        n = len(logits)
+        n, xp = len(logits), array_module(logits)
         z = logits.astype(np.promote_types(logits.dtype, np.float32), copy=False)   # float16: exp needs range
         logp = F._log_softmax(z, 1)           # z checked and contiguous (the base class)
         if target.ndim == 1:                               # labels: t is one-hot
-            rows = np.arange(n)
-            self.grad = np.exp(logp)
+            rows = xp.arange(n)
+            self.grad = xp.exp(logp)
             self.grad[rows, target] -= 1
             self.grad /= n
             return -logp[rows, target].mean()
         t = target.astype(logp.dtype, copy=False)
-        self.grad = (np.exp(logp) * t.sum(axis=1, keepdims=True) - t) / n
+        self.grad = (xp.exp(logp) * t.sum(axis=1, keepdims=True) - t) / n
         return -(t * logp).sum(axis=1).mean()
 
     check_inputs = staticmethod(check_logits_and_target)
+    check_target = staticmethod(check_target_values)
 
 
 class MSE(Loss):
@@ -108,6 +118,6 @@ class MSE(Loss):
         # in float32 square without overflow; beyond float64 the loss is inf, as IEEE has it
         diff = pred.astype(np.float64) - target.astype(np.float64)
         self.grad = diff * (2.0 / diff.size)
-        return np.mean(np.square(diff))
+        return (diff * diff).mean()
 
     check_inputs = staticmethod(check_pred_and_target)

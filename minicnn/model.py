@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._checks import check_int, fits_dtype
+from .devices import device_of, to_device, to_numpy
 from . import training
 from .io import open_npz, save_npz
 from .layers import build_layer
@@ -45,8 +46,9 @@ class Sequential(Chain):
 
     # -- parameters and state ----------------------------------------------------
     def state_dict(self):
-        """``{name: array}`` of every parameter and buffer (copies)."""
-        return {name: a.copy() for name, a in self._state_arrays().items()}
+        """``{name: array}`` of every parameter and buffer: NumPy copies, whatever the model's
+        device (what files, checkpoints and ONNX want; ``load_state_dict`` puts them back on it)."""
+        return {name: to_numpy(a).copy() for name, a in self._state_arrays().items()}
 
     def _check_state_keys(self, entries, source):
         """``entries``: ``{key: (shape, dtype)}`` of arrays to load; keys, shapes and dtype
@@ -71,14 +73,14 @@ class Sequential(Chain):
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict of arrays such as model.state_dict(), "
                             f"got {type(state).__name__}")
-        state = {key: np.asarray(value) for key, value in state.items()}
+        state = {key: to_numpy(value) for key, value in state.items()}
         self._check_state_keys({k: (v.shape, v.dtype) for k, v in state.items()}, source)
         for key, ref in self._state_arrays().items():
             value = state[key]
             if not np.all(fits_dtype(value, ref.dtype)):
                 raise ValueError(f"{source}: {key} holds values beyond the range of {ref.dtype}")
         for key, ref in self._state_arrays().items():
-            ref[...] = state[key]
+            ref[...] = to_device(state[key].astype(ref.dtype, copy=False), device_of(ref))
 
     # -- files -----------------------------------------------------------------
     def save(self, path):

@@ -13,6 +13,7 @@ import numpy as np
 
 from ._checks import (check_betas, check_bool, check_float, check_int, check_optimizer_state, check_param_groups,
                       check_state_shape)
+from .devices import array_module, device_of, to_device, to_numpy
 
 
 class _GroupHyper:
@@ -114,7 +115,8 @@ class Optimizer:
 
     def _match_state_to_params(self):
         """Convert the state to the parameters' dtype when that changed (``model.astype``),
-        so that no update ever runs in mixed precision; refuse a parameter that changed shape."""
+        so that no update ever runs in mixed precision, and move it to their device when they
+        moved (``model.to``); refuse a parameter that changed shape."""
         for buf in self._buffers:
             arrays = getattr(self, buf)
             for i, p in enumerate(self.params):
@@ -122,6 +124,8 @@ class Optimizer:
                 want = self.state_dtype(p.data.dtype)
                 if arrays[i].dtype != want:
                     arrays[i] = arrays[i].astype(want)
+                if array_module(arrays[i]) is not array_module(p.data):
+                    arrays[i] = to_device(arrays[i], device_of(p.data))
 
     # -- state ---------------------------------------------------------------
     def state_dict(self):
@@ -139,7 +143,7 @@ class Optimizer:
         state["step_count"] = self.step_count
         for buf in self._buffers:
             for i, arr in enumerate(getattr(self, buf)):
-                state[f"{buf}.{i}"] = arr.copy()
+                state[f"{buf}.{i}"] = to_numpy(arr).copy()      # on the host, whatever the device
         return state
 
     def _group_state(self):
@@ -156,7 +160,7 @@ class Optimizer:
         hypers, step_count, buffers = check_optimizer_state(self, state)
         for buf in self._buffers:
             for i, arr in enumerate(getattr(self, buf)):
-                arr[...] = buffers[f"{buf}.{i}"]
+                arr[...] = to_device(np.asarray(buffers[f"{buf}.{i}"], arr.dtype), device_of(arr))
         for group, hyper in zip(self.param_groups, hypers):
             group.update(hyper)
         self.step_count = step_count
@@ -198,7 +202,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-        self.velocity = [np.zeros_like(p.data) for p in self.params]
+        self.velocity = [array_module(p.data).zeros_like(p.data) for p in self.params]
 
     @classmethod
     def _check_hyper(cls, hyper, name):
@@ -229,12 +233,13 @@ class Adam(Optimizer):
         g = p.grad.astype(m.dtype, copy=False)
         if group["weight_decay"]:
             g = g + dt(group["weight_decay"]) * p.data
-        g2 = np.square(g)               # before m changes: an overflow here leaves the state as it was
+        xp = array_module(g)
+        g2 = xp.square(g)               # before m changes: an overflow here leaves the state as it was
         m *= dt(b1)
         m += dt(1 - b1) * g
         v *= dt(b2)
         v += dt(1 - b2) * g2
-        step = dt(group["lr"] / (1 - b1 ** t)) * m / (np.sqrt(v) / dt(np.sqrt(1 - b2 ** t)) + dt(group["eps"]))
+        step = dt(group["lr"] / (1 - b1 ** t)) * m / (xp.sqrt(v) / dt(np.sqrt(1 - b2 ** t)) + dt(group["eps"]))
         p.data -= step.astype(p.data.dtype, copy=False)
 
     _hyper = ("lr", "betas", "eps", "weight_decay")
@@ -243,8 +248,8 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-        self.m = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
-        self.v = [np.zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
+        self.m = [array_module(p.data).zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
+        self.v = [array_module(p.data).zeros(p.data.shape, self.state_dtype(p.data.dtype)) for p in self.params]
 
     @classmethod
     def _check_hyper(cls, hyper, name):
@@ -270,7 +275,7 @@ def diverging_update_is_an_error(optimizer, i, p):
         raise RuntimeError(
             f"{type(optimizer).__name__}.step(): the update of params[{i}] (shape {p.data.shape}, "
             f"{p.data.dtype}) overflows its dtype ({exc}); the gradient is too large "
-            f"(max |grad| = {float(np.abs(p.grad).max()):.3g}): lower the learning rate "
+            f"(max |grad| = {float(abs(p.grad).max()):.3g}): lower the learning rate "
             "or clip the gradients") from None
 
 

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ._checks import check_bool
+from .devices import array_module, is_array, to_device
 
 
 class Parameter:
@@ -20,15 +21,20 @@ class Parameter:
     """
 
     def __init__(self, data):
-        if not isinstance(data, np.ndarray):
-            raise TypeError(f"data must be a numpy.ndarray, got {type(data).__name__}")
+        if not is_array(data):
+            raise TypeError(f"data must be a numpy.ndarray (or a CuPy array), got {type(data).__name__}")
         if data.dtype.kind != "f":
             raise TypeError(f"data must have a floating dtype, got {data.dtype}")
         # shares the caller's array (as torch.nn.Parameter does), unless the optimiser
         # could not update it in place: a read-only or non-contiguous view is copied
         self.data = data if data.flags.writeable and data.flags.c_contiguous else data.copy()
-        self.grad = np.zeros_like(self.data)
+        self.grad = array_module(self.data).zeros_like(self.data)
         self._requires_grad = True
+
+    def to(self, device):
+        """Move ``data`` and ``grad`` to ``device`` ("cpu" or "cuda", checked by the caller)."""
+        self.data, self.grad = to_device(self.data, device), to_device(self.grad, device)
+        return self
 
     @property
     def requires_grad(self):
@@ -66,7 +72,7 @@ class Parameter:
     def accumulate(self, grad):
         """Add ``grad`` (any float dtype) into ``.grad``, keeping ``.grad``'s dtype; nothing
         for a frozen parameter (``requires_grad=False``), whose ``grad`` stays as it is."""
-        grad = np.asarray(grad)
+        grad = grad if is_array(grad) else np.asarray(grad)
         if grad.dtype.kind not in "biuf":     # complex would lose its imaginary part, None become NaN
             raise TypeError(f"grad must be a real-valued array, got dtype {grad.dtype}")
         if grad.shape != self.data.shape:

@@ -13,6 +13,13 @@ Everything else is book-keeping, each in a named helper or a callback: the
 epoch means and the :class:`History`, the :class:`ProgressBar`, the checks that
 turn NaN or inf into :class:`TrainingDiverged`, and the checkpoint written after
 every epoch, from which an interrupted run resumes to exactly the same weights.
+
+On a GPU (``model.to("cuda")``) the data stays on the host and each batch is moved
+before its step; the step itself never waits for the GPU. The numbers of a batch
+(loss, accuracy) then stay on the device as 0-d arrays, in the callbacks' ``logs`` too,
+and are fetched in one transfer at the epoch's end (and every 10 batches for a visible
+progress bar); a NaN or inf loss is found there, not at its batch (the error names the
+batch). ``evaluate`` returns floats and ``predict`` a NumPy array, on either device.
 """
 import json
 import math
@@ -26,6 +33,7 @@ from tqdm.auto import tqdm
 
 from . import _rng
 from ._checks import check_array, check_bool, check_choice, check_float, check_int, check_path
+from .devices import array_module, gpu_module, scalar, to_device, to_floats, to_numpy
 from .data import DataLoader
 from .io import load_npz, save_npz
 from .losses import Loss
@@ -65,18 +73,23 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
                               *user_callbacks, *saver], model, {"epochs": epochs, "steps": len(loader)})
     start = _restore(checkpoint, model, optimizer, loader, user_callbacks, history) \
         if resume and os.path.exists(checkpoint) else 0
+    device = model.device
     callbacks.on_train_begin({})
     for epoch in range(start, epochs):
+        if device != "cpu":                      # the GPU's dropout masks, as a resumed run draws them
+            _rng.reseed_device(gpu_module())
         callbacks.on_epoch_begin(epoch, {})
         started = time.perf_counter()
         for batch, (xb, yb) in enumerate(loader):
             guard.now_at(epoch, batch)
+            xb, yb = _to_model(model, loss, xb, yb)
             out = guard.finite_output(model.forward(xb, training=True))
             value = guard.finite_loss(loss.forward(out, yb))
             optimizer.zero_grad()
             model.backward(loss.backward(), input_grad=False)
             guard.step(optimizer)                   # finite gradients, an update that does not overflow
             callbacks.on_batch_end(batch, _batch_logs(value, out, yb, optimizer.lr))
+        guard.settle()
         logs = means.epoch_logs(optimizer.lr)
         if validation_data is not None:
             logs.update(_validate(model, validation_data, loss))
@@ -95,33 +108,34 @@ def evaluate(model, x, y, loss, batch_size=64):
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
     batch_size = check_int(batch_size, "batch_size", 1)
-    total_loss, hits = 0.0, 0
+    total_loss, hits = 0.0, 0                              # (0-d arrays on a GPU: fetched once, at the end)
     for start in range(0, len(x), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        xb, yb = _to_model(model, loss, x[start:start + batch_size], y[start:start + batch_size])
         out = model.forward(xb)
         total_loss += loss.forward(out, yb) * len(xb)      # losses are batch means
         right = correct(out, yb)
         hits = None if right is None or hits is None else hits + right
-    result = {"loss": total_loss / len(x)}
+    result = {"loss": float(total_loss) / len(x)}
     if hits is not None:
-        result["accuracy"] = hits / len(x)
+        result["accuracy"] = float(hits) / len(x)
     return result
 
 
 def predict(model, x, batch_size=64):
     """Outputs of ``model`` for every sample of ``x``, in order, computed
-    ``batch_size`` samples at a time (memory stays flat in N beyond the output)."""
+    ``batch_size`` samples at a time (memory stays flat in N beyond the output).
+    A NumPy array on either device (on a GPU, fetched in one transfer at the end)."""
     _check_samples(x, "x")
     batch_size = check_int(batch_size, "batch_size", 1)
     if len(x) == 0:
         raise ValueError("x holds no samples")
     out = None
     for start in range(0, len(x), batch_size):
-        y = model.forward(x[start:start + batch_size])
+        y = model.forward(to_device(x[start:start + batch_size], model.device))
         if out is None:     # allocate once, when the output shape is known
-            out = np.empty((len(x), *y.shape[1:]), dtype=y.dtype)
+            out = array_module(y).empty((len(x), *y.shape[1:]), dtype=y.dtype)
         out[start:start + len(y)] = y
-    return out
+    return to_numpy(out)
 
 
 def correct(out, y):
@@ -130,6 +144,7 @@ def correct(out, y):
     Accuracy is for class scores: ``out`` (N, C) with C >= 2, against integer labels
     (N,) or targets of ``out``'s shape (one-hot or probabilities), compared by argmax.
     A regression output such as (N, 1) gets no accuracy (Keras logs it only when asked).
+    An int; on a GPU a 0-d device array (see :func:`minicnn.devices.scalar`).
     """
     if out.ndim != 2 or out.shape[1] < 2:
         return None
@@ -139,7 +154,7 @@ def correct(out, y):
         labels = y.argmax(axis=1)
     else:
         return None
-    return int(np.count_nonzero(out.argmax(axis=1) == labels))
+    return scalar((out.argmax(axis=1) == labels).sum())
 
 
 # ---------------------------------------------------------------------------
@@ -151,6 +166,16 @@ def _batch_logs(value, out, yb, lr):
     logs = {"loss": value, "lr": lr} if hits is None else {"loss": value, "accuracy": hits / len(yb), "lr": lr}
     logs["size"] = len(yb)
     return logs
+
+
+def _to_model(model, loss, xb, yb):
+    """A host batch on the model's device. For a GPU the target's values are checked
+    here, on the host, where the loss cannot check them without waiting for the GPU."""
+    if model.device == "cpu":
+        return xb, yb
+    if loss.check_target is not None:
+        loss.check_target(yb, (len(xb), *model.output_shape(xb.shape[1:])))
+    return to_device(xb, model.device), to_device(yb, model.device)
 
 
 def _validate(model, validation_data, loss):
@@ -168,25 +193,36 @@ class _DivergenceGuard:
     epoch and batch, raised before the weights change."""
 
     def __init__(self, optimizer):
-        self.optimizer, self.where = optimizer, ""
+        self.optimizer, self.where, self.pending = optimizer, "", []
 
     def now_at(self, epoch, batch):
         self.where = f"at epoch {epoch + 1}, batch {batch + 1}"
 
     def finite_output(self, out):
-        if not np.all(np.isfinite(out)):
+        if array_module(out) is np and not np.all(np.isfinite(out)):     # on a GPU: see settle
             raise TrainingDiverged(f"the model's output became NaN or infinite {self.where}; "
                                    "the learning rate is probably too high")
         return out
 
     def finite_loss(self, value):
-        if not math.isfinite(value):
+        if not isinstance(value, float):          # a GPU's 0-d loss: checked at the epoch's end
+            self.pending.append((self.where, value))
+        elif not math.isfinite(value):
             raise TrainingDiverged(f"the loss became {value} {self.where}; the learning rate is probably too high")
         return value
 
+    def settle(self):
+        """On a GPU, at the epoch's end: the epoch's losses, fetched in one transfer, checked.
+        A NaN or inf output gives a NaN or inf loss; the weights were updated after it."""
+        values, self.pending = self.pending, []
+        for (where, _), value in zip(values, to_floats([v for _, v in values])):
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"the loss became {value} {where} (a GPU's losses are checked at "
+                                       "the epoch's end); the learning rate is probably too high")
+
     def step(self, optimizer):
         for i, p in enumerate(optimizer.params):
-            if not np.isfinite(p.grad).all():
+            if array_module(p.grad) is np and not np.isfinite(p.grad).all():
                 raise TrainingDiverged(f"the gradient of parameter {i} (shape {p.shape}) became NaN or "
                                        f"infinite {self.where}")
         try:
@@ -225,6 +261,9 @@ def _check_fit_arguments(model, x, y, loss, optimizer, epochs, validation_data, 
 
 
 def _check_samples(x, name):
+    if not isinstance(x, np.ndarray):       # a GPU's batches are moved there one at a time
+        raise TypeError(f"{name} must be a numpy.ndarray (fit, evaluate and predict move each batch to the "
+                        f"model's device themselves), got {type(x).__name__}")
     check_array(x, name, floating=False)
     if x.ndim == 0:
         raise ValueError(f"{name} must have a samples axis first, got a scalar array")
@@ -372,11 +411,19 @@ class History(Callback):
         steps = self.params.get("steps") or batch + 1      # fit always says; a caller of its own may not
         self.batches.setdefault("epoch", []).append(self._epoch + (batch + 1) / steps)
         for key in ("loss", "accuracy"):
-            if key in logs:
-                self.batches.setdefault(key, []).append(float(logs[key]))
+            if key in logs:      # a GPU's 0-d arrays wait, to be fetched together (settle)
+                self.batches.setdefault(key, []).append(logs[key] if hasattr(logs[key], "shape") else float(logs[key]))
 
     def on_epoch_end(self, epoch, logs):
+        self.settle()
         self.append(logs)
+
+    def settle(self):
+        """Every per-batch number still on a GPU, as floats (one transfer per key)."""
+        for values in self.batches.values():
+            waiting = [i for i, v in enumerate(values) if not isinstance(v, float)]
+            for i, v in zip(waiting, to_floats([values[i] for i in waiting])):
+                values[i] = v
 
     def as_dict(self):
         """``{**history.history, "batches": history.batches}``: the run in one JSON-able dict."""
@@ -394,15 +441,15 @@ class _EpochMeans(Callback):
         self.seen, self.loss_sum, self.hits = 0, 0.0, 0
 
     def on_batch_end(self, batch, logs):
-        n = logs["size"]
+        n = logs["size"]               # (the sums stay on a GPU until epoch_logs asks)
         self.seen, self.loss_sum = self.seen + n, self.loss_sum + logs["loss"] * n
-        # hits / n * n rounds back to the exact count; None once a batch has no accuracy
-        self.hits = None if "accuracy" not in logs or self.hits is None else self.hits + round(logs["accuracy"] * n)
+        # None once a batch has no accuracy
+        self.hits = None if "accuracy" not in logs or self.hits is None else self.hits + logs["accuracy"] * n
 
     def epoch_logs(self, lr):
-        logs = {"loss": self.loss_sum / self.seen}
-        if self.hits is not None:
-            logs["accuracy"] = self.hits / self.seen
+        logs = {"loss": float(self.loss_sum) / self.seen}
+        if self.hits is not None:       # each hits / n * n is within rounding of a whole count
+            logs["accuracy"] = round(float(self.hits)) / self.seen
         logs["lr"] = lr
         return logs
 
@@ -459,7 +506,7 @@ class BatchLossHistory(Callback):
             self.accuracies.append(logs["accuracy"])
 
     def state_dict(self):
-        return {"losses": self.losses, "accuracies": self.accuracies}
+        return {"losses": to_floats(self.losses), "accuracies": to_floats(self.accuracies)}
 
     def load_state_dict(self, state):
         self.losses, self.accuracies = list(state["losses"]), list(state["accuracies"])

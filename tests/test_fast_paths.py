@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 
 import minicnn as mc
 from minicnn import fast
-from minicnn import functional as F
+from minicnn import functional as F, paths
 from minicnn import layers as L
 
 from test_gradients import _hw, conv_cases, make_conv, pool_cases, seeds
@@ -115,7 +115,7 @@ def test_a_backward_with_cols_of_the_other_setting_is_refused():
     with mc.reference_paths():
         _, cols = F.conv2d_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
     with pytest.raises(ValueError, match="same fast-path setting"):
-        F.conv2d_backward(np.ones((1, 1, 4, 4)), cols, w, x.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+        paths.conv2d_backward(np.ones((1, 1, 4, 4)), cols, w, x.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
 
 
 @given(pool_cases(), seeds)
@@ -154,9 +154,9 @@ def test_reference_paths_run_a_whole_network_to_the_same_result():
 
     fast_results = run()
     with mc.reference_paths():
-        assert not F.fast_paths_enabled()
+        assert not paths.fast_paths_enabled()
         reference = run()
-    assert F.fast_paths_enabled()
+    assert paths.fast_paths_enabled()
     for got, want in zip(fast_results, reference):
         assert_close(got, want)
 

@@ -32,7 +32,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minicnn as mc
-from minicnn import functional as F
+from minicnn import functional as F, paths
 from minicnn import gradcheck, init, losses, optim, training
 from minicnn import layers as L
 
@@ -1139,14 +1139,14 @@ def test_functional_conv_pool_layout_invariance(layout, data):
         xv = view_and_copy(x, layout)[pick]
         wv = view_and_copy(w, layout)[pick]
         pads = conv.pads_for(x.shape[2:])
-        out, cols = F.conv2d_forward(xv, wv, b, conv.stride, pads, conv.dilation, groups=conv.groups)
+        out, cols = paths.conv2d_forward(xv, wv, b, conv.stride, pads, conv.dilation, groups=conv.groups)
         g = np.ones_like(out)
         gv = view_and_copy(g, layout)[pick]
-        grads = F.conv2d_backward(gv, cols, wv, x.shape, conv.stride, pads, conv.dilation, groups=conv.groups)
+        grads = paths.conv2d_backward(gv, cols, wv, x.shape, conv.stride, pads, conv.dilation, groups=conv.groups)
         pools = []
         k = (min(2, shape[2]), min(2, shape[3]))
         mp, arg = F.max_pool2d_forward(xv, k, k, ((0, 0), (0, 0)), argmax=True)
-        pools += [mp, F.max_pool2d_backward(view_and_copy(np.ones_like(mp), layout)[pick], arg, x.shape, k, k,
+        pools += [mp, paths.max_pool2d_backward(view_and_copy(np.ones_like(mp), layout)[pick], arg, x.shape, k, k,
                                             ((0, 0), (0, 0)))]
         ap = F.avg_pool2d_forward(xv, k, k, ((0, 0), (0, 0)))
         pools += [ap, F.avg_pool2d_backward(view_and_copy(np.ones_like(ap), layout)[pick], x.shape, k, k,
@@ -1156,7 +1156,7 @@ def test_functional_conv_pool_layout_invariance(layout, data):
             pools += [cp, F.avg_pool2d_backward(view_and_copy(np.ones_like(cp), layout)[pick], x.shape, (3, 3),
                                                 (2, 2), ((1, 1), (1, 1)), include, ceil_mode=True)]
         cm, arg = F.max_pool2d_forward(xv, (3, 3), (2, 2), ((1, 1), (1, 1)), argmax=True, ceil_mode=True)
-        pools += [cm, F.max_pool2d_backward(view_and_copy(np.ones_like(cm), layout)[pick], arg, x.shape, (3, 3),
+        pools += [cm, paths.max_pool2d_backward(view_and_copy(np.ones_like(cm), layout)[pick], arg, x.shape, (3, 3),
                                             (2, 2), ((1, 1), (1, 1)), ceil_mode=True)]
         results.append([out, *grads[:2], *pools])
     assert_same(results[0], results[1])

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import functional as F
 from .._checks import check_float, check_int, check_softmax_axis
+from ..devices import array_module
 from .base import Layer
 
 
@@ -17,7 +18,7 @@ class ReLU(Layer):
     def _forward(self, x, training):
         if training:
             self.cache = x > 0                  # 1 byte per value is all backward needs
-        return np.maximum(x, 0)
+        return array_module(x).maximum(x, 0)
 
     def _backward(self, grad_out, input_grad):
         return grad_out * self.cache
@@ -31,7 +32,8 @@ class ReLU6(Layer):
     def _forward(self, x, training):
         if training:
             self.cache = (x > 0) & (x < 6)      # 1 byte per value, as ReLU's
-        return np.minimum(np.maximum(x, 0), x.dtype.type(6))
+        xp = array_module(x)
+        return xp.minimum(xp.maximum(x, 0), x.dtype.type(6))
 
     def _backward(self, grad_out, input_grad):
         return grad_out * self.cache
@@ -76,7 +78,7 @@ class Tanh(Layer):
     """y = tanh(x);  dy/dx = 1 - y^2."""
 
     def _forward(self, x, training):
-        y = np.tanh(x)
+        y = array_module(x).tanh(x)
         if training:
             self.cache = y
         return y

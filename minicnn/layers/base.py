@@ -5,11 +5,13 @@
 (conv.py, pooling.py, ...) writes only ``_forward`` and ``_backward``: its maths
 and its cache. Everything a call must check is done here, once for all layers:
 
-    forward(x):   x is a float ndarray with the declared number of dimensions,
+    forward(x):   x is a float array on the layer's device (NumPy on "cpu", CuPy on
+                  "cuda") with the declared number of dimensions,
                   output_shape(x.shape[1:]) accepts it (channel count, window size),
                   the old cache is forgotten first; overflow is not a warning
     backward(g):  a training forward came first and no backward since,
-                  g is a float ndarray of the forward output's shape; backward runs
+                  g is a float array of the forward output's shape, on the layer's
+                  device; backward runs
                   on the paths (fast or reference) its forward ran on
 
 A layer a user wrote the older way, with its maths in ``forward``/``backward``,
@@ -22,9 +24,10 @@ import inspect
 import numpy as np
 
 from .._checks import check_backward_ready, check_bool, check_forward_input, check_grad, check_input_shape
-from .. import functional as F
+from .. import functional as F, paths
 from .. import init as initializers
 from .._rng import get_rng
+from ..devices import array_module, check_device, to_device
 from ..parameter import Parameter
 
 
@@ -129,7 +132,7 @@ class Layer:
         input_grad = check_bool(input_grad, "input_grad")
         grad_out = self._begin_backward(grad_out)
         try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), F.fast_paths(self._fast):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), paths.fast_paths(self._fast):
                 grad_in = self._backward(grad_out, input_grad)
             return grad_in if input_grad else None
         finally:
@@ -144,6 +147,27 @@ class Layer:
 
     def config(self):
         return {}
+
+    # -- the device (see minicnn.devices) ------------------------------------------
+    @property
+    def device(self):
+        """``"cpu"`` or ``"cuda"``: where the parameters and buffers live, and where x must be."""
+        return getattr(self, "_device", "cpu")
+
+    def to(self, device):
+        """Move the parameters (values and gradients), the buffers and the sublayers to
+        ``device``, ``"cpu"`` or ``"cuda"`` (PyTorch's ``module.to``). Returns self; the
+        Parameter objects stay the same, so an optimiser made before keeps working (it moves
+        its own state at its next step)."""
+        device = check_device(device)
+        for p in self.params.values():
+            p.to(device)
+        for name in getattr(self, "_buffer_names", ()):
+            setattr(self, name, to_device(getattr(self, name), device))
+        for layer in self.sublayers():
+            layer.to(device)
+        self._device = device
+        return self
 
     # -- freezing (transfer learning) ---------------------------------------------
     @property
@@ -185,7 +209,7 @@ class Layer:
         (it converts its own state at its next step)."""
         for p in self.params.values():
             p.data = p.data.astype(dtype)
-            p.grad = np.zeros_like(p.data)
+            p.grad = array_module(p.data).zeros_like(p.data)
         for name in getattr(self, "_buffer_names", ()):
             setattr(self, name, getattr(self, name).astype(dtype))
         if hasattr(self, "dtype"):
@@ -252,13 +276,13 @@ class Layer:
 
     def _end_forward(self, out, training):
         if training:      # backward will run on the same paths as this forward (reference or fast)
-            self._ready, self._grad_shape, self._fast = True, out.shape, F.fast_paths_enabled()
+            self._ready, self._grad_shape, self._fast = True, out.shape, paths.fast_paths_enabled()
         else:
             self.cache = None
 
     def _begin_backward(self, grad_out):
         check_backward_ready(self)
-        check_grad(grad_out, self._grad_shape)
+        check_grad(grad_out, self._grad_shape, self.device)
         return F.contiguous(grad_out)
 
     def _end_backward(self):

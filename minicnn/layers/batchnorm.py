@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._checks import check_batch_statistics, check_dtype, check_float, check_int
+from ..devices import array_module
 from .base import Layer
 
 
@@ -13,10 +14,11 @@ def channel_sum(a, b=None):
     float16 sums in float32: 50k squares of N(0, 1) values already pass 65504.
     """
     axes = list(range(a.ndim))
-    dtype = np.result_type(a, np.float32) if b is None else np.result_type(a, b, np.float32)
+    xp = array_module(a)
+    dtype = np.result_type(a.dtype, np.float32) if b is None else np.result_type(a.dtype, b.dtype, np.float32)
     if b is None:
-        return np.einsum(a, axes, [1], dtype=dtype)
-    return np.einsum(a, axes, b, axes, [1], dtype=dtype)
+        return xp.einsum(a, axes, [1], dtype=dtype)
+    return xp.einsum(a, axes, b, axes, [1], dtype=dtype)
 
 
 class BatchNorm(Layer):
@@ -71,16 +73,17 @@ class BatchNorm(Layer):
         gamma, beta = (per_channel(self.params[k].data.astype(x.dtype, copy=False)) for k in ("gamma", "beta"))
         if not self._uses_batch_statistics(training):    # the running statistics normalise
             mean, var = (per_channel(a.astype(x.dtype, copy=False)) for a in (self.running_mean, self.running_var))
-            scale = gamma / np.sqrt(var + x.dtype.type(self.eps))
+            xp = array_module(x)
+            scale = gamma / xp.sqrt(var + x.dtype.type(self.eps))
             if training:       # frozen; the cache (x_hat, None) marks it: x_hat only for a trainable gamma
-                x_hat = (x - mean) / np.sqrt(var + x.dtype.type(self.eps)) if self.params["gamma"].requires_grad else None
+                x_hat = (x - mean) / xp.sqrt(var + x.dtype.type(self.eps)) if self.params["gamma"].requires_grad else None
                 self.cache = (x_hat, None)
             return (x - mean) * scale + beta
         m = x.size // self.num_features                  # values per channel
         mean = channel_sum(x) / m
         x_hat = x - per_channel(mean.astype(x.dtype, copy=False))
         var = channel_sum(x_hat, x_hat) / m              # biased: what normalises the batch
-        inv_std = 1 / np.sqrt(var + var.dtype.type(self.eps))
+        inv_std = 1 / array_module(var).sqrt(var + var.dtype.type(self.eps))
         x_hat *= per_channel(inv_std.astype(x.dtype, copy=False))
         self._update_running_statistics(mean, var, m)
         self.cache = (x_hat, inv_std)
@@ -117,7 +120,7 @@ class BatchNorm(Layer):
         m = x_hat.size // self.num_features
         dx = x_hat * per_channel((dgamma / m).astype(x_hat.dtype))
         dx += per_channel((dbeta / m).astype(x_hat.dtype))
-        np.subtract(grad_out, dx, out=dx)
+        array_module(dx).subtract(grad_out, dx, out=dx)
         dx *= per_channel((self.params["gamma"].data * inv_std).astype(x_hat.dtype))
         return dx
 
@@ -132,7 +135,7 @@ class BatchNorm(Layer):
         if not input_grad:
             return None
         per_channel = self._per_channel(grad_out.ndim)
-        scale = self.params["gamma"].data / np.sqrt(self.running_var + self.running_var.dtype.type(self.eps))
+        scale = self.params["gamma"].data / array_module(grad_out).sqrt(self.running_var + self.running_var.dtype.type(self.eps))
         return grad_out * per_channel(scale.astype(grad_out.dtype, copy=False))
 
     def _per_channel(self, ndim):

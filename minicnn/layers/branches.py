@@ -3,9 +3,12 @@
 Both are :class:`~minicnn.layers.container.BranchedLayer`\\ s, as Residual is: each branch a
 Chain, parameters named ``<branch>.<i>.<name>``, summary rows for the branches' layers.
 """
+import itertools
+
 import numpy as np
 
 from .._checks import check_dtype, check_int
+from ..devices import array_module
 from .activation import ReLU, Sigmoid
 from .base import Layer
 from .container import BranchedLayer, as_chain, layers_from_architecture
@@ -68,11 +71,11 @@ class Concat(BranchedLayer):
         outs = [branch.forward(x, training=training) for branch in self._branches]
         if training:
             self.cache = [out.shape[1] for out in outs]    # where dy splits
-        return np.concatenate(outs, axis=1)
+        return array_module(x).concatenate(outs, axis=1)
 
     def _backward(self, grad_out, input_grad):
-        bounds = np.cumsum(self.cache)[:-1]
-        parts = np.split(grad_out, bounds, axis=1)
+        bounds = list(itertools.accumulate(self.cache))[:-1]
+        parts = array_module(grad_out).split(grad_out, bounds, axis=1)
         dx = None
         for branch, part in zip(self._branches, parts):
             d = branch.backward(part, input_grad=input_grad)
@@ -134,7 +137,7 @@ class SqueezeExcitation(BranchedLayer):
 
     def _backward(self, grad_out, input_grad):
         x, g = self.cache
-        dg = np.einsum("nchw,nchw->nc", grad_out, x)          # dLoss/dg = sum over (h, w) of dy * x
+        dg = array_module(x).einsum("nchw,nchw->nc", grad_out, x)          # dLoss/dg = sum over (h, w) of dy * x
         through_gate = self.gate.backward(dg, input_grad=input_grad)
         if not input_grad:
             return None

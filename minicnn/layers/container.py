@@ -11,7 +11,8 @@
   constructor, ``branches()``, ``_output_shape`` and the maths.
 """
 from .._checks import check_bool, check_dtype, check_int
-from .. import functional as F
+from .. import paths
+from ..devices import check_device
 from .activation import ReLU
 from .base import Layer
 from .pooling import MaxPool2D
@@ -65,7 +66,7 @@ class Chain:
         forward and backward: 3.2 ms against 3.8 ms. Off under reference_paths(), and
         with ``as_written`` (a forward that returns every layer's own output)."""
         order = list(range(len(self.layers)))
-        if as_written or not F.fast_paths_enabled():
+        if as_written or not paths.fast_paths_enabled():
             return order
         for i in range(len(order) - 1):
             if type(self.layers[order[i]]) is ReLU and type(self.layers[order[i + 1]]) is MaxPool2D:
@@ -93,6 +94,21 @@ class Chain:
             self.layers[i]._skip_backward()
         return grad_out if input_grad else None
 
+    # -- the device ----------------------------------------------------------------
+    @property
+    def device(self):
+        """``"cpu"`` or ``"cuda"``: where the layers' parameters live (their first layer's)."""
+        return self.layers[0].device if self.layers else getattr(self, "_device", "cpu")
+
+    def to(self, device):
+        """Move every layer's parameters and buffers to ``device``, ``"cpu"`` or ``"cuda"``
+        (see :mod:`minicnn.devices`); returns self, as PyTorch's ``model.to``."""
+        device = check_device(device)
+        for layer in self.layers:
+            layer.to(device)
+        self._device = device
+        return self
+
     # -- freezing and building ---------------------------------------------------
     @property
     def trainable(self):
@@ -112,6 +128,8 @@ class Chain:
         ``model[:-1]`` it replaces a head: ``model[:-1].append(L.Dense(128, 10))``."""
         if not isinstance(layer, Layer):
             raise TypeError(f"layer must be a minicnn Layer, got {type(layer).__name__} {layer!r:.80}")
+        if layer.device != self.device:               # a new head joins the model on its device
+            layer.to(self.device)
         self.layers.append(layer)
         self._order = None
         return self

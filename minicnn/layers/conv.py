@@ -1,7 +1,7 @@
 """Conv2D and Conv1D: cross-correlation by im2col and one matrix product."""
 import numpy as np
 
-from .. import functional as F
+from .. import functional as F, paths
 from .._checks import check_bool, check_conv_groups, check_conv_padding, check_dtype, check_int, pair
 from .base import Layer, init_name
 
@@ -110,7 +110,7 @@ class Conv2D(_Conv):
     def _forward(self, x, training):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2:])
-        out, cols = F.conv2d_forward(x, self.params["W"].data, b, self.stride, pads, self.dilation,
+        out, cols = paths.conv2d_forward(x, self.params["W"].data, b, self.stride, pads, self.dilation,
                                      keep_cols=training, groups=self.groups)
         if training:
             self.cache = (cols, x.shape, pads)
@@ -118,7 +118,7 @@ class Conv2D(_Conv):
 
     def _backward(self, grad_out, input_grad):
         cols, x_shape, pads = self.cache
-        dx, dw, db = F.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
+        dx, dw, db = paths.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
                                        self.stride, pads, self.dilation, input_grad, groups=self.groups)
         self.params["W"].accumulate(dw)
         if self.bias:
@@ -158,7 +158,7 @@ class Conv1D(_Conv):
     def _forward(self, x, training):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2])
-        out, cols = F.conv2d_forward(x[:, :, None, :], self.params["W"].data[:, :, None, :], b,
+        out, cols = paths.conv2d_forward(x[:, :, None, :], self.params["W"].data[:, :, None, :], b,
                                      (1, self.stride), pads, (1, self.dilation), keep_cols=training,
                                      groups=self.groups)
         if training:
@@ -167,7 +167,7 @@ class Conv1D(_Conv):
 
     def _backward(self, grad_out, input_grad):
         cols, (n, c, length), pads = self.cache
-        dx, dw, db = F.conv2d_backward(grad_out[:, :, None, :], cols, self.params["W"].data[:, :, None, :],
+        dx, dw, db = paths.conv2d_backward(grad_out[:, :, None, :], cols, self.params["W"].data[:, :, None, :],
                                        (n, c, 1, length), (1, self.stride), pads, (1, self.dilation),
                                        input_grad, groups=self.groups)
         self.params["W"].accumulate(dw[:, :, 0, :])

@@ -1,7 +1,10 @@
 """Dropout (inverted): zero each input with probability p when training."""
 
+import numpy as np
+
 from .._checks import check_float
 from .._rng import get_rng
+from ..devices import array_module
 from .base import Layer
 
 
@@ -20,15 +23,15 @@ class Dropout(Layer):
     def _forward(self, x, training):
         if not training:
             return x
-        self.cache = self._draw_mask(x.shape, x.dtype)
+        self.cache = self._draw_mask(x.shape, x.dtype, array_module(x))
         return x * self.cache
 
     def _backward(self, grad_out, input_grad):
         return grad_out * self.cache
 
-    def _draw_mask(self, shape, dtype):
-        """mask / (1 - p): 0 with probability p, else 1 / (1 - p)."""
-        keep = get_rng().random(shape) >= self.p
+    def _draw_mask(self, shape, dtype, xp=np):
+        """mask / (1 - p): 0 with probability p, else 1 / (1 - p), drawn on the device of ``xp``."""
+        keep = get_rng(xp).random(shape) >= self.p
         return keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p))
 
     def config(self):

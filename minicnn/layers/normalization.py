@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._checks import check_float, check_int
+from ..devices import array_module
 from .base import Layer
 
 
@@ -15,7 +16,7 @@ def channel_window_sum(a, before, after):
     running totals loses the small ones' digits in float32; the offsets add only neighbours.
     """
     c = a.shape[1]
-    out = np.zeros_like(a)
+    out = array_module(a).zeros_like(a)
     for d in range(-min(before, c - 1), min(after, c - 1) + 1):
         if d >= 0:                                     # out[:, i] += a[:, i + d]
             out[:, :c - d] += a[:, d:]

@@ -1,7 +1,8 @@
 """Pooling: the convolution's windows, reduced by max or mean (2-D, 1-D, global, adaptive)."""
 import numpy as np
 
-from .. import functional as F
+from .. import functional as F, paths
+from ..devices import array_module
 from .._checks import check_bool, check_int, check_output_size, check_pool_padding, pair
 from .base import Layer
 
@@ -71,7 +72,7 @@ class MaxPool2D(_Pool2D):
 
     def _backward(self, grad_out, input_grad):
         argmax, x_shape, pads = self.cache
-        return F.max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, pads,
+        return paths.max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, pads,
                                      self.ceil_mode)
 
 
@@ -123,7 +124,7 @@ class GlobalAvgPool2D(Layer):
     def _backward(self, grad_out, input_grad):
         n, c, h, w = self.cache
         share = grad_out * grad_out.dtype.type(1.0 / (h * w))
-        return F.contiguous(np.broadcast_to(share[:, :, None, None], (n, c, h, w)))
+        return F.contiguous(array_module(share).broadcast_to(share[:, :, None, None], (n, c, h, w)))
 
 
 class AdaptiveAvgPool2D(Layer):
@@ -186,7 +187,7 @@ class GlobalAvgPool1D(Layer):
     def _backward(self, grad_out, input_grad):
         n, c, length = self.cache
         share = grad_out * grad_out.dtype.type(1.0 / length)
-        return F.contiguous(np.broadcast_to(share[:, :, None], (n, c, length)))
+        return F.contiguous(array_module(share).broadcast_to(share[:, :, None], (n, c, length)))
 
 
 class _Pool1D(Layer):
@@ -241,7 +242,7 @@ class MaxPool1D(_Pool1D):
     def _backward(self, grad_out, input_grad):
         argmax, (n, c, length) = self.cache
         kernel, stride, pads = self._geometry(length)
-        dx = F.max_pool2d_backward(grad_out[:, :, None, :], argmax, (n, c, 1, length), kernel, stride, pads,
+        dx = paths.max_pool2d_backward(grad_out[:, :, None, :], argmax, (n, c, 1, length), kernel, stride, pads,
                                    self.ceil_mode)
         return F.contiguous(dx[:, :, 0, :])
 

@@ -18,6 +18,7 @@ import numpy as np
 from .. import functional as F
 from .. import layers as L
 from .._checks import check_dtype, check_int, check_path
+from ..devices import to_numpy
 from ..io import atomic_write
 from ._common import ARCHITECTURE_KEY, IR_VERSION, OPSET, require_onnx
 
@@ -39,7 +40,7 @@ class Graph:
 
     def weight(self, name, array):
         """Add a weight in the graph's dtype; returns its name."""
-        return self.tensor(name, np.asarray(array).astype(self.dtype))
+        return self.tensor(name, to_numpy(array).astype(self.dtype))     # from either device
 
     def ints(self, name, values):
         """Add an int64 tensor (a shape); returns its name."""
