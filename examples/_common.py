@@ -21,13 +21,24 @@ from minicnn.io import atomic_write
 
 
 def add_run_arguments(parser, dataset, out):
-    """--data-dir, --limit, --test-limit, --seed, --out (default ``out``) and --no-progress."""
+    """--data-dir, --limit, --test-limit, --seed, --out (default ``out``), --no-progress and --device."""
     parser.add_argument("--data-dir", help=f"folder holding the four {dataset} files (default: search)")
     parser.add_argument("--limit", type=int, help="use only the first N training samples")
     parser.add_argument("--test-limit", type=int, help="use only the first N test samples")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=out, help=f"output folder (default {out})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help='train on the CPU (default) or a CUDA GPU (needs CuPy: pip install "minicnn[gpu]")')
+
+
+def checked_device(args, parser):
+    """``args.device``, checked before any work: a missing GPU or CuPy is a usage error that
+    says what to install."""
+    try:
+        return mc.devices.check_device(args.device)
+    except mc.devices.DeviceError as exc:
+        parser.error(str(exc))
 
 
 def write_json(path, data):

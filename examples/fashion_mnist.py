@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import minicnn as mc                                    # noqa: E402
 from minicnn import layers as L                         # noqa: E402
-from examples._common import add_run_arguments, report  # noqa: E402
+from examples._common import add_run_arguments, checked_device, report  # noqa: E402
 
 CLASSES = list(mc.data.FASHION_MNIST_CLASSES)
 DEFAULTS = {"dense": (20, 32, 1e-3), "cnn": (6, 64, 1e-3)}      # epochs, batch size, Adam lr
@@ -62,7 +62,7 @@ def main(argv=None):
     x_fit, y_fit, x_val, y_val = x[:-n_val], y_train[:-n_val], x[-n_val:], y_train[-n_val:]
 
     mc.manual_seed(args.seed)
-    model = build(args.net)
+    model = build(args.net).to(checked_device(args, parser))
     loss = mc.losses.CrossEntropy()
     opt = mc.optim.Adam(model.parameters(), lr=lr)
     print(model.summary(x.shape[1:]))

@@ -2,6 +2,7 @@
 
     python examples/resnet_fashion_mnist.py                      # 3 stages, 8 epochs
     python examples/resnet_fashion_mnist.py --limit 2000 --epochs 1   # a quick look
+    python examples/resnet_fashion_mnist.py --device cuda        # on a GPU (pip install "minicnn[gpu]")
 
 The network (77,754 parameters):
 
@@ -35,7 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import minicnn as mc                                    # noqa: E402
 from minicnn import layers as L                         # noqa: E402
-from examples._common import add_run_arguments, report  # noqa: E402
+from examples._common import add_run_arguments, checked_device, report  # noqa: E402
 
 
 def basic_block(c_in, c_out, stride=1):
@@ -64,6 +65,7 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=16, help="channels of the first stage (default 16)")
     add_run_arguments(parser, "Fashion-MNIST", os.path.join("runs", "resnet-fashion-mnist"))
     args = parser.parse_args(argv)
+    device = checked_device(args, parser)
 
     (x_train, y_train), (x_test, y_test) = mc.data.load_fashion_mnist(root=args.data_dir)
     x_train, y_train = x_train[:args.limit], y_train[:args.limit]
@@ -76,19 +78,20 @@ def main(argv=None):
     x_fit, y_fit, x_val, y_val = x[:-n_val], y_train[:-n_val], x[-n_val:], y_train[-n_val:]
 
     mc.manual_seed(args.seed)
-    model = build(args.width)
+    model = build(args.width).to(device)
     loss = mc.losses.CrossEntropy()
     opt = mc.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
     steps = args.epochs * -(-len(x_fit) // args.batch_size)
     print(model.summary(x.shape[1:]))
     print(f"\nTraining the ResNet on {len(x_fit)} samples ({n_val} held out) for {args.epochs} epochs "
-          f"(batch {args.batch_size}, lr {opt.lr})")
+          f"(batch {args.batch_size}, lr {opt.lr}, on {args.device})")
     start = time.perf_counter()
     history = model.fit(x_fit, y_fit, loss, opt, epochs=args.epochs, batch_size=args.batch_size,
                         validation_data=(x_val, y_val), callbacks=[mc.optim.PolynomialDecay(opt, steps)],
                         progress=not args.no_progress)
     return report(model, loss, history, time.perf_counter() - start, x_test, y_test, xt, y_test, args.out,
-                  {"net": "resnet", "train_samples": len(x_fit), "batch_size": args.batch_size},
+                  {"net": "resnet", "train_samples": len(x_fit), "batch_size": args.batch_size,
+                   "device": args.device},
                   list(mc.data.FASHION_MNIST_CLASSES))
 
 

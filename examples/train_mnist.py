@@ -3,6 +3,7 @@
     python examples/train_mnist.py                      # the default CNN, 2 epochs
     python examples/train_mnist.py --net paper          # the published reference network
     python examples/train_mnist.py --net cnn --limit 5000 --epochs 1   # a quick look
+    python examples/train_mnist.py --device cuda        # on a GPU (pip install "minicnn[gpu]")
 
 Data: MNIST from --data-dir, $MINICNN_DATA, the user cache or /usr/share/datasets
 (downloaded into the cache when missing). Writes into --out (default runs/mnist):
@@ -20,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import minicnn as mc                                    # noqa: E402
 from minicnn import layers as L                         # noqa: E402
-from examples._common import add_run_arguments, report  # noqa: E402
+from examples._common import add_run_arguments, checked_device, report  # noqa: E402
 
 NETS = ("cnn", "cnn-bn", "mlp", "paper")
 # Per-network defaults: epochs, batch size, learning rate.
@@ -98,6 +99,7 @@ def main(argv=None):
     parser.add_argument("--onnx", action="store_true",
                         help="also write model.onnx (needs the onnx extra: pip install minicnn[onnx])")
     args = parser.parse_args(argv)
+    device = checked_device(args, parser)
     epochs, batch_size, _ = DEFAULTS[args.net]
     epochs = epochs if args.epochs is None else args.epochs          # 0 is a value, not "unset"
     batch_size = batch_size if args.batch_size is None else args.batch_size
@@ -110,15 +112,17 @@ def main(argv=None):
 
     mc.manual_seed(args.seed)
     model, loss, opt, callbacks = build(args.net, epochs * -(-len(x) // batch_size), args.lr)
+    model.to(device)
     print(model.summary(x.shape[1:]))
-    print(f"\nTraining {args.net} on {len(x)} samples for {epochs} epochs (batch {batch_size}, lr {opt.lr})")
+    print(f"\nTraining {args.net} on {len(x)} samples for {epochs} epochs (batch {batch_size}, lr {opt.lr}, "
+          f"on {args.device})")
     start = time.perf_counter()
     history = model.fit(x, y, loss, opt, epochs=epochs, batch_size=batch_size, validation_data=(xt, yt),
                         callbacks=callbacks, progress=not args.no_progress)
     seconds = time.perf_counter() - start
 
     test = report(model, loss, history, seconds, x_test, y_test, xt, yt, args.out,
-                  {"net": args.net, "train_samples": len(x), "batch_size": batch_size})
+                  {"net": args.net, "train_samples": len(x), "batch_size": batch_size, "device": args.device})
     if args.onnx:
         import minicnn.onnx
         minicnn.onnx.export(model, os.path.join(args.out, "model.onnx"), input_shape=x.shape[1:])

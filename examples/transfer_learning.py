@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import minicnn as mc                                    # noqa: E402
 from minicnn import layers as L                         # noqa: E402
-from examples._common import add_run_arguments, write_json  # noqa: E402
+from examples._common import add_run_arguments, checked_device, write_json  # noqa: E402
 
 WAYS = ("scratch", "frozen", "fine-tune")
 
@@ -90,7 +90,7 @@ def pretrain(args, progress):
     (x_train, y_train), (x_test, y_test) = mc.data.load_mnist(root=args.mnist_dir)
     x, y = as_input(x_train[:args.limit]), y_train[:args.limit]
     mc.manual_seed(args.seed)
-    model = mc.Sequential([*body(), *head()])
+    model = mc.Sequential([*body(), *head()]).to(args.device)
     opt = mc.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     steps = args.pretrain_epochs * -(-len(x) // 64)
     print(f"Pretraining on {len(x)} MNIST digits for {args.pretrain_epochs} epochs")
@@ -128,6 +128,7 @@ def learn(way, pretrained, data, args, progress):
         else:                                      # PyTorch's parameter groups: a small lr for the body
             opt = mc.optim.SGD([{"params": trained.parameters(), "lr": args.body_lr},
                                 {"params": model[n_body:].parameters()}], lr=args.lr, momentum=0.9)
+    model.to(args.device)                          # (the optimiser's state follows at its first step)
     steps = args.epochs * -(-len(x) // args.batch_size)
     start = time.perf_counter()
     history = model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=args.epochs, batch_size=args.batch_size,
@@ -180,6 +181,7 @@ def main(argv=None):
                         help="a small run: 5,000 digits for 1 epoch, 10 epochs, 2,000 test images")
     add_run_arguments(parser, "Fashion-MNIST", os.path.join("runs", "transfer-learning"))
     args = parser.parse_args(argv)
+    checked_device(args, parser)
     if args.quick:
         args.limit = args.limit or 5000
         args.test_limit = args.test_limit or 2000

@@ -5,6 +5,7 @@
 
     model = mc.Sequential([L.Conv2D(1, 8, 3, padding=1), L.ReLU(), L.MaxPool2D(2),
                            L.Flatten(), L.Dense(8 * 14 * 14, 10)])
+    model.to("cuda")        # optional: a CUDA GPU through CuPy (see minicnn.devices)
 """
 from . import data, devices, fast, functional, gradcheck, image, init, layers, losses, metrics, optim, paths, threads, training, viz
 from ._rng import manual_seed

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .devices import device_of, is_array
+from .devices import device_of, is_array, to_numpy
 
 _SCALE_HINT = "scale images with x.astype(np.float32) / 255"
 
@@ -129,7 +129,10 @@ def check_path(path, name="path", text_only=True, folder_must_exist=False, refus
 
 def as_array(values, name, ndim=None, numeric=True):
     """``values`` (an ndarray, a list or a tuple) as an ndarray: rectangular, real-valued
-    unless ``numeric=False``, with ``ndim`` dimensions when given."""
+    unless ``numeric=False``, with ``ndim`` dimensions when given. A GPU's array is fetched
+    to the host: what takes it (metrics, figures) answers with numbers and host arrays."""
+    if is_array(values):
+        values = to_numpy(values)
     if not isinstance(values, (np.ndarray, list, tuple)):
         raise TypeError(f"{name} must be a numpy.ndarray or a list, got {type(values).__name__}")
     try:

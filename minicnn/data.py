@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from . import _rng
 from ._checks import check_array, check_int, check_path
+from .devices import array_module
 from .io import atomic_write
 
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "DataLoader", "FASHION_MNIST_CLASSES",
@@ -415,6 +416,9 @@ class DataLoader:
     - each batch: ``xb`` (B, ...) and ``yb`` (B, ...), with B = ``batch_size``
       except for a smaller last batch (dropped when ``drop_last=True``)
 
+    ``x`` and ``y`` may be on a GPU (CuPy arrays, see :mod:`minicnn.devices`): the batches
+    are then taken there, the order drawn on the host as on the CPU.
+
     Every epoch (every ``for`` loop over the loader) visits each sample exactly
     once; with ``shuffle=True`` in a new random order each epoch. The order
     comes from a generator seeded by ``seed``; with ``seed=None`` the seed is
@@ -451,6 +455,9 @@ class DataLoader:
     def __iter__(self):
         n = len(self.x)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        xp = array_module(self.x)
+        if xp is not np:              # data on a GPU: the order goes there once an epoch, not per batch
+            order = xp.asarray(order)
         stop = len(self) * self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]

@@ -110,6 +110,15 @@ def to_numpy(x):
     return x.get() if is_array(x) else np.asarray(x)
 
 
+def gpu_free_bytes():
+    """The GPU's free memory in bytes (what CuPy's ``cudaMemGetInfo`` says), or infinity where
+    it cannot be read."""
+    try:
+        return _gpu.cuda.runtime.memGetInfo()[0]
+    except Exception:            # no GPU module, or one without CUDA's runtime (the tests' stand-in)
+        return float("inf")
+
+
 def to_floats(values):
     """Python floats of ``values``, numbers or 0-d arrays: a GPU's fetched in one transfer."""
     values = list(values)

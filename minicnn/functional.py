@@ -366,10 +366,11 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False, ceil_mode=Fal
         xp.maximum(winner, greater.view(np.uint8) * winner.dtype.type(t), out=winner)
     nan = xp.isnan(out)
     # rare: route to the window's last NaN (PyTorch). Asking a GPU whether any NaN is there
-    # would wait for it, so there the routing always runs.
+    # would wait for it, so there the routing always runs (four array operations).
     if xp is not np or nan.any():
-        for t in range(kh * kw):
-            winner = xp.where(nan & xp.isnan(win[:, :, t // kw, t % kw]), winner.dtype.type(t), winner)
+        nan_taps = xp.isnan(win).reshape(*out.shape[:2], kh * kw, *out.shape[2:])   # (N, C, kh*kw, OH, OW)
+        last_nan = (kh * kw - 1) - nan_taps[:, :, ::-1].argmax(axis=2)
+        winner = xp.where(nan, last_nan.astype(winner.dtype), winner)
     return out, winner
 
 

@@ -11,6 +11,9 @@ expected, either predicted labels ``(N,)`` or a model's scores ``(N, C)``
     metrics.accuracy(y_test, scores)               # 0.98...
     print(metrics.classification_report(y_test, scores))
 
+Labels and scores may be on a GPU (CuPy arrays, say ``model.forward`` of a model there):
+they are fetched to the host once, and the answers are Python numbers and NumPy arrays.
+
 The definitions follow scikit-learn's. For class ``c``, counting over samples:
 
     precision_c = TP_c / (TP_c + FP_c)     of those predicted c, the share truly c

@@ -14,8 +14,9 @@ epoch means and the :class:`History`, the :class:`ProgressBar`, the checks that
 turn NaN or inf into :class:`TrainingDiverged`, and the checkpoint written after
 every epoch, from which an interrupted run resumes to exactly the same weights.
 
-On a GPU (``model.to("cuda")``) the data stays on the host and each batch is moved
-before its step; the step itself never waits for the GPU. The numbers of a batch
+On a GPU (``model.to("cuda")``) the data set is moved there once, when it takes at
+most a quarter of the GPU's free memory (the batches are then taken on the device),
+else each batch before its step; the step itself never waits for the GPU. The numbers of a batch
 (loss, accuracy) then stay on the device as 0-d arrays, in the callbacks' ``logs`` too,
 and are fetched in one transfer at the epoch's end (and every 10 batches for a visible
 progress bar); a NaN or inf loss is found there, not at its batch (the error names the
@@ -33,7 +34,7 @@ from tqdm.auto import tqdm
 
 from . import _rng
 from ._checks import check_array, check_bool, check_choice, check_float, check_int, check_path
-from .devices import array_module, gpu_module, scalar, to_device, to_floats, to_numpy
+from .devices import array_module, gpu_free_bytes, gpu_module, scalar, to_device, to_floats, to_numpy
 from .data import DataLoader
 from .io import load_npz, save_npz
 from .losses import Loss
@@ -66,6 +67,7 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
     """
     epochs, user_callbacks, checkpoint = _check_fit_arguments(
         model, x, y, loss, optimizer, epochs, validation_data, callbacks, progress, checkpoint, resume)
+    x, y = _on_model_device(model, loss, x, y)
     loader = DataLoader(x, y, batch_size, shuffle=check_bool(shuffle, "shuffle"))
     history, means, guard = History(), _EpochMeans(), _DivergenceGuard(optimizer)
     saver = [_Checkpointer(checkpoint, optimizer, loader, user_callbacks, history)] if checkpoint else []
@@ -108,6 +110,7 @@ def evaluate(model, x, y, loss, batch_size=64):
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
     batch_size = check_int(batch_size, "batch_size", 1)
+    x, y = _on_model_device(model, loss, x, y)
     total_loss, hits = 0.0, 0                              # (0-d arrays on a GPU: fetched once, at the end)
     for start in range(0, len(x), batch_size):
         xb, yb = _to_model(model, loss, x[start:start + batch_size], y[start:start + batch_size])
@@ -130,6 +133,7 @@ def predict(model, x, batch_size=64):
     if len(x) == 0:
         raise ValueError("x holds no samples")
     out = None
+    x, _ = _on_model_device(model, None, x)
     for start in range(0, len(x), batch_size):
         y = model.forward(to_device(x[start:start + batch_size], model.device))
         if out is None:     # allocate once, when the output shape is known
@@ -168,13 +172,29 @@ def _batch_logs(value, out, yb, lr):
     return logs
 
 
+def _on_model_device(model, loss, x, y=None):
+    """On a GPU, ``(x, y)`` moved there once, when together they take at most a quarter of its
+    free memory: the batches are then slices on the device, and no step waits for a copy from
+    the host (which, from pageable memory, waits for the GPU to finish its work). Else, or
+    on the CPU, ``(x, y)`` as given: :func:`_to_model` then moves each batch."""
+    if model.device == "cpu" or x.nbytes + (0 if y is None else y.nbytes) > gpu_free_bytes() / 4:
+        return x, y
+    if y is not None:
+        _check_target_values(model, loss, x, y)         # on the host, once
+    return to_device(x, model.device), None if y is None else to_device(y, model.device)
+
+
+def _check_target_values(model, loss, x, y):
+    if loss.check_target is not None:
+        loss.check_target(y, (len(y), *model.output_shape(x.shape[1:])))
+
+
 def _to_model(model, loss, xb, yb):
     """A host batch on the model's device. For a GPU the target's values are checked
     here, on the host, where the loss cannot check them without waiting for the GPU."""
-    if model.device == "cpu":
+    if model.device == "cpu" or not isinstance(xb, np.ndarray):     # on the CPU, or moved already
         return xb, yb
-    if loss.check_target is not None:
-        loss.check_target(yb, (len(xb), *model.output_shape(xb.shape[1:])))
+    _check_target_values(model, loss, xb, yb)
     return to_device(xb, model.device), to_device(yb, model.device)
 
 
@@ -293,8 +313,11 @@ class Callback:
     ``self.stop_training = True`` ends training after the current epoch (so does
     Keras's ``self.model.stop_training = True``). ``logs`` is a dict: per batch
     ``loss``, ``accuracy`` (for class scores only), ``lr`` and ``size`` (the
-    batch's sample count); per epoch the History keys. A callback with
-    ``state_dict``/``load_state_dict`` has its state saved in checkpoints.
+    batch's sample count); per epoch the History keys. For a model on a GPU the
+    per-batch ``loss`` and ``accuracy`` are 0-d device arrays: ``float(logs["loss"])``
+    gives the number, and waits for the GPU (minicnn's own callbacks fetch them together,
+    at the epoch's end). A callback with ``state_dict``/``load_state_dict`` has its state
+    saved in checkpoints.
     """
 
     model = None

@@ -26,6 +26,7 @@ import minicnn as mc
 from minicnn import devices, layers as L, losses, optim
 from minicnn import _rng
 
+from layer_cases import LAYERS
 from strict_array import COUNTS, CUPY_NAMES, HostLeak, StrictArray, copy_of, reset_counts, strict
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -102,41 +103,6 @@ def test_the_standin_refuses_what_cupy_refuses(standin):
 # Every layer: one training step on the device, no wait for it, the CPU's numbers
 # ---------------------------------------------------------------------------
 F64 = np.float64
-LAYERS = [
-    (lambda: L.Conv2D(3, 4, 3, padding=1, dtype=F64), (2, 3, 6, 6)),
-    (lambda: L.Conv2D(3, 4, (3, 2), stride=2, padding="same", dilation=(1, 2), dtype=F64), (2, 3, 7, 8)),
-    (lambda: L.Conv2D(4, 4, 3, groups=4, bias=False, dtype=F64), (2, 4, 5, 5)),
-    (lambda: L.Conv2D(8, 16, 3, padding=1, dtype=F64), (2, 8, 6, 6)),      # the CPU's wide grid
-    (lambda: L.Conv1D(3, 2, 3, padding="same", dtype=F64), (2, 3, 7)),
-    (lambda: L.MaxPool2D(2), (2, 3, 6, 6)),
-    (lambda: L.MaxPool2D(3, 2, padding=1, ceil_mode=True), (2, 3, 6, 7)),
-    (lambda: L.AvgPool2D(3, 2, padding=1, count_include_pad=False, ceil_mode=True), (2, 3, 6, 7)),
-    (lambda: L.AvgPool2D(2), (2, 3, 4, 4)),
-    (lambda: L.MaxPool1D(2), (2, 3, 6)),
-    (lambda: L.AvgPool1D(3, 2, ceil_mode=True), (2, 3, 8)),
-    (lambda: L.GlobalAvgPool2D(), (2, 3, 4, 4)),
-    (lambda: L.AdaptiveAvgPool2D((2, 3)), (2, 3, 5, 7)),
-    (lambda: L.GlobalAvgPool1D(), (2, 3, 7)),
-    (lambda: L.Dense(4, 3, dtype=F64), (2, 4)),
-    (lambda: L.Flatten(), (2, 3, 4)),
-    (lambda: L.Reshape((4, 3)), (2, 12)),
-    (lambda: L.ReLU(), (2, 5)),
-    (lambda: L.ReLU6(), (2, 5)),
-    (lambda: L.LeakyReLU(0.1), (2, 5)),
-    (lambda: L.Sigmoid(), (2, 5)),
-    (lambda: L.Tanh(), (2, 5)),
-    (lambda: L.Softmax(), (2, 5)),
-    (lambda: L.Dropout(0.0), (2, 5)),
-    (lambda: L.BatchNorm(3, dtype=F64), (4, 3)),
-    (lambda: L.BatchNorm(3, dtype=F64), (2, 3, 4, 4)),
-    (lambda: L.LocalResponseNorm(3), (2, 4, 5, 5)),
-    (lambda: L.Residual([L.Conv2D(3, 3, 3, padding=1, dtype=F64), L.BatchNorm(3, dtype=F64), L.ReLU()]),
-     (2, 3, 5, 5)),
-    (lambda: L.Residual([L.Conv2D(3, 4, 3, stride=2, padding=1, dtype=F64)], [L.Conv2D(3, 4, 1, stride=2, dtype=F64)]),
-     (2, 3, 6, 6)),
-    (lambda: L.Concat([[L.Conv2D(3, 2, 1, dtype=F64)], L.MaxPool2D(3, 1, 1)]), (2, 3, 5, 5)),
-    (lambda: L.SqueezeExcitation(3, 2, dtype=F64), (2, 3, 5, 5)),
-]
 LAYER_IDS = [f"{i}-{type(make()).__name__}" for i, (make, _) in enumerate(LAYERS)]
 
 
@@ -253,7 +219,11 @@ class _SyncsPerBatch(mc.training.Callback):
         self.counts.append(COUNTS["syncs"] + COUNTS["to_host"])
 
 
-def test_fit_evaluate_predict_on_the_device_give_the_cpus_results(standin):
+@pytest.mark.parametrize("whole_set", [True, False], ids=["set-moved-once", "batch-by-batch"])
+def test_fit_evaluate_predict_on_the_device_give_the_cpus_results(standin, whole_set, monkeypatch):
+    if not whole_set:             # a data set larger than a quarter of the GPU's free memory
+        monkeypatch.setattr(devices, "gpu_free_bytes", lambda: 1000)
+        monkeypatch.setattr(mc.training, "gpu_free_bytes", lambda: 1000)
     x, y = _data()
     cpu, dev = _net(), _net().to("cuda")
     loss = losses.CrossEntropy()
@@ -266,6 +236,8 @@ def test_fit_evaluate_predict_on_the_device_give_the_cpus_results(standin):
     got = dev.fit(x, y, loss, optim.SGD(dev.parameters(), lr=0.1, momentum=0.9), callbacks=[waits], **kw)
     # no wait inside an epoch's steps: the numbers are fetched at the epoch's end
     assert waits.counts[:3] == [0, 0, 0] and waits.counts[3:] == [waits.counts[3]] * 3, waits.counts
+    # the data moved once (plus the order once an epoch), or batch by batch
+    assert COUNTS["to_device"] < 20 if whole_set else COUNTS["to_device"] > 2 * 3 * 2, COUNTS
     for key in want.history:
         if key != "seconds":
             np.testing.assert_allclose(got.history[key], want.history[key], rtol=1e-9)
@@ -457,3 +429,29 @@ def test_the_core_imports_no_cupy():
     code = "import sys, minicnn, minicnn.models, minicnn.training; print(sorted(m for m in sys.modules if 'cupy' in m))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_max_pool_routes_nan_windows_as_the_cpu_does(standin):
+    """The GPU always runs the NaN routing (asking whether a NaN is there would wait for it)."""
+    r = np.random.default_rng(4)
+    x = r.standard_normal((2, 3, 6, 6))
+    x[r.random(x.shape) < 0.2] = np.nan
+    for layer in (L.MaxPool2D(2), L.MaxPool2D(3, 1, padding=1)):
+        on_gpu = copy.deepcopy(layer).to("cuda")
+        want = layer.forward(x, training=True)
+        want_dx = layer.backward(np.ones(want.shape))
+        out = on_gpu.forward(devices.to_device(x, "cuda"), training=True)
+        dx = on_gpu.backward(devices.to_device(np.ones(out.shape), "cuda"))
+        np.testing.assert_array_equal(host(out), want)
+        np.testing.assert_array_equal(host(dx), want_dx)
+        assert np.isnan(want).any() and (want_dx[np.isnan(x)] > 0).any()     # NaN windows route to a NaN
+
+
+def test_metrics_take_device_arrays_and_answer_on_the_host(standin):
+    r = np.random.default_rng(6)
+    scores, labels = r.standard_normal((40, 4)), r.integers(0, 4, 40)
+    on_gpu = [devices.to_device(a, "cuda") for a in (labels, scores)]
+    assert mc.metrics.accuracy(*on_gpu) == mc.metrics.accuracy(labels, scores)
+    assert mc.metrics.top_k_accuracy(*on_gpu, k=2) == mc.metrics.top_k_accuracy(labels, scores, k=2)
+    np.testing.assert_array_equal(mc.metrics.confusion_matrix(*on_gpu), mc.metrics.confusion_matrix(labels, scores))
+    assert mc.metrics.classification_report(*on_gpu) == mc.metrics.classification_report(labels, scores)
