@@ -63,7 +63,8 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
       from it (from scratch when it does not exist yet), ending with exactly
       the weights an uninterrupted run would have;
     - a non-finite loss or gradient raises :class:`TrainingDiverged` naming
-      the epoch and batch; the last checkpoint is left as it was.
+      the epoch and batch; the last checkpoint is left as it was;
+    - for a model on a GPU, ``x`` and ``y`` stay NumPy arrays: see this module's docstring.
     """
     epochs, user_callbacks, checkpoint = _check_fit_arguments(
         model, x, y, loss, optimizer, epochs, validation_data, callbacks, progress, checkpoint, resume)
@@ -75,10 +76,9 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
                               *user_callbacks, *saver], model, {"epochs": epochs, "steps": len(loader)})
     start = _restore(checkpoint, model, optimizer, loader, user_callbacks, history) \
         if resume and os.path.exists(checkpoint) else 0
-    device = model.device
     callbacks.on_train_begin({})
     for epoch in range(start, epochs):
-        if device != "cpu":                      # the GPU's dropout masks, as a resumed run draws them
+        if model.device != "cpu":                # the GPU's dropout masks, as a resumed run draws them
             _rng.reseed_device(gpu_module())
         callbacks.on_epoch_begin(epoch, {})
         started = time.perf_counter()

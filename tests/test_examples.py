@@ -247,6 +247,34 @@ def test_train_mnist_writes_model_metrics_and_figures(tmp_path):
 
 
 @needs_mnist
+def test_train_mnist_on_the_device(tmp_path, monkeypatch):
+    """``--device cuda`` end to end, on the CuPy stand-in here (tests/strict_array.py): the
+    same files, and the run's numbers those of the CPU's run to rounding."""
+    from minicnn import _rng, devices
+    from strict_array import strict
+    argv = ["--limit", "300", "--test-limit", "200", "--epochs", "1", "--no-progress"]
+    on_cpu = example("train_mnist").main([*argv, "--out", str(tmp_path / "cpu")])
+    monkeypatch.setattr(devices, "_gpu", strict)
+    monkeypatch.setattr(_rng, "_device_rngs", {})
+    on_gpu = example("train_mnist").main([*argv, "--device", "cuda", "--out", str(tmp_path / "gpu")])
+    assert_outputs(tmp_path / "gpu", ["confusion.png", "curves.png", "history.json", "metrics.json",
+                                      "mistakes.png", "model.npz"])
+    with open(tmp_path / "gpu" / "metrics.json") as f:
+        assert json.load(f)["device"] == "cuda"
+    assert on_gpu["accuracy"] == pytest.approx(on_cpu["accuracy"], abs=0.01)
+    assert on_gpu["loss"] == pytest.approx(on_cpu["loss"], rel=1e-3)
+
+
+def test_asking_for_a_missing_gpu_is_a_usage_error(monkeypatch, capsys):
+    from minicnn import devices
+    monkeypatch.setattr(devices, "_gpu", None)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(SystemExit) as exit_:
+        example("train_mnist").main(["--device", "cuda"])
+    assert exit_.value.code == 2 and 'pip install "minicnn[gpu]"' in capsys.readouterr().err
+
+
+@needs_mnist
 def test_train_mnist_writes_an_onnx_file_that_onnxruntime_runs(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     example("train_mnist").main(["--limit", "200", "--test-limit", "50", "--epochs", "1", "--onnx",
