@@ -17,7 +17,8 @@ What is counted:
   longest function in ``minicnn/``;
 - the calls between ``Conv2D._forward`` (the maths, after ``Layer.forward``'s checks) and its matrix product: the module-level minicnn
   functions entered, depth first in source order, before the first ``@`` (or
-  ``np.matmul``/``np.dot``) runs, along the reference path (fast paths switched off).
+  ``np.matmul``/``np.dot``) runs, along the reference path (fast paths switched off), checks
+  and ``array_module`` (the choice of NumPy or CuPy) not counted.
 
 Targets minicnn holds itself to, so that a layer's maths reads at a glance: every
 _forward/_backward <= 15, fit <= 40, no function over 60, validation <= 10% of the layer
@@ -191,8 +192,8 @@ def calls_to_matmul(modules, start_module, start_function):
                 target = resolve(module, child)
                 if target is not None and depth < 12:
                     mod, name = target
-                    if name.startswith("_check") or name.startswith("check_"):
-                        continue
+                    if name.startswith("_check") or name.startswith("check_") or name == "array_module":
+                        continue              # checks, and the one-line choice of NumPy or CuPy, are not the maths
                     entered.append(f"{mod.name.split('.')[-1]}.{name}")
                     if walk(mod, mod.functions[name], depth + 1):
                         return True
@@ -214,7 +215,7 @@ def _in_order(node):
                 visit(s)
             return
         if isinstance(n, ast.Call):
-            for a in [*n.args, *(k.value for k in n.keywords)]:
+            for a in [n.func, *n.args, *(k.value for k in n.keywords)]:     # (a @ b).reshape(...): the product first
                 visit(a)
             out.append(n)
             return

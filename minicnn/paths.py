@@ -49,25 +49,29 @@ def reference_paths():
     return fast_paths(False)
 
 
-def _fast_convolution(x):
+def _fast_paths_for(x):
+    """The convolution's fast paths: on, and ``x`` a NumPy array (they are CPU tricks)."""
     return fast_paths_enabled() and isinstance(x, np.ndarray)
 
 
 def conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=True, groups=1):
-    """:func:`minicnn.functional.conv2d_forward` or :func:`minicnn.fast.conv2d_forward`."""
-    path = fast if _fast_convolution(x) else F
-    return path.conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=keep_cols, groups=groups)
+    """:func:`minicnn.fast.conv2d_forward` or the reference :func:`minicnn.functional.conv2d_forward`."""
+    if _fast_paths_for(x):
+        return fast.conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=keep_cols, groups=groups)
+    return F.conv2d_forward(x, weight, bias, stride, pads, dilation, keep_cols=keep_cols, groups=groups)
 
 
 def conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad=True, groups=1):
-    """:func:`minicnn.functional.conv2d_backward` or :func:`minicnn.fast.conv2d_backward`,
+    """:func:`minicnn.fast.conv2d_backward` or the reference :func:`minicnn.functional.conv2d_backward`,
     for the ``cols`` the same path's forward gave."""
-    path = fast if _fast_convolution(grad_out) else F
-    return path.conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad,
-                                groups=groups)
+    if _fast_paths_for(grad_out):
+        return fast.conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad, groups=groups)
+    return F.conv2d_backward(grad_out, cols, weight, x_shape, stride, pads, dilation, input_grad, groups=groups)
 
 
 def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ceil_mode=False):
-    """:func:`minicnn.functional.max_pool2d_backward` or :func:`minicnn.fast.max_pool2d_backward`."""
-    path = fast if fast_paths_enabled() else F
-    return path.max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ceil_mode)
+    """:func:`minicnn.fast.max_pool2d_backward` (on either device) or the reference
+    :func:`minicnn.functional.max_pool2d_backward`."""
+    if fast_paths_enabled():
+        return fast.max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ceil_mode)
+    return F.max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ceil_mode)
