@@ -18,7 +18,7 @@ def central_differences(f, x, eps=1e-6):
     """
     grad = array_module(x).zeros_like(x)
     for i in np.ndindex(x.shape):         # one element at a time: a test tool, not a hot path
-        old = x[i]
+        old = x[i].copy()                # (on CuPy x[i] is a view: it would follow the writes)
         x[i] = old + eps
         plus = f(x)
         x[i] = old - eps
@@ -88,7 +88,7 @@ def numerical_gradient(f, x, eps=1e-6):
     eps = check_float(eps, "eps", minimum=0.0, min_open=True)
     if not callable(f):
         raise TypeError(f"f must be a callable f(x) -> scalar, got {type(f).__name__}")
-    if not x.flags.writeable:        # perturb a copy: f gets it as its argument
+    if not getattr(x.flags, "writeable", True):     # perturb a copy: f gets it (CuPy's: always writeable)
         x = x.copy()
     values = to_numpy(x)
     too_fine = np.isfinite(values) & (values + x.dtype.type(eps) == values)

@@ -27,7 +27,9 @@ class Parameter:
             raise TypeError(f"data must have a floating dtype, got {data.dtype}")
         # shares the caller's array (as torch.nn.Parameter does), unless the optimiser
         # could not update it in place: a read-only or non-contiguous view is copied
-        self.data = data if data.flags.writeable and data.flags.c_contiguous else data.copy()
+        # (a CuPy array has no writeable flag: it is always writeable)
+        writeable = getattr(data.flags, "writeable", True)
+        self.data = data if writeable and data.flags.c_contiguous else data.copy()
         self.grad = array_module(self.data).zeros_like(self.data)
         self._requires_grad = True
 

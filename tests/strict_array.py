@@ -5,6 +5,7 @@ keeps the rules that make host leaks fail on a real GPU:
 
 - no implicit conversion to NumPy (``np.asarray(a)`` raises TypeError, as CuPy's does);
 - no NumPy array in its arithmetic (CuPy raises TypeError for a host operand);
+- indexing one element gives a 0-d view, not a copy, as CuPy's does;
 - stricter than CuPy: NumPy's functions and ufuncs refuse it (CuPy takes some of them
   through ``__array_function__``/``__array_ufunc__``): the library must name the array
   module, ``xp.maximum(...)``, and then runs on CuPy whatever CuPy intercepts.
@@ -115,7 +116,10 @@ class StrictArray:
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: self._a.nbytes)
     strides = property(lambda self: self._a.strides)
-    flags = property(lambda self: self._a.flags)
+    # CuPy's flags are these three only (no writeable: a device array is always writeable)
+    flags = property(lambda self: types.SimpleNamespace(c_contiguous=self._a.flags.c_contiguous,
+                                                        f_contiguous=self._a.flags.f_contiguous,
+                                                        owndata=self._a.flags.owndata))
     T = property(lambda self: StrictArray(self._a.T))
 
     def __len__(self):
@@ -150,7 +154,11 @@ class StrictArray:
         return method
 
     def __getitem__(self, key):
-        return _wrap(self._a[_unwrap(key)])
+        key = _unwrap(key)
+        got = self._a[key]
+        if isinstance(got, np.generic):          # CuPy's a[i, j] is a 0-d *view*: writes to a show in it
+            got = self._a[(*key, ...) if isinstance(key, tuple) else (key, ...)]
+        return _wrap(got)
 
     def __setitem__(self, key, value):
         self._a[_unwrap(key)] = _unwrap(value)

@@ -455,3 +455,10 @@ def test_metrics_take_device_arrays_and_answer_on_the_host(standin):
     assert mc.metrics.top_k_accuracy(*on_gpu, k=2) == mc.metrics.top_k_accuracy(labels, scores, k=2)
     np.testing.assert_array_equal(mc.metrics.confusion_matrix(*on_gpu), mc.metrics.confusion_matrix(labels, scores))
     assert mc.metrics.classification_report(*on_gpu) == mc.metrics.classification_report(labels, scores)
+
+
+def test_a_parameter_can_be_made_from_a_device_array(standin):
+    p = mc.Parameter(devices.to_device(np.ones((2, 3)), "cuda"))
+    assert isinstance(p.data, StrictArray) and isinstance(p.grad, StrictArray)
+    p.accumulate(devices.to_device(np.full((2, 3), 2.0), "cuda"))
+    np.testing.assert_array_equal(host(p.grad), np.full((2, 3), 2.0))
