@@ -97,7 +97,7 @@ def device_of(x):
 
 def to_device(x, device):
     """``x`` on ``device`` (``"cpu"`` or ``"cuda"``): itself when it is there already, else a copy."""
-    if device == "cpu":
+    if check_device(device) == "cpu":
         return to_numpy(x)
     xp = gpu_module()
     return x if isinstance(x, xp.ndarray) else xp.asarray(x)

@@ -462,3 +462,9 @@ def test_a_parameter_can_be_made_from_a_device_array(standin):
     assert isinstance(p.data, StrictArray) and isinstance(p.grad, StrictArray)
     p.accumulate(devices.to_device(np.full((2, 3), 2.0), "cuda"))
     np.testing.assert_array_equal(host(p.grad), np.full((2, 3), 2.0))
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:1", 1, None, b"cuda"])
+def test_to_device_checks_the_device(device, standin):
+    with pytest.raises((TypeError, ValueError), match="device"):
+        devices.to_device(np.zeros(2), device)
