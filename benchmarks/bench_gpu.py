@@ -18,6 +18,11 @@
    PyTorch loop over a GPU tensor (no ``.item()`` per step) at batch 64 and 256; a training step
    at batch 64; inference of a batch of 1000. Synchronised timers, medians.
 
+It needs minicnn's own dependencies (numpy, matplotlib, tqdm) besides CuPy and PyTorch, and
+no pytest. On a GPU machine without a package index, bring them as wheels:
+``pip download -d .wheels tqdm matplotlib`` here, ``pip install --no-index --find-links
+.wheels tqdm matplotlib`` there (with MNIST in $MINICNN_DATA, or the data beside the repo).
+
 The results go to benchmarks/results/bench_gpu.json (and $OUT/bench_gpu.json when $OUT is
 set, as on the device machine); the table comes last. ``--standin`` runs everything on the
 CuPy stand-in of ``tests/strict_array.py`` against PyTorch on the CPU: a check of this

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._checks import as_array, check_array, check_bool, check_choice, check_class_names, check_int, check_labels, check_path
+from .devices import to_device, to_numpy
 from .io import atomic_write
 from .layers import AvgPool2D, Conv2D, MaxPool2D
 from .metrics import confusion_matrix
@@ -703,8 +704,9 @@ def plot_feature_maps(model, x, layers=None, max_maps=16, path=None):
     max_maps = check_int(max_maps, "max_maps", 1)
     path = _figure_path(path)
 
-    batch = x if x.ndim == 4 else x[None]                    # (1, C, H, W)
-    _, activations = model.forward(batch, training=False, return_activations=True)
+    batch = to_numpy(x if x.ndim == 4 else x[None])          # (1, C, H, W), on the host for drawing
+    _, activations = model.forward(to_device(batch, model.device), training=False, return_activations=True)
+    activations = [to_numpy(a) for a in activations]          # (a model on a GPU: drawn from the host)
     # One block per row group: (title, maps to draw (k, h, w) or one RGB image (1, h, w, 3), kind),
     # kind "input", or the block's colour key: "signed" or "positive".
     blocks = [(f"input {_shape_text(batch.shape[1:])}", _input_display(batch[0], max_maps), "input")]
@@ -770,7 +772,7 @@ def plot_filters(layer, path=None, channel=None):
     if not isinstance(layer, Conv2D):
         raise TypeError(f"layer must be a minicnn Conv2D layer, got {type(layer).__name__}")
     path = _figure_path(path)
-    weights = np.asarray(layer.params["W"].data, dtype=np.float64)       # (O, C, kh, kw)
+    weights = to_numpy(layer.params["W"].data).astype(np.float64)        # (O, C, kh, kw), from either device
     o, c = weights.shape[:2]
     if channel is not None:
         channel = check_int(channel, "channel")

@@ -468,3 +468,13 @@ def test_a_parameter_can_be_made_from_a_device_array(standin):
 def test_to_device_checks_the_device(device, standin):
     with pytest.raises((TypeError, ValueError), match="device"):
         devices.to_device(np.zeros(2), device)
+
+
+def test_feature_maps_and_filters_of_a_model_on_the_device(standin):
+    import matplotlib.pyplot as plt
+    model = _net().to("cuda")
+    x = np.random.default_rng(0).random((1, 8, 8))
+    for fig in (mc.viz.plot_feature_maps(model, x), mc.viz.plot_feature_maps(model, devices.to_device(x, "cuda")),
+                mc.viz.plot_filters(model[0])):
+        assert fig.axes
+        plt.close(fig)
