@@ -210,6 +210,32 @@ def check_choice(value, name, choices):
 # ---------------------------------------------------------------------------
 # Per-call checks of the layers (run by the Layer base class around forward/backward)
 # ---------------------------------------------------------------------------
+def check_layers(layers, name="layers"):
+    """A list or tuple of minicnn layers (a Chain's), as a list."""
+    from .layers.base import Layer
+    if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
+        raise TypeError(f"{name} must be a list of minicnn layers, got {type(layers).__name__}")
+    return [check_layer(layer, f"{name}[{i}]") for i, layer in enumerate(layers)]
+
+
+def check_layer(layer, name="layer"):
+    """One minicnn layer."""
+    from .layers.base import Layer
+    if not isinstance(layer, Layer):
+        raise TypeError(f"{name} must be a minicnn Layer, got {type(layer).__name__} {layer!r:.80}")
+    return layer
+
+
+def check_distinct_layers(branches):
+    """No layer in two branches (Chains): a layer keeps one cache, so it can run in one place."""
+    seen = {}
+    for k, branch in enumerate(branches):
+        for layer in branch.layers:
+            if seen.setdefault(id(layer), k) != k:
+                raise ValueError(f"branches[{seen[id(layer)]}] and branches[{k}] hold the same layer "
+                                 f"{layer!r:.60}; give each branch its own layers")
+
+
 def check_forward_input(layer, x):
     """``x`` fits ``layer``: a float ndarray with the dimensions the layer declares,
     whose per-sample shape ``layer.output_shape`` accepts (channels, window size)."""

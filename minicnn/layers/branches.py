@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 
-from .._checks import check_dtype, check_int
+from .._checks import check_distinct_layers, check_dtype, check_int
 from ..devices import array_module
 from .activation import ReLU, Sigmoid
 from .base import Layer
@@ -46,12 +46,7 @@ class Concat(BranchedLayer):
                             f"a Sequential or a layer), got {branches!r:.80}")
         self._branches = [as_chain([b] if isinstance(b, Layer) else b, f"branches[{k}]")
                           for k, b in enumerate(branches)]
-        seen = {}
-        for k, branch in enumerate(self._branches):     # a layer keeps one cache: it can run in one place
-            for layer in branch.layers:
-                if seen.setdefault(id(layer), k) != k:
-                    raise ValueError(f"branches[{seen[id(layer)]}] and branches[{k}] hold the same layer "
-                                     f"{layer!r:.60}; give each branch its own layers")
+        check_distinct_layers(self._branches)
         self._collect_params()
 
     def branches(self):

@@ -10,7 +10,7 @@
   ``from_config`` and the summary rows of its branches; the layer writes only its
   constructor, ``branches()``, ``_output_shape`` and the maths.
 """
-from .._checks import check_bool, check_dtype, check_int
+from .._checks import check_bool, check_dtype, check_int, check_layer, check_layers
 from .. import paths
 from ..devices import check_device
 from .activation import ReLU
@@ -27,12 +27,7 @@ class Chain:
     """
 
     def __init__(self, layers):
-        if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
-            raise TypeError(f"layers must be a list of minicnn layers, got {type(layers).__name__}")
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be a minicnn Layer, got {type(layer).__name__} {layer!r}")
-        self.layers = list(layers)
+        self.layers = check_layers(layers)
 
     # -- running ---------------------------------------------------------------
     def forward(self, x, training=False, return_activations=False):
@@ -126,8 +121,7 @@ class Chain:
     def append(self, layer):
         """Add ``layer`` at the end (PyTorch's ``nn.Sequential.append``); returns self. With
         ``model[:-1]`` it replaces a head: ``model[:-1].append(L.Dense(128, 10))``."""
-        if not isinstance(layer, Layer):
-            raise TypeError(f"layer must be a minicnn Layer, got {type(layer).__name__} {layer!r:.80}")
+        check_layer(layer)
         if layer.device != self.device:               # a new head joins the model on its device
             layer.to(self.device)
         self.layers.append(layer)
