@@ -478,3 +478,45 @@ def test_feature_maps_and_filters_of_a_model_on_the_device(standin):
                 mc.viz.plot_filters(model[0])):
         assert fig.axes
         plt.close(fig)
+
+
+# ---------------------------------------------------------------------------
+# Every geometry: the GPU's path (the references) against the CPU's (the fast paths)
+# ---------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from test_gradients import conv_cases, make_conv, pool_cases, seeds  # noqa: E402
+
+_ANY_FIXTURE = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _device_matches_cpu(layer, x, seed):
+    """One training forward and backward on the device: the CPU's numbers (1e-10), no wait."""
+    g = np.random.default_rng(seed).standard_normal((len(x), *layer.output_shape(x.shape[1:])))
+    on_gpu = copy.deepcopy(layer).to("cuda")
+    want = (layer.forward(x, training=True), layer.backward(g))
+    xd, gd = devices.to_device(x, "cuda"), devices.to_device(g, "cuda")
+    reset_counts()
+    got = (on_gpu.forward(xd, training=True), on_gpu.backward(gd))
+    assert COUNTS["syncs"] == 0 and COUNTS["to_host"] == 0, COUNTS
+    for a, b in zip(got, want):
+        assert_close(a, b)
+    for p, q in zip(on_gpu.params.values(), layer.params.values()):
+        assert_close(p.grad, q.grad)
+
+
+@_ANY_FIXTURE
+@given(case=conv_cases(), seed=seeds)
+def test_every_convolution_geometry_on_the_device(standin, case, seed):
+    x = np.random.default_rng(seed).standard_normal((case["n"], case["c_in"], case["h"], case["w"]))
+    _device_matches_cpu(make_conv(case), x, seed)
+
+
+@_ANY_FIXTURE
+@given(case=pool_cases(), seed=seeds)
+def test_every_pooling_geometry_on_the_device(standin, case, seed):
+    x = np.random.default_rng(seed).standard_normal((case["n"], case["c"], case["h"], case["w"]))
+    for layer in (L.MaxPool2D(case["kernel_size"], case["stride"], case["padding"], ceil_mode=case["ceil_mode"]),
+                  L.AvgPool2D(case["kernel_size"], case["stride"], case["padding"], case["count_include_pad"],
+                              ceil_mode=case["ceil_mode"])):
+        _device_matches_cpu(layer, x, seed)
