@@ -1,4 +1,4 @@
-"""The GPU check of issue #19, in one script: parity, MNIST, determinism, speed against PyTorch.
+"""The GPU check in one script: parity, MNIST, determinism, speed against PyTorch.
 
     python benchmarks/bench_gpu.py                 # on a machine with a CUDA GPU, CuPy and PyTorch
     python benchmarks/bench_gpu.py --resnet        # also examples/resnet_fashion_mnist.py --device cuda
