@@ -30,6 +30,7 @@ script, whose numbers mean nothing for a GPU.
 """
 import argparse
 import copy
+import importlib
 import os
 import statistics
 import sys
@@ -243,7 +244,6 @@ def speed(x, y, torch, torch_device, sync, repeats, quick):
 def main(argv=None):
     args = parse_args(argv)
     xp, sync, torch, torch_device = gpu_setup(args.standin)
-    import examples.train_mnist as train_mnist
     result = {"environment": describe(xp, torch, args.standin), "standin": args.standin}
     rows = []
 
@@ -258,20 +258,15 @@ def main(argv=None):
               flush=True)
 
     quick = ["--limit", "2000", "--test-limit", "500", "--epochs", "1"] if args.quick else []
-    mnist = train_example(train_mnist, quick)
-    result["mnist"] = mnist
-    rows.append(("MNIST cnn, default recipe: test accuracy", f"{mnist['test_accuracy']:.4f}", ">= 0.992",
-                 "ok" if mnist["test_accuracy"] >= 0.992 else "below"))
-    rows.append(("MNIST cnn, default recipe: training seconds", f"{mnist['seconds']:.1f}", "<= 10",
-                 "ok" if mnist["seconds"] <= 10 else "above"))
+    runs = [("mnist", "MNIST cnn, default recipe", "train_mnist", 0.992, 10)]
     if args.resnet:
-        import examples.resnet_fashion_mnist as resnet
-        res = train_example(resnet, quick)
-        result["resnet_fashion_mnist"] = res
-        rows.append(("ResNet Fashion-MNIST: test accuracy", f"{res['test_accuracy']:.4f}", ">= 0.92",
-                     "ok" if res["test_accuracy"] >= 0.92 else "below"))
-        rows.append(("ResNet Fashion-MNIST: training seconds", f"{res['seconds']:.1f}", "<= 60",
-                     "ok" if res["seconds"] <= 60 else "above"))
+        runs.append(("resnet_fashion_mnist", "ResNet Fashion-MNIST", "resnet_fashion_mnist", 0.92, 60))
+    for key, title, script, accuracy, seconds in runs:
+        metrics = result[key] = train_example(importlib.import_module(f"examples.{script}"), quick)
+        rows.append((f"{title}: test accuracy", f"{metrics['test_accuracy']:.4f}", f">= {accuracy}",
+                     "ok" if metrics["test_accuracy"] >= accuracy else "below"))
+        rows.append((f"{title}: training seconds", f"{metrics['seconds']:.1f}", f"<= {seconds}",
+                     "ok" if metrics["seconds"] <= seconds else "above"))
 
     (images, labels), _ = mc.data.load_mnist(download=False)
     x, y = (images[:, None].astype(np.float32) / 255), labels.astype(np.int64)

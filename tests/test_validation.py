@@ -16,6 +16,8 @@ from minicnn import layers as L
 from minicnn import losses, optim
 from minicnn.io import load_npz
 
+from layer_cases import LAYERS
+
 SCALE_HINT = "x.astype(np.float32) / 255"
 
 
@@ -130,37 +132,10 @@ def test_good_constructor_arguments(make):
 # ---------------------------------------------------------------------------
 # Layer inputs: array type, ndim, channels/features, window size, dtype
 # ---------------------------------------------------------------------------
-# One valid (layer, input shape) per layer class; REGISTRY coverage is asserted below.
-LAYER_CASES = [
-    (lambda: L.Conv2D(3, 2, 3, padding=1), (2, 3, 5, 5)),
-    (lambda: L.MaxPool2D(2), (2, 3, 4, 4)),
-    (lambda: L.AvgPool2D(2), (2, 3, 4, 4)),
-    (lambda: L.Dense(4, 3), (2, 4)),
-    (lambda: L.Flatten(), (2, 3, 4)),
-    (lambda: L.Reshape((4, 3)), (2, 12)),
-    (lambda: L.ReLU(), (2, 5)),
-    (lambda: L.ReLU6(), (2, 5)),
-    (lambda: L.LeakyReLU(0.1), (2, 5)),
-    (lambda: L.Sigmoid(), (2, 5)),
-    (lambda: L.Tanh(), (2, 5)),
-    (lambda: L.Softmax(), (2, 5)),
-    (lambda: L.Dropout(0.5), (2, 5)),
-    (lambda: L.BatchNorm(3), (2, 3)),
-    (lambda: L.BatchNorm(3), (2, 3, 4, 4)),
-    (lambda: L.Conv1D(3, 2, 3, padding="same"), (2, 3, 7)),
-    (lambda: L.MaxPool1D(2), (2, 3, 6)),
-    (lambda: L.AvgPool1D(2), (2, 3, 6)),
-    (lambda: L.GlobalAvgPool2D(), (2, 3, 4, 4)),
-    (lambda: L.AdaptiveAvgPool2D((2, None)), (2, 3, 5, 4)),
-    (lambda: L.GlobalAvgPool1D(), (2, 3, 7)),
-    (lambda: L.Residual([L.Conv2D(3, 3, 3, padding=1), L.ReLU()]), (2, 3, 5, 5)),
-    (lambda: L.Concat([[L.Conv2D(3, 2, 1)], L.MaxPool2D(3, 1, 1)]), (2, 3, 5, 5)),
-    (lambda: L.SqueezeExcitation(3, 2), (2, 3, 5, 5)),
-    (lambda: L.Conv2D(4, 2, 3, padding=1, groups=2), (2, 4, 5, 5)),
-    (lambda: L.LocalResponseNorm(3), (2, 4, 5, 5)),
-    (lambda: L.LocalResponseNorm(3), (2, 4, 7)),
-]
-LAYER_IDS = [f"{type(make()).__name__}-{len(shape)}d" for make, shape in LAYER_CASES]
+# One valid (layer, input shape) per layer class and variant (tests/layer_cases.py, which
+# test_devices.py and benchmarks/bench_gpu.py share); REGISTRY coverage is asserted below.
+LAYER_CASES = LAYERS
+LAYER_IDS = [f"{i}-{type(make()).__name__}-{len(shape)}d" for i, (make, shape) in enumerate(LAYER_CASES)]
 
 
 def test_layer_cases_cover_every_registered_layer():
