@@ -883,7 +883,21 @@ REFUSALS = {
                                         ["Clip to [0.0, 5.0]"], ["N", 2, 6, 6], 7),
     "Mul by a constant": ([helper.make_node("Mul", ["x", "c"], ["y"])], {"c": np.ones(6, np.float32)},
                           ["multiplies the data by a constant"]),
-    "Mul of the data by itself": ([helper.make_node("Mul", ["x", "x"], ["y"])], {}, ["squares the data"]),
+    "Mul of the data by itself": ([helper.make_node("Mul", ["x", "x"], ["y"], name="sq")], {},
+                                  ["the graph output 'y' is the output of 1 of the 8 nodes minicnn writes for a "
+                                   "LocalResponseNorm", "from node 'sq'", "only as that whole layer"]),
+    "x * x read by another op": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
+                                  helper.make_node("Relu", ["s"], ["y"], name="r")], {},
+                                 ["node 'r' (Relu): it reads the output of 1 of the 8 nodes minicnn writes for a "
+                                  "LocalResponseNorm (Mul, Reshape, AveragePool, Reshape, Mul, Add, Pow, Mul; from "
+                                  "node 'sq'), but it is not the Reshape minicnn writes next"]),
+    "x * x then another Reshape": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
+                                    helper.make_node("Reshape", ["s", "shape"], ["y"], name="r")],
+                                   {"shape": np.array([0, 72])},
+                                   ["node 'r' (Reshape): it reads the output of 1 of the 8 nodes",
+                                    "but it is not the Reshape minicnn writes next"]),
+    "Pow of the data": ([helper.make_node("Pow", ["x", "e"], ["y"])], {"e": np.array(2.0, np.float32)},
+                        ["raises the data to a power"]),
     "Mul of two branches": ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["x"], ["s"]),
                              helper.make_node("Mul", ["r", "s"], ["y"])], {},
                             ["neither is computed from the other"]),
@@ -907,10 +921,13 @@ REFUSALS = {
         ["not squeeze-and-excitation's: after the pool it computes Conv2D, Sigmoid"]),
     "Concat along H": ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["x"], ["s"]),
                         helper.make_node("Concat", ["r", "s"], ["y"], axis=2)], {},
-                       ["along axis 2: minicnn's Concat joins branches", "along the channels"]),
-    "Concat with the input itself": ([helper.make_node("Relu", ["x"], ["r"]),
-                                      helper.make_node("Concat", ["x", "r"], ["y"], axis=1)], {},
-                                     ["an empty branch"]),
+                       ["concatenates (N, 2, 6, 6), (N, 2, 6, 6) along axis 2: minicnn's Concat joins its "
+                        "branches along axis 1 (the channels)"]),
+    "Concat of shapes that differ on another axis": (
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2],
+                                                                  strides=[2, 2]),
+         helper.make_node("Concat", ["r", "p"], ["y"], axis=1)], {},
+        ["concatenates (N, 2, 6, 6), (N, 2, 3, 3) along axis 1: they differ on another axis too"]),
     "Concat of data and a constant": ([helper.make_node("Concat", ["x", "c"], ["y"], axis=1)],
                                       {"c": np.ones((1, 2, 6, 6), np.float32)}, ["must be a constant"]),
     "Squeeze of the data without axes": ([helper.make_node("GlobalAveragePool", ["x"], ["m"]),
@@ -933,12 +950,6 @@ REFUSALS = {
                               {"r": np.array(0.5, np.float32), "t": np.array(True)}, ["training_mode=True"]),
     "Add of a constant": ([helper.make_node("Add", ["x", "c"], ["y"])], {"c": np.ones(6, np.float32)},
                           ["adds a constant to the data"]),
-    "Add of a tensor to itself": ([helper.make_node("Relu", ["x"], ["r"]),
-                                   helper.make_node("Add", ["r", "r"], ["y"], name="twice")], {},
-                                  ["node 'twice' (Add): adds a tensor to itself"]),
-    "Add of the identity to itself": ([helper.make_node("Identity", ["x"], ["i"]),
-                                       helper.make_node("Add", ["x", "i"], ["y"], name="twice")], {},
-                                      ["node 'twice' (Add): adds a tensor to itself"]),
     "Add that broadcasts": ([helper.make_node("Conv", ["x", "P"], ["c"], strides=[2, 2]),
                              helper.make_node("Add", ["x", "c"], ["y"], name="sum")],
                             {"P": np.ones((2, 2, 1, 1), np.float32)},
@@ -1432,10 +1443,49 @@ def test_a_pytorch_resnet_fine_tuned_with_a_new_head():
     assert not np.array_equal(tuned[-1].params["W"].data, head)
 
 
-def test_lrn_that_onnxruntime_lacks_is_exported_as_a_decomposition(folder):
+def test_concat_of_2d_branches_round_trips(folder):
+    """Concat of branches that give (N, F): exported along axis 1 (onnxruntime runs it), and read
+    back (it was refused with "concatenates (N, 2), (N, 3) along axis 1: ... along the channels
+    (axis 1)", a message that contradicted itself)."""
+    mc.manual_seed(3)
+    export_check(mc.Sequential([L.Concat([L.Dense(4, 2), L.Dense(4, 3)])]), (4,), folder)
+    export_check(mc.Sequential([L.Flatten(), L.Concat([[L.Dense(12, 2), L.ReLU()], [L.Tanh()]]), L.Dense(14, 3)]),
+                 (3, 2, 2), folder)
+
+
+def test_empty_branches_export_and_import(folder):
+    """An empty branch is the identity (PyTorch's nn.Sequential()): Concat of x itself and
+    Residual(Sequential([])), y = x + x, export and come back (import refused both before:
+    "an empty branch", "adds a tensor to itself")."""
+    mc.manual_seed(4)
+    for model, shape in [(mc.Sequential([L.Concat([mc.Sequential([]), L.Conv2D(3, 2, 1)])]), (3, 4, 4)),
+                         (mc.Sequential([L.Residual(mc.Sequential([]))]), (3, 4, 4)),
+                         (mc.Sequential([L.Conv2D(2, 3, 1), L.Concat([[], [L.ReLU()], []])]), (2, 3, 3)),
+                         (mc.Sequential([L.Dense(3, 3), L.Residual([], [L.Tanh()])]), (3,))]:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(2, *shape)).astype(np.float32)
+        path = fresh(folder)
+        monnx.export(model, path, input_shape=shape)
+        check_against_onnxruntime(model, path, x, label="empty branches")
+        back = monnx.load(path)
+        assert np.array_equal(back.predict(x), model.predict(x))
+    # hand-made: x + x, relu(x) + relu(x), and a Concat of x with relu(x)
+    for nodes, kinds in [([helper.make_node("Identity", ["x"], ["i"]), helper.make_node("Add", ["x", "i"], ["y"])],
+                          [L.Residual]),
+                         ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["r", "r"], ["y"])],
+                          [L.ReLU, L.Residual]),
+                         ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Concat", ["x", "r"], ["y"], axis=1)],
+                          [L.Concat])]:
+        model = check_import(graph_file(folder, nodes, ["N", 2, 6, 6]), X)
+        assert [type(layer) for layer in model] == kinds
+    assert len(model[0].branches()[0][1]) == 0 and [type(la) for la in model[0].branches()[1][1]] == [L.ReLU]
+
+
+def test_lrn_that_onnxruntime_lacks_is_exported_as_a_decomposition_and_read_back(folder):
     """An even size (ONNX's window would be one channel off), alpha = 0, beta = 0 or a 3-D input:
     onnxruntime refuses such an LRN, so they are written as PyTorch writes LRN (x*x, AveragePool
-    over channels, Mul, Add, Pow, Mul), equal to minicnn's; minicnn does not read that back."""
+    over channels, Mul, Add, Pow, Mul), equal to minicnn's; minicnn reads those nodes back as the
+    one layer (they were refused before, "squares the data (x * x)")."""
     for layer, shape in [(L.LocalResponseNorm(4, 0.3, 0.75, 2.0), (7, 3, 3)), (L.LocalResponseNorm(2), (5, 4)),
                          (L.LocalResponseNorm(3, alpha=0.0), (4, 2, 2)), (L.LocalResponseNorm(3, beta=0.0), (4, 2, 2)),
                          (L.LocalResponseNorm(5, 0.5, 0.6, 1.5), (6, 7))]:
@@ -1445,7 +1495,7 @@ def test_lrn_that_onnxruntime_lacks_is_exported_as_a_decomposition(folder):
         monnx.export(model, path, input_shape=shape)
         assert "LRN" not in {n.op_type for n in onnx.load(path).graph.node}
         check_against_onnxruntime(model, path, x, label="LocalResponseNorm (decomposed)")
-        assert_refused(path, "squares the data (x * x)")
+        check_round_trip(model, path, x)
 
 
 @pytest.mark.parametrize("size", range(3, 10))
@@ -1783,7 +1833,7 @@ OP_VERSIONS_READ = {
     "Sigmoid": [13], "Tanh": [13], "Softmax": [13], "Dropout": [13, 22], "Identity": [16, 19, 21, 23, 24, 25],
     "Constant": [13, 19, 21, 23, 24, 25], "Shape": [15, 19, 21, 23, 24, 25], "Gather": [13],
     "Unsqueeze": [13, 21, 23, 24, 25], "Squeeze": [13, 21, 23, 24, 25], "Concat": [13], "Slice": [13],
-    "Cast": [13, 19, 21, 23, 24, 25], "Clip": [13], "LRN": [13], "Mul": [14],
+    "Cast": [13, 19, 21, 23, 24, 25], "Clip": [13], "LRN": [13], "Mul": [14], "Pow": [15],
 }
 
 
