@@ -1498,11 +1498,13 @@ def test_lrn_that_onnxruntime_lacks_is_exported_as_a_decomposition_and_read_back
         check_round_trip(model, path, x)
 
 
-@pytest.mark.parametrize("size", range(3, 10))
+@pytest.mark.parametrize("size", range(1, 10))
 def test_ceil_mode_pools_equal_onnxruntime_at_every_edge(folder, size):
     """Max pooling and average pooling (count_include_pad both ways) in ceil mode, every kernel 2
-    and 3, stride 1 to 3 and padding up to kernel // 2 on inputs 3..9: each last window that
-    hangs over the padding, and each that PyTorch's rule drops, as onnxruntime computes them."""
+    and 3, stride 1 to 3 and padding up to kernel // 2 on inputs 1..9: each last window that
+    hangs over the padding, each that PyTorch's rule drops, and windows larger than the input
+    (kernel 3 on 2 x 2: the export failed there, "window 3x3 ... larger than the padded input"),
+    as onnxruntime computes them."""
     for k in (2, 3):
         for stride in (1, 2, 3):
             for pad in range(k // 2 + 1):
@@ -1510,11 +1512,54 @@ def test_ceil_mode_pools_equal_onnxruntime_at_every_edge(folder, size):
                     L.MaxPool2D(k, stride, pad, ceil_mode=True),
                     L.AvgPool2D(k, stride, pad, ceil_mode=True),
                     L.AvgPool2D(k, stride, pad, ceil_mode=True, count_include_pad=False)])])
+                try:
+                    model.output_shape((1, size, size))
+                except ValueError:
+                    continue                    # no window at all, even in ceil mode: the layer refuses it too
                 x = np.random.default_rng(size).normal(size=(2, 1, size, size)).astype(np.float32)
                 path = fresh(folder)
                 monnx.export(model, path, input_shape=(1, size, size))
                 check_against_onnxruntime(model, path, x, label="ceil-mode pools")
                 check_round_trip(model, path, x)
+
+
+def test_ceil_mode_pools_of_windows_larger_than_the_input_in_1d(folder):
+    """MaxPool1D(5, 2) and AvgPool1D(4, 3, padding=1) in ceil mode on signals shorter than the window."""
+    for layer, length in [(L.MaxPool1D(3, 2, ceil_mode=True), 2), (L.AvgPool1D(4, 3, 1, ceil_mode=True), 1),
+                          (L.AvgPool1D(5, 2, 2, ceil_mode=True, count_include_pad=False), 3)]:
+        export_check(mc.Sequential([layer]), (2, length), folder)
+
+
+def test_googlenet_exports_at_every_size_from_its_smallest(folder):
+    """googlenet(num_classes=3, in_channels=1) runs from 15 x 15 (its documented smallest input);
+    its MaxPool2D(3, 2, ceil_mode=True) then sees 2 x 2 maps. It failed to export at every size
+    from 15 to 30 ("the layer: window 3x3 ... is larger than the padded input 2x2"); now each
+    size equals onnxruntime, and the smallest and largest come back from the file."""
+    mc.manual_seed(0)
+    model = mc.models.googlenet(num_classes=3, in_channels=1)
+    for size in range(15, 31):
+        x = np.random.default_rng(size).normal(size=(2, 1, size, size)).astype(np.float32)
+        path = fresh(folder, "googlenet")
+        monnx.export(model, path, input_shape=(1, size, size))
+        check_against_onnxruntime(model, path, x, label="googlenet, 15 to 30")
+        if size in (15, 30):
+            assert np.array_equal(monnx.load(path).predict(x), model.predict(x))
+
+
+def test_export_errors_name_the_layer_by_its_place(folder, monkeypatch):
+    """An error names the layer as ``model.state_dict()`` names its weights, never "the layer"."""
+    model = mc.Sequential([L.Conv2D(2, 2, 1), L.Concat([[L.ReLU(), L.MaxPool2D(3)], [L.ReLU()]])])
+    with pytest.raises(ValueError) as info:
+        monnx.export(model, fresh(folder), input_shape=(2, 2, 2))
+    assert str(info.value).startswith("input_shape: layer 1.branch0.1 (MaxPool2D) cannot take input shape (2, 2, 2)")
+    from minicnn.onnx import exporters
+
+    def failing(layer, graph, x, shape):
+        raise ValueError("no ONNX form for this")
+    monkeypatch.setitem(exporters.EXPORTERS, L.Tanh, failing)
+    model = mc.Sequential([L.ReLU(), L.Residual([L.ReLU(), L.Residual([L.Tanh()])])])
+    with pytest.raises(ValueError, match=r"^layer 1\.block\.1\.block\.0 \(Tanh\): no ONNX form for this$"):
+        monnx.export(model, fresh(folder), input_shape=(3,))
 
 
 ZOO = [("lenet5", (1, 32, 32)), ("resnet18", (3, 32, 32)), ("googlenet", (3, 32, 32)), ("se_resnet50", (3, 32, 32))]
@@ -1568,7 +1613,9 @@ def small_residual(folder):
     ([L.ReLU()], TypeError, "got list"),
     (None, TypeError, "got NoneType"),
     (mc.Sequential([]), ValueError, "no layers"),
-    (mc.Sequential([type("MyReLU", (L.ReLU,), {})()]), ValueError, "model.layers[0] is a MyReLU"),
+    (mc.Sequential([type("MyReLU", (L.ReLU,), {})()]), ValueError, "layer 0 (MyReLU) has no ONNX exporter"),
+    (mc.Sequential([L.Residual([L.ReLU()], [type("MyReLU", (L.ReLU,), {})()])]), ValueError,
+     "layer 0.shortcut.0 (MyReLU) has no ONNX exporter"),
     (mc.Sequential([L.Dense(3, 2), L.Dense(2, 2, dtype=np.float64)]), ValueError, "mixes the dtypes"),
 ])
 def test_export_refuses_what_is_not_a_model(folder, model, error, fragment):

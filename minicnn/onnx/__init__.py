@@ -16,8 +16,8 @@ How the layers map (opset 17; the importer reads opsets 7 and later):
 | AvgPool2D, AvgPool1D | AveragePool | count_include_pad as the layer's: 1 counts the zero padding in the mean |
 | GlobalAvgPool2D, GlobalAvgPool1D | GlobalAveragePool + Flatten | ONNX's (N, C, 1, 1) or (N, C, 1) flattened to (N, C) |
 | AdaptiveAvgPool2D | Identity, GlobalAveragePool, AveragePool, Reshape + MatMul + Reshape | exact for ``input_shape`` |
-| LocalResponseNorm | LRN | odd size, 4-D, alpha, beta > 0 (what onnxruntime runs); else PyTorch's decomposition |
-| Concat | the branches' nodes + Concat (axis 1) | nested Concats nest |
+| LocalResponseNorm | LRN | odd size, 4-D, alpha, beta > 0 (what onnxruntime runs); else PyTorch's decomposition, read back too |
+| Concat | the branches' nodes + Concat (axis 1) | nested Concats nest; an empty branch is x itself |
 | SqueezeExcitation | the gate's nodes, Unsqueeze, Mul | the gate (N, C) as (N, C, 1, 1), broadcast over H, W |
 | Dense | Gemm, or MatMul + Add | W (in, out) is Gemm's B with transB=0; MatMul for (N, ..., in) |
 | BatchNorm | BatchNormalization | running statistics; ONNX momentum = 1 - minicnn momentum |
@@ -26,7 +26,7 @@ How the layers map (opset 17; the importer reads opsets 7 and later):
 | ReLU6 | Clip (min 0, max 6) | |
 | Softmax | Softmax (axis) | |
 | Dropout | Dropout (ratio, inference) | the identity |
-| Residual | the block's nodes, the shortcut's, Add | both branches read the same tensor |
+| Residual | the block's nodes, the shortcut's, Add | both branches read the same tensor; x + x for an empty block |
 
 ``padding="same"`` is written as the explicit pads it gives for ``input_shape`` (at
 stride > 1 they depend on the input size; onnxruntime refuses auto_pad with dilation).

@@ -7,7 +7,7 @@ its output tensor. Weights are named like minicnn's parameters (``"3.W"``), node
 the layer (``"3.Conv2D"``), so that Netron shows the model as ``model.summary()`` does.
 
 Adding a layer means writing one function here and one line in ``EXPORTERS`` (and
-its importer in ``importers.py``). A layer made of layers (``Residual``, ``Concat``,
+its importer in ``importers/``). A layer made of layers (``Residual``, ``Concat``,
 ``SqueezeExcitation``) exports its inner chains with :func:`export_layers`.
 """
 import json
@@ -15,11 +15,13 @@ import os
 
 import numpy as np
 
+from .. import __version__
 from .. import functional as F
 from .. import layers as L
 from .._checks import check_dtype, check_int, check_path
 from ..devices import to_numpy
 from ..io import atomic_write
+from ..model import Sequential
 from ._common import ARCHITECTURE_KEY, IR_VERSION, OPSET, require_onnx
 
 
@@ -120,9 +122,10 @@ def _pool_window(layer, shape):
     else:
         hw, kernel, stride, pads = shape[1:], layer.kernel_size, layer.stride, layer.pads_for(shape[1:])
         window = dict(kernel_shape=list(kernel), strides=list(stride), pads=_onnx_pads(pads))
-    if layer.ceil_mode:
-        ceil = F.window_output_shape(hw, kernel, stride, pads, ceil_mode=True)
-        window["ceil_mode"] = int(ceil != F.window_output_shape(hw, kernel, stride, pads))
+    if layer.ceil_mode:                      # floor mode may have no window at all (a window larger than H)
+        padded = [size + before + after for size, (before, after) in zip(hw, pads)]
+        floor = [(p - k) // s + 1 if p >= k else 0 for p, k, s in zip(padded, kernel, stride)]
+        window["ceil_mode"] = int(F.window_output_shape(hw, kernel, stride, pads, ceil_mode=True) != tuple(floor))
     return window
 
 
@@ -148,8 +151,9 @@ def avg_pool(layer, graph, x, shape):
                       count_include_pad=int(layer.count_include_pad))
 
 
-def global_avg_pool2d(layer, graph, x, shape):
-    """GlobalAvgPool2D -> ``GlobalAveragePool`` + ``Flatten``: (N, C, H, W) -> (N, C, 1, 1) -> (N, C).
+def global_avg_pool(layer, graph, x, shape):
+    """GlobalAvgPool2D, GlobalAvgPool1D -> ``GlobalAveragePool`` + ``Flatten``: (N, C, H, W) ->
+    (N, C, 1, 1) -> (N, C), or (N, C, L) -> (N, C, 1) -> (N, C).
 
     ONNX's op keeps the pooled axes (of size 1); the Flatten drops them, as PyTorch
     writes ``torch.flatten(nn.AdaptiveAvgPool2d(1)(x), 1)``.
@@ -186,12 +190,6 @@ def adaptive_avg_pool2d(layer, graph, x, shape):
     return graph.node("Reshape", [pooled, graph.ints("shape", [0, c, oh, ow])])
 
 
-def global_avg_pool1d(layer, graph, x, shape):
-    """GlobalAvgPool1D -> ``GlobalAveragePool`` + ``Flatten``: (N, C, L) -> (N, C, 1) -> (N, C)."""
-    pooled = graph.node("GlobalAveragePool", [x], step="GlobalAveragePool")
-    return graph.node("Flatten", [pooled], axis=1)
-
-
 def local_response_norm(layer, graph, x, shape):
     """LocalResponseNorm -> ``LRN`` (odd size, (N, C, H, W), alpha, beta > 0), or its decomposition.
 
@@ -200,8 +198,8 @@ def local_response_norm(layer, graph, x, shape):
     1e-7). The window is c - floor((n-1)/2) .. c + ceil((n-1)/2) in ONNX, c - n//2 ..
     c + (n-1)//2 in PyTorch and minicnn: the same for odd n, one channel apart for even n.
     onnxruntime (1.32) refuses an even size, alpha = 0, beta = 0 and inputs that are not
-    4-D; those are written as PyTorch writes every LRN (and minicnn does not read them back):
-    x*x reshaped to (N, 1, C, rest), ``AveragePool`` over (n, 1) with pads n//2 before
+    4-D; those are written as PyTorch writes every LRN (``importers.activations.continue_lrn``
+    reads these nodes back as the layer): x*x reshaped to (N, 1, C, rest), ``AveragePool`` over (n, 1) with pads n//2 before
     and (n-1)//2 after (count_include_pad=1: the window's mean, s_c / n), reshaped back, then
     ``Mul`` alpha, ``Add`` k, ``Pow`` -beta, ``Mul`` x.
     """
@@ -239,11 +237,7 @@ def squeeze_excitation(layer, graph, x, shape):
     ``model.state_dict()`` (``"3.gate.1.W"``)."""
     place = graph.prefix
     gate, _ = export_layers(layer.gate.layers, graph, x, shape, prefix=f"{place}.gate.")
-    saved = graph.prefix
-    graph.prefix = place
-    axes = graph.ints("axes", [2, 3])
-    graph.prefix = saved
-    scale = graph.node("Unsqueeze", [gate, axes], step="Unsqueeze")
+    scale = graph.node("Unsqueeze", [gate, graph.ints("axes", [2, 3])], step="Unsqueeze")
     return graph.node("Mul", [x, scale])
 
 
@@ -350,9 +344,9 @@ EXPORTERS = {
     L.MaxPool1D: max_pool,
     L.AvgPool2D: avg_pool,
     L.AvgPool1D: avg_pool,
-    L.GlobalAvgPool2D: global_avg_pool2d,
+    L.GlobalAvgPool2D: global_avg_pool,
     L.AdaptiveAvgPool2D: adaptive_avg_pool2d,
-    L.GlobalAvgPool1D: global_avg_pool1d,
+    L.GlobalAvgPool1D: global_avg_pool,
     L.LocalResponseNorm: local_response_norm,
     L.Residual: residual,
     L.Concat: concat,
@@ -394,7 +388,6 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     spelling (the graph has the pads it gives for ``input_shape``) and the initialisers' names.
     Returns ``path``.
     """
-    from ..model import Sequential
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a minicnn.Sequential, got {type(model).__name__}")
     path = check_path(path, "path", refuse_folder=False)     # a folder: refused below, in its own words
@@ -403,8 +396,6 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     _check_target(path)
     if not model.layers:
         raise ValueError("model has no layers: there is nothing to export")
-    for name, layer in _every_layer(model.layers):
-        _check_exportable(layer, name)
     onnx = require_onnx()
     helper = onnx.helper
 
@@ -419,7 +410,6 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
         inputs=[helper.make_tensor_value_info("input", elem, ["N", *in_shape])],
         outputs=[helper.make_tensor_value_info("output", elem, ["N", *shape])],
         initializer=graph.initializers, doc_string=model.summary(in_shape))
-    from .. import __version__
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="minicnn", producer_version=__version__)
     helper.set_model_props(proto, {ARCHITECTURE_KEY: json.dumps(model.architecture())})
@@ -437,38 +427,46 @@ def export_layers(layers, graph, x, shape, prefix=""):
 
     Layer i is named ``f"{prefix}{i}"``: ``"3"``, or ``"3.block.0"`` for the first layer of
     the block of the Residual at 3 (:func:`residual`, :func:`concat` and
-    :func:`squeeze_excitation` export their branches through this).
+    :func:`squeeze_excitation` export their branches through this). An error names the
+    layer so: ``"layer 3.block.0 (Conv2D): ..."``, its place as ``model.state_dict()`` names
+    its weights. A layer of branches exports them first, so that an error inside a branch
+    names the layer there.
     """
     for i, layer in enumerate(layers):
         name = f"{prefix}{i}"
+        where = f"layer {name} ({type(layer).__name__})"
         _check_exportable(layer, name)
-        try:
-            out_shape = layer.output_shape(shape)
-        except ValueError as exc:
-            raise ValueError(f"input_shape: layer {name} {layer!r} cannot take input shape {shape}: {exc}") from exc
+        branched = isinstance(layer, L.BranchedLayer)
+        out_shape = None if branched else _output_shape(layer, shape, where)
         saved = graph.prefix, graph.layer_name
         graph.prefix, graph.layer_name = name, f"{name}.{type(layer).__name__}"
-        x = EXPORTERS[type(layer)](layer, graph, x, shape)
+        try:
+            x = EXPORTERS[type(layer)](layer, graph, x, shape)
+        except LayerError:
+            raise
+        except ValueError as exc:
+            raise LayerError(f"{where}: {exc}") from exc
         graph.prefix, graph.layer_name = saved
-        shape = out_shape
+        shape = _output_shape(layer, shape, where) if branched else out_shape
     return x, shape
 
 
-def _every_layer(layers, prefix=""):
-    """(name, layer) of every layer, also those inside branches ("3.block.0", "3.branch1.0")."""
-    for i, layer in enumerate(layers):
-        yield f"{prefix}{i}", layer
-        if isinstance(layer, L.BranchedLayer):
-            for branch, chain in layer.branches():
-                if chain is not None:
-                    yield from _every_layer(chain.layers, f"{prefix}{i}.{branch}.")
+class LayerError(ValueError):
+    """An export error that already names its layer (``"layer 3.branch1.0 (MaxPool2D): ..."``)."""
+
+
+def _output_shape(layer, shape, where):
+    try:
+        return layer.output_shape(shape)
+    except ValueError as exc:
+        raise LayerError(f"input_shape: {where} cannot take input shape {shape}: {exc}") from exc
 
 
 def _check_exportable(layer, name):
     if type(layer) not in EXPORTERS:
         known = ", ".join(cls.__name__ for cls in EXPORTERS)
-        raise ValueError(f"model.layers[{name}] is a {type(layer).__name__}, which has no ONNX exporter "
-                         f"(minicnn.onnx exports {known})")
+        raise LayerError(f"layer {name} ({type(layer).__name__}) has no ONNX exporter: a {type(layer).__name__} "
+                         f"may compute something else than its base class (minicnn.onnx exports {known})")
 
 
 def _check_input_shape(input_shape):
