@@ -1481,6 +1481,20 @@ def test_empty_branches_export_and_import(folder):
     assert len(model[0].branches()[0][1]) == 0 and [type(la) for la in model[0].branches()[1][1]] == [L.ReLU]
 
 
+def test_lrn_of_values_that_float32_rounds_to_zero(folder):
+    """Found by tests/test_roundtrip.py: alpha = 1e-181 is > 0, but 0 as ONNX's float32 attribute,
+    which onnxruntime refused ("alpha_ > 0.0f was false"): such an LRN is written as its
+    decomposition; a k that float32 rounds to 0 is refused, naming the layer."""
+    x = np.random.default_rng(0).normal(size=(2, 4, 2, 2)).astype(np.float32)
+    for layer in (L.LocalResponseNorm(3, alpha=1e-181), L.LocalResponseNorm(3, beta=1e-200)):
+        model, path = mc.Sequential([layer]), fresh(folder)
+        monnx.export(model, path, input_shape=(4, 2, 2))
+        check_against_onnxruntime(model, path, x, label="LocalResponseNorm (decomposed)")
+        assert np.array_equal(monnx.load(path).predict(x), model.predict(x))     # float32 computes so too
+    with pytest.raises(ValueError, match=r"^layer 1 \(LocalResponseNorm\): k=1e-50 rounds to 0"):
+        monnx.export(mc.Sequential([L.ReLU(), L.LocalResponseNorm(3, k=1e-50)]), fresh(folder), input_shape=(4, 2, 2))
+
+
 def test_lrn_that_onnxruntime_lacks_is_exported_as_a_decomposition_and_read_back(folder):
     """An even size (ONNX's window would be one channel off), alpha = 0, beta = 0 or a 3-D input:
     onnxruntime refuses such an LRN, so they are written as PyTorch writes LRN (x*x, AveragePool
@@ -1528,6 +1542,26 @@ def test_ceil_mode_pools_of_windows_larger_than_the_input_in_1d(folder):
     for layer, length in [(L.MaxPool1D(3, 2, ceil_mode=True), 2), (L.AvgPool1D(4, 3, 1, ceil_mode=True), 1),
                           (L.AvgPool1D(5, 2, 2, ceil_mode=True, count_include_pad=False), 3)]:
         export_check(mc.Sequential([layer]), (2, length), folder)
+
+
+def test_ceil_mode_pools_whose_axes_disagree(folder):
+    """Found by tests/test_roundtrip.py: ceil mode adds a window along one axis and PyTorch's rule
+    drops one along the other, and ONNX (opset 17) has one ceil_mode for both: the file said
+    ceil_mode=1 and ONNX's shape inference refused it ("Inferred shape and existing shape differ").
+    Now a max, or a mean without the padding, is written in floor mode with ceil mode's extra end
+    pads; a mean that counts the padding in ceil mode with the end pad cut where the last window
+    ends. Each equals onnxruntime, passes ONNX's checker and comes back as the layer; a mean whose
+    windows no cut gives is refused, naming the layer."""
+    for layer, shape in [(L.MaxPool2D((2, 3), (3, 2), 1, ceil_mode=True), (2, 5, 4)),
+                         (L.AvgPool2D((2, 4), (2, 4), 1, ceil_mode=True, count_include_pad=False), (1, 1, 1)),
+                         (L.MaxPool2D((4, 2), (4, 2), 1, ceil_mode=True), (2, 1, 1)),
+                         (L.AvgPool2D(3, 3, 1, ceil_mode=True), (2, 3, 5)),
+                         (L.AvgPool2D(3, 3, 1, ceil_mode=True), (2, 5, 3)),
+                         (L.AvgPool2D((2, 3), 2, 1, ceil_mode=True), (1, 3, 4))]:
+        export_check(mc.Sequential([L.ReLU(), layer]), shape, folder)
+    with pytest.raises(ValueError, match=r"^layer 1 \(AvgPool2D\): ceil mode gives \(2, 2\) windows, and ONNX's"):
+        monnx.export(mc.Sequential([L.ReLU(), L.AvgPool2D((2, 3), 3, 1, ceil_mode=True)]), fresh(folder),
+                     input_shape=(1, 5, 3))
 
 
 def test_googlenet_exports_at_every_size_from_its_smallest(folder):

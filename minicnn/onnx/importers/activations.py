@@ -125,8 +125,8 @@ def continue_lrn(node, partial):
     op, c, rest = LRN_NODES[step], x.shape[0], math.prod(x.shape[1:])
     here = [i for i in range(len(node.proto.input)) if node.partial(i) is partial]
     other = [i for i in range(len(node.proto.input)) if i not in here]
-    if node.op != op or len(here) != 1 or len(other) != (op != "AveragePool") or (op in ("Reshape", "Pow")
-                                                                                and here != [0]):
+    first = op in ("Reshape", "AveragePool", "Pow")          # the step is input 0 there, not either
+    if node.op != op or len(here) != 1 or len(other) != (op != "AveragePool") or (first and here != [0]):
         raise _not_lrn(node, partial)
     shape = x.shape
     if op == "Reshape":                     # to (N, 1, C, rest) first, then back to x's shape

@@ -11,6 +11,7 @@ import numpy as np
 
 from ... import functional as F
 from ... import layers as L
+from .._common import pool_window
 from .graph import Data, batched, init_argument, set_param
 
 #: minicnn's layer for each number of spatial axes of the input: 1 for (N, C, L), 2 for (N, C, H, W).
@@ -164,7 +165,7 @@ def _pool(node, layers):
     ceil_mode = node.attr("ceil_mode", 0)
     if ceil_mode not in (0, 1):
         raise node.refuse(f"ceil_mode={ceil_mode!r}: expected 0 or 1")
-    padding = padding_argument(node, x, cls, kernel, stride, (1,) * rank)
+    padding, ceil_mode = _pool_padding(node, x, cls, kernel, stride, ceil_mode)
     per_axis = (padding,) if isinstance(padding, int) else padding
     if padding != "same" and any(p > k // 2 for p, k in zip(per_axis, kernel)):
         raise node.refuse(f"padding {list(per_axis)} is more than half the kernel {list(kernel)}: "
@@ -175,6 +176,45 @@ def _pool(node, layers):
         floor, ceil = (node.make(cls, **arguments, ceil_mode=c).output_shape(x.shape) for c in (False, True))
         ceil_mode = int(floor == ceil)
     return x, cls, dict(arguments, ceil_mode=bool(ceil_mode))
+
+
+def _pool_padding(node, x, cls, kernel, stride, ceil_mode):
+    """``(padding, ceil_mode)`` of a pool: :func:`padding_argument`, or a padding in ceil mode that
+    minicnn writes with other pads (:func:`_ceil_padding`): first when minicnn's metadata says so."""
+    hint = node.hint(cls)
+    if hint.get("ceil_mode") is True and hint.get("padding") != "same":
+        padding = _ceil_padding(node, x, kernel, stride, ceil_mode)
+        if padding is not None:
+            return padding, 1
+    try:
+        return padding_argument(node, x, cls, kernel, stride, (1,) * len(kernel)), ceil_mode
+    except ValueError:
+        padding = _ceil_padding(node, x, kernel, stride, ceil_mode)
+        if padding is None:
+            raise
+        return padding, 1
+
+
+def _ceil_padding(node, x, kernel, stride, ceil_mode):
+    """minicnn's padding of a pool in ceil mode that minicnn writes with other ``pads`` (and maybe
+    ``ceil_mode``) than its own, so that ONNX's rule gives its windows: the padding whose
+    :func:`minicnn.onnx._common.pool_window` is the node's (the beginnings, the same at the end);
+    None when the node is not such a pool."""
+    pads, auto_pad = _onnx_padding(node, x.shape[1:], kernel, stride, (1,) * len(kernel))
+    if auto_pad != "NOTSET" or all(before == after for before, after in pads):
+        return None
+    even = _as_2d(((before, before) for before, _ in pads), (0, 0))
+    try:
+        written = pool_window(_as_2d(x.shape[1:], 1), _as_2d(kernel, 1), _as_2d(stride, 1), even,
+                              node.attr("count_include_pad", 0) == 1)
+    except ValueError:                      # no window even in ceil mode, or not one ONNX can say
+        return None
+    return _per_layer(tuple(b for b, _ in pads)) if written == (_as_2d(pads, (0, 0)), ceil_mode) else None
+
+
+def _as_2d(values, fill):
+    """A 1-D pool's sizes as a 2-D pool's one row high: (5,) -> (1, 5); 2-D ones as they are."""
+    return ((fill,) + tuple(values))[-2:]
 
 
 def max_pool(node):
