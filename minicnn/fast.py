@@ -6,14 +6,15 @@ function here is one named trick that gives the same numbers (to rounding;
 it buys, as measured by ``benchmarks/bench_fast_paths.py`` (float32, batch 64,
 2 threads, OpenBLAS's SkylakeX kernels, medians of 25 alternating runs; the
 MNIST CNN's second convolution, 32 -> 64 channels at 14x14, unless a docstring
-says otherwise). :mod:`minicnn.paths` decides when they run: while fast paths are
-on (the default; ``with minicnn.reference_paths():`` switches them off), the
-convolutions on NumPy arrays and the max-pool backward on either device.
+says otherwise). The table ``FAST_TWINS`` of :mod:`minicnn.layers.base` pairs each
+twin with its reference and says where it runs; the layers call through
+``fastest(reference, x)`` there. While fast paths are on (the default;
+``with minicnn.reference_paths():`` switches them off), the convolutions on NumPy
+arrays and the max-pool backward on either device run here.
 
 The convolution tricks (1-3, 5) are CPU ones: they shape the work for the cache
 and for OpenBLAS. On a GPU the references run instead, one matrix product per
-convolution, which is what a GPU wants (a plain CuPy transcription of these references,
-measured before this port, ran near PyTorch's speed).
+convolution, which is what a GPU wants (``benchmarks/bench_gpu.py`` times them there).
 
 The tricks:
 

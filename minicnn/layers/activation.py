@@ -18,7 +18,8 @@ class ReLU(Layer):
     def _forward(self, x, training):
         if training:
             self.cache = x > 0                  # 1 byte per value is all backward needs
-        return array_module(x).maximum(x, 0)
+        xp = array_module(x)
+        return xp.maximum(x, 0)
 
     def _backward(self, grad_out, input_grad):
         return grad_out * self.cache
@@ -78,7 +79,8 @@ class Tanh(Layer):
     """y = tanh(x);  dy/dx = 1 - y^2."""
 
     def _forward(self, x, training):
-        y = array_module(x).tanh(x)
+        xp = array_module(x)
+        y = xp.tanh(x)
         if training:
             self.cache = y
         return y
