@@ -36,6 +36,9 @@ from .devices import array_module, readable_now, strided_view
 # ---------------------------------------------------------------------------
 # Geometry: where a window can go
 # ---------------------------------------------------------------------------
+_NOT_GIVEN = object()
+
+
 class _Unset(int):
     """The default 0 of ``total_padding``, told apart from a 0 the caller passes (it is an int
     0 in every other way, and prints as one)."""
@@ -44,7 +47,7 @@ class _Unset(int):
 _NO_PADDING = _Unset(0)
 
 
-def conv_output_size(size, kernel, stride=1, total_padding=_NO_PADDING, dilation=1, *, padding=None):
+def conv_output_size(size, kernel, stride=1, total_padding=_NO_PADDING, dilation=1, *, padding=_NOT_GIVEN):
     """Output length along one axis: ``(size + total_padding - dilation*(kernel-1) - 1) // stride + 1``.
 
     ``total_padding`` is the padding added on that axis, both sides together (a
@@ -54,7 +57,7 @@ def conv_output_size(size, kernel, stride=1, total_padding=_NO_PADDING, dilation
     >>> conv_output_size(28, 3, total_padding=2)       # Conv2D(..., 3, padding=1) on 28
     28
     """
-    if padding is not None:
+    if padding is not _NOT_GIVEN:
         if total_padding is not _NO_PADDING:
             raise TypeError("conv_output_size() got total_padding and its old name padding: give one")
         total_padding = padding

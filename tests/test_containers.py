@@ -205,6 +205,29 @@ def test_overriding_a_library_layer_s_backward_wraps_the_checked_entry_point():
         layer.backward(np.ones((1, 2)))
 
 
+def test_the_registry_holds_the_library_layers_and_no_class_of_ones_own():
+    """REGISTRY fills itself as the library's layer classes are defined (not its bases);
+    a class of one's own, even one named after a library layer, never enters it, so it
+    cannot change what Sequential.load builds."""
+    assert len(L.REGISTRY) == 24 and all(cls.__module__.startswith("minicnn.layers.") for cls in L.REGISTRY.values())
+    assert not {"Layer", "Window2D", "BranchedLayer", "_Conv", "_Pool2D"} & set(L.REGISTRY)
+    library = dict(L.REGISTRY)
+
+    class Conv2D(L.Conv2D):                            # a user's layer named like the library's
+        def _forward(self, x, training):
+            return 2 * super()._forward(x, training)
+
+    class MyLayer(L.Layer):
+        def forward(self, x, training=False):
+            return x
+
+    assert L.REGISTRY == library
+    item = {"class": "Conv2D", "config": L.Conv2D(1, 2, 3).config()}
+    assert type(L.build_layer(item)) is L.Conv2D
+    with pytest.raises(ValueError, match="unknown layer class 'MyLayer'"):
+        L.build_layer({"class": "MyLayer", "config": {}})
+
+
 def test_losses_write_only_their_maths_and_the_base_checks():
     """The losses follow the layers' rule: ``Loss.forward`` is the checked entry point and
     each library loss defines only ``_forward``; a loss written the older way (its maths in
