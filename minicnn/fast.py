@@ -232,13 +232,8 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ce
 
     Measured on the MNIST CNN's first pool, 2x2 stride 2 on (64, 32, 28, 28): 0.98 ms against 1.78 ms.
     """
-    if ceil_mode:
-        pads = F.ceil_pads(x_shape[-2:], kernel_size, stride, pads)
-    (top, bottom), (left, right) = pads
-    n, c, h, w = x_shape
     xp = array_module(grad_out)
-    dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
-    dwin = F.sliding_windows(dx_pad, kernel_size, stride, writeable=True)
+    dx_pad, dwin, pads = F.pool_gradient_windows(grad_out, x_shape, kernel_size, stride, pads, ceil_mode)
     kh, kw = kernel_size
     overlapping = stride[0] < kh or stride[1] < kw
     hit = xp.empty(argmax.shape, dtype=bool)

@@ -393,17 +393,24 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ce
     (The maximum is never in the padding, nor in ceil mode's overhang: every window
     holds an input pixel, and -inf never beats one.)
     """
+    dx_pad, dwin, pads = pool_gradient_windows(grad_out, x_shape, kernel_size, stride, pads, ceil_mode)
+    kh, kw = kernel_size
+    for t in range(kh * kw):
+        dwin[:, :, t // kw, t % kw] += grad_out * (argmax == t)
+    return unpad2d(dx_pad, pads)
+
+
+def pool_gradient_windows(grad_out, x_shape, kernel_size, stride, pads, ceil_mode=False):
+    """``(dx_pad, windows, pads)`` for a pooling backward: zeros shaped as the padded input
+    (ceil mode's overhang included, see :func:`ceil_pads`, which ``pads`` then holds), and
+    their writeable :func:`sliding_windows`, into which each tap's gradient is added."""
     xp = array_module(grad_out)
     if ceil_mode:
         pads = ceil_pads(x_shape[-2:], kernel_size, stride, pads)
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
     dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
-    dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
-    kh, kw = kernel_size
-    for t in range(kh * kw):
-        dwin[:, :, t // kw, t % kw] += grad_out * (argmax == t)
-    return unpad2d(dx_pad, pads)
+    return dx_pad, sliding_windows(dx_pad, kernel_size, stride, writeable=True), pads
 
 
 def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True, ceil_mode=False):
@@ -436,12 +443,7 @@ def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, pads, count_incl
     """Each window's gradient, divided by its divisor, spread over its pixels."""
     xp = array_module(grad_out)
     divisor = avg_pool_divisors(x_shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode, xp)
-    if ceil_mode:
-        pads = ceil_pads(x_shape[-2:], kernel_size, stride, pads)
-    (top, bottom), (left, right) = pads
-    n, c, h, w = x_shape
-    dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
-    dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
+    dx_pad, dwin, pads = pool_gradient_windows(grad_out, x_shape, kernel_size, stride, pads, ceil_mode)
     kh, kw = kernel_size
     if divisor is None:
         share = grad_out * grad_out.dtype.type(1.0 / (kh * kw))
