@@ -14,7 +14,9 @@ The **reading path** is the same trace without what a reader skips to follow the
 
 - argument checks: every function named ``check_*``, ``_check*`` or ``pair``, and every
   function of ``minicnn/_checks.py``;
-- the choice of NumPy or CuPy: ``array_module`` (``minicnn/devices.py``);
+- the device: every function of ``minicnn/devices.py`` (``array_module``, the choice of NumPy
+  or CuPy; ``strided_view``, the one difference between the two that the maths meets here;
+  ``device_of`` and ``is_array``, called by the checks);
 - the Parameter's bookkeeping: every function of ``minicnn/parameter.py`` (``accumulate``,
   the ``data``/``grad`` attributes' properties);
 - on the default paths, the fast twins' file, ``minicnn/fast.py``: the one named hop away
