@@ -1,5 +1,5 @@
 """Pooling: the convolution's windows, reduced by max or mean (2-D, 1-D, global, adaptive)."""
-import numpy as np
+import math
 
 from .. import functional as F
 from ..devices import array_module
@@ -111,7 +111,7 @@ class _GlobalAvgPool(Layer):
     def _backward(self, grad_out, input_grad):
         shape = self.cache
         xp = array_module(grad_out)
-        share = grad_out * grad_out.dtype.type(1.0 / np.prod(shape[2:]))
+        share = grad_out * grad_out.dtype.type(1.0 / math.prod(shape[2:]))
         return F.contiguous(xp.broadcast_to(share.reshape(shape[:2] + (1,) * (len(shape) - 2)), shape))
 
 
