@@ -15,11 +15,12 @@ import os
 
 import numpy as np
 
-from .. import functional as F
+from .. import __version__, functional as F
 from .. import layers as L
 from .._checks import check_dtype, check_int, check_path
 from ..devices import to_numpy
 from ..io import atomic_write
+from ..model import Sequential
 from ._common import ARCHITECTURE_KEY, IR_VERSION, OPSET, require_onnx
 
 
@@ -394,7 +395,6 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     spelling (the graph has the pads it gives for ``input_shape``) and the initialisers' names.
     Returns ``path``.
     """
-    from ..model import Sequential
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a minicnn.Sequential, got {type(model).__name__}")
     path = check_path(path, "path", refuse_folder=False)     # a folder: refused below, in its own words
@@ -419,7 +419,6 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
         inputs=[helper.make_tensor_value_info("input", elem, ["N", *in_shape])],
         outputs=[helper.make_tensor_value_info("output", elem, ["N", *shape])],
         initializer=graph.initializers, doc_string=model.summary(in_shape))
-    from .. import __version__
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="minicnn", producer_version=__version__)
     helper.set_model_props(proto, {ARCHITECTURE_KEY: json.dumps(model.architecture())})
