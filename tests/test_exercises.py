@@ -116,6 +116,21 @@ def test_the_skeletons_are_package_data():
     assert sorted(n for n in os.listdir(glue.SKELETONS) if n.endswith(".py")) == [e.file for e in EXERCISES]
 
 
+def test_the_track_links_each_exercise_from_its_steps_and_the_readme_has_the_commands():
+    tutorial = os.path.join(ROOT, "examples", "tutorial")
+    with open(os.path.join(tutorial, "README.md"), encoding="utf-8") as f:
+        rows = {line[4:6]: line for line in f.read().splitlines() if line.startswith("| [`")}
+    for exercise in EXERCISES:
+        link = f"../../minicnn/exercises/skeletons/{exercise.file}"
+        assert os.path.isfile(os.path.join(tutorial, link))
+        for step in exercise.steps:
+            assert f"[`{exercise.name}`]({link})" in rows[f"{step:02d}"], (exercise.name, step)
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    for command in ("new my_cnn", "check my_cnn/ex01_conv2d_forward.py", "train my_cnn"):
+        assert f"python -m minicnn.exercises {command}" in readme
+
+
 # ---------------------------------------------------------------------------
 # Right answers pass
 # ---------------------------------------------------------------------------

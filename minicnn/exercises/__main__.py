@@ -30,7 +30,7 @@ def main(argv=None):
     train = commands.add_parser("train", help="train the MNIST CNN with your functions from DIR")
     train.add_argument("dir")
     train.add_argument("--quick", action="store_true",
-                       help="a smaller CNN on 5,000 training images (for answers written with loops)")
+                       help="a smaller CNN, one epoch on 5,000 training images (for answers written with loops)")
     train.add_argument("--data-dir", help="folder holding the four MNIST files (default: search, as load_mnist)")
     train.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -5,7 +5,7 @@ uses (and refuses, with the checker's message, when one does not pass yet), puts
 passing ones into the network in place of minicnn's, and trains. The CNN is the one of
 ``examples/train_mnist.py``: [conv 3x3, ReLU, max pool 2] twice, Dense, ReLU, Dense, the
 softmax cross-entropy and SGD with momentum 0.9 (``quick``: 8 and 16 filters, Dense 64,
-5,000 training images; else 32 and 64 filters, Dense 128, all 60,000).
+5,000 training images for one epoch; else 32 and 64 filters, Dense 128, all 60,000 for two).
 
 Each learner's function goes into a subclass of minicnn's layer (or loss, or optimiser)
 whose ``_forward``/``_backward`` (``_forward``, ``update``) call it, so that everything
@@ -19,7 +19,9 @@ import time
 import numpy as np
 
 from .. import layers as L, losses, optim
+from ..io import atomic_write
 from . import reference
+from .cases import GRADIENT
 from .catalog import BY_NAME, EXERCISES
 from .checker import FAIL, NOT_DONE, PASS, LearnerError, check_function, defined_exercises, load_file
 
@@ -29,8 +31,6 @@ SKELETONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "skeletons"
 USED = ("conv2d_forward_im2col", "conv2d_forward", "conv2d_backward", "relu_forward", "relu_backward",
         "max_pool2d_forward", "max_pool2d_backward", "dense_forward", "dense_backward",
         "softmax_cross_entropy", "sgd_momentum_step")
-FORWARD_OF = {"conv2d_backward": "conv2d_forward", "relu_backward": "relu_forward",
-              "max_pool2d_backward": "max_pool2d_forward", "dense_backward": "dense_forward"}
 
 
 def write_skeletons(folder, write=print):
@@ -43,7 +43,6 @@ def write_skeletons(folder, write=print):
         if os.path.exists(target):
             write(f"kept {target}: it is already there (yours is never overwritten)")
             continue
-        from ..io import atomic_write
         with open(os.path.join(SKELETONS, name), "rb") as src, atomic_write(target, "wb") as dst:
             shutil.copyfileobj(src, dst)
         write(f"wrote {target}")
@@ -54,7 +53,7 @@ def write_skeletons(folder, write=print):
 # ---------------------------------------------------------------------------
 # The learner's functions
 # ---------------------------------------------------------------------------
-def learner_functions(folder, write=print):
+def learner_functions(folder):
     """``{name: (function, file)}`` of the exercises the ``*.py`` files of ``folder`` define
     (the first file in name order wins). A file that does not import is a LearnerError."""
     found = {}
@@ -77,7 +76,7 @@ def passing_functions(folder, write=print):
         if name not in found or key in chosen:       # (conv2d_forward when the im2col one is in use)
             continue
         fn, base = found[name]
-        forward = FORWARD_OF.get(name)
+        forward = GRADIENT[name].forward if name in GRADIENT else None
         if forward == "conv2d_forward" and forward not in found:
             forward = "conv2d_forward_im2col"
         result = check_function(BY_NAME[name], fn, *found.get(forward, (None, None)))
@@ -241,14 +240,15 @@ def train(folder, quick=False, data_dir=None, seed=0, write=print):
     if fns is None:
         return None
     (x_train, y_train), (x_test, y_test) = data.load_mnist(root=data_dir)
-    limit, epochs, batch = (5000, 2, 32) if quick else (len(x_train), 2, 32)
+    limit, epochs, batch = (5000, 1, 32) if quick else (len(x_train), 2, 32)
     x = (x_train[:limit].astype(np.float32) / 255)[:, None]
     xt = (x_test.astype(np.float32) / 255)[:, None]
     manual_seed(seed)
     model, loss, opt = build(fns, quick)
     total_steps = epochs * -(-len(x) // batch)
     whose = f"{len(fns)} of your functions" if fns else "minicnn's own functions (none of yours is done yet)"
-    write(f"training the {'quick ' if quick else ''}MNIST CNN on {len(x)} images for {epochs} epochs with {whose}")
+    write(f"training the {'quick ' if quick else ''}MNIST CNN on {len(x)} images for {epochs} "
+          f"epoch{'s' if epochs > 1 else ''} with {whose}")
     start = time.perf_counter()
     model.fit(x, y_train[:limit], loss, opt, epochs=epochs, batch_size=batch,
               callbacks=[optim.PolynomialDecay(opt, total_steps)])
