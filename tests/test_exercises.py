@@ -376,6 +376,12 @@ def test_the_cli_exits_0_when_all_done_pass_and_1_otherwise(tmp_path, skeletons)
     assert "relu_forward" in wrong.stdout and "FAIL" in wrong.stdout
 
 
+def test_without_hypothesis_the_cli_says_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "hypothesis", None)          # import hypothesis: ImportError
+    assert main(["check", write(tmp_path, "mine.py", "def relu_forward(x):\n    return x\n")]) == 2
+    assert 'the checker needs Hypothesis: pip install "minicnn[exercises]"' in capsys.readouterr().out
+
+
 def test_a_file_may_import_its_neighbours(tmp_path):
     with open(LOOPS, encoding="utf-8") as f:      # im2col and its helpers, written in ex02_im2col.py itself
         (tmp_path / "ex02_im2col.py").write_text(f.read())

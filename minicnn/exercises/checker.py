@@ -3,7 +3,8 @@
 For each exercise a file defines (:func:`check_file`), :func:`check_function` runs
 
 1. the fixed cases of :mod:`.cases`, printing each one's relative error against minicnn's
-   answer, ``max|a - b| / max(|a| + |b|)`` (CS231n's measure, over the whole output);
+   answer, ``max|a - b| / max(|a| + |b|)`` (CS231n's measure, over the whole output, its
+   denominator at least 1: see :func:`relative_error`);
 2. a property test: Hypothesis draws random shapes, strides, paddings and dtypes and
    compares with minicnn's answer; a failure is shrunk to the smallest input, printed
    with both outputs side by side;
@@ -39,7 +40,7 @@ from .mistakes import MISTAKES
 #: a correct answer agrees with minicnn's to this relative error (float32: rounding of sums)
 TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-8}
 GRADIENT_TOLERANCE = 1e-5
-EXAMPLES = 30                   # random cases of the property test
+EXAMPLES = 50                   # random cases of the property test
 
 PASS, FAIL, NOT_DONE = "PASS", "FAIL", "not done yet"
 
@@ -325,7 +326,8 @@ def side_by_side(mine, truth, indent="      "):
 def show_inputs(exercise, args, write, indent="      "):
     for name, a in zip(exercise.args, args):
         if isinstance(a, np.ndarray) and a.size <= 60:
-            write(f"{indent}{name} {a.shape} {a.dtype}:\n" + "\n".join(indent + "  " + line for line in _fmt(a).splitlines()))
+            lines = [f"{indent}  {line}" for line in _fmt(a).splitlines()]
+            write(f"{indent}{name} {a.shape} {a.dtype}:\n" + "\n".join(lines))
         elif isinstance(a, np.ndarray):
             write(f"{indent}{name} {a.shape} {a.dtype} (too large to print)")
         else:

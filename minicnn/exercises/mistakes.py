@@ -401,6 +401,14 @@ _CONV = [
 ]
 _CE_N = "the loss is the mean over the batch, so its gradient is divided by N too"
 _BN_M = "m = N*H*W values per channel"
+_SUM = "sum it (dout already holds the 1/N of a mean loss)"
+_STRIDE_K = "stride is ignored: the windows step by k instead of by stride"
+_OVERWRITE = "overlapping windows overwrite each other's gradient: add (+=) into dx, do not assign"
+_OVERFLOW = "softmax overflows for logits of 1000: subtract each row's maximum before exp (the softmax does not change)"
+_CS231N = ("that is CS231n's form (v = momentum * v - lr * dw, w = w + v): this exercise keeps PyTorch's "
+           "(and minicnn's) v = momentum * v + dw, w = w - lr * v")
+_DAMPED = ("the velocity is damped, v = momentum * v + (1 - momentum) * dw (an average, Adam's first moment): "
+           "SGD's momentum adds the whole gradient, v = momentum * v + dw")
 
 MISTAKES = {
     "conv2d_forward": _CONV,
@@ -425,17 +433,16 @@ MISTAKES = {
          conv_dx_kernel_not_flipped),
         ("dx", "the padding rows were not cropped from dx: dx is the gradient of the padded input; "
                "drop its first and last `padding` rows and columns", conv_dx_not_cropped),
-        ("db", "db is not summed over the batch: db[o] = sum of dout[:, o] over n, r and c", conv_db_not_summed_over_batch),
-        ("db", "db is averaged over the batch: sum it (dout already holds the 1/N of a mean loss)",
-         conv_db_averaged),
-        ("dW", "dW is averaged over the batch: sum it (dout already holds the 1/N of a mean loss)",
-         conv_dw_averaged),
+        ("db", "db is not summed over the batch: db[o] = sum of dout[:, o] over n, r and c",
+         conv_db_not_summed_over_batch),
+        ("db", "db is averaged over the batch: " + _SUM, conv_db_averaged),
+        ("dW", "dW is averaged over the batch: " + _SUM, conv_dw_averaged),
         ("dW", "your dW is turned by 180 degrees: dW[o, c, i, j] = sum over n, r, s of dout[n, o, r, s] * "
                "x_pad[n, c, r*stride + i, s*stride + j]", conv_dw_flipped),
     ],
     "max_pool2d_forward": [
         ("out", "your output is the mean of each window, not its maximum", max_pool_averages),
-        ("out", "stride is ignored: the windows step by k instead of by stride", max_pool_stride_ignored),
+        ("out", _STRIDE_K, max_pool_stride_ignored),
     ],
     "max_pool2d_backward": [
         ("dx", "max pool ties go to every maximum instead of the first: when several pixels of a window "
@@ -443,21 +450,19 @@ MISTAKES = {
          max_pool_ties_to_every_maximum),
         ("dx", "max pool ties go to the last maximum instead of the first (row-major order, PyTorch's "
                "rule): move to a later pixel only when it is strictly greater", max_pool_ties_to_last_maximum),
-        ("dx", "overlapping windows overwrite each other's gradient: add (+=) into dx, do not assign",
-         max_pool_gradient_overwritten),
+        ("dx", _OVERWRITE, max_pool_gradient_overwritten),
         ("dx", "the gradient is spread evenly over the window, as average pooling does: max pooling "
                "routes all of it to the maximum", max_pool_spread_evenly),
     ],
     "avg_pool2d_forward": [
         ("out", "avg pool is not divided: that is the sum of each window; divide by k*k", avg_pool_not_divided),
         ("out", "divided by k instead of k*k (a window holds k*k pixels)", avg_pool_divided_by_k),
-        ("out", "stride is ignored: the windows step by k instead of by stride", avg_pool_stride_ignored),
+        ("out", _STRIDE_K, avg_pool_stride_ignored),
     ],
     "avg_pool2d_backward": [
         ("dx", "avg pool backward is not divided: each of a window's k*k pixels gets dout / (k*k)",
          avg_pool_backward_not_divided),
-        ("dx", "overlapping windows overwrite each other's gradient: add (+=) into dx, do not assign",
-         avg_pool_backward_overwritten),
+        ("dx", _OVERWRITE, avg_pool_backward_overwritten),
     ],
     "relu_forward": [
         ("out", "your output is the mask (x > 0): ReLU keeps the value, max(x, 0)", relu_returns_mask),
@@ -482,15 +487,12 @@ MISTAKES = {
         ("dW", "dW is averaged over the batch: x.T @ dout already sums it, and dout holds the 1/N",
          dense_dw_averaged),
         ("db", "db is not summed over the batch: db = dout.sum(axis=0)", dense_db_not_summed),
-        ("db", "db is averaged over the batch: sum it (dout already holds the 1/N of a mean loss)",
-         dense_db_averaged),
+        ("db", "db is averaged over the batch: " + _SUM, dense_db_averaged),
         ("dx", "dx = dout @ W: W must be transposed, dx = dout @ W.T", dense_dx_not_transposed),
     ],
     "softmax_cross_entropy": [
-        ("loss", "softmax overflows for logits of 1000: subtract each row's maximum before exp "
-                 "(the softmax does not change)", ce_overflow_loss),
-        ("dlogits", "softmax overflows for logits of 1000: subtract each row's maximum before exp "
-                    "(the softmax does not change)", ce_overflow_grad),
+        ("loss", _OVERFLOW, ce_overflow_loss),
+        ("dlogits", _OVERFLOW, ce_overflow_grad),
         ("loss", "log(softmax) underflows: a probability of 1e-400 is 0 in floating point and its log "
                  "-inf; compute log_softmax = z - max - log(sum(exp(z - max))) directly",
          ce_log_of_softmax_underflows),
@@ -536,14 +538,10 @@ MISTAKES = {
         ("w", "the step goes uphill: w = w - lr * v (the sign of the update)", sgd_ascent),
         ("w", "w moved with the old velocity: update v first (v = momentum * v + dw), then w = w - lr * v",
          sgd_old_velocity),
-        ("w", "that is CS231n's form (v = momentum * v - lr * dw, w = w + v): this exercise keeps "
-              "PyTorch's (and minicnn's) v = momentum * v + dw, w = w - lr * v", sgd_cs231n_step),
-        ("v", "that is CS231n's form (v = momentum * v - lr * dw, w = w + v): this exercise keeps "
-              "PyTorch's (and minicnn's) v = momentum * v + dw, w = w - lr * v", sgd_cs231n_velocity),
-        ("w", "the velocity is damped, v = momentum * v + (1 - momentum) * dw (an average, Adam's first "
-              "moment): SGD's momentum adds the whole gradient, v = momentum * v + dw", sgd_dampened_step),
-        ("v", "the velocity is damped, v = momentum * v + (1 - momentum) * dw (an average, Adam's first "
-              "moment): SGD's momentum adds the whole gradient, v = momentum * v + dw", sgd_dampened_velocity),
+        ("w", _CS231N, sgd_cs231n_step),
+        ("v", _CS231N, sgd_cs231n_velocity),
+        ("w", _DAMPED, sgd_dampened_step),
+        ("v", _DAMPED, sgd_dampened_velocity),
         ("w", "the momentum is not used: w moved by lr * dw alone (plain SGD); move it by lr * v, the new "
               "velocity v = momentum * v + dw", sgd_plain),
         ("v", "the velocity is returned as it came in: return the updated v", sgd_velocity_not_updated),
