@@ -365,6 +365,20 @@ def test_a_broken_answer_gets_one_clear_sentence(tmp_path, source, only, sentenc
     assert "Traceback" not in text and 'File "' not in text
 
 
+def test_an_answer_done_for_some_cases_only_fails_and_says_where(tmp_path):
+    path = write(tmp_path, "partial.py", """
+        from exercise_answers_loops import conv2d_backward as right
+
+        def conv2d_backward(dout, x, W, stride, padding):
+            if stride != 1:
+                raise NotImplementedError
+            return right(dout, x, W, stride, padding)
+    """)
+    code, text = run(path)
+    assert code == 1 and f"{NOT_DONE} (" not in text and "1 failed" in text
+    assert "stride 2, padding 1: conv2d_backward raised NotImplementedError  WRONG" in text
+
+
 def test_the_cli_exits_0_when_all_done_pass_and_1_otherwise(tmp_path, skeletons):
     """Through `python -m`, with warnings as errors: nothing but the checker's own lines."""
     bad = write(tmp_path, "bad.py", "def relu_forward(x):\n    return -x\n")
@@ -411,6 +425,26 @@ def test_train_refuses_while_a_function_it_needs_fails(tmp_path):
     text = "\n".join(lines)
     assert "train refuses: your relu_backward does not pass its checks yet" in text
     assert "relu backward passes dout through unchanged" in text
+
+
+def test_the_full_cnn_with_the_learners_functions_takes_minicnns_steps():
+    """Both sizes of the CNN: two SGD steps with every function from the loop-written set end
+    at minicnn's own weights, to float32 rounding (same seed, same initial weights)."""
+    import minicnn as mc
+    fns = {"conv_forward": loops.conv2d_forward_im2col, **{name: getattr(loops, name) for name in glue.USED
+                                                           if not name.startswith("conv2d_forward")}}
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 1, 28, 28)).astype(np.float32), np.arange(16) % 10
+    for quick in (False, True):
+        weights = []
+        for functions in (fns, {}):
+            mc.manual_seed(0)
+            model, loss, opt = glue.build(functions, quick)
+            model.fit(x, y, loss, opt, epochs=1, batch_size=8, shuffle=False, progress=False)
+            weights.append(model.state_dict())
+        assert any(type(layer).__name__.startswith("Your") for layer in glue.build(fns, quick)[0])
+        for key, mine in weights[0].items():
+            np.testing.assert_allclose(mine, weights[1][key], rtol=1e-3, atol=1e-5, err_msg=key)
 
 
 @pytest.mark.skipif(not data_present(), reason="MNIST is not in $MINICNN_DATA/mnist")

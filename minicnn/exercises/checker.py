@@ -26,6 +26,7 @@ import itertools
 import os
 import re
 import sys
+import sysconfig
 import traceback
 import warnings
 
@@ -140,15 +141,16 @@ def _quiet():
         yield
 
 
-# code that is not the learner's: an exception's line is looked for outside these
-_NOT_THEIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (np, os, warnings))
-_MINICNN = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# code that is not the learner's (Python's, installed packages', minicnn's): an exception's
+# line is looked for outside these
+_NOT_THEIRS = tuple({os.path.abspath(sysconfig.get_paths()[key]) + os.sep for key in ("stdlib", "purelib", "platlib")}
+                    | {os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep})
 
 
 def _describe(exc):
     """``ValueError: message (my_conv.py, line 12)``: the learner's line, no traceback."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not os.path.abspath(f.filename).startswith(_NOT_THEIRS + (_MINICNN,))]
+              if not os.path.abspath(f.filename).startswith(_NOT_THEIRS)]
     where = f" ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})" if frames else ""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}{': ' + message if message else ''}{where}"
@@ -369,6 +371,7 @@ class Result:
 
     def __init__(self, exercise):
         self.exercise, self.status, self.diagnoses, self.lines = exercise, PASS, [], []
+        self.wrong_values = False           # an output was compared and found wrong
 
     def write(self, line):
         self.lines.append(line)
@@ -386,10 +389,10 @@ def check_function(exercise, fn, forward=None, forward_from=None, examples=EXAMP
     out = result.write if write is None else (lambda line: (result.write(line), write(line)))
     try:
         check_signature(exercise, fn)
-        fixed_ok, runs = _fixed_cases(exercise, fn, result, out)
-        if fixed_ok:
-            fixed_ok = _property_test(exercise, fn, result, out, examples)
-        grad_ok = _gradient_check(exercise, fn, forward, forward_from, fixed_ok, out) if runs else None
+        answer_ok, runs = _fixed_cases(exercise, fn, result, out)
+        if answer_ok:
+            answer_ok = _property_test(exercise, fn, result, out, examples)
+        grad_ok = _gradient_check(exercise, fn, forward, forward_from, answer_ok, out) if runs else None
     except NotDone:
         result.status = NOT_DONE
         out(f"  {NOT_DONE} ({exercise.name} raises NotImplementedError)")
@@ -399,44 +402,48 @@ def check_function(exercise, fn, forward=None, forward_from=None, examples=EXAMP
         out(f"  {exc}")
         out(f"  {FAIL}")
         return result
-    result.status = PASS if fixed_ok and grad_ok is not False else FAIL
+    result.status = PASS if answer_ok and grad_ok is not False else FAIL
     for says in result.diagnoses:
         out(f"  diagnosis: {says}")
-    if result.status == FAIL and not result.diagnoses:
+    if result.wrong_values and not result.diagnoses:
         out("  (no common mistake matches)")
     out(f"  {result.status}")
     return result
 
 
 def _fixed_cases(exercise, fn, result, out):
-    """The fixed cases: ``(all right, the function ran on every case without a type/shape problem)``."""
-    ok, runs, shown = True, True, False
-    for i, (note, args) in enumerate(FIXED[exercise.name]()):
+    """The fixed cases: ``(all right, the function ran on every case without an exception or a
+    shape problem)``. NotDone when it raises NotImplementedError on every case."""
+    runs = []                        # (label, args, (mine, truth, verdicts) or the sentence of its exception)
+    for note, args in FIXED[exercise.name]():
         label = describe_args(exercise, args) + (f" - {note}" if note else "")
         try:
-            mine, truth, verdicts = run_case(exercise, fn, args)
+            runs.append((label, args, run_case(exercise, fn, args)))
         except NotDone:
-            if i == 0:
-                raise
-            raise LearnerError(f"{exercise.name} raised NotImplementedError for {label}") from None
+            runs.append((label, args, f"{exercise.name} raised NotImplementedError"))
         except LearnerRaised as exc:      # told, and the other cases still run: they may diagnose it
-            if i == 0:
-                out("  fixed cases:")
-            out(f"    {label}: {exc}  WRONG")
-            ok = runs = False
-            continue
+            runs.append((label, args, str(exc)))
         except LearnerError as exc:
             raise LearnerError(f"{exc}, for {label}") from None
-        if i == 0:
-            out("  fixed cases:")
+    if all(run == f"{exercise.name} raised NotImplementedError" for _, _, run in runs):
+        raise NotDone
+    out("  fixed cases:")
+    ok = ran = True
+    shown = False
+    for label, args, run in runs:
+        if isinstance(run, str):
+            out(f"    {label}: {run}  WRONG")
+            ok = ran = False
+            continue
+        mine, truth, verdicts = run
         errors = [("" if len(verdicts) == 1 else v.name + " ") + ("-" if v.error is None else f"{v.error:.1e}")
                   for v in verdicts]
         bad = [v for v in verdicts if v.problem is not None]
         out(f"    {label}: relative error {', '.join(errors)}  {'WRONG' if bad else 'ok'}")
         if not bad:
             continue
-        ok = False
-        runs = runs and all(v.kind != "shape" for v in bad)
+        ok, result.wrong_values = False, True
+        ran = ran and all(v.kind != "shape" for v in bad)
         if not shown:                # the first wrong case in full; the others add their diagnoses
             show_failure(exercise, args, mine, truth, verdicts, out, inputs=False)
             shown = True
@@ -445,7 +452,7 @@ def _fixed_cases(exercise, fn, result, out):
                 if v.kind != "value":
                     out(f"    {v.problem}")
         _add(result.diagnoses, diagnose(exercise, args, mine, truth, verdicts))
-    return ok, runs
+    return ok, ran
 
 
 def _add(found, more):
@@ -504,6 +511,7 @@ def _property_test(exercise, fn, result, out, examples):
         out(f"    {failure['error']}")
         return False
     show_failure(exercise, args, failure["mine"], failure["truth"], failure["verdicts"], out)
+    result.wrong_values = True
     _add(result.diagnoses, diagnose(exercise, args, failure["mine"], failure["truth"], failure["verdicts"]))
     return False
 
@@ -514,27 +522,31 @@ def _gradient_check(exercise, fn, forward, forward_from, answer_ok, out):
     if spec is None:
         return None
     fargs = spec.make()
-    with _quiet():
-        if spec.forward is None:             # fn returns (loss, gradient) itself
-            source = "your loss"
-            errors = _loss_gradient_errors(exercise, fn, fargs)
-        else:
-            fwd, source = _usable_forward(spec, forward, forward_from, fargs)
-            errors = _backward_gradient_errors(exercise, fn, spec, fwd, fargs)
-        forward_wrong = spec.forward is not None and source.startswith("your") and \
-            not _agrees_with_minicnn(spec, fwd, fargs)
+    try:
+        with _quiet():
+            if spec.forward is None:             # fn returns (loss, gradient) itself
+                source = "your loss"
+                errors = _loss_gradient_errors(exercise, fn, fargs)
+            else:
+                fwd, source = _usable_forward(spec, forward, forward_from, fargs)
+                errors = _backward_gradient_errors(exercise, fn, spec, fwd, fargs)
+            forward_wrong = spec.forward is not None and source.startswith("your") and \
+                not _agrees_with_minicnn(spec, fwd, fargs)
+    except NotDone:                              # done for the other cases, not for this one
+        raise LearnerError(f"{exercise.name} raised NotImplementedError on the gradient check's input") from None
     grad_ok = max(errors.values()) <= GRADIENT_TOLERANCE
+    yours = "your backward" if spec.forward else "your dlogits"
     listed = ", ".join(f"{name} {error:.1e}" for name, error in errors.items())
     out(f"  gradient check against {source} (float64, central differences): {listed}  {'ok' if grad_ok else 'WRONG'}")
     if grad_ok and not answer_ok:
-        out(f"    your backward is the gradient of your {spec.forward}, which is wrong: fix the forward first"
+        out(f"    {yours} is the gradient of your {spec.forward}, which is wrong: fix the forward first"
             if forward_wrong else "    the gradient check passes on ordinary inputs: the difference is in a special "
                                   "case above (ties, zeros, large values)")
     elif not grad_ok and answer_ok:
-        out(f"    your backward agrees with minicnn's, so your {spec.forward} is what is wrong: check it")
+        out(f"    {yours} agrees with minicnn's, so your {spec.forward} is what is wrong: check it")
         return True
     elif not grad_ok:
-        out("    your backward is not the gradient of " + source + (
+        out(f"    {yours} is not the gradient of {source}" + (
             f" either, and your {spec.forward} is wrong too: fix the forward first" if forward_wrong else ""))
     return grad_ok
 
@@ -572,7 +584,7 @@ def _backward_gradient_errors(exercise, fn, spec, forward, fargs):
             args = list(fargs)
             args[index] = value
             return float((dout * run_forward(args)).sum())
-        numeric = gradcheck.numerical_gradient(_learner_call(exercise, loss), fargs[index].copy())
+        numeric = gradcheck.numerical_gradient(loss, fargs[index].copy())
         errors[name] = _gradient_error(name, grad, numeric)
     return errors
 
@@ -581,8 +593,7 @@ def _loss_gradient_errors(exercise, fn, fargs):
     logits, labels = fargs
     loss, dlogits = read_outputs(exercise, call(exercise, fn, fargs))
     numeric = gradcheck.numerical_gradient(
-        _learner_call(exercise, lambda z: float(read_outputs(exercise, call(exercise, fn, (z, labels)))[0])),
-        logits.copy())
+        lambda z: float(read_outputs(exercise, call(exercise, fn, (z, labels)))[0]), logits.copy())
     return {"dlogits": _gradient_error("dlogits", dlogits, numeric)}
 
 
@@ -590,18 +601,6 @@ def _gradient_error(name, grad, numeric):
     if grad.shape != numeric.shape:
         raise LearnerError(f"{name} has shape {grad.shape}; the gradient has shape {numeric.shape}")
     return gradcheck.relative_error(grad, numeric)
-
-
-def _learner_call(exercise, f):
-    """f, whose learner's exceptions become one sentence."""
-    def wrapped(value):
-        try:
-            return f(value)
-        except (LearnerError, NotDone):
-            raise
-        except Exception as exc:
-            raise LearnerError(f"the gradient check's forward raised {_describe(exc)}") from None
-    return wrapped
 
 
 # ---------------------------------------------------------------------------
