@@ -21,7 +21,7 @@ import pytest
 from minicnn.exercises import EXERCISES, check_file, check_function, glue, mistakes, reference, signature
 from minicnn.exercises.__main__ import main
 from minicnn.exercises.catalog import BY_NAME
-from minicnn.exercises.checker import FAIL, NOT_DONE, PASS, load_file
+from minicnn.exercises.checker import FAIL, NOT_DONE, load_file
 
 import exercise_answers_loops as loops
 
@@ -107,6 +107,17 @@ def test_new_never_overwrites_a_learners_file(tmp_path):
         assert f.read().endswith("return 1\n")
     assert f"kept {mine}: it is already there" in "\n".join(lines)
     assert all((tmp_path / e.file).exists() for e in EXERCISES)
+
+
+def test_a_file_where_a_folder_belongs_and_back_is_one_sentence(tmp_path, capsys):
+    path = write(tmp_path, "mine.py", "def relu_forward(x):\n    return x\n")
+    assert main(["new", path]) == 1
+    assert main(["check", str(tmp_path)]) == 1
+    assert main(["train", path]) == 1
+    said = capsys.readouterr().out
+    assert f"{path} is a file: give a folder to write the skeletons into" in said
+    assert f"{tmp_path} is a folder: check one of its files, such as {tmp_path / EXERCISES[0].file}" in said
+    assert f"{path} is not a folder: train takes the folder of your files" in said
 
 
 def test_the_skeletons_are_package_data():

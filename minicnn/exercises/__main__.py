@@ -37,8 +37,7 @@ def main(argv=None):
 
     if args.command == "new":
         from .glue import write_skeletons
-        write_skeletons(args.dir)
-        return 0
+        return 0 if write_skeletons(args.dir) else 1
     missing = _needs_hypothesis()
     if missing:
         print(missing)

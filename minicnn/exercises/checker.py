@@ -81,6 +81,9 @@ def load_file(path):
     """The learner's file as a module; a LearnerError when it is missing or does not import."""
     path = os.path.abspath(path)
     base = os.path.basename(path)
+    if os.path.isdir(path):
+        raise LearnerError(f"{path} is a folder: check one of its files, such as "
+                           f"{os.path.join(path, EXERCISES[0].file)}")
     if not os.path.isfile(path):
         raise LearnerError(f"{path}: no such file")
     spec = importlib.util.spec_from_file_location("learner_" + re.sub(r"\W", "_", base[:-3]), path)

@@ -34,7 +34,11 @@ USED = ("conv2d_forward_im2col", "conv2d_forward", "conv2d_backward", "relu_forw
 
 
 def write_skeletons(folder, write=print):
-    """Copy the skeletons (and their README) into ``folder``, never over a file already there."""
+    """Copy the skeletons (and their README) into ``folder``, never over a file already there.
+    Returns False (having said why) when ``folder`` is a file."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        write(f"{folder} is a file: give a folder to write the skeletons into")
+        return False
     os.makedirs(folder, exist_ok=True)
     for name in sorted(os.listdir(SKELETONS)):
         if not name.endswith((".py", ".md")):
@@ -48,6 +52,7 @@ def write_skeletons(folder, write=print):
         write(f"wrote {target}")
     first = os.path.join(folder, EXERCISES[0].file)
     write(f"start with {first}, then: python -m minicnn.exercises check {first}")
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -229,7 +234,8 @@ def train(folder, quick=False, data_dir=None, seed=0, write=print):
     from .. import data
     from .._rng import manual_seed
     if not os.path.isdir(folder):
-        write(f"{folder}: no such folder (python -m minicnn.exercises new {folder} writes the skeletons)")
+        write(f"{folder} is not a folder: train takes the folder of your files "
+              f"(python -m minicnn.exercises new {folder} writes the skeletons into a new one)")
         return None
     write(f"checking your functions in {folder}:")
     try:
