@@ -394,11 +394,13 @@ def test_the_cli_exits_0_when_all_done_pass_and_1_otherwise(tmp_path, skeletons)
     """Through `python -m`, with warnings as errors: nothing but the checker's own lines."""
     bad = write(tmp_path, "bad.py", "def relu_forward(x):\n    return -x\n")
     command = [sys.executable, "-W", "error", "-m", "minicnn.exercises", "check"]
-    ok = subprocess.run(command + [str(skeletons / EXERCISES[0].file)], capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(command + [str(skeletons / EXERCISES[0].file)], capture_output=True, text=True, timeout=120,
+                        cwd=tmp_path)
     assert ok.returncode == 0 and ok.stderr == "", ok.stderr
-    wrong = subprocess.run(command + [bad], capture_output=True, text=True, timeout=120)
+    wrong = subprocess.run(command + [bad], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert wrong.returncode == 1 and wrong.stderr == "", wrong.stderr
     assert "relu_forward" in wrong.stdout and "FAIL" in wrong.stdout
+    assert sorted(os.listdir(tmp_path)) == ["bad.py"]          # no .hypothesis left in the learner's folder
 
 
 def test_without_hypothesis_the_cli_says_what_to_install(tmp_path, monkeypatch, capsys):

@@ -1,6 +1,7 @@
 """python -m minicnn.exercises {new DIR, check FILE [--only NAME], train DIR [--quick]}."""
 import argparse
 import sys
+import tempfile
 
 from .catalog import EXERCISES, signature
 
@@ -42,11 +43,18 @@ def main(argv=None):
     if missing:
         print(missing)
         return 2
-    if args.command == "check":
-        from .checker import check_file
-        return check_file(args.file, only=args.only)[0]
-    from .glue import train as run
-    return 0 if run(args.dir, quick=args.quick, data_dir=args.data_dir, seed=args.seed) is not None else 1
+    # Hypothesis keeps a cache in ./.hypothesis: a learner's folder is left as it was
+    from hypothesis.configuration import set_hypothesis_home_dir
+    with tempfile.TemporaryDirectory(prefix="minicnn-hypothesis-") as home:
+        set_hypothesis_home_dir(home)
+        try:
+            if args.command == "check":
+                from .checker import check_file
+                return check_file(args.file, only=args.only)[0]
+            from .glue import train as run
+            return 0 if run(args.dir, quick=args.quick, data_dir=args.data_dir, seed=args.seed) is not None else 1
+        finally:
+            set_hypothesis_home_dir(None)            # Hypothesis's default again
 
 
 if __name__ == "__main__":
