@@ -1,10 +1,8 @@
 """The containers (Chain, Sequential, BranchedLayer) and the checked entry points of Layer:
-forward options in any order followed by backward and predict, no import of minicnn.model
-from the layers, and layers a user writes the older way."""
-import ast
+forward options in any order followed by backward and predict, and layers a user writes
+the older way. (No import of minicnn.model from the layers: tests/test_imports.py.)"""
 import contextlib
 import inspect
-import pathlib
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ import minicnn as mc
 from minicnn import layers as L
 
 F64 = np.float64
-LAYERS_DIR = pathlib.Path(mc.__file__).parent / "layers"
 
 
 # ---------------------------------------------------------------------------
@@ -103,56 +100,6 @@ def test_the_running_order_is_recorded_by_forward_and_replayed():
     assert model._order == [0, 1, 2, 3, 4]
     with pytest.raises(TypeError, match="return_activations"):
         model.forward(_X, return_activations="yes")
-
-
-# ---------------------------------------------------------------------------
-# No import circle: the layers never import minicnn.model
-# ---------------------------------------------------------------------------
-def _imports(path, module):
-    """Names of the minicnn modules that the file ``path`` (module ``module``) imports, anywhere in it."""
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")
-            if node.level:
-                base = base[:len(base) - node.level + 1]
-            stem = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module
-            for alias in node.names:          # a module of the package, else a name in module `stem`
-                found.add(f"{stem}.{alias.name}" if _file_of(f"{stem}.{alias.name}") else stem)
-    return {name for name in found if name.split(".")[0] == "minicnn"}
-
-
-def _file_of(module):
-    root = LAYERS_DIR.parent.parent
-    path = root.joinpath(*module.split("."))
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None                                   # a name inside a module, not a module
-
-
-def test_no_module_of_minicnn_layers_imports_minicnn_model_even_indirectly():
-    start = [f"minicnn.layers.{p.stem}" if p.stem != "__init__" else "minicnn.layers"
-             for p in LAYERS_DIR.glob("*.py")]
-    seen, todo = set(), list(start)
-    while todo:
-        module = todo.pop()
-        path = _file_of(module)
-        if module in seen or path is None:
-            continue
-        seen.add(module)
-        todo.extend(_imports(path, module))
-    assert "minicnn.layers.container" in seen and "minicnn.functional" in seen    # the walk works
-    assert "minicnn.model" not in seen and "minicnn.training" not in seen
-
-
-def test_the_import_walk_sees_an_import_inside_a_function(tmp_path):
-    path = tmp_path / "residual.py"
-    path.write_text("def f():\n    from ..model import Sequential\n")
-    assert "minicnn.model" in _imports(path, "minicnn.layers.residual")
 
 
 def test_branches_are_chains_and_slices_of_a_model_are_sequentials():
@@ -256,6 +203,29 @@ def test_overriding_a_library_layer_s_backward_wraps_the_checked_entry_point():
     np.testing.assert_array_equal(layer.backward(np.ones((1, 2))), [[0.0, 2.0]])
     with pytest.raises(RuntimeError, match="already called once"):
         layer.backward(np.ones((1, 2)))
+
+
+def test_the_registry_holds_the_library_layers_and_no_class_of_ones_own():
+    """REGISTRY fills itself as the library's layer classes are defined (not its bases);
+    a class of one's own, even one named after a library layer, never enters it, so it
+    cannot change what Sequential.load builds."""
+    assert len(L.REGISTRY) == 24 and all(cls.__module__.startswith("minicnn.layers.") for cls in L.REGISTRY.values())
+    assert not {"Layer", "Window2D", "BranchedLayer", "_Conv", "_Pool2D"} & set(L.REGISTRY)
+    library = dict(L.REGISTRY)
+
+    class Conv2D(L.Conv2D):                            # a user's layer named like the library's
+        def _forward(self, x, training):
+            return 2 * super()._forward(x, training)
+
+    class MyLayer(L.Layer):
+        def forward(self, x, training=False):
+            return x
+
+    assert L.REGISTRY == library
+    item = {"class": "Conv2D", "config": L.Conv2D(1, 2, 3).config()}
+    assert type(L.build_layer(item)) is L.Conv2D
+    with pytest.raises(ValueError, match="unknown layer class 'MyLayer'"):
+        L.build_layer({"class": "MyLayer", "config": {}})
 
 
 def test_losses_write_only_their_maths_and_the_base_checks():

@@ -231,6 +231,18 @@ def test_same_padding_with_even_kernel_pads_bottom_right():
     assert out[2, 2] == 8                     # only the corner itself; the rest is padding
 
 
+def test_conv_output_size_takes_one_padding():
+    """total_padding or its old name padding, never both (which was the old name's value)."""
+    F = mc.functional
+    assert F.conv_output_size(28, 3, total_padding=2) == F.conv_output_size(28, 3, padding=2) == 28
+    assert F.conv_output_size(28, 3, 1, 2) == 28 and F.conv_output_size(28, 3) == 26
+    for both in (dict(total_padding=2, padding=0), dict(total_padding=0, padding=2), dict(total_padding=2, padding=2)):
+        with pytest.raises(TypeError, match="total_padding and its old name padding"):
+            F.conv_output_size(28, 3, **both)
+    with pytest.raises(TypeError, match="total_padding and its old name padding"):
+        F.conv_output_size(28, 3, 1, 0, padding=2)
+
+
 def test_softmax_axis_out_of_range():
     with pytest.raises(ValueError, match=msg("axis 2 is out of range", "2 dimensions")):
         L.Softmax(axis=2)(data(2, 5))

@@ -7,10 +7,10 @@ import itertools
 
 import numpy as np
 
-from .._checks import check_distinct_layers, check_dtype, check_int
+from .._checks import check_dtype, check_int
 from ..devices import array_module
 from .activation import ReLU, Sigmoid
-from .base import Layer
+from .base import Layer, check_distinct_layers
 from .container import BranchedLayer, as_chain, layers_from_architecture
 from .linear import Dense
 from .pooling import GlobalAvgPool2D
@@ -64,14 +64,16 @@ class Concat(BranchedLayer):
         return (sum(s[0] for s in shapes), *first[1:])
 
     def _forward(self, x, training):
+        xp = array_module(x)
         outs = [branch.forward(x, training=training) for branch in self._branches]
         if training:
             self.cache = [out.shape[1] for out in outs]    # where dy splits
-        return array_module(x).concatenate(outs, axis=1)
+        return xp.concatenate(outs, axis=1)
 
     def _backward(self, grad_out, input_grad):
+        xp = array_module(grad_out)
         bounds = list(itertools.accumulate(self.cache))[:-1]
-        parts = array_module(grad_out).split(grad_out, bounds, axis=1)
+        parts = xp.split(grad_out, bounds, axis=1)
         dx = None
         for branch, part in zip(self._branches, parts):
             d = branch.backward(part, input_grad=input_grad)
@@ -133,7 +135,8 @@ class SqueezeExcitation(BranchedLayer):
 
     def _backward(self, grad_out, input_grad):
         x, g = self.cache
-        dg = array_module(x).einsum("nchw,nchw->nc", grad_out, x)          # dLoss/dg = sum over (h, w) of dy * x
+        xp = array_module(x)
+        dg = xp.einsum("nchw,nchw->nc", grad_out, x)          # dLoss/dg = sum over (h, w) of dy * x
         through_gate = self.gate.backward(dg, input_grad=input_grad)
         if not input_grad:
             return None

@@ -10,11 +10,10 @@
   ``from_config`` and the summary rows of its branches; the layer writes only its
   constructor, ``branches()``, ``_output_shape`` and the maths.
 """
-from .._checks import check_bool, check_dtype, check_int, check_layer, check_layers
-from .. import paths
+from .._checks import check_bool, check_dtype, check_int
 from ..devices import check_device
 from .activation import ReLU
-from .base import Layer
+from .base import Layer, build_layer, check_is_layer, check_layers, fast_paths_enabled
 from .pooling import MaxPool2D
 
 
@@ -61,7 +60,7 @@ class Chain:
         forward and backward: 3.2 ms against 3.8 ms. Off under reference_paths(), and
         with ``as_written`` (a forward that returns every layer's own output)."""
         order = list(range(len(self.layers)))
-        if as_written or not paths.fast_paths_enabled():
+        if as_written or not fast_paths_enabled():
             return order
         for i in range(len(order) - 1):
             if type(self.layers[order[i]]) is ReLU and type(self.layers[order[i + 1]]) is MaxPool2D:
@@ -121,7 +120,7 @@ class Chain:
     def append(self, layer):
         """Add ``layer`` at the end (PyTorch's ``nn.Sequential.append``); returns self. With
         ``model[:-1]`` it replaces a head: ``model[:-1].append(L.Dense(128, 10))``."""
-        check_layer(layer)
+        check_is_layer(layer)
         if layer.device != self.device:               # a new head joins the model on its device
             layer.to(self.device)
         self.layers.append(layer)
@@ -223,7 +222,6 @@ def as_chain(layers, name):
 def layers_from_architecture(spec):
     """The list of layers that ``chain.architecture()`` describes (None stays None: an identity
     branch)."""
-    from . import build_layer          # the registry of layer classes, in the package's __init__
     if spec is None:
         return None
     if not isinstance(spec, list):

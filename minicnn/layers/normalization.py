@@ -15,8 +15,9 @@ def channel_window_sum(a, before, after):
     A cumulative sum would take two passes whatever the size, but subtracting two large
     running totals loses the small ones' digits in float32; the offsets add only neighbours.
     """
+    xp = array_module(a)
     c = a.shape[1]
-    out = array_module(a).zeros_like(a)
+    out = xp.zeros_like(a)
     for d in range(-min(before, c - 1), min(after, c - 1) + 1):
         if d >= 0:                                     # out[:, i] += a[:, i + d]
             out[:, :c - d] += a[:, d:]
