@@ -1481,6 +1481,17 @@ def test_empty_branches_export_and_import(folder):
     assert len(model[0].branches()[0][1]) == 0 and [type(la) for la in model[0].branches()[1][1]] == [L.ReLU]
 
 
+def test_squeeze_excitation_of_a_map_one_row_high(folder):
+    """Found by tests/test_roundtrip.py: SE of (N, C, 1, L), a Reshape of (N, C, L): the importer
+    pooled the gate's (N, C, 1, L) as the (N, C, L) before the Reshape (PyTorch's dynamo form of
+    AdaptiveAvgPool1d), so the gate no longer started at x, and import refused the Mul ("neither
+    is computed from the other"). That reading is kept for a tensor no other node reads."""
+    mc.manual_seed(5)
+    export_check(mc.Sequential([L.Reshape((1, 1, 2)), L.SqueezeExcitation(1, 1)]), (1, 2), folder)
+    export_check(mc.Sequential([L.Conv1D(2, 3, 1), L.Reshape((3, 1, 5)), L.SqueezeExcitation(3, 2), L.Flatten()]),
+                 (2, 5), folder)
+
+
 def test_lrn_of_values_that_float32_rounds_to_zero(folder):
     """Found by tests/test_roundtrip.py: alpha = 1e-181 is > 0, but 0 as ONNX's float32 attribute,
     which onnxruntime refused ("alpha_ > 0.0f was false"): such an LRN is written as its

@@ -337,13 +337,15 @@ def global_mean(node, x, keepdims):
     after it drops it again (:func:`drop_keepdims`), so that GlobalAveragePool + Flatten,
     as minicnn and PyTorch write it, comes back as the one GlobalAvgPool2D.
 
-    (N, C, 1, L) that is an unsqueezed (N, C, L) is pooled as the (N, C, L): PyTorch's dynamo
-    exporter writes ``AdaptiveAvgPool1d(1)`` as Unsqueeze, ReduceMean over the last two axes,
-    Squeeze: one GlobalAvgPool1D.
+    (N, C, 1, L) that is an unsqueezed (N, C, L) read by this node alone is pooled as the
+    (N, C, L): PyTorch's dynamo exporter writes ``AdaptiveAvgPool1d(1)`` as Unsqueeze,
+    ReduceMean over the last two axes, Squeeze: one GlobalAvgPool1D. (Read by another node
+    too, the unsqueezed tensor stays in the chain, which a branch motif compares.)
     """
     last = x.layers[-1] if x.layers else None
     if (len(x.shape) == 3 and x.shape[1] == 1 and type(last) is L.Reshape
-            and node.context.input_shapes.get(id(last)) == (x.shape[0], x.shape[2])):
+            and node.context.input_shapes.get(id(last)) == (x.shape[0], x.shape[2])
+            and node.context.uses[node.proto.input[0]] == 1):
         x = Data(x.layers[:-1], (x.shape[0], x.shape[2]), x.dtype)
         pooled = node.apply(x, L.GlobalAvgPool1D())
         return dataclasses.replace(node.apply(pooled, L.Reshape((x.shape[0], 1, 1))), after_global_pool=True) \

@@ -73,15 +73,15 @@ class Partial:
 
 class Context:
     """What all nodes of one file share: the file's name, its opset, the batch size
-    declared by the graph input (an int, or None when it is dynamic), the names
-    that are read later (node inputs and graph outputs) and minicnn's metadata."""
+    declared by the graph input (an int, or None when it is dynamic), how many times each
+    tensor is read (by nodes and as a graph output: ``uses``) and minicnn's metadata."""
 
-    def __init__(self, onnx, path, opset, used_names, architecture):
+    def __init__(self, onnx, path, opset, uses, architecture):
         self.onnx = onnx
         self.path = path
         self.opset = opset
         self.batch = None
-        self.used_names = used_names
+        self.uses = uses                    # tensor name -> how many times it is read
         self.architecture = architecture
         self.input_shapes = {}              # id(layer) -> the per-sample shape it was applied to
 
@@ -264,7 +264,7 @@ class Node:
         if unread:
             raise self.refuse(f"attribute {unread[0]!r} is not supported")
         for k, name in enumerate(self.proto.output[1:], 1):
-            if name and name in self.context.used_names:
+            if name and self.context.uses[name]:
                 raise self.refuse(f"its output {k} ({name!r}) is used; a minicnn layer has one output")
 
 

@@ -3,6 +3,7 @@
 :data:`IMPORTERS` gives each op its importer; :func:`load` reads the file (its weights
 stored beside it too), checks it, and gives every tensor its value in the nodes' order.
 """
+import collections
 import json
 import math
 import os
@@ -245,7 +246,7 @@ def _check_output(context, vi, value):
 
 def _build(onnx, proto, path):
     graph = proto.graph
-    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    used = collections.Counter([name for node in graph.node for name in node.input] + [o.name for o in graph.output])
     context = Context(onnx, path, _opset(proto, path), used, _architecture(proto))
     if len(graph.sparse_initializer):
         raise context.refuse("sparse initializers are not supported")
