@@ -884,17 +884,17 @@ REFUSALS = {
     "Mul by a constant": ([helper.make_node("Mul", ["x", "c"], ["y"])], {"c": np.ones(6, np.float32)},
                           ["multiplies the data by a constant"]),
     "Mul of the data by itself": ([helper.make_node("Mul", ["x", "x"], ["y"], name="sq")], {},
-                                  ["the graph output 'y' is the output of 1 of the 8 nodes minicnn writes for a "
+                                  ["the graph output 'y' is the output of node 1 of the 8 that minicnn writes for a "
                                    "LocalResponseNorm", "from node 'sq'", "only as that whole layer"]),
     "x * x read by another op": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
                                   helper.make_node("Relu", ["s"], ["y"], name="r")], {},
-                                 ["node 'r' (Relu): it reads the output of 1 of the 8 nodes minicnn writes for a "
+                                 ["node 'r' (Relu): it reads the output of node 1 of the 8 that minicnn writes for a "
                                   "LocalResponseNorm (Mul, Reshape, AveragePool, Reshape, Mul, Add, Pow, Mul; from "
                                   "node 'sq'), but it is not the Reshape minicnn writes next"]),
     "x * x then another Reshape": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
                                     helper.make_node("Reshape", ["s", "shape"], ["y"], name="r")],
                                    {"shape": np.array([0, 72])},
-                                   ["node 'r' (Reshape): it reads the output of 1 of the 8 nodes",
+                                   ["node 'r' (Reshape): it reads the output of node 1 of the 8",
                                     "but it is not the Reshape minicnn writes next"]),
     "Pow of the data": ([helper.make_node("Pow", ["x", "e"], ["y"])], {"e": np.array(2.0, np.float32)},
                         ["raises the data to a power"]),

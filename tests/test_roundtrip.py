@@ -8,7 +8,8 @@ containers nested, small shapes down to the smallest inputs):
   naming the layer by its place ("layer 2.branch1.0 (MaxPool2D): ...") and the reason;
   whatever export writes, import reads.
 
-Then the regressions these properties found, each on its own.
+Then both on the zoo (minicnn.models) at its smallest documented inputs. The failures these
+properties found have their own tests, in tests/test_onnx.py and tests/test_branches.py.
 """
 import itertools
 import re
@@ -27,7 +28,7 @@ from random_models import models, randomise, unmade_layers
 #: class, on models whose first layer is of that class (the rest drawn from every class).
 CLASSES = sorted(L.REGISTRY)
 #: A few hundred models per property: 25 per class with the default profile (100 examples),
-#: 250 with "thorough" (``pytest --hypothesis-profile=thorough``); about 20 s each here.
+#: 250 with "thorough" (``pytest --hypothesis-profile=thorough``); about 20 s each on 2 busy cores.
 ROUND_TRIPS = settings(max_examples=max(1, settings().max_examples // 4), deadline=None,
                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                               HealthCheck.filter_too_much])
@@ -130,3 +131,27 @@ def test_onnx_export_then_import_gives_the_same_outputs(folder, first, data):
     assert_close(session.run(None, {"input": x})[0], expected, "onnxruntime")
     back = monnx.load(path)
     assert_close(back.predict(x), expected, "minicnn.onnx.load")
+
+
+#: The zoo at its smallest documented input (minicnn.models' table), small enough to save here.
+SMALLEST = [("lenet5", 1, 32), ("googlenet", 3, 15), ("resnet18", 3, 1), ("se_resnet50", 3, 1)]
+
+
+@pytest.mark.parametrize("name, channels, size", SMALLEST, ids=[name for name, _, _ in SMALLEST])
+def test_the_zoo_at_its_smallest_input_round_trips(folder, name, channels, size):
+    """Both properties on the models of minicnn.models at their smallest documented input (3 classes)."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    mc.manual_seed(0)
+    model = getattr(mc.models, name)(num_classes=3)
+    x = np.random.default_rng(3).normal(size=(2, channels, size, size)).astype(np.float32)
+    path = folder / f"{name}-{next(_counter)}.npz"
+    model.save(path)
+    back = mc.Sequential.load(path)
+    assert back.architecture() == model.architecture() and np.array_equal(back.predict(x), model.predict(x))
+    onnx_path = str(folder / f"{name}-{next(_counter)}.onnx")
+    monnx.export(model, onnx_path, input_shape=(channels, size, size))
+    expected = model.predict(x)
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    assert_close(session.run(None, {"input": x})[0], expected, "onnxruntime")
+    assert_close(monnx.load(onnx_path).predict(x), expected, "minicnn.onnx.load")

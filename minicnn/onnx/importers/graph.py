@@ -67,7 +67,7 @@ class Partial:
     start: str
 
     def __str__(self):
-        return (f"the output of {self.step} of the {len(self.nodes)} nodes minicnn writes for a {self.what} "
+        return (f"the output of node {self.step} of the {len(self.nodes)} that minicnn writes for a {self.what} "
                 f"({', '.join(self.nodes)}; from node {self.start})")
 
 
