@@ -112,8 +112,8 @@ def test_branches_are_chains_and_slices_of_a_model_are_sequentials():
     assert isinstance(model, L.Chain)
     assert list(res.params) == ["block.0.W", "block.0.b"]
     assert "  block:" in model.summary((2, 5, 5))
-    with pytest.raises(TypeError, match="block must be a non-empty list"):
-        L.Residual([])
+    with pytest.raises(TypeError, match="block must be a list of layers"):
+        L.Residual("relu")
 
 
 def test_a_branched_layer_written_on_the_base_gets_params_config_and_summary():

@@ -20,7 +20,8 @@ class Concat(BranchedLayer):
     """y = the branches' outputs on the same x, concatenated along the channels (axis 1).
 
     ``branches``: a non-empty list; each branch a list of layers, a Sequential, or a single
-    layer. Every branch reads the same x, and the outputs must agree on every axis but the
+    layer (an empty list or ``Sequential([])`` is the identity: x itself, as PyTorch's
+    ``nn.Sequential()``). Every branch reads the same x, and the outputs must agree on every axis but the
     channels: a ValueError names each branch's per-sample output shape when they do not.
     With branches giving C_0, C_1, ... channels, y has C_0 + C_1 + ... channels:
 

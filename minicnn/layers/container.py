@@ -206,11 +206,13 @@ class Chain:
 
 def as_chain(layers, name):
     """A branch argument as a Chain: a Chain (a Sequential included) is kept as it is, a
-    non-empty list or tuple of layers becomes one. ``name`` names the argument in errors."""
+    list or tuple of layers becomes one. An empty one is the identity, as PyTorch's
+    ``nn.Sequential()`` (and what ``Sequential([]).architecture()`` reads back as).
+    ``name`` names the argument in errors."""
     if isinstance(layers, Chain):
         return layers
-    if not isinstance(layers, (list, tuple)) or not layers:
-        raise TypeError(f"{name} must be a non-empty list of layers or a Sequential, got {layers!r:.80}")
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(f"{name} must be a list of layers or a Sequential, got {layers!r:.80}")
     try:
         return Chain(list(layers))
     except TypeError as exc:
