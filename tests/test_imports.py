@@ -13,7 +13,7 @@ import minicnn
 PACKAGE = pathlib.Path(minicnn.__file__).resolve().parent
 #: What may be imported inside a function: optional extras and platform modules, imported
 #: where used so that minicnn imports without them.
-OPTIONAL = ("cupy", "onnx", "google.protobuf", "matplotlib", "fcntl")
+OPTIONAL = ("cupy", "onnx", "google.protobuf", "matplotlib", "fcntl", "hypothesis")
 
 
 def module_name(path, package=PACKAGE):
@@ -112,15 +112,7 @@ def _files():
     return sorted(PACKAGE.rglob("*.py"))
 
 
-def _pending(path):
-    """The importer's own ``from ..model import Sequential`` inside a function: the ONNX
-    importer is being split on another branch, which moves it (the mark goes at the merge)."""
-    if path.relative_to(PACKAGE).as_posix() == "onnx/importers.py":
-        return pytest.mark.xfail(strict=True, reason="moved by the importer's split (another branch)")
-    return ()
-
-
-@pytest.mark.parametrize("path", [pytest.param(p, id=p.relative_to(PACKAGE).as_posix(), marks=_pending(p))
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.relative_to(PACKAGE).as_posix())
                                   for p in _files()])
 def test_imports_inside_functions_are_only_of_optional_dependencies(path):
     inside = [(name, line) for name, line, in_function in imports(path)

@@ -4,6 +4,8 @@ import sys
 import tempfile
 
 from .catalog import EXERCISES, signature
+from .checker import check_file
+from .glue import train as run, write_skeletons
 
 
 def _needs_hypothesis():
@@ -37,7 +39,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.command == "new":
-        from .glue import write_skeletons
         return 0 if write_skeletons(args.dir) else 1
     missing = _needs_hypothesis()
     if missing:
@@ -49,9 +50,7 @@ def main(argv=None):
         set_hypothesis_home_dir(home)
         try:
             if args.command == "check":
-                from .checker import check_file
                 return check_file(args.file, only=args.only)[0]
-            from .glue import train as run
             return 0 if run(args.dir, quick=args.quick, data_dir=args.data_dir, seed=args.seed) is not None else 1
         finally:
             set_hypothesis_home_dir(None)            # Hypothesis's default again

@@ -18,7 +18,9 @@ import time
 
 import numpy as np
 
-from .. import layers as L, losses, optim
+from .. import data, layers as L, losses, optim
+from .._rng import manual_seed
+from ..model import Sequential
 from ..io import atomic_write
 from . import reference
 from .cases import GRADIENT
@@ -216,7 +218,6 @@ def build(fns, quick):
     dense = lambda i, o: yours("dense_forward", "dense_backward", lambda: L.Dense(i, o),
                                lambda f, b: YourDense(i, o, f, b))
     c1, c2, hidden = (8, 16, 64) if quick else (32, 64, 128)
-    from ..model import Sequential
     model = Sequential([conv(1, c1), relu(), pool(), conv(c1, c2), relu(), pool(),
                         L.Flatten(), dense(c2 * 7 * 7, hidden), relu(), dense(hidden, 10)])
     loss = YourCrossEntropy(fns["softmax_cross_entropy"]) if "softmax_cross_entropy" in fns else losses.CrossEntropy()
@@ -231,8 +232,6 @@ def build(fns, quick):
 def train(folder, quick=False, data_dir=None, seed=0, write=print):
     """Train the MNIST CNN with the learner's passing functions from ``folder``; returns the
     test accuracy, or None when a function fails its checks (or a file does not import)."""
-    from .. import data
-    from .._rng import manual_seed
     if not os.path.isdir(folder):
         write(f"{folder} is not a folder: train takes the folder of your files "
               f"(python -m minicnn.exercises new {folder} writes the skeletons into a new one)")
