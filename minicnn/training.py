@@ -27,7 +27,9 @@ batch). ``evaluate`` returns floats and ``predict`` a NumPy array, on either dev
 """
 import math
 import os
+import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -257,6 +259,7 @@ def _check_fit_arguments(model, x, y, loss, optimizer, epochs, validation_data, 
         raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a minicnn optimiser such as SGD(...), got {type(optimizer).__name__}")
+    _check_optimizer_holds_model(optimizer, model)
     epochs = check_int(epochs, "epochs", 1)
     check_bool(progress, "progress")
     if checkpoint is not None:
@@ -276,6 +279,45 @@ def _check_fit_arguments(model, x, y, loss, optimizer, epochs, validation_data, 
         if not isinstance(c, Callback):
             raise TypeError(f"callbacks[{i}] must be a Callback or a learning-rate schedule, got {type(c).__name__}")
     return epochs, callbacks, checkpoint
+
+
+def _check_optimizer_holds_model(optimizer, model):
+    """The optimiser updates the model's trainable parameters. Holding none of them, it
+    would train nothing: a ValueError (Keras refuses an optimiser built for other
+    variables; PyTorch trains nothing and says nothing). Missing some, it leaves them as
+    they are: a warning, since training only a head with an optimiser of its own is
+    PyTorch's idiom; freezing the rest says so and skips their gradients. Frozen
+    parameters (``requires_grad=False``) need no optimiser."""
+    trainable = {name: p for name, p in model.named_parameters().items() if p.requires_grad}
+    held = {id(p) for p in optimizer.params}
+    missing = [name for name, p in trainable.items() if id(p) not in held]
+    if not missing:
+        return
+    values = lambda names: f"{sum(trainable[name].size for name in names):,}"
+    if len(missing) == len(trainable):
+        raise ValueError(
+            f"optimizer holds none of the model's {values(missing)} trainable parameters ({len(missing)} "
+            f"tensors: {_some(missing)}), so fit would train nothing: it was made for other parameters, another "
+            "model's, or this model's before layers were added or replaced. Make it once the model is complete: "
+            f"{type(optimizer).__name__}(model.parameters(), ...)")
+    _warn_the_caller(
+        f"optimizer misses {values(missing)} of the model's {values(trainable)} trainable parameters "
+        f"({len(missing)} of {len(trainable)} tensors: {_some(missing)}): fit leaves them as they are. Make "
+        "the optimiser from model.parameters() once the model is complete, or freeze what should not "
+        "train (layer.trainable = False)")
+
+
+def _some(names, shown=4):
+    """The first few of ``names``, for a message."""
+    return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
+
+
+def _warn_the_caller(message):
+    """A UserWarning at the first line outside minicnn (the call of fit or model.fit)."""
+    frame, level = sys._getframe(), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("minicnn."):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def _check_samples(x, name):
