@@ -883,7 +883,8 @@ def small_model(dtype=np.float32):
                         st.just(L.ReLU())))
 def test_sequential_constructor_any(layers):
     model, err = call_cleanly(mc.Sequential, layers, names=("layers",))
-    ok = isinstance(layers, (list, tuple)) and all(isinstance(v, L.Layer) for v in layers)
+    ok = isinstance(layers, (list, tuple)) and all(isinstance(v, L.Layer) for v in layers) and \
+        len({id(v) for v in layers}) == len(layers)          # one layer object in one place only
     assert (err is None) == ok
     if ok:
         assert model.layers == list(layers)

@@ -490,6 +490,9 @@ def check_input_shape(layer, input_shape):
         want = _LAYOUTS.get(layer.input_ndim, f"{(layer.input_ndim or 0) - 1} dimensions") \
             if layer.input_ndim is not None else f"at least {layer.min_ndim - 1} dimensions"
         raise ValueError(f"{type(layer).__name__} takes per-sample input {want}, got input_shape {shape}")
+    if 0 in shape:             # a mean of nothing is NaN, a window over nothing has no position
+        raise ValueError(f"{type(layer).__name__} takes no empty axis: x must hold at least one value along "
+                         f"every axis of a sample, got input_shape {shape}")
     if layer.channel_check is not None:
         axis, attribute, word = layer.channel_check
         got, expected = shape[axis - 1 if axis > 0 else axis], getattr(layer, attribute)
