@@ -6,6 +6,7 @@ Every check uses :func:`msg`, which requires *all* the given fragments to
 appear in the message (in any order), so a raw NumPy error of the same class
 cannot pass by accident. Happy paths sit next to the checks they border.
 """
+import contextlib
 import re
 import warnings
 
@@ -241,6 +242,22 @@ def test_a_window_or_output_far_larger_than_the_input_is_refused_before_it_is_al
     for training in (False, True):
         with pytest.raises(ValueError, match=msg(*fragments, "64 times")):
             layer.forward(np.zeros(shape, np.float32), training=training)
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("make, shape", [
+    (lambda: L.Conv2D(1, 2, 100, dtype=np.float64), (1, 1, 100, 100)),        # a Dense written as a convolution
+    (lambda: L.Conv2D(8, 2, (70, 1), dtype=np.float64), (2, 8, 70, 3)),        # the wide grid's path
+    (lambda: L.Conv1D(2, 1, 200, padding=10, dtype=np.float64), (1, 2, 190)),
+    (lambda: L.AvgPool2D(100, ceil_mode=True), (1, 1, 100, 100)),
+])
+def test_a_kernel_as_large_as_the_input_trains(make, shape, reference):
+    """Only what the user asks of a layer is held against its input: the convolution that
+    computes dx (the output's gradient, 1x1 here, padded by 99) is not "far larger"."""
+    layer = make()
+    with mc.reference_paths() if reference else contextlib.nullcontext():
+        y = layer.forward(np.ones(shape), training=True)
+        assert layer.backward(np.ones_like(y)).shape == shape
 
 
 @pytest.mark.parametrize("make, shape, out_shape", [
