@@ -1,5 +1,6 @@
 """Files users keep: written atomically, read without pickle."""
 import ast
+import threading
 import contextlib
 import lzma
 import math
@@ -206,6 +207,10 @@ def _read_headers(archive, file_size, refuse):
     return headers
 
 
+#: CPython 3.11's ast module keeps its recursion depth in shared state, so two threads parsing
+#: at once can fail with "AST constructor recursion depth mismatch" (CPython issue 106905):
+#: models loaded in several threads parse their headers one at a time.
+_AST_LOCK = threading.Lock()
 _NPY_VERSIONS = {b"\x01\x00": "<H", b"\x02\x00": "<I"}     # version: its header length's format
 _NPY_MAX_HEADER = 10000                                     # NumPy's own limit (_MAX_HEADER_SIZE)
 
@@ -235,7 +240,8 @@ def _read_npy_header(member):
     if len(text) < length:
         raise ValueError("it ends inside its header")
     try:
-        header = ast.literal_eval(text.decode("latin1"))
+        with _AST_LOCK:
+            header = ast.literal_eval(text.decode("latin1"))
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         raise ValueError("its header is damaged (not the text of a Python dict)") from None
     if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
