@@ -13,6 +13,12 @@ import zlib
 
 import numpy as np
 
+#: CPython 3.11's ast module keeps its recursion depth in shared state, so two threads parsing
+#: at once can fail with "AST constructor recursion depth mismatch" (CPython issue 106905):
+#: models loaded in several threads parse their .npy headers (ast.literal_eval, here and in
+#: NumPy's reader) one at a time.
+_AST_LOCK = threading.Lock()
+
 try:
     import fcntl
 except ImportError:          # Windows: no locks, so leftover temporaries are not cleaned up
@@ -124,7 +130,7 @@ class _Npz:
 
     def read(self, key):
         try:
-            with self._archive.open(key + ".npy") as member:
+            with self._archive.open(key + ".npy") as member, _AST_LOCK:     # NumPy parses the header too
                 return np.lib.format.read_array(member, allow_pickle=False)
         except _DAMAGED as exc:             # the zip or compression layer: its error is the cause
             raise self._refuse(f"its member {key!r} is damaged ({type(exc).__name__}: {exc})") from exc
@@ -207,10 +213,6 @@ def _read_headers(archive, file_size, refuse):
     return headers
 
 
-#: CPython 3.11's ast module keeps its recursion depth in shared state, so two threads parsing
-#: at once can fail with "AST constructor recursion depth mismatch" (CPython issue 106905):
-#: models loaded in several threads parse their headers one at a time.
-_AST_LOCK = threading.Lock()
 _NPY_VERSIONS = {b"\x01\x00": "<H", b"\x02\x00": "<I"}     # version: its header length's format
 _NPY_MAX_HEADER = 10000                                     # NumPy's own limit (_MAX_HEADER_SIZE)
 
