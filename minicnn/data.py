@@ -637,6 +637,8 @@ class ImageFolder:
 
     def __init__(self, root, size=None, channels=3, crop=None, normalize=None, verify=False,
                  skip_unreadable=False):
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be a folder's name (str or os.PathLike), got {type(root).__name__} {root!r}")
         root = check_path(root, "root", refuse_folder=False)
         if not os.path.exists(root):
             raise FileNotFoundError(f"root {root!r}: no such folder")
@@ -655,6 +657,7 @@ class ImageFolder:
         self.class_to_idx = {name: k for k, name in enumerate(self.classes)}
         self.skipped = []
         self.samples = []                      # (path, class index), torchvision's name
+        self._image_size = self.size or (0, 0)
         sizes = {}
         for k, name in enumerate(self.classes):
             found = self._scan_class(os.path.join(root, name), sizes, verify, skip_unreadable)
@@ -663,8 +666,6 @@ class ImageFolder:
         self.labels.flags.writeable = False
         if self.size is None:
             self._image_size = next(iter(sizes))
-        else:
-            self._image_size = self.size
 
     def _scan_class(self, folder, sizes, verify, skip_unreadable):
         """The readable image files below one class folder, sorted."""
@@ -731,18 +732,31 @@ class ImageFolder:
             if not -len(self) <= i < len(self):
                 raise IndexError(f"index {i} is out of range for an ImageFolder of {len(self)} images")
             return self._load(self.samples[i][0])
-        if isinstance(index, slice):
-            rows = range(len(self))[index]
-        else:
-            rows = np.arange(len(self))[to_numpy(index) if is_array(index) else np.asarray(index)] \
-                if isinstance(index, (list, tuple)) or is_array(index) else None
-            if rows is None:
-                raise TypeError(f"an ImageFolder is indexed by an int, a slice or an array of indices, "
-                                f"got {type(index).__name__}")
+        rows = range(len(self))[index] if isinstance(index, slice) else self._rows(index)
         batch = np.empty((len(rows), *self.shape[1:]), dtype=np.float32)
         for j, i in enumerate(rows):
             batch[j] = self._load(self.samples[i][0])
         return batch
+
+    def _rows(self, index, name="index"):
+        """The sample numbers an int array, a list or a boolean mask selects, checked."""
+        if not (isinstance(index, (list, tuple)) or is_array(index)):
+            raise TypeError(f"an ImageFolder is indexed by an int, a slice or an array of indices, "
+                            f"got {type(index).__name__}")
+        index = to_numpy(index) if is_array(index) else np.asarray(index)
+        if index.size == 0:
+            return np.zeros(0, np.int64)
+        if index.ndim != 1 or index.dtype.kind not in "biu":
+            raise TypeError(f"{name} must be ints or a boolean mask, one dimension, got {index.dtype} "
+                            f"of shape {index.shape}")
+        if index.dtype.kind == "b":
+            if len(index) != len(self):
+                raise IndexError(f"a boolean {name} must have one value per image ({len(self)}), got {len(index)}")
+            return np.flatnonzero(index)
+        bad = (index < -len(self)) | (index >= len(self))
+        if bad.any():
+            raise IndexError(f"{name} {int(index[bad][0])} is out of range for an ImageFolder of {len(self)} images")
+        return index % len(self)
 
     def __array__(self, *args, **kwargs):
         raise TypeError("an ImageFolder is read a batch at a time (folder[i:j]); folder[:] decodes every "
@@ -764,7 +778,7 @@ class ImageFolder:
     # -- parts ---------------------------------------------------------------------
     def subset(self, indices):
         """A folder of the images at ``indices`` (an int array or a list), same classes and settings."""
-        rows = np.arange(len(self))[np.asarray(indices, dtype=np.int64)]
+        rows = self._rows(indices, "indices")
         if len(rows) == 0:
             raise ValueError("subset: indices select no image")
         part = copy.copy(self)

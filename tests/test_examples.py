@@ -374,6 +374,19 @@ def test_the_pretrain_script_lists_the_recipes(capsys):
 TORCH_NET = os.path.join(ROOT, "tests", "data", "torch_shapes_net.onnx")
 
 
+def test_the_pytorch_network_imports_with_its_batchnorm_layers():
+    """tests/data/torch_shapes_net.onnx, exported as docs/transfer.md exports torchvision's networks
+    (do_constant_folding=False): every BatchNorm kept, and PyTorch's outputs to float32 rounding."""
+    pytest.importorskip("onnx")
+    import minicnn.onnx
+    model = minicnn.onnx.load(TORCH_NET)
+    expected = np.load(os.path.join(ROOT, "tests", "data", "torch_shapes_expected.npz"))
+    np.testing.assert_allclose(model.predict(expected["x"]), expected["logits"], rtol=1e-4, atol=1e-5)
+    leaves = lambda layers: [x for layer in layers for x in [layer, *leaves(layer.sublayers())]]
+    assert sum(isinstance(layer, L.BatchNorm) for layer in leaves(model)) == 7        # 1 + 3 + 3
+    assert model.num_params() == 72_915
+
+
 def test_finetune_folder_on_a_folder_of_shapes_with_a_pytorch_network(tmp_path):
     """The path of torchvision's networks: an ONNX file exported with its BatchNorm kept (a small
     ResNet trained in PyTorch on other shapes), ImageNet's normalisation, features extracted

@@ -112,10 +112,12 @@ def test_normalisation_by_name_or_pair(modes):
     (dict(crop=1.5, size=4), ValueError, "crop"),
     (dict(crop=0.5), ValueError, "crop needs size"),
     (dict(verify="yes"), TypeError, "verify must be True or False"),
+    (dict(root=3), TypeError, "root must be a folder's name"),
+    (dict(root=""), ValueError, "root must be a file name"),
 ])
 def test_bad_arguments_name_themselves(modes, kwargs, error, match):
     with pytest.raises(error, match=match):
-        data.ImageFolder(modes[0], **kwargs)
+        data.ImageFolder(**{"root": modes[0], **kwargs})
 
 
 def test_indexing_like_an_array(modes):
@@ -129,8 +131,16 @@ def test_indexing_like_an_array(modes):
     assert folder[3:3].shape == (0, 3, 6, 8)
     with pytest.raises(IndexError, match="index 6 is out of range for an ImageFolder of 6"):
         folder[6]
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="index 9 is out of range for an ImageFolder of 6 images"):
         folder[[0, 9]]
+    with pytest.raises(IndexError, match="a boolean index must have one value per image .6., got 2"):
+        folder[np.array([True, False])]
+    with pytest.raises(TypeError, match="index must be ints or a boolean mask"):
+        folder[np.array([0.5])]
+    with pytest.raises(IndexError, match="indices -7 is out of range"):
+        folder.subset([-7])
+    with pytest.raises(TypeError, match="indexed by an int, a slice or an array"):
+        folder.subset(3)
     with pytest.raises(TypeError, match="indexed by an int, a slice or an array"):
         folder["a"]
     with pytest.raises(TypeError, match="read a batch at a time"):
@@ -176,9 +186,10 @@ def test_hidden_and_non_image_files_are_skipped(tmp_path):
     assert folder.skipped == [(str(tmp_path / "cat" / "notes.txt"), "not an image file name")]
 
 
-def jpeg_bytes(h=32, w=32):
+def jpeg_bytes(h=64, w=64):
+    """A JPEG of noise: its compressed data, which damage hits, is most of the file."""
     buffer = io.BytesIO()
-    Image.fromarray(noise(h, w, 3)).save(buffer, format="JPEG")
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buffer, format="JPEG")
     return buffer.getvalue()
 
 
@@ -241,7 +252,7 @@ def test_a_truncated_or_corrupt_jpeg_is_refused_when_read_or_verified(tmp_path, 
         blob = bytearray(blob)
         blob[len(blob) // 2:len(blob) // 2 + 200] = b"\xff" * 200
         blob = bytes(blob)
-    save(tmp_path / "a" / "fine.png", noise(32, 32, 3))
+    save(tmp_path / "a" / "fine.png", noise(64, 64, 3))
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "photo.jpg").write_bytes(blob)
     folder = data.ImageFolder(tmp_path)                  # a sound header: found when decoded
@@ -255,7 +266,7 @@ def test_a_truncated_or_corrupt_jpeg_is_refused_when_read_or_verified(tmp_path, 
     with pytest.raises(ValueError, match=r"the class 'b' has no readable image \(1 image files"):
         data.ImageFolder(tmp_path, verify=True, skip_unreadable=True)
     (tmp_path / "b" / "other.png").write_bytes(b"")
-    save(tmp_path / "b" / "good.png", noise(32, 32, 3))
+    save(tmp_path / "b" / "good.png", noise(64, 64, 3))
     folder = data.ImageFolder(tmp_path, verify=True, skip_unreadable=True)
     assert [os.path.basename(p) for p, _ in folder.samples] == ["fine.png", "good.png"]
     assert sorted(os.path.basename(p) for p, _ in folder.skipped) == ["other.png", "photo.jpg"]
