@@ -222,11 +222,11 @@ def main(argv=None):
 
     load = os.getloadavg()[0]
     print(f"Pretrained body: {mc.models.list_weights('transfer_cnn')[0]['recipe']}")
-    start, cells, sizes = time.perf_counter(), [], {}
+    start, cells, sizes, tested = time.perf_counter(), [], {}, {}
     for target in targets:
         (x_train, y_train), (x_test, y_test), classes = load_target(target, args)
         test = (x_test[:args.test_limit], y_test[:args.test_limit])
-        sizes[target] = len(y_train) // classes
+        sizes[target], tested[target] = len(y_train) // classes, len(test[1])
         for n in args.labels:
             for seed in range(args.seed, args.seed + args.seeds):
                 chosen = balanced_subset(y_train, n, np.random.default_rng([seed, n]))
@@ -241,15 +241,16 @@ def main(argv=None):
     seconds = time.perf_counter() - start
     summary = summarise(cells)
     text = table(summary, targets, args.labels, ways)
-    print(f"\n{text}\n\n{len(cells)} runs in {seconds / 60:.1f} min on {len(test[1])}-image test sets per target "
-          f"(load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, {os.cpu_count()} cores)")
+    print(f"\n{text}\n\n{len(cells)} runs in {seconds / 60:.1f} min, tested on "
+          + ", ".join(f"{n:,} images ({t})" for t, n in tested.items())
+          + f" (load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, {os.cpu_count()} cores)")
     os.makedirs(args.out, exist_ok=True)
     write_json(os.path.join(args.out, "transfer_learning.json"), {
         "settings": {"targets": targets, "labels_per_class": args.labels, "ways": ways, "seeds": args.seeds,
                      "first_seed": args.seed, "budget": args.budget, "batch_size": args.batch_size, "lr": args.lr,
                      "body_lr": args.body_lr, "test_limit": args.test_limit, "device": args.device},
         "pretrained": mc.models.list_weights("transfer_cnn")[0]["recipe"],
-        "seconds": seconds, "load_average": [load, os.getloadavg()[0]], "cores": os.cpu_count(),
+        "test_images": tested, "seconds": seconds, "load_average": [load, os.getloadavg()[0]], "cores": os.cpu_count(),
         "summary": [{"target": t, "labels_per_class": n, "way": w, "mean": m, "std": s, "seeds": k}
                     for (t, n, w), (m, s, k) in summary.items()],
         "table": text, "cells": cells})
