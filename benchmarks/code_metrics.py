@@ -17,8 +17,12 @@ What is counted:
   longest function in ``minicnn/``;
 - the calls between ``Conv2D._forward`` (the maths, after ``Layer.forward``'s checks) and its matrix product: the module-level minicnn
   functions entered, depth first in source order, before the first ``@`` (or
-  ``np.matmul``/``np.dot``) runs, along the reference path (fast paths switched off), checks
-  and ``array_module`` (the choice of NumPy or CuPy) not counted.
+  ``np.matmul``/``np.dot``) runs, along the reference path (fast paths switched off: a call
+  ``fastest(F.name, x)`` counts as a call of the reference ``F.name``), checks
+  and ``minicnn/devices.py`` (``array_module``, the choice of NumPy or CuPy, and the helpers
+  for what differs between them) not counted;
+- the files and functions one convolution walks through, forward and backward, by a call
+  trace (``conv_trace.py``, which says what its "reading path" leaves out).
 
 Targets minicnn holds itself to, so that a layer's maths reads at a glance: every
 _forward/_backward <= 15, fit <= 40, no function over 60, validation <= 10% of the layer
@@ -31,6 +35,8 @@ import json
 import os
 import sys
 import tokenize
+
+import conv_trace
 
 CHECKERS = ("check_", "_check", "pair", "_as_")
 TARGETS = {"forward/backward": 15, "fit": 40, "function": 60, "layer validation %": 10}
@@ -188,12 +194,15 @@ def calls_to_matmul(modules, start_module, start_function):
         for child in _in_order(node):
             if is_product(child):
                 return True
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id == "fastest" \
+                    and child.args:          # fastest(F.name, x): the reference F.name, as called
+                child = ast.Call(func=child.args[0], args=[], keywords=[])
             if isinstance(child, ast.Call):
                 target = resolve(module, child)
                 if target is not None and depth < 12:
                     mod, name = target
-                    if name.startswith("_check") or name.startswith("check_") or name == "array_module":
-                        continue              # checks, and the one-line choice of NumPy or CuPy, are not the maths
+                    if name.startswith("_check") or name.startswith("check_") or mod.name.endswith(".devices"):
+                        continue              # checks, and the choice of NumPy or CuPy (devices.py), are not the maths
                     entered.append(f"{mod.name.split('.')[-1]}.{name}")
                     if walk(mod, mod.functions[name], depth + 1):
                         return True
@@ -262,6 +271,7 @@ def measure(root):
         "fit_lines": training.length(training.functions["fit"]),
         "longest_function": {"name": longest[1], "lines": longest[0]},
         "conv_forward_to_matmul": {"calls": len(chain) if found else None, "chain": chain},
+        "conv_trace": conv_trace.measure(root),
     }
 
 
@@ -281,6 +291,7 @@ def report(m):
           f"code lines (target <= {TARGETS['function']})")
     chain = m["conv_forward_to_matmul"]
     print(f"Conv2D._forward to its matrix product: {chain['calls']} calls: " + " -> ".join(chain["chain"]))
+    conv_trace.report(m["conv_trace"])
 
 
 def main(argv=None):

@@ -1,11 +1,16 @@
-"""Argument checks shared by every public function.
+"""Generic value checks: numbers, dtypes, arrays, labels, file names, devices, and the
+layers' constructor arguments (paddings, groups, sizes).
 
 Each helper raises a ``ValueError`` or ``TypeError`` whose message names the
 argument and says what was expected, so that a user never has to decode a
-NumPy broadcasting traceback.
+NumPy broadcasting traceback. The checks that belong to one part of minicnn live
+beside it: the layer protocol's (forward, backward, layers as arguments) in
+:mod:`minicnn.layers.base`, the losses' in :mod:`minicnn.losses`, the optimisers'
+in :mod:`minicnn.optim`. This module imports nothing of minicnn's but
+:mod:`minicnn.devices`, so that any module may import it.
 """
 import numbers
-from collections.abc import Mapping
+import os
 
 import numpy as np
 
@@ -103,13 +108,42 @@ def check_shape(shape, name="input_shape"):
     return tuple(check_int(s, f"{name}[{i}]", 0) for i, s in enumerate(shape))
 
 
+#: "Far larger" than the input: a window, a padding or an output size of more than this many
+#: times the input's size along its axis. A layer refuses it before allocating anything of
+#: that size (PyTorch would try: MaxPool2d(10**6, ceil_mode=True) on 4x4 pads to 10**6 x 10**6).
+#: Real networks stay far below: GoogLeNet's 3x3 ceil-mode pool on 2x2, AlexNet's adaptive
+#: 6x6 on 1x1, a ResNet's 7x7 convolution on 1x1.
+FAR_LARGER = 64
+
+
+def check_not_far_larger(values, sizes, what, who, inputs=None):
+    """Each of ``values`` (a window, padding or output size per axis) at most ``FAR_LARGER``
+    times the input's size along the same axis, ``sizes``. ``what`` names the argument and its
+    value in the message, ``who`` the layer, ``inputs`` the input (default "the input HxW")."""
+    if any(v > FAR_LARGER * max(n, 1) for v, n in zip(values, sizes)):
+        inputs = inputs or "the input " + "x".join(map(str, sizes))
+        raise ValueError(f"{who}: {what} is far larger than {inputs} (more than {FAR_LARGER} times its size "
+                         "along an axis): refused before anything of that size is allocated")
+
+
+def check_window_not_far_larger(input_hw, kernel_size, pads, dilation, who):
+    """A layer's window (its dilation included) and padding, each at most ``FAR_LARGER`` times
+    its input ``(H, W)`` along every axis (a 1-D layer's are one row high). Checked where the
+    layer takes its input, not inside the maths: the convolution that computes dx may pad the
+    output's gradient far beyond its size (a 100x100 kernel on 100x100 has a 1x1 output)."""
+    (h, w), (kh, kw), (dh, dw) = input_hw, kernel_size, dilation
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    dilated = f" with dilation {dh}x{dw} (a window {eh}x{ew})" if (dh, dw) != (1, 1) else ""
+    check_not_far_larger((eh, ew), (h, w), f"kernel_size {kh}x{kw}{dilated}", who)
+    check_not_far_larger((max(pads[0]), max(pads[1])), (h, w), f"padding {max(pads[0])}x{max(pads[1])}", who)
+
+
 def check_path(path, name="path", text_only=True, folder_must_exist=False, refuse_folder=True):
     """``path`` as ``os.fspath`` gives it: a usable file name, not a folder.
 
     str and os.PathLike (also bytes unless ``text_only``); not empty, no NUL
     character; with ``folder_must_exist``, the folder it names must exist (a
     file about to be written)."""
-    import os
     kinds = (str, os.PathLike) if text_only else (str, bytes, os.PathLike)
     if not isinstance(path, kinds):
         raise TypeError(f"{name} must be a file name (str or os.PathLike), got {type(path).__name__} {path!r}")
@@ -207,45 +241,6 @@ def check_choice(value, name, choices):
 
 
 
-# ---------------------------------------------------------------------------
-# Per-call checks of the layers (run by the Layer base class around forward/backward)
-# ---------------------------------------------------------------------------
-def check_layers(layers, name="layers"):
-    """A list or tuple of minicnn layers (a Chain's), as a list."""
-    from .layers.base import Layer
-    if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
-        raise TypeError(f"{name} must be a list of minicnn layers, got {type(layers).__name__}")
-    return [check_layer(layer, f"{name}[{i}]") for i, layer in enumerate(layers)]
-
-
-def check_layer(layer, name="layer"):
-    """One minicnn layer."""
-    from .layers.base import Layer
-    if not isinstance(layer, Layer):
-        raise TypeError(f"{name} must be a minicnn Layer, got {type(layer).__name__} {layer!r:.80}")
-    return layer
-
-
-def check_distinct_layers(branches):
-    """No layer in two branches (Chains): a layer keeps one cache, so it can run in one place."""
-    seen = {}
-    for k, branch in enumerate(branches):
-        for layer in branch.layers:
-            if seen.setdefault(id(layer), k) != k:
-                raise ValueError(f"branches[{seen[id(layer)]}] and branches[{k}] hold the same layer "
-                                 f"{layer!r:.60}; give each branch its own layers")
-
-
-def check_forward_input(layer, x):
-    """``x`` fits ``layer``: a float ndarray with the dimensions the layer declares,
-    whose per-sample shape ``layer.output_shape`` accepts (channels, window size)."""
-    check_array(x, "x", ndim=layer.input_ndim)
-    check_on_device(x, "x", layer.device, f"{type(layer).__name__}'s parameters")
-    if x.ndim < layer.min_ndim:
-        raise ValueError(f"x must have at least {layer.min_ndim} dimensions (N, ...), got shape {x.shape}")
-    layer.output_shape(x.shape[1:])
-
-
 def check_on_device(x, name, device, whose):
     """The array ``x`` lives on ``device`` ("cpu" or "cuda"), where ``whose`` (the layer's
     parameters, the model) are: mixing the two is a TypeError that says how to move which."""
@@ -257,49 +252,10 @@ def check_on_device(x, name, device, whose):
                         "themselves)")
 
 
-def check_grad(grad_out, expected_shape, device="cpu"):
-    """``grad_out`` is a float array of the shape the forward pass produced, on ``device``."""
-    check_array(grad_out, "grad_out")
-    check_on_device(grad_out, "grad_out", device, "the layer's parameters")
-    if grad_out.shape != tuple(expected_shape):
-        raise ValueError(f"grad_out must have the forward output's shape {tuple(expected_shape)}, "
-                         f"got {grad_out.shape}")
-    return grad_out
 
-
-_LAYOUTS = {4: "(C, H, W)", 3: "(C, L)"}      # per-sample layouts, for error messages
-
-
-def check_input_shape(layer, input_shape):
-    """A per-sample shape the layer's declaration accepts (``input_ndim``/``min_ndim`` and
-    ``channel_check``, see :class:`minicnn.layers.Layer`), as a tuple."""
-    shape = check_shape(input_shape, "input_shape")
-    ndim = len(shape) + 1                                      # with the batch axis
-    if (layer.input_ndim is not None and ndim != layer.input_ndim) or ndim < layer.min_ndim:
-        want = _LAYOUTS.get(layer.input_ndim, f"{(layer.input_ndim or 0) - 1} dimensions") \
-            if layer.input_ndim is not None else f"at least {layer.min_ndim - 1} dimensions"
-        raise ValueError(f"{type(layer).__name__} takes per-sample input {want}, got input_shape {shape}")
-    if layer.channel_check is not None:
-        axis, attribute, word = layer.channel_check
-        got, expected = shape[axis - 1 if axis > 0 else axis], getattr(layer, attribute)
-        if got != expected:
-            raise ValueError(f"x has {got} {word} but the layer expects {expected} (input shape {shape})")
-    return shape
-
-
-def check_backward_ready(layer):
-    """A training forward ran since the layer's last backward: one backward per forward."""
-    if getattr(layer, "_ready", False):
-        return
-    name = type(layer).__name__
-    if getattr(layer, "_used", False):
-        raise RuntimeError(
-            f"{name}.backward() was already called once after the last forward(x, training=True): "
-            "one backward per forward, as in PyTorch (it frees the cache it used); run forward again")
-    raise RuntimeError(f"{name}.backward() needs a preceding forward(x, training=True); "
-                       "forward in eval mode (training=False) keeps nothing to differentiate")
-
-
+# ---------------------------------------------------------------------------
+# The layers' constructor arguments
+# ---------------------------------------------------------------------------
 def check_conv_padding(padding, dims=2):
     """A convolution's ``padding``: "valid", "same", or an int (or, in 2-D, a pair) >= 0."""
     if isinstance(padding, str):
@@ -355,10 +311,18 @@ def check_reshape(input_shape, shape):
     return size
 
 
+def check_axis(axis, ndim, name="axis"):
+    """``axis`` an int that indexes one of ``ndim`` dimensions (negative ones count from the
+    end), returned as an int."""
+    axis = check_int(axis, name)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name} {axis} is out of range for an array of {ndim} dimensions")
+    return axis
+
+
 def check_softmax_axis(axis, ndim):
     """Softmax's axis fits an input of ``ndim`` dimensions and is not the batch axis."""
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis {axis} is out of range for input with {ndim} dimensions")
+    check_axis(axis, ndim)
     if axis % ndim == 0:
         raise ValueError("Softmax over axis 0 would mix the samples of a batch; use axis >= 1")
 
@@ -382,217 +346,8 @@ def check_reshape_target(shape):
     return shape
 
 
-# ---------------------------------------------------------------------------
-# Losses: what forward(pred, target) takes
-# ---------------------------------------------------------------------------
-def check_logits_and_target(logits, target):
-    """CrossEntropy's arguments: finite logits (N, C), N and C >= 1, and integer labels (N,)
-    in [0, C) or non-negative finite probabilities (N, C)."""
-    check_array(logits, "logits", ndim=2)
-    n, c = logits.shape
-    if n == 0 or c == 0:
-        raise ValueError(f"logits must hold at least one sample and one class, got shape {logits.shape}")
-    # the values are checked on the CPU only: on a GPU each check would wait for it (fit
-    # checks the labels of each batch on the host instead, see check_target_values)
-    on_host = device_of(logits) == "cpu"
-    if on_host and not np.all(np.isfinite(logits)):
-        raise ValueError("logits contain NaN or inf (a diverging model? try a smaller lr)")
-    if not is_array(target):
-        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
-    check_on_device(target, "target", device_of(logits), "the logits")
-    check_target_values(target, logits.shape, on_host)
-    return logits, target
-
-
-def check_target_values(target, logits_shape, values=True):
-    """CrossEntropy's ``target`` for logits of ``logits_shape`` (N, C): labels (N,) in [0, C)
-    or non-negative finite probabilities (N, C); the values only with ``values`` (``fit``
-    calls this on the host batch of a model on the GPU, before moving it)."""
-    n, c = logits_shape
-    if target.ndim == 1:
-        if target.dtype.kind not in "iu":
-            raise TypeError(f"target labels of shape (N,) must be integers, got dtype {target.dtype}")
-        if target.shape[0] != n:
-            raise ValueError(f"target has {target.shape[0]} labels but logits has {n} rows")
-        if values and (target.min() < 0 or target.max() >= c):
-            raise ValueError(f"target labels must be in [0, {c}) for {c} classes, "
-                             f"got values in [{target.min()}, {target.max()}]")
-    elif target.ndim == 2:
-        if target.dtype.kind != "f":
-            raise TypeError(f"target of shape {target.shape} has dtype {target.dtype}: integer class labels "
-                            f"must have shape (N,) (try target.ravel()), and probabilities (N, C) must be floats")
-        if target.shape != (n, c):
-            raise ValueError(f"target probabilities must have the logits' shape {(n, c)}, got {target.shape}")
-        if values and (not np.all(np.isfinite(target)) or np.any(target < 0)):
-            raise ValueError("target probabilities must be finite and non-negative")
-    else:
-        raise ValueError(f"target must be labels (N,) or probabilities (N, C), got shape {target.shape}")
-
-
-def check_pred_and_target(pred, target):
-    """MSE's arguments: a non-empty float ``pred`` and a numeric ``target`` of its shape."""
-    check_array(pred, "pred")
-    if not is_array(target):
-        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
-    check_on_device(target, "target", device_of(pred), "the predictions")
-    if target.dtype.kind not in "biuf":
-        raise TypeError(f"target must be numeric, got dtype {target.dtype}")
-    if target.shape != pred.shape:
-        raise ValueError(f"target must have pred's shape {pred.shape}, got {target.shape}")
-    if pred.size == 0:
-        raise ValueError("pred must not be empty")
-    return pred, target
-
-
-# ---------------------------------------------------------------------------
-# Optimisers
-# ---------------------------------------------------------------------------
-def check_params(params):
-    """A non-empty list of distinct minicnn Parameters (one Parameter is taken as a list)."""
-    from .parameter import Parameter
-    if isinstance(params, Parameter):
-        params = [params]
-    else:
-        try:
-            params = list(params)
-        except TypeError:
-            raise TypeError(f"params must be an iterable of minicnn Parameters (pass model.parameters()), "
-                            f"got {type(params).__name__}") from None
-    if not params:
-        raise ValueError("params is empty: the optimiser needs at least one Parameter "
-                         "(pass model.parameters())")
-    for i, p in enumerate(params):
-        if not isinstance(p, Parameter):
-            raise TypeError(f"params[{i}] must be a minicnn Parameter, got {type(p).__name__} "
-                            "(pass model.parameters())")
-        if any(p is q for q in params[:i]):
-            raise ValueError(f"params[{i}] appears twice in params: it would be updated twice per step")
-    return params
-
-
-def check_param_groups(params, hyper_names):
-    """An optimiser's ``params``: an iterable of Parameters (one group) or a non-empty list
-    of parameter groups, PyTorch's form, dicts with ``"params"`` and any of ``hyper_names``.
-    Returns ``[(list of Parameters, {hyper-parameter: value}), ...]``, one pair per group;
-    a parameter may be in one group only. The values are the optimiser's to check."""
-    from .parameter import Parameter
-    if isinstance(params, Mapping):
-        raise TypeError("params must be a list of parameter groups such as [{'params': ...}], "
-                        "or an iterable of Parameters; got a dict: put it in a list")
-    if not isinstance(params, Parameter):
-        try:
-            params = list(params)               # a generator is read once
-        except TypeError:
-            pass                                # check_params says what params must be
-    if isinstance(params, Parameter) or not isinstance(params, list) or \
-            not any(isinstance(g, Mapping) for g in params):
-        return [(check_params(params), {})]
-    groups, seen = [], {}
-    for g, group in enumerate(params):
-        if not isinstance(group, Mapping):
-            raise TypeError(f"params[{g}] must be a parameter group, a dict such as {{'params': ...}}, like "
-                            f"the other entries of params, got {type(group).__name__}")
-        if "params" not in group:
-            raise ValueError(f"params[{g}] has no 'params' entry: a parameter group is a dict such as "
-                             "{'params': layer.parameters(), 'lr': 1e-3}")
-        unknown = sorted((str(k) for k in group if k != "params" and k not in hyper_names))
-        if unknown:
-            raise ValueError(f"params[{g}] has unknown keys {unknown}: a parameter group takes 'params' "
-                             f"and {list(hyper_names)}")
-        try:
-            group_params = check_params(group["params"])
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"params[{g}]['params']: {exc}") from None
-        for i, p in enumerate(group_params):
-            if id(p) in seen:
-                raise ValueError(f"params[{g}]['params'][{i}] is also in params[{seen[id(p)]}]: a parameter "
-                                 "may be in one parameter group only")
-            seen[id(p)] = g
-        groups.append((group_params, {k: v for k, v in group.items() if k != "params"}))
-    return groups
-
-
-def check_betas(betas, name="betas"):
-    """Adam's (beta1, beta2), each in [0, 1)."""
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"{name} must be a pair (beta1, beta2), got {betas!r}")
-    return tuple(check_float(b, f"{name}[{i}]", minimum=0.0, maximum=1.0, max_open=True)
-                 for i, b in enumerate(betas))
-
-
-def check_state_shape(state, p, i, buffer):
-    if state.shape != p.data.shape:
-        raise ValueError(f"params[{i}] has shape {p.data.shape} now, but its optimiser state "
-                         f"{buffer} has {state.shape}: make a new optimiser")
-
-
 def fits_dtype(value, dtype):
     """Element-wise: does ``value`` convert to ``dtype`` without becoming inf (1e300 in float32)?
     Non-finite values fit (they stay what they are)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return np.isfinite(value.astype(dtype)) | ~np.isfinite(value)
-
-
-def check_optimizer_state(optimizer, state):
-    """What ``optimizer.load_state_dict(state)`` may take: ``(hypers, step_count, buffers)``,
-    ``hypers`` a dict per parameter group, all checked (the hyper-parameters by the
-    optimiser's own checks). A state of several groups must group the parameters as
-    the optimiser does."""
-    from collections.abc import Mapping
-    if not isinstance(state, Mapping):
-        raise TypeError(f"state must be a dict such as optimizer.state_dict(), got {type(state).__name__}")
-    expected = optimizer.state_dict()             # (which also matches the state to the params' dtype)
-    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
-    if missing or unexpected:
-        raise ValueError(f"optimiser state does not match: missing keys {sorted(missing, key=str)}, "
-                         f"unexpected keys {sorted(unexpected, key=str)}")
-    if "param_groups" in expected:
-        groups = state["param_groups"]
-        want = expected["param_groups"]
-        if not isinstance(groups, (list, tuple)) or len(groups) != len(want):
-            raise ValueError(f"optimiser state param_groups must be a list of {len(want)} groups, "
-                             f"got {groups!r:.80}")
-        hypers = []
-        for g, (group, ours) in enumerate(zip(groups, want)):
-            if not isinstance(group, Mapping) or set(group) != set(ours):
-                raise ValueError(f"optimiser state param_groups[{g}] must be a dict with keys "
-                                 f"{sorted(ours)}, got {group!r:.80}")
-            indices = group["params"]
-            if isinstance(indices, np.ndarray):
-                indices = indices.tolist()
-            if not isinstance(indices, (list, tuple)) or list(indices) != ours["params"]:
-                raise ValueError(f"optimiser state param_groups[{g}]['params'] is {indices!r:.80}, but this "
-                                 f"optimiser's group {g} holds parameters {ours['params']}: it groups them otherwise")
-            hypers.append(_checked_hyper(optimizer, group, f"param_groups[{g}]"))
-    else:
-        hypers = [_checked_hyper(optimizer, state, "")]
-    step_count = state["step_count"]
-    if isinstance(step_count, np.ndarray) and step_count.ndim == 0:
-        step_count = step_count.item()
-    step_count = check_int(step_count, "step_count", 0)
-    buffers = {}
-    for buf in optimizer._buffers:
-        for i, arr in enumerate(getattr(optimizer, buf)):
-            key = f"{buf}.{i}"
-            value = state[key]
-            if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-                raise TypeError(f"optimiser state {key} must be a numeric array, got {type(value).__name__}")
-            if value.shape != arr.shape:
-                raise ValueError(f"optimiser state {key} has shape {value.shape}, expected {arr.shape}")
-            if not np.all(fits_dtype(value, arr.dtype) & np.isfinite(value)) or (buf == "v" and np.any(value < 0)):
-                raise ValueError(f"optimiser state {key} holds NaN, inf, values beyond the range of "
-                                 f"{arr.dtype} or (for v) negative values")
-            buffers[key] = value
-    return hypers, step_count, buffers
-
-
-def _checked_hyper(optimizer, source, prefix):
-    """The hyper-parameters of ``source`` (a state dict or one of its groups), checked by
-    the optimiser's constructor checks; a value from an .npz file may be a 0-d or 1-d array."""
-    hyper = {}
-    for name in optimizer._hyper:
-        value = source[name]
-        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-            value = tuple(value.tolist()) if value.ndim else value.item()
-        hyper[name] = value
-    return optimizer._check_hyper(hyper, lambda name: f"{prefix}[{name!r}]" if prefix else name)

@@ -20,14 +20,19 @@ CuPy is optional (``pip install "minicnn[gpu]"``) and imported only by :func:`gp
 the first time something asks for the GPU; without it, or without a GPU, that call
 raises a :class:`DeviceError` that says what to install or that no GPU was found.
 
+What differs between the two modules beyond their names has a named helper here, so that
+the maths never asks which device it runs on: :func:`strided_view` (CuPy's ``as_strided``
+has no ``writeable``), :func:`is_writeable` (a CuPy array has no such flag) and
+:func:`readable_now` (reading a GPU's value waits for the GPU).
+
 What stays on the host: data sets and :class:`minicnn.data.DataLoader` batches (``fit``
 moves each batch), ``predict``'s and ``evaluate``'s results, ``state_dict()``, files and
 checkpoints, and every figure. See the README's "On a GPU" for what each returns.
 """
 import numpy as np
 
-__all__ = ["DeviceError", "array_module", "check_device", "device_of", "gpu_module", "is_array", "scalar",
-           "to_device", "to_floats", "to_numpy"]
+__all__ = ["DeviceError", "array_module", "check_device", "device_of", "gpu_free_bytes", "gpu_module", "is_array",
+           "is_writeable", "readable_now", "scalar", "strided_view", "to_device", "to_floats", "to_numpy"]
 
 
 class DeviceError(RuntimeError):
@@ -93,6 +98,30 @@ def is_array(x):
 def device_of(x):
     """``"cpu"`` or ``"cuda"``: where the array ``x`` lives."""
     return "cuda" if array_module(x) is not np else "cpu"
+
+
+def strided_view(x, shape, strides, writeable=False):
+    """A view of ``x`` (no copy) with ``shape`` and ``strides`` (in bytes): ``as_strided``.
+    A NumPy view is read-only unless ``writeable``; a CuPy view has no such flag and is
+    always writeable."""
+    xp = array_module(x)
+    if xp is np:
+        return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=writeable)
+    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+
+
+def is_writeable(x):
+    """Whether the array ``x`` may be written: NumPy's flag (False for a read-only view);
+    a CuPy array has no such flag and always may."""
+    return getattr(x.flags, "writeable", True)
+
+
+def readable_now(x):
+    """Whether reading a value of the array ``x`` (``bool(x.any())``) costs nothing now: True on
+    the CPU; False on a GPU, where it waits until the GPU has computed everything queued so
+    far. Code that looks at a value only to skip rare work (a NaN to route) does the work
+    instead where the value is not readable now."""
+    return isinstance(x, np.ndarray)
 
 
 def to_device(x, device):

@@ -6,14 +6,15 @@ function here is one named trick that gives the same numbers (to rounding;
 it buys, as measured by ``benchmarks/bench_fast_paths.py`` (float32, batch 64,
 2 threads, OpenBLAS's SkylakeX kernels, medians of 25 alternating runs; the
 MNIST CNN's second convolution, 32 -> 64 channels at 14x14, unless a docstring
-says otherwise). :mod:`minicnn.paths` decides when they run: while fast paths are
-on (the default; ``with minicnn.reference_paths():`` switches them off), the
-convolutions on NumPy arrays and the max-pool backward on either device.
+says otherwise). The table ``FAST_TWINS`` of :mod:`minicnn.layers.base` pairs each
+twin with its reference and says where it runs; the layers call through
+``fastest(reference, x)`` there. While fast paths are on (the default;
+``with minicnn.reference_paths():`` switches them off), the convolutions on NumPy
+arrays and the max-pool backward on either device run here.
 
 The convolution tricks (1-3, 5) are CPU ones: they shape the work for the cache
 and for OpenBLAS. On a GPU the references run instead, one matrix product per
-convolution, which is what a GPU wants (a plain CuPy transcription of these references,
-measured before this port, ran near PyTorch's speed).
+convolution, which is what a GPU wants (``benchmarks/bench_gpu.py`` times them there).
 
 The tricks:
 
@@ -231,13 +232,8 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ce
 
     Measured on the MNIST CNN's first pool, 2x2 stride 2 on (64, 32, 28, 28): 0.98 ms against 1.78 ms.
     """
-    if ceil_mode:
-        pads = F.ceil_pads(x_shape[-2:], kernel_size, stride, pads)
-    (top, bottom), (left, right) = pads
-    n, c, h, w = x_shape
     xp = array_module(grad_out)
-    dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
-    dwin = F.sliding_windows(dx_pad, kernel_size, stride, writeable=True)
+    dx_pad, dwin, pads = F.pool_gradient_windows(grad_out, x_shape, kernel_size, stride, pads, ceil_mode)
     kh, kw = kernel_size
     overlapping = stride[0] < kh or stride[1] < kw
     hit = xp.empty(argmax.shape, dtype=bool)

@@ -17,18 +17,20 @@ copies them into a matrix for one big product), pooling takes their maximum or
 mean, and the backward passes add gradients back through the same views, one
 kernel offset at a time (a loop of ``kh * kw`` vectorised steps).
 
-The convolution and pooling functions here are the plain *references*. Faster
-ways to the same numbers live in :mod:`minicnn.fast`, one named function per
-trick; :mod:`minicnn.paths` is the one place that chooses which runs (the layers
-call it). ``with minicnn.reference_paths():`` runs everything on the references.
+The convolution and pooling functions here are the plain *references*, and the
+layers call them. Faster ways to the same numbers live in :mod:`minicnn.fast`, one
+named function per trick; the table ``FAST_TWINS`` of :mod:`minicnn.layers.base`
+pairs each with its reference, and ``fastest(reference, x)`` there, through which a
+layer calls, is the one place that chooses. ``with minicnn.reference_paths():`` runs
+everything on the references.
 
 Every function runs on NumPy or CuPy arrays alike: those that make arrays or call
 a NumPy function begin with ``xp = array_module(x)`` (see :mod:`minicnn.devices`).
 """
 import numpy as np
 
-from ._checks import check_array, check_int
-from .devices import array_module
+from ._checks import check_array, check_axis, check_int
+from .devices import array_module, readable_now, strided_view
 
 
 # ---------------------------------------------------------------------------
@@ -37,16 +39,27 @@ from .devices import array_module
 _NOT_GIVEN = object()
 
 
-def conv_output_size(size, kernel, stride=1, total_padding=0, dilation=1, *, padding=_NOT_GIVEN):
+class _Unset(int):
+    """The default 0 of ``total_padding``, told apart from a 0 the caller passes (it is an int
+    0 in every other way, and prints as one)."""
+
+
+_NO_PADDING = _Unset(0)
+
+
+def conv_output_size(size, kernel, stride=1, total_padding=_NO_PADDING, dilation=1, *, padding=_NOT_GIVEN):
     """Output length along one axis: ``(size + total_padding - dilation*(kernel-1) - 1) // stride + 1``.
 
     ``total_padding`` is the padding added on that axis, both sides together (a
-    layer's ``padding=1`` adds 2). ``padding`` is its old name, still accepted.
+    layer's ``padding=1`` adds 2). ``padding`` is its old name, still accepted
+    alone: both given is a TypeError, whatever their values.
 
     >>> conv_output_size(28, 3, total_padding=2)       # Conv2D(..., 3, padding=1) on 28
     28
     """
     if padding is not _NOT_GIVEN:
+        if total_padding is not _NO_PADDING:
+            raise TypeError("conv_output_size() got total_padding and its old name padding: give one")
         total_padding = padding
     size, kernel = check_int(size, "size", 0), check_int(kernel, "kernel", 1)
     stride, total_padding = check_int(stride, "stride", 1), check_int(total_padding, "total_padding", 0)
@@ -206,10 +219,7 @@ def sliding_windows(x, kernel_size, stride=(1, 1), dilation=(1, 1), writeable=Fa
     *lead_strides, s_h, s_w = x.strides
     shape = (*lead, kh, kw, oh, ow)
     strides = (*lead_strides, s_h * dh, s_w * dw, s_h * sh, s_w * sw)
-    xp = array_module(x)
-    if xp is not np:                      # CuPy's views are always writeable (no such argument)
-        return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
-    return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=writeable)
+    return strided_view(x, shape, strides, writeable)
 
 
 # ---------------------------------------------------------------------------
@@ -233,10 +243,11 @@ def im2col(x_pad, kernel_size, stride, dilation, grid=None, out=None):
     ``out``: a matrix to write into instead of a new one (the fast path's blocks
     write into their part of one matrix).
     """
+    xp = array_module(x_pad)
     win = sliding_windows(x_pad, kernel_size, stride, dilation, grid=grid)   # (N, C, kh, kw, GH, GW)
     n, c, kh, kw, gh, gw = win.shape
     if out is None:
-        out = array_module(x_pad).empty((c * kh * kw, n * gh * gw), dtype=x_pad.dtype)
+        out = xp.empty((c * kh * kw, n * gh * gw), dtype=x_pad.dtype)
     out.reshape(c, kh, kw, n, gh, gw)[...] = win.transpose(1, 2, 3, 0, 4, 5)
     return out
 
@@ -249,7 +260,8 @@ def col2im(cols, x_pad_shape, kernel_size, stride, dilation, grid=None):
     Overlapping windows add up. The loop runs over the ``kh*kw`` kernel taps;
     each step is one vectorised, strided add (no ``np.add.at``).
     """
-    out = array_module(cols).zeros(x_pad_shape, dtype=cols.dtype)
+    xp = array_module(cols)
+    out = xp.zeros(x_pad_shape, dtype=cols.dtype)
     win = sliding_windows(out, kernel_size, stride, dilation, writeable=True, grid=grid)
     n, c, kh, kw, gh, gw = win.shape
     cols = cols.reshape(c, kh, kw, n, gh, gw)
@@ -365,9 +377,9 @@ def max_pool2d_forward(x, kernel_size, stride, pads, argmax=False, ceil_mode=Fal
         # t exceeds every earlier index, so a max sets winner = t exactly where greater
         xp.maximum(winner, greater.view(np.uint8) * winner.dtype.type(t), out=winner)
     nan = xp.isnan(out)
-    # rare: route to the window's last NaN (PyTorch). Asking a GPU whether any NaN is there
-    # would wait for it, so there the routing always runs (four array operations).
-    if xp is not np or nan.any():
+    # rare: route to the window's last NaN (PyTorch). Where asking whether any NaN is there
+    # would wait (a GPU), the routing always runs (four array operations).
+    if not readable_now(nan) or nan.any():
         nan_taps = xp.isnan(win).reshape(*out.shape[:2], kh * kw, *out.shape[2:])   # (N, C, kh*kw, OH, OW)
         last_nan = (kh * kw - 1) - nan_taps[:, :, ::-1].argmax(axis=2)
         winner = xp.where(nan, last_nan.astype(winner.dtype), winner)
@@ -381,16 +393,24 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, pads, ce
     (The maximum is never in the padding, nor in ceil mode's overhang: every window
     holds an input pixel, and -inf never beats one.)
     """
-    if ceil_mode:
-        pads = ceil_pads(x_shape[-2:], kernel_size, stride, pads)
-    (top, bottom), (left, right) = pads
-    n, c, h, w = x_shape
-    dx_pad = array_module(grad_out).zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
-    dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
+    dx_pad, dwin, pads = pool_gradient_windows(grad_out, x_shape, kernel_size, stride, pads, ceil_mode)
     kh, kw = kernel_size
     for t in range(kh * kw):
         dwin[:, :, t // kw, t % kw] += grad_out * (argmax == t)
     return unpad2d(dx_pad, pads)
+
+
+def pool_gradient_windows(grad_out, x_shape, kernel_size, stride, pads, ceil_mode=False):
+    """``(dx_pad, windows, pads)`` for a pooling backward: zeros shaped as the padded input
+    (ceil mode's overhang included, see :func:`ceil_pads`, which ``pads`` then holds), and
+    their writeable :func:`sliding_windows`, into which each tap's gradient is added."""
+    xp = array_module(grad_out)
+    if ceil_mode:
+        pads = ceil_pads(x_shape[-2:], kernel_size, stride, pads)
+    (top, bottom), (left, right) = pads
+    n, c, h, w = x_shape
+    dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
+    return dx_pad, sliding_windows(dx_pad, kernel_size, stride, writeable=True), pads
 
 
 def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True, ceil_mode=False):
@@ -402,6 +422,7 @@ def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True, cei
     padding (see :func:`ceil_pads`) never counts: such a window divides by its positions
     inside the padded input (``count_include_pad``) or its pixels of x (otherwise).
     """
+    xp = array_module(x)
     x_pad = pad2d(x, ceil_pads(x.shape[-2:], kernel_size, stride, pads) if ceil_mode else pads)
     win = sliding_windows(x_pad, kernel_size, stride)
     kh, kw = kernel_size
@@ -410,8 +431,7 @@ def avg_pool2d_forward(x, kernel_size, stride, pads, count_include_pad=True, cei
         for j in range(kw):
             if i or j:
                 out += win[:, :, i, j]
-    divisor = avg_pool_divisors(x.shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode,
-                                array_module(x))
+    divisor = avg_pool_divisors(x.shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode, xp)
     if divisor is None:
         out *= out.dtype.type(1.0 / (kh * kw))
     else:
@@ -423,12 +443,7 @@ def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, pads, count_incl
     """Each window's gradient, divided by its divisor, spread over its pixels."""
     xp = array_module(grad_out)
     divisor = avg_pool_divisors(x_shape[-2:], kernel_size, stride, pads, count_include_pad, ceil_mode, xp)
-    if ceil_mode:
-        pads = ceil_pads(x_shape[-2:], kernel_size, stride, pads)
-    (top, bottom), (left, right) = pads
-    n, c, h, w = x_shape
-    dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_out.dtype)
-    dwin = sliding_windows(dx_pad, kernel_size, stride, writeable=True)
+    dx_pad, dwin, pads = pool_gradient_windows(grad_out, x_shape, kernel_size, stride, pads, ceil_mode)
     kh, kw = kernel_size
     if divisor is None:
         share = grad_out * grad_out.dtype.type(1.0 / (kh * kw))
@@ -484,13 +499,15 @@ def adaptive_avg_pool2d_forward(x, output_hw):
 
         y = A_h x A_w^T     (A_h: (OH, H), A_w: (OW, W); two matrix products per map)
     """
-    (h, w), (oh, ow), xp = x.shape[-2:], output_hw, array_module(x)
+    xp = array_module(x)
+    (h, w), (oh, ow) = x.shape[-2:], output_hw
     return separable_product(x, adaptive_pool_matrix(h, oh, x.dtype, xp), adaptive_pool_matrix(w, ow, x.dtype, xp))
 
 
 def adaptive_avg_pool2d_backward(grad_out, x_shape):
     """Gradient of :func:`adaptive_avg_pool2d_forward`: dx = A_h^T dy A_w."""
-    (h, w), (oh, ow), dtype, xp = x_shape[-2:], grad_out.shape[-2:], grad_out.dtype, array_module(grad_out)
+    xp = array_module(grad_out)
+    (h, w), (oh, ow), dtype = x_shape[-2:], grad_out.shape[-2:], grad_out.dtype
     return separable_product(grad_out, adaptive_pool_matrix(h, oh, dtype, xp).T,
                              adaptive_pool_matrix(w, ow, dtype, xp).T)
 
@@ -505,9 +522,9 @@ def separable_product(x, m_h, m_w):
     """
     xp = array_module(x)
     y = m_h @ x @ m_w.T
-    # every input finite (overflow also lands here, harmlessly); asking a GPU would wait
-    # for it, so there the recomputation below always runs
-    if xp is np and np.isfinite(y).all():
+    # every input finite (overflow also lands here, harmlessly); where asking would wait
+    # (a GPU), the recomputation below always runs
+    if readable_now(y) and xp.isfinite(y).all():
         return y
     y = m_h @ xp.where(xp.isfinite(x), x, 0) @ m_w.T
     uses_h, uses_w = (m_h != 0).astype(np.float64), (m_w != 0).astype(np.float64)
@@ -548,16 +565,15 @@ def log_softmax(z, axis=-1):
     ``z`` is copied first, so that its sums run in the same order as its copy's.
     """
     z = contiguous(check_array(z, "z"))
-    _check_axis(axis, z.ndim)
-    return _log_softmax(z, axis)
+    return _log_softmax(z, check_axis(axis, z.ndim))
 
 
 def _log_softmax(z, axis):
     """:func:`log_softmax` for the library's own calls, on a checked, contiguous ``z``."""
+    xp = array_module(z)
     if z.size == 0:                           # nothing to normalise (max() has no identity)
         return z.copy()
     with np.errstate(invalid="ignore"):
-        xp = array_module(z)
         shifted = z - z.max(axis=axis, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -566,16 +582,16 @@ def softmax(z, axis=-1):
     """exp(z) / sum(exp(z)), shifted by the maximum so that exp never overflows
     (NaN for an inf logit, quietly; see :func:`log_softmax`)."""
     z = contiguous(check_array(z, "z"))
-    _check_axis(axis, z.ndim)
-    return _softmax(z, axis)
+    return _softmax(z, check_axis(axis, z.ndim))
 
 
 def _softmax(z, axis):
     """:func:`softmax` for the library's own calls, on a checked, contiguous ``z`` (the Softmax layer)."""
+    xp = array_module(z)
     if z.size == 0:
         return z.copy()
     with np.errstate(invalid="ignore"):
-        e = array_module(z).exp(z - z.max(axis=axis, keepdims=True))
+        e = xp.exp(z - z.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
 
 
@@ -587,8 +603,3 @@ def contiguous(x):
     """
     return x if x.flags.c_contiguous else x.copy(order="C")
 
-
-def _check_axis(axis, ndim):
-    axis = check_int(axis, "axis")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis {axis} is out of range for an array of {ndim} dimensions")

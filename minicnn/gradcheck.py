@@ -8,7 +8,9 @@ import copy
 
 import numpy as np
 
-from .devices import array_module, device_of, is_array, to_device, to_numpy
+from ._checks import check_array, check_float
+from .devices import array_module, device_of, is_array, is_writeable, to_device, to_numpy
+from .layers.base import Layer
 
 
 def central_differences(f, x, eps=1e-6):
@@ -16,7 +18,8 @@ def central_differences(f, x, eps=1e-6):
 
     The error of the estimate is O(eps^2). x is perturbed in place and restored.
     """
-    grad = array_module(x).zeros_like(x)
+    xp = array_module(x)
+    grad = xp.zeros_like(x)
     for i in np.ndindex(x.shape):         # one element at a time: a test tool, not a hot path
         old = x[i].copy()                # (on CuPy x[i] is a view: it would follow the writes)
         x[i] = old + eps
@@ -83,12 +86,11 @@ def numerical_gradient(f, x, eps=1e-6):
     """:func:`central_differences` with its arguments checked: ``f(x)`` must return a scalar,
     ``x`` is a float array (perturbed in place, or a copy of it when it is read-only) and
     restored even when ``f`` raises, and ``eps`` must be above the resolution of x's dtype."""
-    from ._checks import check_array, check_float
     check_array(x, "x")
     eps = check_float(eps, "eps", minimum=0.0, min_open=True)
     if not callable(f):
         raise TypeError(f"f must be a callable f(x) -> scalar, got {type(f).__name__}")
-    if not getattr(x.flags, "writeable", True):     # perturb a copy: f gets it (CuPy's: always writeable)
+    if not is_writeable(x):                          # perturb a copy: f gets it
         x = x.copy()
     values = to_numpy(x)
     too_fine = np.isfinite(values) & (values + x.dtype.type(eps) == values)
@@ -113,8 +115,6 @@ def _scalar(f, x):
 
 
 def _check_layer_args(layer, x, eps):
-    from ._checks import check_array, check_float
-    from .layers.base import Layer
     if not isinstance(layer, Layer):
         raise TypeError(f"layer must be a minicnn Layer, got {type(layer).__name__}")
     check_array(x, "x")
@@ -122,7 +122,6 @@ def _check_layer_args(layer, x, eps):
 
 
 def _check_error_args(analytic, numeric, floor):
-    from ._checks import check_float
     analytic, numeric = _real(analytic, "analytic"), _real(numeric, "numeric")
     floor = check_float(floor, "floor", minimum=0.0, min_open=True)
     if analytic.shape != numeric.shape:

@@ -12,8 +12,8 @@ arguments first (each loss names its checker in ``check_inputs``), calls
 import numpy as np
 
 from . import functional as F
-from ._checks import check_logits_and_target, check_pred_and_target, check_target_values
-from .devices import array_module
+from ._checks import check_array, check_on_device
+from .devices import array_module, device_of, is_array, readable_now
 
 
 class Loss:
@@ -53,7 +53,7 @@ class Loss:
         try:
             with np.errstate(over="ignore", invalid="ignore"):      # inf/NaN are results here
                 loss = self._forward(pred, target)
-                loss = float(loss) if array_module(pred) is np else loss     # a GPU's stays there
+                loss = float(loss) if readable_now(pred) else loss     # a GPU's stays there: no wait
                 self.grad = self.grad.astype(pred.dtype, copy=False)
         except BaseException:
             self.grad = None
@@ -73,6 +73,72 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
+# ---------------------------------------------------------------------------
+# What forward(pred, target) takes (each loss names its checker in check_inputs)
+# ---------------------------------------------------------------------------
+def check_logits_and_target(logits, target):
+    """CrossEntropy's arguments: finite logits (N, C), N and C >= 1, and integer labels (N,)
+    in [0, C) or non-negative finite probabilities (N, C)."""
+    check_array(logits, "logits", ndim=2)
+    n, c = logits.shape
+    if n == 0 or c == 0:
+        raise ValueError(f"logits must hold at least one sample and one class, got shape {logits.shape}")
+    # the values are checked where that costs nothing: on a GPU each check would wait for it
+    # (fit checks the labels of each batch on the host instead, see check_target_values)
+    on_host = readable_now(logits)
+    if on_host and not np.all(np.isfinite(logits)):
+        raise ValueError("logits contain NaN or inf (a diverging model? try a smaller lr)")
+    if not is_array(target):
+        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    check_on_device(target, "target", device_of(logits), "the logits")
+    check_target_values(target, logits.shape, on_host)
+    return logits, target
+
+
+def check_target_values(target, logits_shape, values=True):
+    """CrossEntropy's ``target`` for logits of ``logits_shape`` (N, C): labels (N,) in [0, C)
+    or non-negative finite probabilities (N, C); the values only with ``values`` (``fit``
+    calls this on the host batch of a model on the GPU, before moving it)."""
+    n, c = logits_shape
+    if target.ndim == 1:
+        if target.dtype.kind not in "iu":
+            raise TypeError(f"target labels of shape (N,) must be integers, got dtype {target.dtype}")
+        if target.shape[0] != n:
+            raise ValueError(f"target has {target.shape[0]} labels but logits has {n} rows")
+        if values and (target.min() < 0 or target.max() >= c):
+            raise ValueError(f"target labels must be in [0, {c}) for {c} classes, "
+                             f"got values in [{target.min()}, {target.max()}]")
+    elif target.ndim == 2:
+        if target.dtype.kind != "f":
+            raise TypeError(f"target of shape {target.shape} has dtype {target.dtype}: integer class labels "
+                            f"must have shape (N,) (try target.ravel()), and probabilities (N, C) must be floats")
+        if target.shape != (n, c):
+            raise ValueError(f"target probabilities must have the logits' shape {(n, c)}, got {target.shape}")
+        if values and (not np.all(np.isfinite(target)) or np.any(target < 0)):
+            raise ValueError("target probabilities must be finite and non-negative")
+    else:
+        raise ValueError(f"target must be labels (N,) or probabilities (N, C), got shape {target.shape}")
+
+
+def check_pred_and_target(pred, target):
+    """MSE's arguments: a non-empty float ``pred`` and a numeric ``target`` of its shape."""
+    check_array(pred, "pred")
+    if not is_array(target):
+        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    check_on_device(target, "target", device_of(pred), "the predictions")
+    if target.dtype.kind not in "biuf":
+        raise TypeError(f"target must be numeric, got dtype {target.dtype}")
+    if target.shape != pred.shape:
+        raise ValueError(f"target must have pred's shape {pred.shape}, got {target.shape}")
+    if pred.size == 0:
+        raise ValueError("pred must not be empty")
+    return pred, target
+
+
+
+# ---------------------------------------------------------------------------
+# The losses
+# ---------------------------------------------------------------------------
 class CrossEntropy(Loss):
     """Softmax cross-entropy on logits, averaged over the batch.
 
@@ -90,7 +156,8 @@ class CrossEntropy(Loss):
     """
 
     def _forward(self, logits, target):
-        n, xp = len(logits), array_module(logits)
+        xp = array_module(logits)
+        n = len(logits)
         z = logits.astype(np.promote_types(logits.dtype, np.float32), copy=False)   # float16: exp needs range
         logp = F._log_softmax(z, 1)           # z checked and contiguous (the base class)
         if target.ndim == 1:                               # labels: t is one-hot

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import (check_betas, check_bool, check_float, check_int, check_optimizer_state, check_param_groups,
-                      check_state_shape)
+from ._checks import check_bool, check_float, check_int, fits_dtype
 from .devices import array_module, device_of, to_device, to_numpy
+from .parameter import Parameter
 
 
 class _GroupHyper:
@@ -166,12 +166,14 @@ class Optimizer:
         self.step_count = step_count
 
     def __repr__(self):
-        args = ", ".join(f"{k}={self.defaults[k]!r}" for k in self._hyper)
+        """What ``step()`` uses now: each group's hyper-parameters (a schedule's current lr),
+        one group as ``SGD(3 parameters, lr=...)``, several as ``SGD([{...}, {...}])``."""
+        def group(g):
+            n = len(g["params"])
+            return ", ".join([f"{n} parameter{'s' if n != 1 else ''}", *(f"{k}={g[k]!r}" for k in self._hyper)])
         if len(self.param_groups) == 1:
-            return f"{type(self).__name__}({len(self.params)} parameters, {args})"
-        groups = ", ".join("{" + ", ".join([f"{len(g['params'])} parameters"] + [
-            f"{k}={g[k]!r}" for k in self._hyper if g[k] != self.defaults[k]]) + "}" for g in self.param_groups)
-        return f"{type(self).__name__}([{groups}], {args})"
+            return f"{type(self).__name__}({group(self.param_groups[0])})"
+        return f"{type(self).__name__}([{', '.join('{' + group(g) + '}' for g in self.param_groups)}])"
 
 
 class SGD(Optimizer):
@@ -415,3 +417,147 @@ class InverseTimeDecay(LRScheduler):
 
     def _lr(self, base_lr, group):
         return base_lr / (1 + self.decay * self.count)
+
+
+# ---------------------------------------------------------------------------
+# The optimisers' argument checks: parameters, parameter groups, betas, a saved state
+# ---------------------------------------------------------------------------
+def check_params(params):
+    """A non-empty list of distinct minicnn Parameters (one Parameter is taken as a list)."""
+    if isinstance(params, Parameter):
+        params = [params]
+    else:
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"params must be an iterable of minicnn Parameters (pass model.parameters()), "
+                            f"got {type(params).__name__}") from None
+    if not params:
+        raise ValueError("params is empty: the optimiser needs at least one Parameter "
+                         "(pass model.parameters())")
+    for i, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(f"params[{i}] must be a minicnn Parameter, got {type(p).__name__} "
+                            "(pass model.parameters())")
+        if any(p is q for q in params[:i]):
+            raise ValueError(f"params[{i}] appears twice in params: it would be updated twice per step")
+    return params
+
+
+def check_param_groups(params, hyper_names):
+    """An optimiser's ``params``: an iterable of Parameters (one group) or a non-empty list
+    of parameter groups, PyTorch's form, dicts with ``"params"`` and any of ``hyper_names``.
+    Returns ``[(list of Parameters, {hyper-parameter: value}), ...]``, one pair per group;
+    a parameter may be in one group only. The values are the optimiser's to check."""
+    if isinstance(params, Mapping):
+        raise TypeError("params must be a list of parameter groups such as [{'params': ...}], "
+                        "or an iterable of Parameters; got a dict: put it in a list")
+    if not isinstance(params, Parameter):
+        try:
+            params = list(params)               # a generator is read once
+        except TypeError:
+            pass                                # check_params says what params must be
+    if isinstance(params, Parameter) or not isinstance(params, list) or \
+            not any(isinstance(g, Mapping) for g in params):
+        return [(check_params(params), {})]
+    groups, seen = [], {}
+    for g, group in enumerate(params):
+        if not isinstance(group, Mapping):
+            raise TypeError(f"params[{g}] must be a parameter group, a dict such as {{'params': ...}}, like "
+                            f"the other entries of params, got {type(group).__name__}")
+        if "params" not in group:
+            raise ValueError(f"params[{g}] has no 'params' entry: a parameter group is a dict such as "
+                             "{'params': layer.parameters(), 'lr': 1e-3}")
+        unknown = sorted((str(k) for k in group if k != "params" and k not in hyper_names))
+        if unknown:
+            raise ValueError(f"params[{g}] has unknown keys {unknown}: a parameter group takes 'params' "
+                             f"and {list(hyper_names)}")
+        try:
+            group_params = check_params(group["params"])
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"params[{g}]['params']: {exc}") from None
+        for i, p in enumerate(group_params):
+            if id(p) in seen:
+                raise ValueError(f"params[{g}]['params'][{i}] is also in params[{seen[id(p)]}]: a parameter "
+                                 "may be in one parameter group only")
+            seen[id(p)] = g
+        groups.append((group_params, {k: v for k, v in group.items() if k != "params"}))
+    return groups
+
+
+def check_betas(betas, name="betas"):
+    """Adam's (beta1, beta2), each in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2), got {betas!r}")
+    return tuple(check_float(b, f"{name}[{i}]", minimum=0.0, maximum=1.0, max_open=True)
+                 for i, b in enumerate(betas))
+
+
+def check_state_shape(state, p, i, buffer):
+    if state.shape != p.data.shape:
+        raise ValueError(f"params[{i}] has shape {p.data.shape} now, but its optimiser state "
+                         f"{buffer} has {state.shape}: make a new optimiser")
+
+
+def check_optimizer_state(optimizer, state):
+    """What ``optimizer.load_state_dict(state)`` may take: ``(hypers, step_count, buffers)``,
+    ``hypers`` a dict per parameter group, all checked (the hyper-parameters by the
+    optimiser's own checks). A state of several groups must group the parameters as
+    the optimiser does."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be a dict such as optimizer.state_dict(), got {type(state).__name__}")
+    expected = optimizer.state_dict()             # (which also matches the state to the params' dtype)
+    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
+    if missing or unexpected:
+        raise ValueError(f"optimiser state does not match: missing keys {sorted(missing, key=str)}, "
+                         f"unexpected keys {sorted(unexpected, key=str)}")
+    if "param_groups" in expected:
+        groups = state["param_groups"]
+        want = expected["param_groups"]
+        if not isinstance(groups, (list, tuple)) or len(groups) != len(want):
+            raise ValueError(f"optimiser state param_groups must be a list of {len(want)} groups, "
+                             f"got {groups!r:.80}")
+        hypers = []
+        for g, (group, ours) in enumerate(zip(groups, want)):
+            if not isinstance(group, Mapping) or set(group) != set(ours):
+                raise ValueError(f"optimiser state param_groups[{g}] must be a dict with keys "
+                                 f"{sorted(ours)}, got {group!r:.80}")
+            indices = group["params"]
+            if isinstance(indices, np.ndarray):
+                indices = indices.tolist()
+            if not isinstance(indices, (list, tuple)) or list(indices) != ours["params"]:
+                raise ValueError(f"optimiser state param_groups[{g}]['params'] is {indices!r:.80}, but this "
+                                 f"optimiser's group {g} holds parameters {ours['params']}: it groups them otherwise")
+            hypers.append(_checked_hyper(optimizer, group, f"param_groups[{g}]"))
+    else:
+        hypers = [_checked_hyper(optimizer, state, "")]
+    step_count = state["step_count"]
+    if isinstance(step_count, np.ndarray) and step_count.ndim == 0:
+        step_count = step_count.item()
+    step_count = check_int(step_count, "step_count", 0)
+    buffers = {}
+    for buf in optimizer._buffers:
+        for i, arr in enumerate(getattr(optimizer, buf)):
+            key = f"{buf}.{i}"
+            value = state[key]
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+                raise TypeError(f"optimiser state {key} must be a numeric array, got {type(value).__name__}")
+            if value.shape != arr.shape:
+                raise ValueError(f"optimiser state {key} has shape {value.shape}, expected {arr.shape}")
+            if not np.all(fits_dtype(value, arr.dtype) & np.isfinite(value)) or (buf == "v" and np.any(value < 0)):
+                raise ValueError(f"optimiser state {key} holds NaN, inf, values beyond the range of "
+                                 f"{arr.dtype} or (for v) negative values")
+            buffers[key] = value
+    return hypers, step_count, buffers
+
+
+def _checked_hyper(optimizer, source, prefix):
+    """The hyper-parameters of ``source`` (a state dict or one of its groups), checked by
+    the optimiser's constructor checks; a value from an .npz file may be a 0-d or 1-d array."""
+    hyper = {}
+    for name in optimizer._hyper:
+        value = source[name]
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            value = tuple(value.tolist()) if value.ndim else value.item()
+        hyper[name] = value
+    return optimizer._check_hyper(hyper, lambda name: f"{prefix}[{name!r}]" if prefix else name)

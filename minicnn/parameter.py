@@ -2,7 +2,7 @@
 import numpy as np
 
 from ._checks import check_bool
-from .devices import array_module, is_array, to_device
+from .devices import array_module, is_array, is_writeable, to_device
 
 
 class Parameter:
@@ -25,12 +25,11 @@ class Parameter:
             raise TypeError(f"data must be a numpy.ndarray (or a CuPy array), got {type(data).__name__}")
         if data.dtype.kind != "f":
             raise TypeError(f"data must have a floating dtype, got {data.dtype}")
+        xp = array_module(data)
         # shares the caller's array (as torch.nn.Parameter does), unless the optimiser
         # could not update it in place: a read-only or non-contiguous view is copied
-        # (a CuPy array has no writeable flag: it is always writeable)
-        writeable = getattr(data.flags, "writeable", True)
-        self.data = data if writeable and data.flags.c_contiguous else data.copy()
-        self.grad = array_module(self.data).zeros_like(self.data)
+        self.data = data if is_writeable(data) and data.flags.c_contiguous else data.copy()
+        self.grad = xp.zeros_like(self.data)
         self._requires_grad = True
 
     def to(self, device):

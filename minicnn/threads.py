@@ -22,6 +22,8 @@ checks it); with the same number of threads they are the same bit for bit.
 import ctypes
 import os
 
+import numpy  # noqa: F401  (loads NumPy's BLAS, which _blas_functions looks for)
+
 from ._checks import check_int
 
 __all__ = ["get_num_threads", "set_num_threads", "blas_threads"]
@@ -67,7 +69,6 @@ def _blas_functions():
 
     Found by name (``scipy_openblas_set_num_threads64_`` in NumPy's wheels) among the
     shared libraries this process has mapped (Linux's /proc/self/maps)."""
-    import numpy  # noqa: F401  (loads NumPy's BLAS)
     try:
         with open("/proc/self/maps") as f:
             paths = sorted({line.split()[-1] for line in f if "blas" in line.lower() and ".so" in line})

@@ -71,12 +71,10 @@ def pyplot():
     with (switching it would close the user's open figures).
     """
     import matplotlib
-
     user_chose = bool(os.environ.get("MPLBACKEND")) or "matplotlib.pyplot" in sys.modules
     if not user_chose and not _has_display():
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     return plt
 
 
@@ -192,7 +190,7 @@ def _history_panels(data):
     return panels
 
 
-def _batch_record(batches):
+def _per_batch_curves(batches):
     """The per-batch record checked: ``(positions, {"loss": values, "accuracy": values})``."""
     if "epoch" not in batches or "loss" not in batches:
         raise ValueError(f"history's per-batch record needs 'epoch' and 'loss', got {sorted(map(repr, batches))}")
@@ -282,7 +280,7 @@ def plot_history(history, path=None, per_batch=None):
     elif per_batch and batches is None:
         raise ValueError("per_batch=True needs the history's per-batch record (History.batches, or the "
                          "'batches' entry of History.as_dict()); this history holds per-epoch numbers only")
-    record = _batch_record(batches) if per_batch else None
+    record = _per_batch_curves(batches) if per_batch else None
     path = _figure_path(path)
     from matplotlib.ticker import MaxNLocator
 
@@ -293,11 +291,8 @@ def plot_history(history, path=None, per_batch=None):
                 _draw_per_batch(ax, curves, *record)
             else:
                 for key, values in curves:
-                    x = np.arange(1, len(values) + 1)
-                    if key.startswith("val_"):
-                        ax.plot(x, _drawable(values), "s--", markersize=4, label="validation")
-                    else:
-                        ax.plot(x, _drawable(values), "o-", markersize=4, label="training")
+                    style, label = ("s--", "validation") if key.startswith("val_") else ("o-", "training")
+                    ax.plot(np.arange(1, len(values) + 1), _drawable(values), style, markersize=4, label=label)
             ax.set_title(title)
             ax.set_xlabel("Epoch")
             ax.set_ylabel(ylabel)
@@ -591,16 +586,9 @@ def show_images(images, labels=None, predictions=None, class_names=None, ncols=8
             gray = shown.ndim == 3
             ax.imshow(shown[i], cmap="gray" if gray else None, vmin=0.0, vmax=1.0, interpolation="nearest")
             mistake = labels is not None and predictions is not None and labels[i] != predictions[i]
-            if labels is not None and predictions is not None:
-                title = f"{name(labels[i])} / {name(predictions[i])}"
-            elif labels is not None:
-                title = name(labels[i])
-            elif predictions is not None:
-                title = name(predictions[i])
-            else:
-                title = None
-            if title is not None:
-                ax.set_title(title, fontsize=9, color=_MISTAKE_COLOR if mistake else "black")
+            title = [name(given[i]) for given in (labels, predictions) if given is not None]
+            if title:                                        # "label / prediction", or the one given
+                ax.set_title(" / ".join(title), fontsize=9, color=_MISTAKE_COLOR if mistake else "black")
             _frame(ax, _MISTAKE_COLOR if mistake else None)
 
         caption = []

@@ -59,7 +59,7 @@ def test_concat_refuses_branches_that_do_not_line_up():
     ([], TypeError, "non-empty list"),
     (L.ReLU(), TypeError, "non-empty list"),
     ("abc", TypeError, "non-empty list"),
-    ([[]], TypeError, r"branches\[0\]"),
+    ([["relu"]], TypeError, r"branches\[0\]"),
     ([[L.ReLU()], [3]], TypeError, r"branches\[1\]"),
     ([[L.ReLU()], 3], TypeError, r"branches\[1\]"),
 ])
@@ -70,7 +70,7 @@ def test_concat_bad_branches(branches, error, fragment):
 
 def test_concat_refuses_a_layer_in_two_branches():
     shared = L.Conv2D(2, 2, 1)
-    with pytest.raises(ValueError, match=r"branches\[0\] and branches\[1\] hold the same layer"):
+    with pytest.raises(ValueError, match=r"branch0\[0\] and branch1\[1\] are the same Conv2D object"):
         L.Concat([[shared], [L.ReLU(), shared]])
 
 
@@ -139,3 +139,24 @@ def test_summary_lists_the_branches():
     assert "0: Concat" in text and "    branch3:" in text and "          branch1:" in text
     assert "1: SqueezeExcitation" in text and "    gate:" in text and "1: Dense" in text
     assert f"Total params: {model.num_params():,}" in text
+
+
+@pytest.mark.parametrize("make", [
+    lambda: L.Concat([mc.Sequential([]), L.Conv2D(3, 2, 1)]),
+    lambda: L.Concat([[], L.Conv2D(3, 2, 1)]),
+    lambda: L.Residual(mc.Sequential([])),
+    lambda: L.Residual([L.Conv2D(3, 3, 1)], mc.Sequential([])),
+])
+def test_an_empty_branch_is_the_identity_and_saves_and_loads(tmp_path, make):
+    """An empty branch is the identity (PyTorch's nn.Sequential()): it builds, runs, trains, saves
+    and loads back (the load refused it before: "branches[0] must be a non-empty list of layers")."""
+    mc.manual_seed(0)
+    model = mc.Sequential([make()])
+    x = np.random.default_rng(0).normal(size=(2, 3, 4, 4)).astype(np.float32)
+    out = model.forward(x, training=True)
+    dx = model.backward(np.ones_like(out))              # trains: both branches' gradients reach x
+    assert dx.shape == x.shape
+    model.save(tmp_path / "m.npz")
+    back = mc.Sequential.load(tmp_path / "m.npz")
+    assert back.architecture() == model.architecture()
+    assert np.array_equal(back.predict(x), model.predict(x))

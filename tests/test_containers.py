@@ -1,10 +1,8 @@
 """The containers (Chain, Sequential, BranchedLayer) and the checked entry points of Layer:
-forward options in any order followed by backward and predict, no import of minicnn.model
-from the layers, and layers a user writes the older way."""
-import ast
+forward options in any order followed by backward and predict, and layers a user writes
+the older way. (No import of minicnn.model from the layers: tests/test_imports.py.)"""
 import contextlib
 import inspect
-import pathlib
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ import minicnn as mc
 from minicnn import layers as L
 
 F64 = np.float64
-LAYERS_DIR = pathlib.Path(mc.__file__).parent / "layers"
 
 
 # ---------------------------------------------------------------------------
@@ -105,56 +102,6 @@ def test_the_running_order_is_recorded_by_forward_and_replayed():
         model.forward(_X, return_activations="yes")
 
 
-# ---------------------------------------------------------------------------
-# No import circle: the layers never import minicnn.model
-# ---------------------------------------------------------------------------
-def _imports(path, module):
-    """Names of the minicnn modules that the file ``path`` (module ``module``) imports, anywhere in it."""
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")
-            if node.level:
-                base = base[:len(base) - node.level + 1]
-            stem = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module
-            for alias in node.names:          # a module of the package, else a name in module `stem`
-                found.add(f"{stem}.{alias.name}" if _file_of(f"{stem}.{alias.name}") else stem)
-    return {name for name in found if name.split(".")[0] == "minicnn"}
-
-
-def _file_of(module):
-    root = LAYERS_DIR.parent.parent
-    path = root.joinpath(*module.split("."))
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None                                   # a name inside a module, not a module
-
-
-def test_no_module_of_minicnn_layers_imports_minicnn_model_even_indirectly():
-    start = [f"minicnn.layers.{p.stem}" if p.stem != "__init__" else "minicnn.layers"
-             for p in LAYERS_DIR.glob("*.py")]
-    seen, todo = set(), list(start)
-    while todo:
-        module = todo.pop()
-        path = _file_of(module)
-        if module in seen or path is None:
-            continue
-        seen.add(module)
-        todo.extend(_imports(path, module))
-    assert "minicnn.layers.container" in seen and "minicnn.functional" in seen    # the walk works
-    assert "minicnn.model" not in seen and "minicnn.training" not in seen
-
-
-def test_the_import_walk_sees_an_import_inside_a_function(tmp_path):
-    path = tmp_path / "residual.py"
-    path.write_text("def f():\n    from ..model import Sequential\n")
-    assert "minicnn.model" in _imports(path, "minicnn.layers.residual")
-
-
 def test_branches_are_chains_and_slices_of_a_model_are_sequentials():
     res = L.Residual([L.Conv2D(2, 2, 3, padding=1), L.ReLU()])
     assert type(res.block) is L.Chain and res.shortcut is None
@@ -165,8 +112,51 @@ def test_branches_are_chains_and_slices_of_a_model_are_sequentials():
     assert isinstance(model, L.Chain)
     assert list(res.params) == ["block.0.W", "block.0.b"]
     assert "  block:" in model.summary((2, 5, 5))
-    with pytest.raises(TypeError, match="block must be a non-empty list"):
-        L.Residual([])
+    with pytest.raises(TypeError, match="block must be a list of layers"):
+        L.Residual("relu")
+
+
+# ---------------------------------------------------------------------------
+# One layer object in two places of a model: refused where the model is built
+# ---------------------------------------------------------------------------
+def _shared_layer_cases():
+    d, r, c = L.Dense(4, 4), L.ReLU(), L.Conv2D(2, 2, 1)
+    return [
+        (lambda: mc.Sequential([d, L.ReLU(), d]), r"layers\[0\] and layers\[2\] are the same Dense"),
+        (lambda: mc.Sequential([L.Dense(4, 4), r, L.Dense(4, 4), r]),                 # no parameters: refused too
+         r"layers\[1\] and layers\[3\] are the same ReLU"),
+        (lambda: mc.Sequential([d, L.Residual([L.ReLU(), d])]), r"layers\[0\] and layers\[1\]\.block\[1\]"),
+        (lambda: mc.Sequential([L.Residual([d]), L.Concat([[L.ReLU()], [d]])]),
+         r"layers\[0\]\.block\[0\] and layers\[1\]\.branch1\[0\]"),
+        (lambda: L.Residual([c], [c]), r"block\[0\] and shortcut\[0\] are the same Conv2D"),
+        (lambda: L.Residual([c, L.Residual([c])]), r"block: layers\[0\] and layers\[1\]\.block\[0\]"),
+        (lambda: L.Concat([[c], [L.ReLU(), c]]), r"branch0\[0\] and branch1\[1\] are the same Conv2D"),
+        (lambda: mc.Sequential([d]).append(d), r"layers\[0\] and layers\[1\] \(appended\) are the same Dense"),
+        (lambda: mc.Sequential([L.Residual([d])]).append(d), r"layers\[0\]\.block\[0\] and layers\[1\] \(appended\)"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_shared_layer_cases())))
+def test_one_layer_in_two_places_is_refused_when_the_model_is_built(case):
+    build, where = _shared_layer_cases()[case]
+    with pytest.raises(ValueError, match=where + r".*keeps one cache.*without parameters such as ReLU too"):
+        build()
+
+
+def test_a_model_cannot_be_appended_inside_itself():
+    model = mc.Sequential([])
+    with pytest.raises(ValueError, match=r"layers\[0\] \(appended\)\.block is the model itself"):
+        model.append(L.Residual(model))
+    assert len(model) == 0
+
+
+def test_layers_shared_by_two_models_or_by_slices_are_fine():
+    """Sharing across models is transfer learning (``Sequential([*body, head])``), and a
+    slice shares its model's layers: only one model's own places must differ."""
+    body = mc.Sequential([L.Dense(4, 4), L.ReLU()])
+    mc.Sequential([*body, L.Dense(4, 2)])
+    body[:1].append(L.Dense(4, 3))
+    mc.Sequential([L.Concat([body[:1], [L.Dense(4, 2)]])])
 
 
 def test_a_branched_layer_written_on_the_base_gets_params_config_and_summary():
@@ -256,6 +246,29 @@ def test_overriding_a_library_layer_s_backward_wraps_the_checked_entry_point():
     np.testing.assert_array_equal(layer.backward(np.ones((1, 2))), [[0.0, 2.0]])
     with pytest.raises(RuntimeError, match="already called once"):
         layer.backward(np.ones((1, 2)))
+
+
+def test_the_registry_holds_the_library_layers_and_no_class_of_ones_own():
+    """REGISTRY fills itself as the library's layer classes are defined (not its bases);
+    a class of one's own, even one named after a library layer, never enters it, so it
+    cannot change what Sequential.load builds."""
+    assert len(L.REGISTRY) == 24 and all(cls.__module__.startswith("minicnn.layers.") for cls in L.REGISTRY.values())
+    assert not {"Layer", "Window2D", "BranchedLayer", "_Conv", "_Pool2D"} & set(L.REGISTRY)
+    library = dict(L.REGISTRY)
+
+    class Conv2D(L.Conv2D):                            # a user's layer named like the library's
+        def _forward(self, x, training):
+            return 2 * super()._forward(x, training)
+
+    class MyLayer(L.Layer):
+        def forward(self, x, training=False):
+            return x
+
+    assert L.REGISTRY == library
+    item = {"class": "Conv2D", "config": L.Conv2D(1, 2, 3).config()}
+    assert type(L.build_layer(item)) is L.Conv2D
+    with pytest.raises(ValueError, match="unknown layer class 'MyLayer'"):
+        L.build_layer({"class": "MyLayer", "config": {}})
 
 
 def test_losses_write_only_their_maths_and_the_base_checks():

@@ -11,7 +11,6 @@ The list of CuPy's names in tests/data/cupy_names.txt was written with CuPy 14.2
 ["random." + n ...] + ["random.Generator." + n ...] + ["ndarray." + n for n in dir(cupy.ndarray)]``
 (names starting with "_" left out).
 """
-import ast
 import copy
 import os
 import pathlib
@@ -399,29 +398,6 @@ def test_every_array_module_name_the_library_uses_exists_in_cupy():
     assert len(used) > 30
     missing = sorted((f, name) for f, name in used if name not in CUPY_NAMES)
     assert not missing, missing
-
-
-def _imports(path):
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            names |= {node.module or ""} | {f"{node.module or ''}.{a.name}".lstrip(".") for a in node.names}
-        elif isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-    return names
-
-
-def test_functional_and_fast_form_no_import_circle():
-    """The references import neither the fast paths nor the choice; the fast paths import
-    the references; only minicnn.paths chooses."""
-    functional = _imports(ROOT / "minicnn" / "functional.py")
-    assert not {n for n in functional if n.split(".")[-1] in ("fast", "paths")}, functional
-    fast = _imports(ROOT / "minicnn" / "fast.py")
-    assert not {n for n in fast if n.split(".")[-1] == "paths"}, fast
-    choosers = [p.name for p in _sources() if "fast_paths_enabled()" in p.read_text()
-                and p.name not in ("paths.py",)]
-    assert choosers == ["base.py", "container.py"], choosers      # they record the switch, not choose
 
 
 def test_the_core_imports_no_cupy():

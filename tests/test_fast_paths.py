@@ -225,3 +225,21 @@ def test_relu_before_max_pool_runs_after_it_to_the_same_bits():
     assert model._order == list(range(7))
     for got, want in zip(fast_results, reference):
         np.testing.assert_array_equal(got, want)
+
+
+def test_one_convolution_reads_in_three_files_with_the_fast_twin_one_hop_away():
+    """benchmarks/conv_trace.py's call trace of Conv2D forward + backward: its reading path
+    (checks, devices.py and the Parameter's bookkeeping left out) is the layer, its base and
+    functional.py, on either paths; by default the fast twins add fast.py, and nothing else."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "conv_trace.py"
+    spec = importlib.util.spec_from_file_location("conv_trace", path)
+    conv_trace = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conv_trace)
+    calls = conv_trace.trace(path.parent.parent)
+    for mode in ("default", "reference"):
+        s = conv_trace.summary(calls[mode])
+        assert s["reading_path"] == ["functional.py", "layers/base.py", "layers/conv.py"], (mode, s)
+        assert (s["hop_functions"] > 0) == (mode == "default"), (mode, s)
+    assert "fast.py" not in calls["reference"]

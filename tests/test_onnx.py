@@ -883,7 +883,21 @@ REFUSALS = {
                                         ["Clip to [0.0, 5.0]"], ["N", 2, 6, 6], 7),
     "Mul by a constant": ([helper.make_node("Mul", ["x", "c"], ["y"])], {"c": np.ones(6, np.float32)},
                           ["multiplies the data by a constant"]),
-    "Mul of the data by itself": ([helper.make_node("Mul", ["x", "x"], ["y"])], {}, ["squares the data"]),
+    "Mul of the data by itself": ([helper.make_node("Mul", ["x", "x"], ["y"], name="sq")], {},
+                                  ["the graph output 'y' is the output of node 1 of the 8 that minicnn writes for a "
+                                   "LocalResponseNorm", "from node 'sq'", "only as that whole layer"]),
+    "x * x read by another op": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
+                                  helper.make_node("Relu", ["s"], ["y"], name="r")], {},
+                                 ["node 'r' (Relu): it reads the output of node 1 of the 8 that minicnn writes for a "
+                                  "LocalResponseNorm (Mul, Reshape, AveragePool, Reshape, Mul, Add, Pow, Mul; from "
+                                  "node 'sq'), but it is not the Reshape minicnn writes next"]),
+    "x * x then another Reshape": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
+                                    helper.make_node("Reshape", ["s", "shape"], ["y"], name="r")],
+                                   {"shape": np.array([0, 72])},
+                                   ["node 'r' (Reshape): it reads the output of node 1 of the 8",
+                                    "but it is not the Reshape minicnn writes next"]),
+    "Pow of the data": ([helper.make_node("Pow", ["x", "e"], ["y"])], {"e": np.array(2.0, np.float32)},
+                        ["raises the data to a power"]),
     "Mul of two branches": ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["x"], ["s"]),
                              helper.make_node("Mul", ["r", "s"], ["y"])], {},
                             ["neither is computed from the other"]),
@@ -907,10 +921,13 @@ REFUSALS = {
         ["not squeeze-and-excitation's: after the pool it computes Conv2D, Sigmoid"]),
     "Concat along H": ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["x"], ["s"]),
                         helper.make_node("Concat", ["r", "s"], ["y"], axis=2)], {},
-                       ["along axis 2: minicnn's Concat joins branches", "along the channels"]),
-    "Concat with the input itself": ([helper.make_node("Relu", ["x"], ["r"]),
-                                      helper.make_node("Concat", ["x", "r"], ["y"], axis=1)], {},
-                                     ["an empty branch"]),
+                       ["concatenates (N, 2, 6, 6), (N, 2, 6, 6) along axis 2: minicnn's Concat joins its "
+                        "branches along axis 1 (the channels)"]),
+    "Concat of shapes that differ on another axis": (
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2],
+                                                                  strides=[2, 2]),
+         helper.make_node("Concat", ["r", "p"], ["y"], axis=1)], {},
+        ["concatenates (N, 2, 6, 6), (N, 2, 3, 3) along axis 1: they differ on another axis too"]),
     "Concat of data and a constant": ([helper.make_node("Concat", ["x", "c"], ["y"], axis=1)],
                                       {"c": np.ones((1, 2, 6, 6), np.float32)}, ["must be a constant"]),
     "Squeeze of the data without axes": ([helper.make_node("GlobalAveragePool", ["x"], ["m"]),
@@ -933,12 +950,6 @@ REFUSALS = {
                               {"r": np.array(0.5, np.float32), "t": np.array(True)}, ["training_mode=True"]),
     "Add of a constant": ([helper.make_node("Add", ["x", "c"], ["y"])], {"c": np.ones(6, np.float32)},
                           ["adds a constant to the data"]),
-    "Add of a tensor to itself": ([helper.make_node("Relu", ["x"], ["r"]),
-                                   helper.make_node("Add", ["r", "r"], ["y"], name="twice")], {},
-                                  ["node 'twice' (Add): adds a tensor to itself"]),
-    "Add of the identity to itself": ([helper.make_node("Identity", ["x"], ["i"]),
-                                       helper.make_node("Add", ["x", "i"], ["y"], name="twice")], {},
-                                      ["node 'twice' (Add): adds a tensor to itself"]),
     "Add that broadcasts": ([helper.make_node("Conv", ["x", "P"], ["c"], strides=[2, 2]),
                              helper.make_node("Add", ["x", "c"], ["y"], name="sum")],
                             {"P": np.ones((2, 2, 1, 1), np.float32)},
@@ -1432,10 +1443,74 @@ def test_a_pytorch_resnet_fine_tuned_with_a_new_head():
     assert not np.array_equal(tuned[-1].params["W"].data, head)
 
 
-def test_lrn_that_onnxruntime_lacks_is_exported_as_a_decomposition(folder):
+def test_concat_of_2d_branches_round_trips(folder):
+    """Concat of branches that give (N, F): exported along axis 1 (onnxruntime runs it), and read
+    back (it was refused with "concatenates (N, 2), (N, 3) along axis 1: ... along the channels
+    (axis 1)", a message that contradicted itself)."""
+    mc.manual_seed(3)
+    export_check(mc.Sequential([L.Concat([L.Dense(4, 2), L.Dense(4, 3)])]), (4,), folder)
+    export_check(mc.Sequential([L.Flatten(), L.Concat([[L.Dense(12, 2), L.ReLU()], [L.Tanh()]]), L.Dense(14, 3)]),
+                 (3, 2, 2), folder)
+
+
+def test_empty_branches_export_and_import(folder):
+    """An empty branch is the identity (PyTorch's nn.Sequential()): Concat of x itself and
+    Residual(Sequential([])), y = x + x, export and come back (import refused both before:
+    "an empty branch", "adds a tensor to itself")."""
+    mc.manual_seed(4)
+    for model, shape in [(mc.Sequential([L.Concat([mc.Sequential([]), L.Conv2D(3, 2, 1)])]), (3, 4, 4)),
+                         (mc.Sequential([L.Residual(mc.Sequential([]))]), (3, 4, 4)),
+                         (mc.Sequential([L.Conv2D(2, 3, 1), L.Concat([[], [L.ReLU()], []])]), (2, 3, 3)),
+                         (mc.Sequential([L.Dense(3, 3), L.Residual([], [L.Tanh()])]), (3,))]:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(2, *shape)).astype(np.float32)
+        path = fresh(folder)
+        monnx.export(model, path, input_shape=shape)
+        check_against_onnxruntime(model, path, x, label="empty branches")
+        back = monnx.load(path)
+        assert np.array_equal(back.predict(x), model.predict(x))
+    # hand-made: x + x, relu(x) + relu(x), and a Concat of x with relu(x)
+    for nodes, kinds in [([helper.make_node("Identity", ["x"], ["i"]), helper.make_node("Add", ["x", "i"], ["y"])],
+                          [L.Residual]),
+                         ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["r", "r"], ["y"])],
+                          [L.ReLU, L.Residual]),
+                         ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Concat", ["x", "r"], ["y"], axis=1)],
+                          [L.Concat])]:
+        model = check_import(graph_file(folder, nodes, ["N", 2, 6, 6]), X)
+        assert [type(layer) for layer in model] == kinds
+    assert len(model[0].branches()[0][1]) == 0 and [type(la) for la in model[0].branches()[1][1]] == [L.ReLU]
+
+
+def test_squeeze_excitation_of_a_map_one_row_high(folder):
+    """Found by tests/test_roundtrip.py: SE of (N, C, 1, L), a Reshape of (N, C, L): the importer
+    pooled the gate's (N, C, 1, L) as the (N, C, L) before the Reshape (PyTorch's dynamo form of
+    AdaptiveAvgPool1d), so the gate no longer started at x, and import refused the Mul ("neither
+    is computed from the other"). That reading is kept for a tensor no other node reads."""
+    mc.manual_seed(5)
+    export_check(mc.Sequential([L.Reshape((1, 1, 2)), L.SqueezeExcitation(1, 1)]), (1, 2), folder)
+    export_check(mc.Sequential([L.Conv1D(2, 3, 1), L.Reshape((3, 1, 5)), L.SqueezeExcitation(3, 2), L.Flatten()]),
+                 (2, 5), folder)
+
+
+def test_lrn_of_values_that_float32_rounds_to_zero(folder):
+    """Found by tests/test_roundtrip.py: alpha = 1e-181 is > 0, but 0 as ONNX's float32 attribute,
+    which onnxruntime refused ("alpha_ > 0.0f was false"): such an LRN is written as its
+    decomposition; a k that float32 rounds to 0 is refused, naming the layer."""
+    x = np.random.default_rng(0).normal(size=(2, 4, 2, 2)).astype(np.float32)
+    for layer in (L.LocalResponseNorm(3, alpha=1e-181), L.LocalResponseNorm(3, beta=1e-200)):
+        model, path = mc.Sequential([layer]), fresh(folder)
+        monnx.export(model, path, input_shape=(4, 2, 2))
+        check_against_onnxruntime(model, path, x, label="LocalResponseNorm (decomposed)")
+        assert np.array_equal(monnx.load(path).predict(x), model.predict(x))     # float32 computes so too
+    with pytest.raises(ValueError, match=r"^layer 1 \(LocalResponseNorm\): k=1e-50 rounds to 0"):
+        monnx.export(mc.Sequential([L.ReLU(), L.LocalResponseNorm(3, k=1e-50)]), fresh(folder), input_shape=(4, 2, 2))
+
+
+def test_lrn_that_onnxruntime_lacks_is_exported_as_a_decomposition_and_read_back(folder):
     """An even size (ONNX's window would be one channel off), alpha = 0, beta = 0 or a 3-D input:
     onnxruntime refuses such an LRN, so they are written as PyTorch writes LRN (x*x, AveragePool
-    over channels, Mul, Add, Pow, Mul), equal to minicnn's; minicnn does not read that back."""
+    over channels, Mul, Add, Pow, Mul), equal to minicnn's; minicnn reads those nodes back as the
+    one layer (they were refused before, "squares the data (x * x)")."""
     for layer, shape in [(L.LocalResponseNorm(4, 0.3, 0.75, 2.0), (7, 3, 3)), (L.LocalResponseNorm(2), (5, 4)),
                          (L.LocalResponseNorm(3, alpha=0.0), (4, 2, 2)), (L.LocalResponseNorm(3, beta=0.0), (4, 2, 2)),
                          (L.LocalResponseNorm(5, 0.5, 0.6, 1.5), (6, 7))]:
@@ -1445,14 +1520,16 @@ def test_lrn_that_onnxruntime_lacks_is_exported_as_a_decomposition(folder):
         monnx.export(model, path, input_shape=shape)
         assert "LRN" not in {n.op_type for n in onnx.load(path).graph.node}
         check_against_onnxruntime(model, path, x, label="LocalResponseNorm (decomposed)")
-        assert_refused(path, "squares the data (x * x)")
+        check_round_trip(model, path, x)
 
 
-@pytest.mark.parametrize("size", range(3, 10))
+@pytest.mark.parametrize("size", range(1, 10))
 def test_ceil_mode_pools_equal_onnxruntime_at_every_edge(folder, size):
     """Max pooling and average pooling (count_include_pad both ways) in ceil mode, every kernel 2
-    and 3, stride 1 to 3 and padding up to kernel // 2 on inputs 3..9: each last window that
-    hangs over the padding, and each that PyTorch's rule drops, as onnxruntime computes them."""
+    and 3, stride 1 to 3 and padding up to kernel // 2 on inputs 1..9: each last window that
+    hangs over the padding, each that PyTorch's rule drops, and windows larger than the input
+    (kernel 3 on 2 x 2: the export failed there, "window 3x3 ... larger than the padded input"),
+    as onnxruntime computes them."""
     for k in (2, 3):
         for stride in (1, 2, 3):
             for pad in range(k // 2 + 1):
@@ -1460,11 +1537,74 @@ def test_ceil_mode_pools_equal_onnxruntime_at_every_edge(folder, size):
                     L.MaxPool2D(k, stride, pad, ceil_mode=True),
                     L.AvgPool2D(k, stride, pad, ceil_mode=True),
                     L.AvgPool2D(k, stride, pad, ceil_mode=True, count_include_pad=False)])])
+                try:
+                    model.output_shape((1, size, size))
+                except ValueError:
+                    continue                    # no window at all, even in ceil mode: the layer refuses it too
                 x = np.random.default_rng(size).normal(size=(2, 1, size, size)).astype(np.float32)
                 path = fresh(folder)
                 monnx.export(model, path, input_shape=(1, size, size))
                 check_against_onnxruntime(model, path, x, label="ceil-mode pools")
                 check_round_trip(model, path, x)
+
+
+def test_ceil_mode_pools_of_windows_larger_than_the_input_in_1d(folder):
+    """MaxPool1D(5, 2) and AvgPool1D(4, 3, padding=1) in ceil mode on signals shorter than the window."""
+    for layer, length in [(L.MaxPool1D(3, 2, ceil_mode=True), 2), (L.AvgPool1D(4, 3, 1, ceil_mode=True), 1),
+                          (L.AvgPool1D(5, 2, 2, ceil_mode=True, count_include_pad=False), 3)]:
+        export_check(mc.Sequential([layer]), (2, length), folder)
+
+
+def test_ceil_mode_pools_whose_axes_disagree(folder):
+    """Found by tests/test_roundtrip.py: ceil mode adds a window along one axis and PyTorch's rule
+    drops one along the other, and ONNX (opset 17) has one ceil_mode for both: the file said
+    ceil_mode=1 and ONNX's shape inference refused it ("Inferred shape and existing shape differ").
+    Now a max, or a mean without the padding, is written in floor mode with ceil mode's extra end
+    pads; a mean that counts the padding in ceil mode with the end pad cut where the last window
+    ends. Each equals onnxruntime, passes ONNX's checker and comes back as the layer; a mean whose
+    windows no cut gives is refused, naming the layer."""
+    for layer, shape in [(L.MaxPool2D((2, 3), (3, 2), 1, ceil_mode=True), (2, 5, 4)),
+                         (L.AvgPool2D((2, 4), (2, 4), 1, ceil_mode=True, count_include_pad=False), (1, 1, 1)),
+                         (L.MaxPool2D((4, 2), (4, 2), 1, ceil_mode=True), (2, 1, 1)),
+                         (L.AvgPool2D(3, 3, 1, ceil_mode=True), (2, 3, 5)),
+                         (L.AvgPool2D(3, 3, 1, ceil_mode=True), (2, 5, 3)),
+                         (L.AvgPool2D((2, 3), 2, 1, ceil_mode=True), (1, 3, 4))]:
+        export_check(mc.Sequential([L.ReLU(), layer]), shape, folder)
+    with pytest.raises(ValueError, match=r"^layer 1 \(AvgPool2D\): ceil mode gives \(2, 2\) windows, and ONNX's"):
+        monnx.export(mc.Sequential([L.ReLU(), L.AvgPool2D((2, 3), 3, 1, ceil_mode=True)]), fresh(folder),
+                     input_shape=(1, 5, 3))
+
+
+def test_googlenet_exports_at_every_size_from_its_smallest(folder):
+    """googlenet(num_classes=3, in_channels=1) runs from 15 x 15 (its documented smallest input);
+    its MaxPool2D(3, 2, ceil_mode=True) then sees 2 x 2 maps. It failed to export at every size
+    from 15 to 30 ("the layer: window 3x3 ... is larger than the padded input 2x2"); now each
+    size equals onnxruntime, and the smallest and largest come back from the file."""
+    mc.manual_seed(0)
+    model = mc.models.googlenet(num_classes=3, in_channels=1)
+    for size in range(15, 31):
+        x = np.random.default_rng(size).normal(size=(2, 1, size, size)).astype(np.float32)
+        path = fresh(folder, "googlenet")
+        monnx.export(model, path, input_shape=(1, size, size))
+        check_against_onnxruntime(model, path, x, label="googlenet, 15 to 30")
+        if size in (15, 30):
+            assert np.array_equal(monnx.load(path).predict(x), model.predict(x))
+
+
+def test_export_errors_name_the_layer_by_its_place(folder, monkeypatch):
+    """An error names the layer as ``model.state_dict()`` names its weights, never "the layer"."""
+    model = mc.Sequential([L.Conv2D(2, 2, 1), L.Concat([[L.ReLU(), L.MaxPool2D(3)], [L.ReLU()]])])
+    with pytest.raises(ValueError) as info:
+        monnx.export(model, fresh(folder), input_shape=(2, 2, 2))
+    assert str(info.value).startswith("input_shape: layer 1.branch0.1 (MaxPool2D) cannot take input shape (2, 2, 2)")
+    from minicnn.onnx import exporters
+
+    def failing(layer, graph, x, shape):
+        raise ValueError("no ONNX form for this")
+    monkeypatch.setitem(exporters.EXPORTERS, L.Tanh, failing)
+    model = mc.Sequential([L.ReLU(), L.Residual([L.ReLU(), L.Residual([L.Tanh()])])])
+    with pytest.raises(ValueError, match=r"^layer 1\.block\.1\.block\.0 \(Tanh\): no ONNX form for this$"):
+        monnx.export(model, fresh(folder), input_shape=(3,))
 
 
 ZOO = [("lenet5", (1, 32, 32)), ("resnet18", (3, 32, 32)), ("googlenet", (3, 32, 32)), ("se_resnet50", (3, 32, 32))]
@@ -1518,7 +1658,9 @@ def small_residual(folder):
     ([L.ReLU()], TypeError, "got list"),
     (None, TypeError, "got NoneType"),
     (mc.Sequential([]), ValueError, "no layers"),
-    (mc.Sequential([type("MyReLU", (L.ReLU,), {})()]), ValueError, "model.layers[0] is a MyReLU"),
+    (mc.Sequential([type("MyReLU", (L.ReLU,), {})()]), ValueError, "layer 0 (MyReLU) has no ONNX exporter"),
+    (mc.Sequential([L.Residual([L.ReLU()], [type("MyReLU", (L.ReLU,), {})()])]), ValueError,
+     "layer 0.shortcut.0 (MyReLU) has no ONNX exporter"),
     (mc.Sequential([L.Dense(3, 2), L.Dense(2, 2, dtype=np.float64)]), ValueError, "mixes the dtypes"),
 ])
 def test_export_refuses_what_is_not_a_model(folder, model, error, fragment):
@@ -1783,7 +1925,7 @@ OP_VERSIONS_READ = {
     "Sigmoid": [13], "Tanh": [13], "Softmax": [13], "Dropout": [13, 22], "Identity": [16, 19, 21, 23, 24, 25],
     "Constant": [13, 19, 21, 23, 24, 25], "Shape": [15, 19, 21, 23, 24, 25], "Gather": [13],
     "Unsqueeze": [13, 21, 23, 24, 25], "Squeeze": [13, 21, 23, 24, 25], "Concat": [13], "Slice": [13],
-    "Cast": [13, 19, 21, 23, 24, 25], "Clip": [13], "LRN": [13], "Mul": [14],
+    "Cast": [13, 19, 21, 23, 24, 25], "Clip": [13], "LRN": [13], "Mul": [14], "Pow": [15],
 }
 
 

@@ -1,5 +1,6 @@
 """minicnn's threads: set and read them, and the results do not depend on how many there are."""
 import os
+import threading
 import subprocess
 import sys
 
@@ -73,3 +74,126 @@ def test_the_environment_variable(value, ok):
         assert run.returncode == 0 and got == value and blas in (value, "None"), run.stderr
     else:
         assert run.returncode != 0 and "MINICNN_NUM_THREADS" in run.stderr
+
+
+# ---------------------------------------------------------------------------
+# The per-thread switches: skip_init (Sequential.load) and the fast paths
+# ---------------------------------------------------------------------------
+def _sound(layer):
+    """A layer built with its values: writeable weights that are not all zero."""
+    w = layer.params["W"]
+    return w.data.flags.writeable and w.grad.flags.writeable and w.data.any()
+
+
+def test_skip_init_in_one_thread_leaves_another_threads_layers_alone():
+    """While one thread builds without initial values (as Sequential.load does), a layer
+    another thread builds gets its values and trains."""
+    from minicnn.layers.base import skip_init
+    inside, done, errors = threading.Event(), threading.Event(), []
+
+    def loader():
+        with skip_init():
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=loader)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        layer = L.Conv2D(3, 4, 3)
+        out = layer.forward(np.ones((2, 3, 5, 5), np.float32), training=True)
+        layer.backward(np.ones_like(out))
+    except Exception as exc:          # the other thread must be let go first
+        errors.append(exc)
+    finally:
+        done.set()
+        thread.join()
+    assert not errors, errors
+    assert _sound(layer) and layer.params["W"].grad.any()
+
+
+def test_reference_paths_in_one_thread_leave_another_threads_fast_paths_on():
+    seen, inside, done = [], threading.Event(), threading.Event()
+
+    def reference():
+        with mc.reference_paths():
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=reference)
+    thread.start()
+    assert inside.wait(10)
+    seen.append(mc.paths.fast_paths_enabled())
+    done.set()
+    thread.join()
+    assert seen == [True]
+
+
+def test_models_loaded_in_several_threads_while_another_builds_layers(tmp_path):
+    """Issue 29's concurrent load: threads loading models at once while another builds
+    layers, many times; every layer built anywhere has its values, during and after.
+    (Python switches threads every 5 ms; switching every 10 us makes the loads overlap:
+    with a process-wide switch, most trials then built layers with no values.)"""
+    mc.manual_seed(0)
+    model = mc.Sequential([L.Conv2D(1, 2, 3), L.BatchNorm(2), *(L.ReLU() for _ in range(20)), L.Flatten(),
+                           L.Dense(2 * 4 * 4, 3)])
+    path = tmp_path / "m.npz"
+    model.save(path)
+    want = model.state_dict()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        _load_while_building(path, want)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _load_while_building(path, want):
+    for trial in range(20):
+        start, stop, errors, built = threading.Barrier(4), threading.Event(), [], []
+
+        def load():
+            try:
+                start.wait(10)
+                for _ in range(5):
+                    got = mc.Sequential.load(path).state_dict()
+                    assert all(np.array_equal(got[k], want[k]) for k in want)
+            except Exception as exc:
+                errors.append(exc)
+
+        def build():
+            start.wait(10)
+            while not stop.is_set():
+                built.append(L.Conv2D(1, 2, 3))
+
+        loaders = [threading.Thread(target=load) for _ in range(3)]
+        builder = threading.Thread(target=build)
+        for t in (*loaders, builder):
+            t.start()
+        for t in loaders:
+            t.join()
+        stop.set()
+        builder.join()
+        assert not errors, (trial, errors)
+        broken = [layer for layer in built if not _sound(layer)]
+        assert not broken, f"trial {trial}: {len(broken)} of {len(built)} layers built with no values"
+        assert _sound(L.Conv2D(1, 2, 3)), f"trial {trial}: the switch was left on"
+
+
+def test_npy_headers_are_parsed_under_the_lock(tmp_path, monkeypatch):
+    """CPython 3.11's ast is not thread-safe (a load among threads failed with "AST constructor
+    recursion depth mismatch"): every ast.literal_eval of a load, minicnn's header check and
+    NumPy's reader alike, runs while minicnn.io holds its lock."""
+    import ast
+
+    from minicnn import io
+    model = mc.Sequential([L.Conv2D(1, 2, 3), L.BatchNorm(2), L.Flatten(), L.Dense(2 * 4 * 4, 3)])
+    model.save(tmp_path / "m.npz")
+    parsed, literal_eval = [], ast.literal_eval
+
+    def spy(text):
+        parsed.append(io._AST_LOCK.locked())
+        return literal_eval(text)
+    monkeypatch.setattr(ast, "literal_eval", spy)
+    mc.Sequential.load(tmp_path / "m.npz")
+    assert len(parsed) >= 10 and all(parsed)

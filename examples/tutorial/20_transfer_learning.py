@@ -149,8 +149,10 @@ step.check(all(np.array_equal(p.data, q.data) for p, q in zip(frozen_body.parame
 # ## 3. Similar data: digits 5-9
 #
 # First 10 labelled pictures a class (50 in all), then more. Each cell is the mean over
-# the seeds (each seed draws other pictures and another head), on the digits 5-9 of the
-# test split.
+# the seeds (each seed draws other pictures and another head) ± their standard deviation,
+# on the digits 5-9 of the test split. Watch the spread as well as the mean: from 50
+# pictures, training from random weights is a gamble (one seed does well, another badly),
+# the pretrained body is not.
 
 # %%
 results = {}                                                 # (target, labels a class, way) -> accuracies
@@ -184,19 +186,28 @@ step.check(gain("digits 5-9", most) < gain("digits 5-9", 10),
 # ## 4. Different data: Fashion-MNIST
 #
 # The same body on clothes. Digit strokes are not a garment's textures and outlines: the
-# frozen body's features fit clothes less well, and the new task needs the body to
-# change. Measured by `examples/transfer_learning.py` (3 seeds, the whole test splits,
-# mean ± standard deviation; the first block's column left out):
+# frozen body's features fit clothes less well, and with more labels the task needs the
+# body to change. `examples/transfer_learning.py` measured the whole table (3 seeds, the
+# whole test splits, test accuracy in %, mean ± standard deviation; its fourth way, only
+# the first block frozen, left out here; the full run of this step computes the same cells
+# at 10 and 100 labels, the same way):
 #
 # | target | labels a class | scratch | frozen | fine-tune |
 # |---|---|---|---|---|
-# | digits 5-9 | 10 | TABLE | | |
+# | digits 5-9 | 10 | 82.8 ± 6.0 | 87.7 ± 1.2 | 87.6 ± 1.4 |
+# | digits 5-9 | 100 | 95.7 ± 0.2 | 96.2 ± 0.2 | 96.3 ± 0.2 |
+# | digits 5-9 | 1000 | 98.3 ± 0.3 | 98.3 ± 0.1 | 98.5 ± 0.1 |
+# | Fashion-MNIST | 10 | 66.6 ± 4.4 | 70.1 ± 1.8 | 67.5 ± 5.6 |
+# | Fashion-MNIST | 100 | 80.8 ± 2.6 | 80.5 ± 0.4 | 81.8 ± 0.6 |
+# | Fashion-MNIST | 1000 | 84.6 ± 1.6 | 83.8 ± 0.2 | 85.1 ± 0.9 |
 #
-# So: with similar data transfer wins clearly when labels are few and the gain fades as
-# they grow; with different data a frozen body helps only with the fewest labels and
-# then falls behind, while fine-tuning stays level with scratch or ahead. The guideline,
-# measured. (The quick run has fewer epochs at 100 labels, 1,000 test pictures and two
-# seeds: its numbers are noisier, and lower at 100.)
+# So: with similar data transfer wins clearly when labels are few (5 points at 10 a
+# class, and a steady result where scratch ranges from 77% to 89% over three seeds) and
+# the gain fades as they grow (half a point at 100, none at 1,000). With different data a
+# frozen body helps only with the fewest labels and then falls behind scratch, while
+# fine-tuning stays level or ahead. The guideline, measured. (The quick run: 10 and 30
+# labels a class for the digits, 10 for the clothes, 1,000 test pictures; its numbers are
+# noisier.)
 
 # %%
 for per_class in labels["Fashion-MNIST"]:

@@ -21,9 +21,10 @@
 
 Containers (:mod:`minicnn.layers.container`): ``Chain``, layers run in order (what
 ``minicnn.Sequential`` builds on, and a Residual's branches are), and ``BranchedLayer``,
-the base of layers made of branches.
+the base of layers made of branches. Each library layer class enters ``REGISTRY``
+when it is defined (:mod:`minicnn.layers.base`).
 """
-from .base import Layer
+from .base import REGISTRY, Layer, build_layer
 from .conv import Conv1D, Conv2D
 from .pooling import (AdaptiveAvgPool2D, AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, MaxPool1D,
                       MaxPool2D)
@@ -36,21 +37,5 @@ from .residual import Residual
 from .branches import Concat, SqueezeExcitation
 from .container import BranchedLayer, Chain
 
-#: Every layer class by name; ``Sequential.load`` rebuilds layers from it.
-REGISTRY = {cls.__name__: cls for cls in (
-    Conv2D, Conv1D, MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, AdaptiveAvgPool2D,
-    GlobalAvgPool1D, Dense, Flatten, Reshape, ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, BatchNorm,
-    LocalResponseNorm, Residual, Concat, SqueezeExcitation)}
-
-
-def build_layer(item):
-    """The layer an architecture entry ``{"class": name, "config": {...}}`` describes."""
-    if not isinstance(item, dict) or not isinstance(item.get("config"), dict):
-        raise ValueError(f"a layer must be {{\"class\": name, \"config\": {{...}}}}, got {item!r:.80}")
-    name = item.get("class")
-    if not isinstance(name, str) or name not in REGISTRY:
-        raise ValueError(f"unknown layer class {name!r}")
-    return REGISTRY[name].from_config(item["config"])
-
-
+# REGISTRY, every layer class by name, is full now: each class entered it when it was defined
 __all__ = ["Layer", "Chain", "BranchedLayer", "build_layer", *REGISTRY]

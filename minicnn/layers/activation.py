@@ -18,7 +18,8 @@ class ReLU(Layer):
     def _forward(self, x, training):
         if training:
             self.cache = x > 0                  # 1 byte per value is all backward needs
-        return array_module(x).maximum(x, 0)
+        xp = array_module(x)
+        return xp.maximum(x, 0)
 
     def _backward(self, grad_out, input_grad):
         return grad_out * self.cache
@@ -60,35 +61,41 @@ class LeakyReLU(Layer):
         return dict(negative_slope=self.negative_slope)
 
 
-class Sigmoid(Layer):
-    """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y). Stable for inputs of any size."""
+class _OutputCached(Layer):
+    """The base of Sigmoid, Tanh and Softmax, whose derivative is a function of their output y:
+    ``_forward`` keeps y for ``_backward``. The class writes ``_activation(x)`` and ``_backward``."""
 
     def _forward(self, x, training):
-        y = F._sigmoid(x)
+        y = self._activation(x)
         if training:
             self.cache = y
         return y
+
+
+class Sigmoid(_OutputCached):
+    """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y). Stable for inputs of any size."""
+
+    def _activation(self, x):
+        return F._sigmoid(x)
 
     def _backward(self, grad_out, input_grad):
         y = self.cache
         return grad_out * y * (1 - y)
 
 
-class Tanh(Layer):
+class Tanh(_OutputCached):
     """y = tanh(x);  dy/dx = 1 - y^2."""
 
-    def _forward(self, x, training):
-        y = array_module(x).tanh(x)
-        if training:
-            self.cache = y
-        return y
+    def _activation(self, x):
+        xp = array_module(x)
+        return xp.tanh(x)
 
     def _backward(self, grad_out, input_grad):
         y = self.cache
         return grad_out * (1 - y * y)
 
 
-class Softmax(Layer):
+class Softmax(_OutputCached):
     """y = exp(x) / sum(exp(x)) along ``axis`` (shifted by the max: stable for any input).
 
     Backward is the exact Jacobian-vector product: dx = y * (g - sum(g * y)).
@@ -102,11 +109,8 @@ class Softmax(Layer):
         check_softmax_axis(self.axis, len(input_shape) + 1)
         return tuple(input_shape)
 
-    def _forward(self, x, training):
-        y = F._softmax(x, self.axis)
-        if training:
-            self.cache = y
-        return y
+    def _activation(self, x):
+        return F._softmax(x, self.axis)
 
     def _backward(self, grad_out, input_grad):
         y = self.cache

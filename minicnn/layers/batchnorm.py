@@ -36,13 +36,14 @@ class BatchNorm(Layer):
     ``params["gamma"]`` starts at 1, ``params["beta"]`` at 0; the buffers
     ``running_mean`` and ``running_var`` start at 0 and 1 and are saved with the model.
 
-    Frozen (``layer.trainable = False``, or a frozen model or Residual around it) it
-    normalises by the running statistics in training too and leaves them as they are:
-    Keras's rule since TF 2.0, what PyTorch users get by calling ``.eval()`` on the layer.
-    A pretrained body's statistics then stay those it learnt, whatever the new data's
-    batches hold. Its backward is that of a fixed per-channel affine map then:
-    dx = dy * gamma / sqrt(running_var + eps). (``requires_grad = False`` on gamma and
-    beta alone freezes them but keeps batch statistics, as in PyTorch.)
+    Frozen (``layer.trainable = False``, or a frozen model or Residual around it: none of
+    gamma and beta learning) it normalises by the running statistics in training too and
+    leaves them as they are: Keras's rule since TF 2.0, what PyTorch users get by calling
+    ``.eval()`` on the layer. A pretrained body's statistics then stay those it learnt,
+    whatever the new data's batches hold. Its backward is that of a fixed per-channel affine
+    map then: dx = dy * gamma / sqrt(running_var + eps). One flag decides, the parameters'
+    ``requires_grad`` (see :attr:`~minicnn.layers.Layer.trainable`): gamma or beta made
+    trainable again is batch statistics again, in whatever order the two were set.
     """
 
     min_ndim = 2
@@ -61,29 +62,25 @@ class BatchNorm(Layer):
         self._add_buffer("running_var", (c,), 1.0, self.dtype)
 
     def _uses_batch_statistics(self, training):
-        """Training, and not frozen by ``trainable = False`` (Keras's inference mode)."""
-        return training and getattr(self, "_trainable", True)
+        """Training, and not frozen (Keras's inference mode): ``trainable``, the one flag."""
+        return training and self.trainable
 
     def _check_input(self, x, training):
         if self._uses_batch_statistics(training):
             check_batch_statistics(x, self.num_features)
 
     def _forward(self, x, training):
+        xp = array_module(x)
         per_channel = self._per_channel(x.ndim)          # reshapes (C,) to broadcast along axis 1
         gamma, beta = (per_channel(self.params[k].data.astype(x.dtype, copy=False)) for k in ("gamma", "beta"))
         if not self._uses_batch_statistics(training):    # the running statistics normalise
             mean, var = (per_channel(a.astype(x.dtype, copy=False)) for a in (self.running_mean, self.running_var))
-            xp = array_module(x)
-            scale = gamma / xp.sqrt(var + x.dtype.type(self.eps))
-            if training:       # frozen; the cache (x_hat, None) marks it: x_hat only for a trainable gamma
-                x_hat = (x - mean) / xp.sqrt(var + x.dtype.type(self.eps)) if self.params["gamma"].requires_grad else None
-                self.cache = (x_hat, None)
-            return (x - mean) * scale + beta
+            return (x - mean) * (gamma / xp.sqrt(var + x.dtype.type(self.eps))) + beta    # cache None: frozen
         m = x.size // self.num_features                  # values per channel
         mean = channel_sum(x) / m
         x_hat = x - per_channel(mean.astype(x.dtype, copy=False))
         var = channel_sum(x_hat, x_hat) / m              # biased: what normalises the batch
-        inv_std = 1 / array_module(var).sqrt(var + var.dtype.type(self.eps))
+        inv_std = 1 / xp.sqrt(var + var.dtype.type(self.eps))
         x_hat *= per_channel(inv_std.astype(x.dtype, copy=False))
         self._update_running_statistics(mean, var, m)
         self.cache = (x_hat, inv_std)
@@ -99,9 +96,10 @@ class BatchNorm(Layer):
     def _backward(self, grad_out, input_grad):
         # y = gamma * x_hat + beta with x_hat = (x - mu) * inv_std, inv_std = 1 / sqrt(var + eps),
         # mu and var the means of x and (x - mu)^2 over the m values of each channel.
+        if self.cache is None:                            # frozen: mu and var fixed, gamma and beta too
+            return self._frozen_backward(grad_out, input_grad)
+        xp = array_module(grad_out)
         x_hat, inv_std = self.cache
-        if inv_std is None:                               # frozen: y = gamma * x_hat + beta, mu and var fixed
-            return self._frozen_backward(grad_out, x_hat, input_grad)
         per_channel = self._per_channel(x_hat.ndim)
         dgamma = channel_sum(grad_out, x_hat)             # dgamma = sum(dy * x_hat)
         dbeta = channel_sum(grad_out)                     # dbeta  = sum(dy)
@@ -120,22 +118,20 @@ class BatchNorm(Layer):
         m = x_hat.size // self.num_features
         dx = x_hat * per_channel((dgamma / m).astype(x_hat.dtype))
         dx += per_channel((dbeta / m).astype(x_hat.dtype))
-        array_module(dx).subtract(grad_out, dx, out=dx)
+        xp.subtract(grad_out, dx, out=dx)
         dx *= per_channel((self.params["gamma"].data * inv_std).astype(x_hat.dtype))
         return dx
 
-    def _frozen_backward(self, grad_out, x_hat, input_grad):
-        """Backward through the running statistics: x_hat = (x - running_mean) / sqrt(running_var + eps)
-        is a fixed affine map of x, so dx = dy * gamma / sqrt(running_var + eps), and
-        dgamma = sum(dy * x_hat), dbeta = sum(dy) for a parameter made trainable again."""
-        if x_hat is not None:                             # (computed only for a trainable gamma)
-            self.params["gamma"].accumulate(channel_sum(grad_out, x_hat))
-        if self.params["beta"].requires_grad:
-            self.params["beta"].accumulate(channel_sum(grad_out))
+    def _frozen_backward(self, grad_out, input_grad):
+        """Backward through the running statistics: y = gamma * (x - running_mean) / sqrt(running_var + eps)
+        + beta is a fixed affine map of x, so dx = dy * gamma / sqrt(running_var + eps) (and gamma
+        and beta, frozen, get no gradient)."""
         if not input_grad:
             return None
+        xp = array_module(grad_out)
         per_channel = self._per_channel(grad_out.ndim)
-        scale = self.params["gamma"].data / array_module(grad_out).sqrt(self.running_var + self.running_var.dtype.type(self.eps))
+        eps = self.running_var.dtype.type(self.eps)
+        scale = self.params["gamma"].data / xp.sqrt(self.running_var + eps)
         return grad_out * per_channel(scale.astype(grad_out.dtype, copy=False))
 
     def _per_channel(self, ndim):

@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 
-from .._checks import check_distinct_layers, check_dtype, check_int
+from .._checks import check_dtype, check_int
 from ..devices import array_module
 from .activation import ReLU, Sigmoid
 from .base import Layer
@@ -20,7 +20,8 @@ class Concat(BranchedLayer):
     """y = the branches' outputs on the same x, concatenated along the channels (axis 1).
 
     ``branches``: a non-empty list; each branch a list of layers, a Sequential, or a single
-    layer. Every branch reads the same x, and the outputs must agree on every axis but the
+    layer (an empty list or ``Sequential([])`` is the identity: x itself, as PyTorch's
+    ``nn.Sequential()``). Every branch reads the same x, and the outputs must agree on every axis but the
     channels: a ValueError names each branch's per-sample output shape when they do not.
     With branches giving C_0, C_1, ... channels, y has C_0 + C_1 + ... channels:
 
@@ -46,7 +47,6 @@ class Concat(BranchedLayer):
                             f"a Sequential or a layer), got {branches!r:.80}")
         self._branches = [as_chain([b] if isinstance(b, Layer) else b, f"branches[{k}]")
                           for k, b in enumerate(branches)]
-        check_distinct_layers(self._branches)
         self._collect_params()
 
     def branches(self):
@@ -63,14 +63,16 @@ class Concat(BranchedLayer):
         return (sum(s[0] for s in shapes), *first[1:])
 
     def _forward(self, x, training):
+        xp = array_module(x)
         outs = [branch.forward(x, training=training) for branch in self._branches]
         if training:
             self.cache = [out.shape[1] for out in outs]    # where dy splits
-        return array_module(x).concatenate(outs, axis=1)
+        return xp.concatenate(outs, axis=1)
 
     def _backward(self, grad_out, input_grad):
+        xp = array_module(grad_out)
         bounds = list(itertools.accumulate(self.cache))[:-1]
-        parts = array_module(grad_out).split(grad_out, bounds, axis=1)
+        parts = xp.split(grad_out, bounds, axis=1)
         dx = None
         for branch, part in zip(self._branches, parts):
             d = branch.backward(part, input_grad=input_grad)
@@ -132,7 +134,8 @@ class SqueezeExcitation(BranchedLayer):
 
     def _backward(self, grad_out, input_grad):
         x, g = self.cache
-        dg = array_module(x).einsum("nchw,nchw->nc", grad_out, x)          # dLoss/dg = sum over (h, w) of dy * x
+        xp = array_module(x)
+        dg = xp.einsum("nchw,nchw->nc", grad_out, x)          # dLoss/dg = sum over (h, w) of dy * x
         through_gate = self.gate.backward(dg, input_grad=input_grad)
         if not input_grad:
             return None

@@ -10,11 +10,10 @@
   ``from_config`` and the summary rows of its branches; the layer writes only its
   constructor, ``branches()``, ``_output_shape`` and the maths.
 """
-from .._checks import check_bool, check_dtype, check_int, check_layer, check_layers
-from .. import paths
+from .._checks import check_bool, check_dtype, check_int
 from ..devices import check_device
 from .activation import ReLU
-from .base import Layer
+from .base import Layer, build_layer, check_distinct_layers, check_is_layer, check_layers, fast_paths_enabled
 from .pooling import MaxPool2D
 
 
@@ -61,7 +60,7 @@ class Chain:
         forward and backward: 3.2 ms against 3.8 ms. Off under reference_paths(), and
         with ``as_written`` (a forward that returns every layer's own output)."""
         order = list(range(len(self.layers)))
-        if as_written or not paths.fast_paths_enabled():
+        if as_written or not fast_paths_enabled():
             return order
         for i in range(len(order) - 1):
             if type(self.layers[order[i]]) is ReLU and type(self.layers[order[i + 1]]) is MaxPool2D:
@@ -121,7 +120,9 @@ class Chain:
     def append(self, layer):
         """Add ``layer`` at the end (PyTorch's ``nn.Sequential.append``); returns self. With
         ``model[:-1]`` it replaces a head: ``model[:-1].append(L.Dense(128, 10))``."""
-        check_layer(layer)
+        check_is_layer(layer)
+        check_distinct_layers([*((f"layers[{i}]", old) for i, old in enumerate(self.layers)),
+                               (f"layers[{len(self.layers)}] (appended)", layer)], root=self)
         if layer.device != self.device:               # a new head joins the model on its device
             layer.to(self.device)
         self.layers.append(layer)
@@ -207,21 +208,22 @@ class Chain:
 
 def as_chain(layers, name):
     """A branch argument as a Chain: a Chain (a Sequential included) is kept as it is, a
-    non-empty list or tuple of layers becomes one. ``name`` names the argument in errors."""
+    list or tuple of layers becomes one. An empty one is the identity, as PyTorch's
+    ``nn.Sequential()`` (and what ``Sequential([]).architecture()`` reads back as).
+    ``name`` names the argument in errors."""
     if isinstance(layers, Chain):
         return layers
-    if not isinstance(layers, (list, tuple)) or not layers:
-        raise TypeError(f"{name} must be a non-empty list of layers or a Sequential, got {layers!r:.80}")
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(f"{name} must be a list of layers or a Sequential, got {layers!r:.80}")
     try:
         return Chain(list(layers))
-    except TypeError as exc:
-        raise TypeError(f"{name}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
 
 
 def layers_from_architecture(spec):
     """The list of layers that ``chain.architecture()`` describes (None stays None: an identity
     branch)."""
-    from . import build_layer          # the registry of layer classes, in the package's __init__
     if spec is None:
         return None
     if not isinstance(spec, list):
@@ -250,6 +252,9 @@ class BranchedLayer(Layer):
         raise NotImplementedError
 
     def _collect_params(self):
+        """The branches' parameters as this layer's, once no layer is found in two branches."""
+        check_distinct_layers([(f"{name}[{i}]", layer) for name, branch in self.branches() if branch is not None
+                               for i, layer in enumerate(branch.layers)])
         self.params = {f"{name}.{key}": p for name, branch in self.branches() if branch is not None
                        for key, p in branch.named_parameters().items()}
 

@@ -1,9 +1,15 @@
-"""Conv2D and Conv1D: cross-correlation by im2col and one matrix product."""
+"""Conv2D and Conv1D: cross-correlation by im2col and one matrix product.
+
+The maths is :func:`minicnn.functional.conv2d_forward` and ``conv2d_backward``; each
+call goes through :func:`~minicnn.layers.base.fastest`, which gives their faster equal
+twin of :mod:`minicnn.fast` while the fast paths are on (the table ``FAST_TWINS``).
+"""
 import numpy as np
 
-from .. import functional as F, paths
-from .._checks import check_bool, check_conv_groups, check_conv_padding, check_dtype, check_int, pair
-from .base import Layer, init_name
+from .. import functional as F
+from .._checks import (check_bool, check_conv_groups, check_conv_padding, check_dtype, check_int,
+                       check_window_not_far_larger, pair)
+from .base import Layer, Window2D, fastest, init_name
 
 
 class _Conv(Layer):
@@ -44,7 +50,7 @@ class _Conv(Layer):
         return cfg
 
 
-class Conv2D(_Conv):
+class Conv2D(_Conv, Window2D):
     """2-D convolution (cross-correlation, as PyTorch's ``nn.Conv2d``).
 
     x: (N, C_in, H, W) -> y: (N, C_out, OH, OW). With the padding split into
@@ -85,41 +91,33 @@ class Conv2D(_Conv):
     (8, 14, 14)
 
     ``params["W"]``: (C_out, C_in/groups, kh, kw), He-initialised by default (fan_in =
-    C_in/groups*kh*kw, as PyTorch); ``params["b"]``: (C_out,), zeros.
+    C_in/groups*kh*kw, as PyTorch); ``params["b"]``: (C_out,), zeros. ``pads_for((H, W))``
+    and ``pads``: the padding per side (:class:`~minicnn.layers.base.Window2D`).
     """
     dims = 2
     input_ndim = 4
 
-    def pads_for(self, input_hw):
-        """((top, bottom), (left, right)) for an input of ``input_hw = (H, W)``."""
-        return F.pads_for(self.padding, self.kernel_size, self.stride, self.dilation, input_hw)
-
-    @property
-    def pads(self):
-        """((top, bottom), (left, right)), when it does not depend on the input size (it does
-        for "same" at stride > 1: use :meth:`pads_for`)."""
-        if self.padding == "same" and self.stride != (1, 1):
-            raise ValueError("Conv2D(padding='same') at stride > 1 pads by the input size: use pads_for((H, W))")
-        return self.pads_for((None, None))
-
     def _output_shape(self, input_shape):
-        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride,
-                                       self.pads_for(input_shape[1:]), self.dilation, "Conv2D")
+        pads = self.pads_for(input_shape[1:])
+        check_window_not_far_larger(input_shape[1:], self.kernel_size, pads, self.dilation, "Conv2D")
+        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride, pads, self.dilation, "Conv2D")
         return (self.out_channels, oh, ow)
 
     def _forward(self, x, training):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2:])
-        out, cols = paths.conv2d_forward(x, self.params["W"].data, b, self.stride, pads, self.dilation,
-                                     keep_cols=training, groups=self.groups)
+        conv2d = fastest(F.conv2d_forward, x)           # the reference, or its fast twin
+        out, cols = conv2d(x, self.params["W"].data, b, self.stride, pads, self.dilation,
+                           keep_cols=training, groups=self.groups)
         if training:
             self.cache = (cols, x.shape, pads)
         return out
 
     def _backward(self, grad_out, input_grad):
         cols, x_shape, pads = self.cache
-        dx, dw, db = paths.conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
-                                       self.stride, pads, self.dilation, input_grad, groups=self.groups)
+        conv2d_backward = fastest(F.conv2d_backward, grad_out)    # the twin of the forward's
+        dx, dw, db = conv2d_backward(grad_out, cols, self.params["W"].data, x_shape,
+                                     self.stride, pads, self.dilation, input_grad, groups=self.groups)
         self.params["W"].accumulate(dw)
         if self.bias:
             self.params["b"].accumulate(db)
@@ -151,25 +149,28 @@ class Conv1D(_Conv):
         return ((0, 0), F.axis_padding(self.padding, self.kernel_size, self.stride, self.dilation, length))
 
     def _output_shape(self, input_shape):
-        _, ol = F.window_output_shape((1, input_shape[1]), (1, self.kernel_size), (1, self.stride),
-                                      self.pads_for(input_shape[1]), (1, self.dilation), "Conv1D")
+        pads, one_row = self.pads_for(input_shape[1]), (1, input_shape[1])
+        check_window_not_far_larger(one_row, (1, self.kernel_size), pads, (1, self.dilation), "Conv1D")
+        _, ol = F.window_output_shape(one_row, (1, self.kernel_size), (1, self.stride), pads, (1, self.dilation),
+                                      "Conv1D")
         return (self.out_channels, ol)
 
     def _forward(self, x, training):
         b = self.params["b"].data if self.bias else None
         pads = self.pads_for(x.shape[2])
-        out, cols = paths.conv2d_forward(x[:, :, None, :], self.params["W"].data[:, :, None, :], b,
-                                     (1, self.stride), pads, (1, self.dilation), keep_cols=training,
-                                     groups=self.groups)
+        conv2d = fastest(F.conv2d_forward, x)
+        out, cols = conv2d(x[:, :, None, :], self.params["W"].data[:, :, None, :], b,
+                           (1, self.stride), pads, (1, self.dilation), keep_cols=training, groups=self.groups)
         if training:
             self.cache = (cols, x.shape, pads)
         return out[:, :, 0, :]
 
     def _backward(self, grad_out, input_grad):
         cols, (n, c, length), pads = self.cache
-        dx, dw, db = paths.conv2d_backward(grad_out[:, :, None, :], cols, self.params["W"].data[:, :, None, :],
-                                       (n, c, 1, length), (1, self.stride), pads, (1, self.dilation),
-                                       input_grad, groups=self.groups)
+        conv2d_backward = fastest(F.conv2d_backward, grad_out)
+        dx, dw, db = conv2d_backward(grad_out[:, :, None, :], cols, self.params["W"].data[:, :, None, :],
+                                     (n, c, 1, length), (1, self.stride), pads, (1, self.dilation),
+                                     input_grad, groups=self.groups)
         self.params["W"].accumulate(dw[:, :, 0, :])
         if self.bias:
             self.params["b"].accumulate(db)

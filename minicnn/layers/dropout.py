@@ -23,7 +23,8 @@ class Dropout(Layer):
     def _forward(self, x, training):
         if not training:
             return x
-        self.cache = self._draw_mask(x.shape, x.dtype, array_module(x))
+        xp = array_module(x)
+        self.cache = self._draw_mask(x.shape, x.dtype, xp)
         return x * self.cache
 
     def _backward(self, grad_out, input_grad):

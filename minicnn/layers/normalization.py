@@ -1,7 +1,7 @@
 """LocalResponseNorm: each value divided by the energy of its neighbours across channels."""
 import numpy as np
 
-from .._checks import check_float, check_int
+from .._checks import check_float, check_int, check_not_far_larger
 from ..devices import array_module
 from .base import Layer
 
@@ -15,8 +15,9 @@ def channel_window_sum(a, before, after):
     A cumulative sum would take two passes whatever the size, but subtracting two large
     running totals loses the small ones' digits in float32; the offsets add only neighbours.
     """
+    xp = array_module(a)
     c = a.shape[1]
-    out = array_module(a).zeros_like(a)
+    out = xp.zeros_like(a)
     for d in range(-min(before, c - 1), min(after, c - 1) + 1):
         if d >= 0:                                     # out[:, i] += a[:, i + d]
             out[:, :c - d] += a[:, d:]
@@ -54,6 +55,11 @@ class LocalResponseNorm(Layer):
         self.alpha = check_float(alpha, "alpha", minimum=0.0)
         self.beta = check_float(beta, "beta", minimum=0.0)
         self.k = check_float(k, "k", minimum=0.0, min_open=True)
+
+    def _output_shape(self, input_shape):
+        check_not_far_larger((self.size,), input_shape[:1], f"size {self.size}", "LocalResponseNorm",
+                             f"the input's {input_shape[0]} channels")
+        return input_shape
 
     def config(self):
         return dict(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)

@@ -1,13 +1,14 @@
 """Pooling: the convolution's windows, reduced by max or mean (2-D, 1-D, global, adaptive)."""
-import numpy as np
+import math
 
-from .. import functional as F, paths
+from .. import functional as F
 from ..devices import array_module
-from .._checks import check_bool, check_int, check_output_size, check_pool_padding, pair
-from .base import Layer
+from .._checks import (check_bool, check_int, check_not_far_larger, check_output_size, check_pool_padding,
+                       check_window_not_far_larger, pair)
+from .base import Layer, Window2D, fastest
 
 
-class _Pool2D(Layer):
+class _Pool2D(Window2D):
     """Shared set-up of the 2-D pooling layers.
 
     ``kernel_size`` and ``stride`` (default: ``kernel_size``) are ints or pairs.
@@ -18,6 +19,7 @@ class _Pool2D(Layer):
     last window may hang over the end of the padded input (but it starts inside the input or
     its left/top padding); see :func:`minicnn.functional.window_output_shape`. With "same"
     it changes nothing: "same" padding already gives ceil(H / stride) windows, all inside.
+    ``pads_for((H, W))`` and ``pads``: the padding per side (:class:`~minicnn.layers.base.Window2D`).
     """
     input_ndim = 4
 
@@ -28,22 +30,10 @@ class _Pool2D(Layer):
         self.padding = check_pool_padding(padding, self.kernel_size)
         self.ceil_mode = check_bool(ceil_mode, "ceil_mode")
 
-    def pads_for(self, input_hw):
-        """((top, bottom), (left, right)) for an input of ``input_hw = (H, W)``."""
-        return F.pads_for(self.padding, self.kernel_size, self.stride, (1, 1), input_hw)
-
-    @property
-    def pads(self):
-        """((top, bottom), (left, right)), when it does not depend on the input size (it does
-        for "same" at stride > 1: use :meth:`pads_for`)."""
-        if self.padding == "same" and self.stride != (1, 1):
-            raise ValueError(f"{type(self).__name__}(padding='same') at stride > 1 pads by the input size: "
-                             "use pads_for((H, W))")
-        return self.pads_for((None, None))
-
     def _output_shape(self, input_shape):
-        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride,
-                                       self.pads_for(input_shape[1:]), who=type(self).__name__,
+        pads, who = self.pads_for(input_shape[1:]), type(self).__name__
+        check_window_not_far_larger(input_shape[1:], self.kernel_size, pads, (1, 1), who)
+        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride, pads, who=who,
                                        ceil_mode=self.ceil_mode)
         return (input_shape[0], oh, ow)
 
@@ -72,8 +62,8 @@ class MaxPool2D(_Pool2D):
 
     def _backward(self, grad_out, input_grad):
         argmax, x_shape, pads = self.cache
-        return paths.max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, pads,
-                                     self.ceil_mode)
+        max_pool2d_backward = fastest(F.max_pool2d_backward, grad_out)     # the reference, or its fast twin
+        return max_pool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride, pads, self.ceil_mode)
 
 
 class AvgPool2D(_Pool2D):
@@ -106,12 +96,11 @@ class AvgPool2D(_Pool2D):
         return dict(super().config(), count_include_pad=self.count_include_pad)
 
 
-class GlobalAvgPool2D(Layer):
-    """The mean of each feature map: x: (N, C, H, W) -> (N, C), y[n, c] = mean of x[n, c].
+class _GlobalAvgPool(Layer):
+    """The mean over every axis after the channels: x: (N, C, *spatial) -> (N, C).
 
-    Backward spreads each gradient evenly: dx[n, c, i, j] = dy[n, c] / (H * W).
+    Backward spreads each gradient evenly: dx[n, c, ...] = dy[n, c] / (the spatial size).
     """
-    input_ndim = 4
 
     def _output_shape(self, input_shape):
         return (input_shape[0],)
@@ -119,12 +108,21 @@ class GlobalAvgPool2D(Layer):
     def _forward(self, x, training):
         if training:
             self.cache = x.shape
-        return x.mean(axis=(2, 3))
+        return x.mean(axis=tuple(range(2, x.ndim)))
 
     def _backward(self, grad_out, input_grad):
-        n, c, h, w = self.cache
-        share = grad_out * grad_out.dtype.type(1.0 / (h * w))
-        return F.contiguous(array_module(share).broadcast_to(share[:, :, None, None], (n, c, h, w)))
+        shape = self.cache
+        xp = array_module(grad_out)
+        share = grad_out * grad_out.dtype.type(1.0 / math.prod(shape[2:]))
+        return F.contiguous(xp.broadcast_to(share.reshape(shape[:2] + (1,) * (len(shape) - 2)), shape))
+
+
+class GlobalAvgPool2D(_GlobalAvgPool):
+    """The mean of each feature map: x: (N, C, H, W) -> (N, C), y[n, c] = mean of x[n, c].
+
+    Backward spreads each gradient evenly: dx[n, c, i, j] = dy[n, c] / (H * W).
+    """
+    input_ndim = 4
 
 
 class AdaptiveAvgPool2D(Layer):
@@ -152,9 +150,9 @@ class AdaptiveAvgPool2D(Layer):
 
     def _output_shape(self, input_shape):
         c, h, w = input_shape
-        if h < 1 or w < 1:
-            raise ValueError(f"AdaptiveAvgPool2D needs an input of at least 1x1, got {h}x{w}")
-        return (c, *self._output_hw((h, w)))
+        oh, ow = self._output_hw((h, w))
+        check_not_far_larger((oh, ow), (h, w), f"output_size {oh}x{ow}", "AdaptiveAvgPool2D")
+        return (c, oh, ow)
 
     def _forward(self, x, training):
         if training:
@@ -168,26 +166,13 @@ class AdaptiveAvgPool2D(Layer):
         return dict(output_size=list(self.output_size))
 
 
-class GlobalAvgPool1D(Layer):
+class GlobalAvgPool1D(_GlobalAvgPool):
     """The mean of each signal: x: (N, C, L) -> (N, C), y[n, c] = mean of x[n, c]
     (PyTorch: ``x.mean(-1)``, or ``nn.AdaptiveAvgPool1d(1)`` then a flatten).
 
     Backward spreads each gradient evenly: dx[n, c, t] = dy[n, c] / L.
     """
     input_ndim = 3
-
-    def _output_shape(self, input_shape):
-        return (input_shape[0],)
-
-    def _forward(self, x, training):
-        if training:
-            self.cache = x.shape
-        return x.mean(axis=2)
-
-    def _backward(self, grad_out, input_grad):
-        n, c, length = self.cache
-        share = grad_out * grad_out.dtype.type(1.0 / length)
-        return F.contiguous(array_module(share).broadcast_to(share[:, :, None], (n, c, length)))
 
 
 class _Pool1D(Layer):
@@ -217,9 +202,9 @@ class _Pool1D(Layer):
         return (1, self.kernel_size), (1, self.stride), self.pads_for(length)
 
     def _output_shape(self, input_shape):
-        kernel, stride, pads = self._geometry(input_shape[1])
-        _, ol = F.window_output_shape((1, input_shape[1]), kernel, stride, pads, who=type(self).__name__,
-                                      ceil_mode=self.ceil_mode)
+        (kernel, stride, pads), who = self._geometry(input_shape[1]), type(self).__name__
+        check_window_not_far_larger((1, input_shape[1]), kernel, pads, (1, 1), who)
+        _, ol = F.window_output_shape((1, input_shape[1]), kernel, stride, pads, who=who, ceil_mode=self.ceil_mode)
         return (input_shape[0], ol)
 
     def config(self):
@@ -242,8 +227,9 @@ class MaxPool1D(_Pool1D):
     def _backward(self, grad_out, input_grad):
         argmax, (n, c, length) = self.cache
         kernel, stride, pads = self._geometry(length)
-        dx = paths.max_pool2d_backward(grad_out[:, :, None, :], argmax, (n, c, 1, length), kernel, stride, pads,
-                                   self.ceil_mode)
+        max_pool2d_backward = fastest(F.max_pool2d_backward, grad_out)
+        dx = max_pool2d_backward(grad_out[:, :, None, :], argmax, (n, c, 1, length), kernel, stride, pads,
+                                 self.ceil_mode)
         return F.contiguous(dx[:, :, 0, :])
 
 

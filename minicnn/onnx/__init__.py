@@ -17,7 +17,7 @@ How the layers map (opset 17; the importer reads opsets 7 and later):
 | GlobalAvgPool2D, GlobalAvgPool1D | GlobalAveragePool + Flatten | ONNX's (N, C, 1, 1) or (N, C, 1) flattened to (N, C) |
 | AdaptiveAvgPool2D | Identity, GlobalAveragePool, AveragePool, Reshape + MatMul + Reshape | exact for ``input_shape`` |
 | LocalResponseNorm | LRN | odd size, 4-D, alpha, beta > 0 (what onnxruntime runs); else PyTorch's decomposition |
-| Concat | the branches' nodes + Concat (axis 1) | nested Concats nest |
+| Concat | the branches' nodes + Concat (axis 1) | nested Concats nest; an empty branch is x itself |
 | SqueezeExcitation | the gate's nodes, Unsqueeze, Mul | the gate (N, C) as (N, C, 1, 1), broadcast over H, W |
 | Dense | Gemm, or MatMul + Add | W (in, out) is Gemm's B with transB=0; MatMul for (N, ..., in) |
 | BatchNorm | BatchNormalization | running statistics; ONNX momentum = 1 - minicnn momentum |
@@ -26,7 +26,7 @@ How the layers map (opset 17; the importer reads opsets 7 and later):
 | ReLU6 | Clip (min 0, max 6) | |
 | Softmax | Softmax (axis) | |
 | Dropout | Dropout (ratio, inference) | the identity |
-| Residual | the block's nodes, the shortcut's, Add | both branches read the same tensor |
+| Residual | the block's nodes, the shortcut's, Add | both branches read the same tensor; x + x for an empty block |
 
 ``padding="same"`` is written as the explicit pads it gives for ``input_shape`` (at
 stride > 1 they depend on the input size; onnxruntime refuses auto_pad with dilation).
@@ -37,7 +37,8 @@ Shape/Gather/Unsqueeze/Concat/Reshape, ``auto_pad=SAME_UPPER``, global average p
 as ReduceMean over H and W (over L: GlobalAvgPool1D), residual adds, ``torch.cat`` of
 branches (Inception; a cat of two outputs of one fork becomes a nested Concat), x * gate(x)
 with a squeeze-and-excitation gate of 1x1 Convs or Gemms (torchvision's and timm's SE),
-grouped Conv, ceil_mode pools, Clip(0, 6) as ReLU6, LRN of odd size.
+grouped Conv, ceil_mode pools, Clip(0, 6) as ReLU6, LRN of odd size (and of any size as
+minicnn writes it), Concat of (N, F) branches, empty branches (x itself).
 AdaptiveAvgPool2D comes back from minicnn's own files through the metadata (its forms
 checked against the layer). What minicnn cannot compute exactly is
 refused with a ValueError naming the node, the op and the reason.

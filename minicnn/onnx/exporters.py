@@ -7,7 +7,7 @@ its output tensor. Weights are named like minicnn's parameters (``"3.W"``), node
 the layer (``"3.Conv2D"``), so that Netron shows the model as ``model.summary()`` does.
 
 Adding a layer means writing one function here and one line in ``EXPORTERS`` (and
-its importer in ``importers.py``). A layer made of layers (``Residual``, ``Concat``,
+its importer in ``importers/``). A layer made of layers (``Residual``, ``Concat``,
 ``SqueezeExcitation``) exports its inner chains with :func:`export_layers`.
 """
 import json
@@ -15,12 +15,13 @@ import os
 
 import numpy as np
 
-from .. import functional as F
+from .. import __version__, functional as F
 from .. import layers as L
 from .._checks import check_dtype, check_int, check_path
 from ..devices import to_numpy
 from ..io import atomic_write
-from ._common import ARCHITECTURE_KEY, IR_VERSION, OPSET, require_onnx
+from ..model import Sequential
+from ._common import ARCHITECTURE_KEY, IR_VERSION, OPSET, pool_window, require_onnx
 
 
 class Graph:
@@ -72,58 +73,48 @@ def _onnx_pads(pads):
     return [before for before, _ in pads] + [after for _, after in pads]
 
 
-def conv2d(layer, graph, x, shape):
-    """Conv2D -> ``Conv``: the same cross-correlation, x (N, C, H, W) -> (N, O, OH, OW).
+def conv(layer, graph, x, shape):
+    """Conv2D, Conv1D -> ``Conv``: the same cross-correlation, x (N, C, H, W) -> (N, O, OH, OW)
+    or (N, C, L) -> (N, O, OL).
 
-    W (O, C/groups, kh, kw) and b (O,) go in as they are; ``groups`` is ONNX's ``group``
-    (the same split of the channels: output channel o sees input group o // (O/groups)).
-    ``padding='same'`` becomes its explicit pads for this input size (TensorFlow's rule: with
-    an odd total, the extra row/column at the bottom/right; at stride > 1 they depend on H and
-    W, which ``input_shape`` fixes).
-    Explicit pads rather than ``auto_pad='SAME_UPPER'``: onnxruntime refuses ``auto_pad``
-    together with dilation.
+    W (O, C/groups, kh, kw) or (O, C/groups, k) and b (O,) go in as they are; ``groups`` is
+    ONNX's ``group`` (the same split of the channels: output channel o sees input group
+    o // (O/groups)). ``padding='same'`` becomes its explicit pads for this input size
+    (TensorFlow's rule: with an odd total, the extra row/column at the bottom/right; at stride
+    > 1 they depend on the input size, which ``input_shape`` fixes). Explicit pads rather than
+    ``auto_pad='SAME_UPPER'``: onnxruntime refuses ``auto_pad`` together with dilation.
     """
     inputs = [x, graph.weight("W", layer.params["W"].data)]
     if layer.bias:
         inputs.append(graph.weight("b", layer.params["b"].data))
-    return graph.node("Conv", inputs, kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
-                      pads=_onnx_pads(layer.pads_for(shape[1:])), dilations=list(layer.dilation),
-                      group=layer.groups)
-
-
-def conv1d(layer, graph, x, shape):
-    """Conv1D -> 1-D ``Conv``: x (N, C, L) -> (N, O, OL); W (O, C/groups, k) and b (O,) as they
-    are, ``group`` = groups, pads [left, right] (for 'same': as Conv2D's, for this L)."""
-    inputs = [x, graph.weight("W", layer.params["W"].data)]
-    if layer.bias:
-        inputs.append(graph.weight("b", layer.params["b"].data))
-    _, along = layer.pads_for(shape[1])                      # ((0, 0), (left, right)): one row high
-    return graph.node("Conv", inputs, kernel_shape=[layer.kernel_size], strides=[layer.stride],
-                      pads=_onnx_pads([along]), dilations=[layer.dilation], group=layer.groups)
+    if isinstance(layer, L.Conv1D):                         # its pads_for: ((0, 0), (left, right)), one row high
+        sizes, pads = (lambda v: [v]), layer.pads_for(shape[1])[1:]
+    else:
+        sizes, pads = list, layer.pads_for(shape[1:])
+    return graph.node("Conv", inputs, kernel_shape=sizes(layer.kernel_size), strides=sizes(layer.stride),
+                      pads=_onnx_pads(pads), dilations=sizes(layer.dilation), group=layer.groups)
 
 
 def _pool_window(layer, shape):
     """kernel_shape, strides, pads and ceil_mode of a 2-D or 1-D pooling layer for its input
     (C, *spatial).
 
-    ``strides`` is always written: ONNX's default is 1, minicnn's the kernel size.
-    ``ceil_mode=1`` only when it adds a window that hangs over the end of the padded input.
-    When PyTorch's rule drops the last ceil-mode window (it would start in the right padding),
-    the windows are floor mode's, and ``ceil_mode=0`` says so to every runtime: ONNX's own
-    output-size formula before opset 19 has no such rule (onnxruntime 1.32 applies it, ONNX's
-    shape inference does not), so writing 1 there would leave the size to the reader.
+    ``strides`` is always written: ONNX's default is 1, minicnn's the kernel size. In ceil
+    mode, ``ceil_mode`` and ``pads`` are what :func:`minicnn.onnx._common.pool_window` says
+    gives minicnn's windows in ONNX's rule of opset 17, which keeps a last window that PyTorch's
+    rule drops (onnxruntime applies PyTorch's rule at every opset, ONNX's shape inference does
+    not): so ``ceil_mode=1`` only where it adds a window, and pads that say the rest.
     """
-    if len(shape) == 2:                                      # (C, L): one int each
-        pads = [F.axis_padding(layer.padding, layer.kernel_size, layer.stride, 1, shape[1])]
-        window = dict(kernel_shape=[layer.kernel_size], strides=[layer.stride], pads=_onnx_pads(pads))
-        hw, kernel, stride, pads = (1, shape[1]), (1, layer.kernel_size), (1, layer.stride), [(0, 0), *pads]
-    else:
-        hw, kernel, stride, pads = shape[1:], layer.kernel_size, layer.stride, layer.pads_for(shape[1:])
-        window = dict(kernel_shape=list(kernel), strides=list(stride), pads=_onnx_pads(pads))
-    if layer.ceil_mode:
-        ceil = F.window_output_shape(hw, kernel, stride, pads, ceil_mode=True)
-        window["ceil_mode"] = int(ceil != F.window_output_shape(hw, kernel, stride, pads))
-    return window
+    one_d = len(shape) == 2                                  # (C, L): as one row high, one int each
+    hw, kernel, stride = ((1, shape[1]), (1, layer.kernel_size), (1, layer.stride)) if one_d else \
+        (shape[1:], layer.kernel_size, layer.stride)
+    pads = layer.pads_for(hw) if not one_d else \
+        ((0, 0), F.axis_padding(layer.padding, layer.kernel_size, layer.stride, 1, shape[1]))
+    window = dict(kernel_shape=list(kernel[one_d:]), strides=list(stride[one_d:]))
+    if not layer.ceil_mode:
+        return dict(window, pads=_onnx_pads(pads[one_d:]))
+    pads, ceil_mode = pool_window(hw, kernel, stride, pads, getattr(layer, "count_include_pad", False))
+    return dict(window, pads=_onnx_pads(pads[one_d:]), ceil_mode=ceil_mode)
 
 
 def max_pool(layer, graph, x, shape):
@@ -148,8 +139,9 @@ def avg_pool(layer, graph, x, shape):
                       count_include_pad=int(layer.count_include_pad))
 
 
-def global_avg_pool2d(layer, graph, x, shape):
-    """GlobalAvgPool2D -> ``GlobalAveragePool`` + ``Flatten``: (N, C, H, W) -> (N, C, 1, 1) -> (N, C).
+def global_avg_pool(layer, graph, x, shape):
+    """GlobalAvgPool2D, GlobalAvgPool1D -> ``GlobalAveragePool`` + ``Flatten``: (N, C, H, W) ->
+    (N, C, 1, 1) -> (N, C), or (N, C, L) -> (N, C, 1) -> (N, C).
 
     ONNX's op keeps the pooled axes (of size 1); the Flatten drops them, as PyTorch
     writes ``torch.flatten(nn.AdaptiveAvgPool2d(1)(x), 1)``.
@@ -186,12 +178,6 @@ def adaptive_avg_pool2d(layer, graph, x, shape):
     return graph.node("Reshape", [pooled, graph.ints("shape", [0, c, oh, ow])])
 
 
-def global_avg_pool1d(layer, graph, x, shape):
-    """GlobalAvgPool1D -> ``GlobalAveragePool`` + ``Flatten``: (N, C, L) -> (N, C, 1) -> (N, C)."""
-    pooled = graph.node("GlobalAveragePool", [x], step="GlobalAveragePool")
-    return graph.node("Flatten", [pooled], axis=1)
-
-
 def local_response_norm(layer, graph, x, shape):
     """LocalResponseNorm -> ``LRN`` (odd size, (N, C, H, W), alpha, beta > 0), or its decomposition.
 
@@ -200,13 +186,15 @@ def local_response_norm(layer, graph, x, shape):
     1e-7). The window is c - floor((n-1)/2) .. c + ceil((n-1)/2) in ONNX, c - n//2 ..
     c + (n-1)//2 in PyTorch and minicnn: the same for odd n, one channel apart for even n.
     onnxruntime (1.32) refuses an even size, alpha = 0, beta = 0 and inputs that are not
-    4-D; those are written as PyTorch writes every LRN (and minicnn does not read them back):
-    x*x reshaped to (N, 1, C, rest), ``AveragePool`` over (n, 1) with pads n//2 before
-    and (n-1)//2 after (count_include_pad=1: the window's mean, s_c / n), reshaped back, then
-    ``Mul`` alpha, ``Add`` k, ``Pow`` -beta, ``Mul`` x.
+    4-D; those are written as PyTorch writes every LRN (``importers.activations.continue_lrn``
+    reads these nodes back as the layer): x*x reshaped to (N, 1, C, rest), ``AveragePool``
+    over (n, 1) with pads n//2 before and (n-1)//2 after (count_include_pad=1: the window's
+    mean, s_c / n), reshaped back, then ``Mul`` alpha, ``Add`` k, ``Pow`` -beta, ``Mul`` x.
     """
     n = layer.size
-    if n % 2 and layer.alpha > 0 and layer.beta > 0 and len(shape) == 3:
+    if graph.dtype.type(layer.k) == 0 or np.float32(layer.k) == 0:
+        raise ValueError(f"k={layer.k} rounds to 0 in the file's floats; minicnn's LocalResponseNorm takes k > 0")
+    if n % 2 and np.float32(layer.alpha) > 0 and np.float32(layer.beta) > 0 and len(shape) == 3:  # as ONNX keeps them
         return graph.node("LRN", [x], size=n, alpha=layer.alpha, beta=layer.beta, bias=layer.k)
     square = graph.node("Mul", [x, x], step="Square")
     column = graph.node("Reshape", [square, graph.ints("column_shape", [0, 1, shape[0], -1])], step="Column")
@@ -239,11 +227,7 @@ def squeeze_excitation(layer, graph, x, shape):
     ``model.state_dict()`` (``"3.gate.1.W"``)."""
     place = graph.prefix
     gate, _ = export_layers(layer.gate.layers, graph, x, shape, prefix=f"{place}.gate.")
-    saved = graph.prefix
-    graph.prefix = place
-    axes = graph.ints("axes", [2, 3])
-    graph.prefix = saved
-    scale = graph.node("Unsqueeze", [gate, axes], step="Unsqueeze")
+    scale = graph.node("Unsqueeze", [gate, graph.ints("axes", [2, 3])], step="Unsqueeze")
     return graph.node("Mul", [x, scale])
 
 
@@ -344,15 +328,15 @@ def dropout(layer, graph, x, shape):
 #: Layer class -> exporter. Looked up by the exact class: a subclass of a layer
 #: (a user's own layer) may compute something else and must get its own entry.
 EXPORTERS = {
-    L.Conv2D: conv2d,
-    L.Conv1D: conv1d,
+    L.Conv2D: conv,
+    L.Conv1D: conv,
     L.MaxPool2D: max_pool,
     L.MaxPool1D: max_pool,
     L.AvgPool2D: avg_pool,
     L.AvgPool1D: avg_pool,
-    L.GlobalAvgPool2D: global_avg_pool2d,
+    L.GlobalAvgPool2D: global_avg_pool,
     L.AdaptiveAvgPool2D: adaptive_avg_pool2d,
-    L.GlobalAvgPool1D: global_avg_pool1d,
+    L.GlobalAvgPool1D: global_avg_pool,
     L.LocalResponseNorm: local_response_norm,
     L.Residual: residual,
     L.Concat: concat,
@@ -394,7 +378,6 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     spelling (the graph has the pads it gives for ``input_shape``) and the initialisers' names.
     Returns ``path``.
     """
-    from ..model import Sequential
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a minicnn.Sequential, got {type(model).__name__}")
     path = check_path(path, "path", refuse_folder=False)     # a folder: refused below, in its own words
@@ -403,8 +386,6 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     _check_target(path)
     if not model.layers:
         raise ValueError("model has no layers: there is nothing to export")
-    for name, layer in _every_layer(model.layers):
-        _check_exportable(layer, name)
     onnx = require_onnx()
     helper = onnx.helper
 
@@ -419,7 +400,6 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
         inputs=[helper.make_tensor_value_info("input", elem, ["N", *in_shape])],
         outputs=[helper.make_tensor_value_info("output", elem, ["N", *shape])],
         initializer=graph.initializers, doc_string=model.summary(in_shape))
-    from .. import __version__
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="minicnn", producer_version=__version__)
     helper.set_model_props(proto, {ARCHITECTURE_KEY: json.dumps(model.architecture())})
@@ -437,38 +417,46 @@ def export_layers(layers, graph, x, shape, prefix=""):
 
     Layer i is named ``f"{prefix}{i}"``: ``"3"``, or ``"3.block.0"`` for the first layer of
     the block of the Residual at 3 (:func:`residual`, :func:`concat` and
-    :func:`squeeze_excitation` export their branches through this).
+    :func:`squeeze_excitation` export their branches through this). An error names the
+    layer so: ``"layer 3.block.0 (Conv2D): ..."``, its place as ``model.state_dict()`` names
+    its weights. A layer of branches exports them first, so that an error inside a branch
+    names the layer there.
     """
     for i, layer in enumerate(layers):
         name = f"{prefix}{i}"
+        where = f"layer {name} ({type(layer).__name__})"
         _check_exportable(layer, name)
-        try:
-            out_shape = layer.output_shape(shape)
-        except ValueError as exc:
-            raise ValueError(f"input_shape: layer {name} {layer!r} cannot take input shape {shape}: {exc}") from exc
+        branched = isinstance(layer, L.BranchedLayer)
+        out_shape = None if branched else _output_shape(layer, shape, where)
         saved = graph.prefix, graph.layer_name
         graph.prefix, graph.layer_name = name, f"{name}.{type(layer).__name__}"
-        x = EXPORTERS[type(layer)](layer, graph, x, shape)
+        try:
+            x = EXPORTERS[type(layer)](layer, graph, x, shape)
+        except LayerError:
+            raise
+        except ValueError as exc:
+            raise LayerError(f"{where}: {exc}") from exc
         graph.prefix, graph.layer_name = saved
-        shape = out_shape
+        shape = _output_shape(layer, shape, where) if branched else out_shape
     return x, shape
 
 
-def _every_layer(layers, prefix=""):
-    """(name, layer) of every layer, also those inside branches ("3.block.0", "3.branch1.0")."""
-    for i, layer in enumerate(layers):
-        yield f"{prefix}{i}", layer
-        if isinstance(layer, L.BranchedLayer):
-            for branch, chain in layer.branches():
-                if chain is not None:
-                    yield from _every_layer(chain.layers, f"{prefix}{i}.{branch}.")
+class LayerError(ValueError):
+    """An export error that already names its layer (``"layer 3.branch1.0 (MaxPool2D): ..."``)."""
+
+
+def _output_shape(layer, shape, where):
+    try:
+        return layer.output_shape(shape)
+    except ValueError as exc:
+        raise LayerError(f"input_shape: {where} cannot take input shape {shape}: {exc}") from exc
 
 
 def _check_exportable(layer, name):
     if type(layer) not in EXPORTERS:
         known = ", ".join(cls.__name__ for cls in EXPORTERS)
-        raise ValueError(f"model.layers[{name}] is a {type(layer).__name__}, which has no ONNX exporter "
-                         f"(minicnn.onnx exports {known})")
+        raise LayerError(f"layer {name} ({type(layer).__name__}) has no ONNX exporter: a {type(layer).__name__} "
+                         f"may compute something else than its base class (minicnn.onnx exports {known})")
 
 
 def _check_input_shape(input_shape):
