@@ -31,6 +31,10 @@
 # Needs MNIST and Fashion-MNIST (`minicnn.data.load_mnist()`, `load_fashion_mnist()`).
 #
 #     python examples/tutorial/20_transfer_learning.py [--out DIR] [--quick]
+#
+# The full run (10, 30 and 100 labels a class for both targets, 3 seeds, the whole test
+# splits) takes about 6 minutes on 2 busy cores; `--quick` (what the tests run: 10 and 30
+# labels for the digits, 10 for the clothes, 1,000 test pictures) about half a minute.
 
 # %%
 import numpy as np
