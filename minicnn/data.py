@@ -523,7 +523,7 @@ def _decode(path, size, channels, crop):
             elif img.mode == "P" and "transparency" in img.info:
                 img = img.convert("RGBA")                      # (Pillow warns when P goes straight to RGB)
             img = img.convert(_MODES[channels])                # grey <-> RGB by BT.601 luma; alpha dropped
-            if size is not None and img.size != (size[1], size[0]) or crop is not None:
+            if crop is not None or (size is not None and img.size != (size[1], size[0])):
                 img = img.resize((size[1], size[0]), Image.BILINEAR, box=_crop_box(*img.size, size, crop))
             pixels = np.asarray(img, dtype=np.float32)
     except Exception as exc:          # Pillow raises OSError, SyntaxError, ValueError, ... on bad bytes
@@ -669,7 +669,6 @@ class ImageFolder:
 
     def _scan_class(self, folder, sizes, verify, skip_unreadable):
         """The readable image files below one class folder, sorted."""
-        Image, _ = _pillow()
         found, unreadable = [], 0
         for parent, dirs, files in os.walk(folder, followlinks=True):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -681,32 +680,38 @@ class ImageFolder:
                     self.skipped.append((path, "not an image file name"))
                     continue
                 try:
-                    try:
-                        with Image.open(path) as img:
-                            shape = img.size[::-1]
-                    except Exception as exc:           # Pillow's errors for what is not an image
-                        raise ValueError(f"{path}: not an image Pillow can read ({type(exc).__name__}: {exc})") \
-                            from None
-                    if verify:
-                        _decode(path, self.size, self.channels, self.crop)
-                    if self.size is None:
-                        sizes.setdefault(shape, path)
-                        if len(sizes) > 1:
-                            (a, first), (b, _) = sizes.items()
-                            raise ValueError(f"{path} is {b[0]} x {b[1]} but {first} is {a[0]} x {a[1]}: "
-                                             "give size=(H, W) to resize them all")
+                    shape = self._check_file(path, verify)
                 except ValueError as exc:
-                    if not skip_unreadable or "give size" in str(exc):
+                    if not skip_unreadable:
                         raise
                     self.skipped.append((path, str(exc)))
                     unreadable += 1
                     continue
+                if self.size is None:                   # then every file must have the first one's size
+                    sizes.setdefault(shape, path)
+                    if len(sizes) > 1:
+                        (a, first), (b, _) = sizes.items()
+                        raise ValueError(f"{path} is {b[0]} x {b[1]} but {first} is {a[0]} x {a[1]}: "
+                                         "give size=(H, W) to resize them all")
                 found.append(path)
         if not found:
             what = f"no readable image ({unreadable} image files that cannot be read, skipped)" if unreadable \
                 else f"no image file (image files are named *{', *'.join(IMAGE_EXTENSIONS)}, in any case)"
             raise ValueError(f"{folder}: the class {os.path.basename(folder)!r} has {what}")
         return found
+
+    def _check_file(self, path, verify):
+        """An image file's (H, W) from its header, after decoding it all with ``verify``;
+        ValueError naming the file for what Pillow cannot read."""
+        Image, _ = _pillow()
+        try:
+            with Image.open(path) as img:
+                shape = img.size[::-1]
+        except Exception as exc:           # Pillow's errors for what is not an image: OSError, SyntaxError, ...
+            raise ValueError(f"{path}: not an image Pillow can read ({type(exc).__name__}: {exc})") from None
+        if verify:
+            _decode(path, self.size, self.channels, self.crop)
+        return shape
 
     # -- as an array of images -----------------------------------------------------
     @property
@@ -789,7 +794,8 @@ class ImageFolder:
 
     def split(self, validation=0.2, seed=0):
         """``(train, val)``: each class's images shuffled with ``seed`` and ``validation`` of
-        them (rounded, at least one) put aside, so that both parts keep the classes' shares."""
+        them (rounded; at least one, and one left to train on) put aside, so that both parts
+        keep the classes' shares."""
         validation = check_float(validation, "validation", 0.0, 1.0, min_open=True, max_open=True)
         rng = np.random.default_rng(check_int(seed, "seed", 0))
         val = []
@@ -798,7 +804,7 @@ class ImageFolder:
             if len(members) < 2:
                 raise ValueError(f"split: the class {self.classes[k]!r} has {len(members)} image, "
                                  "too few to put one aside")
-            val += list(members[:max(1, round(validation * len(members)))])
+            val += list(members[:min(len(members) - 1, max(1, round(validation * len(members))))])
         val = np.sort(np.array(val))
         return self.subset(np.setdiff1d(np.arange(len(self)), val)), self.subset(val)
 

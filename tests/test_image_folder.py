@@ -390,3 +390,14 @@ print("trained", len(folder), "images, accuracy", history.history["accuracy"][-1
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "folder[:] is a MemoryError" in proc.stdout
     assert "trained 300 images" in proc.stdout and "predicted (300, 3)" in proc.stdout
+
+
+def test_split_leaves_every_class_an_image_on_each_side(modes):
+    folder = data.ImageFolder(modes[0])                  # class a: 2 images, class b: 4
+    train, val = folder.split(0.9, seed=0)
+    assert train.labels.tolist() == [0, 1] and val.labels.tolist() == [0, 1, 1, 1]
+    train, val = folder.split(0.01, seed=0)
+    assert val.labels.tolist() == [0, 1]
+    single = folder.subset([0, 2, 3])
+    with pytest.raises(ValueError, match="the class 'a' has 1 image, too few to put one aside"):
+        single.split(0.5)
