@@ -12,12 +12,12 @@ epochs but at least 3, a frozen body in evaluation mode, the whole test split. W
 
 - ``--body minicnn``: the body is minicnn's shipped ``transfer_cnn(weights="digits0-4")``,
   copied into torch (the default); ``--body torch``: a body pretrained here in PyTorch on the
-  digits 0-4, 1 epoch at a constant lr 0.05 (the issue's PyTorch measurement, whose body
+  digits 0-4, 1 epoch at a constant lr 0.05 (as the PyTorch table of docs/transfer.md, whose body
   reached 99.5%), with PyTorch's default initialisation;
 - ``--init torch``: the new layers (and a scratch body) with PyTorch's default initialisation
   (uniform, +-1/sqrt(fan_in), biases too); ``--init he``: minicnn's (He normal, zero biases).
 
-So that a disagreement between minicnn's table and the issue's PyTorch table can be traced to
+So that a disagreement between minicnn's table and that PyTorch table can be traced to
 the framework, the initialisation or the pretrained body. Needs torch (not a minicnn dependency)
 and MNIST / Fashion-MNIST where minicnn.data finds them.
 """

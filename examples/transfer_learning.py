@@ -29,7 +29,7 @@ Each: SGD with momentum 0.9 at a constant rate, batches of 32, min(30, 30000 / N
 at least 3 for N training images, then the accuracy on the target's whole test split
 (4,861 digits 5-9, 10,000 Fashion-MNIST images), for --seeds seeds; the table gives mean
 +- standard deviation over the seeds (ddof=1). The settings are those of the PyTorch
-measurement quoted in minicnn's docs (PYTORCH below), so the two tables compare.
+measurement quoted in docs/transfer.md (PYTORCH below), so the two tables compare.
 
 Writes into --out (default runs/transfer-learning): transfer_learning.json (every cell: target,
 labels, way, seed, accuracy, seconds; the settings; the total time and the machine's load)
@@ -71,8 +71,9 @@ WAYS = ("scratch", "frozen", "first block", "fine-tune")
 TARGETS = {"digits5-9": "digits 5-9 (similar)", "fashion": "Fashion-MNIST (different)"}
 ALL = 0                                             # --labels 0: the whole training set
 
-#: The PyTorch measurement of the issue that asked for this example (same body, head and
-#: settings; 3 seeds; no "first block"): {(target, labels a class): (scratch, frozen, fine-tune)}.
+#: A PyTorch measurement of the same cells (same body, head and settings, the body pretrained in
+#: PyTorch; 3 seeds; no "first block"): {(target, labels a class): (scratch, frozen, fine-tune)}
+#: as (mean, std) in %. docs/transfer.md says where minicnn's table differs, and why.
 PYTORCH = {("digits5-9", 10): ((83.2, 1.0), (90.8, 1.4), (91.0, 1.2)),
            ("digits5-9", 100): ((96.5, 0.1), (96.6, 0.5), (96.6, 0.6)),
            ("digits5-9", 1000): ((98.6, 0.2), (98.6, 0.1), (98.6, 0.3)),
