@@ -36,8 +36,10 @@ def build(net, total_steps, lr=None):
     ``total_steps`` (epochs * batches per epoch) sets the length of the
     learning-rate decay of the SGD networks.
 
-    - cnn:    conv 32 - pool - conv 64 - pool - dense 128 - dense 10; SGD with momentum 0.9,
-              the learning rate falling linearly to 0 over the run (PolynomialDecay).
+    - cnn:    conv 32 - pool - conv 64 - pool - dense 128 - dense 10 (``minicnn.models.mnist_cnn``,
+              whose shipped weights, ``mnist_cnn(weights="mnist")``, are this run's at --seed 0);
+              SGD with momentum 0.9, the learning rate falling linearly to 0 over the run
+              (PolynomialDecay).
     - cnn-bn: the same with BatchNorm after every conv/dense layer and Dropout before the last.
     - mlp:    784 - 512 - 512 - 10 with ReLU and Dropout, a dense baseline for contrast.
     - paper:  the reference network the classic convolution tutorials publish with their MNIST
@@ -52,9 +54,7 @@ def build(net, total_steps, lr=None):
     """
     lr = DEFAULTS[net][2] if lr is None else lr
     if net == "cnn":
-        layers = [L.Conv2D(1, 32, 3, padding=1), L.ReLU(), L.MaxPool2D(2),
-                  L.Conv2D(32, 64, 3, padding=1), L.ReLU(), L.MaxPool2D(2),
-                  L.Flatten(), L.Dense(64 * 7 * 7, 128), L.ReLU(), L.Dense(128, 10)]
+        layers = mc.models.mnist_cnn().layers
     elif net == "cnn-bn":
         layers = [L.Conv2D(1, 32, 3, padding=1, bias=False), L.BatchNorm(32), L.ReLU(), L.MaxPool2D(2),
                   L.Conv2D(32, 64, 3, padding=1, bias=False), L.BatchNorm(64), L.ReLU(), L.MaxPool2D(2),

@@ -103,10 +103,23 @@ def _umask():
     return mask
 
 
+#: The time stamp of every member of the .npz files minicnn writes (the zip format's earliest date).
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
 def save_npz(path, arrays):
-    """Write ``{name: array}`` to an .npz file at exactly ``path``, atomically."""
-    with atomic_write(path) as f:
-        np.savez(f, **arrays)
+    """Write ``{name: array}`` to an .npz file at exactly ``path``, atomically.
+
+    The file is what ``np.savez`` writes (``np.load`` reads it), except that every
+    member carries the same fixed time stamp instead of the current time: the same
+    arrays give the same bytes, so a file's SHA-256 names its content (the shipped
+    weights are checked by it, and a rerun of their recipe gives the same hash)."""
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_DATE)
+            info.external_attr = 0o600 << 16                # as np.savez's members
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 #: What a file starts with, for files that are not .npz archives (the error says which it is).

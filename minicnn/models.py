@@ -9,6 +9,8 @@ function by copying the weights across and comparing the outputs).
 | function | input (native) | smallest input | parameters | source |
 |---|---|---|---|---|
 | ``lenet5()`` | 1 x 32 x 32 | 32 (to 35) | 61,706 | LeCun et al. 1998 (C3 fully connected) |
+| ``mnist_cnn()`` | 1 x 28 x 28 | 28 (to 31) | 421,642 | ``examples/train_mnist.py``'s CNN |
+| ``transfer_cnn()`` | 1 x 28 x 28 | 28 (to 31) | 206,970 | ``examples/transfer_learning.py``'s CNN |
 | ``alexnet()`` | 3 x 224 x 224 | 63 | 61,100,840 | torchvision ``alexnet`` |
 | ``vgg11()`` | 3 x 224 x 224 | 32 | 132,863,336 | torchvision ``vgg11`` |
 | ``vgg16()`` | 3 x 224 x 224 | 32 | 138,357,544 | torchvision ``vgg16`` |
@@ -19,7 +21,17 @@ function by copying the weights across and comparing the outputs).
 | ``resnet50()`` | 3 x 224 x 224 | 1 | 25,557,032 | torchvision ``resnet50`` (v1.5) |
 | ``se_resnet50()`` | 3 x 224 x 224 | 1 | 28,088,024 | timm ``seresnet50`` |
 
-(the counts at the defaults: ``num_classes=1000, in_channels=3``; LeNet-5's are 10 and 1.)
+(the counts at the defaults: ``num_classes=1000, in_channels=3``; for the three MNIST
+networks 10 and 1.)
+
+**Pretrained weights** ship with minicnn for the three MNIST networks, in torchvision's
+style: ``lenet5(weights="mnist")``, ``mnist_cnn(weights="mnist")``,
+``transfer_cnn(weights="digits0-4")``; ``weights=None`` (the default) gives random
+weights. :func:`list_weights` returns one record per shipped set: the model, its name,
+the data set, its accuracy on that data set's test split, the input it takes, the file
+(minicnn's own .npz, in ``minicnn/weights/``), the file's SHA-256 (checked before every
+load: a damaged or edited file is refused) and the recipe, the command that trained it
+(``examples/pretrain_weights.py``; rerun, it writes the same file).
 
 Every function takes ``num_classes`` and ``in_channels`` (and ``dtype``). The heads end
 in ``AdaptiveAvgPool2D`` (AlexNet, VGG) or ``GlobalAvgPool2D`` (the rest), so every model
@@ -38,21 +50,100 @@ convolutions and Dense layers, BatchNorm at gamma 1, beta 0): close to torchvisi
 (He normal by fan-out for ResNet's and VGG's convolutions); these models are for study
 and for fine-tuning from imported weights, not for reproducing the papers' training.
 """
+import hashlib
+import json
+import os
+
 import numpy as np
 
 from ._checks import check_dtype, check_int
+from .io import load_npz
 from .layers import (AdaptiveAvgPool2D, AvgPool2D, BatchNorm, Concat, Conv2D, Dense, Dropout, Flatten,
                      GlobalAvgPool2D, MaxPool2D, ReLU, Residual, SqueezeExcitation, Tanh)
 from .model import Sequential
 
 
-def _arguments(num_classes, in_channels, dtype):
+def _arguments(num_classes, in_channels, dtype, model=None, weights=None):
+    """The three arguments checked; ``weights`` must be None where none ship for ``model``."""
+    _weights_record(model, weights)
     return (check_int(num_classes, "num_classes", 1), check_int(in_channels, "in_channels", 1),
             check_dtype(dtype))
 
 
+# -- Pretrained weights --------------------------------------------------------------------
+#: The folder of the shipped weights: ``weights.json`` (the records) and one .npz per set.
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+
+
+def list_weights(model=None):
+    """The weights that ship with minicnn: one dict per set (of ``model``'s only, if given).
+
+    Keys: ``model`` (the function's name), ``name`` (what ``weights=`` takes), ``dataset``,
+    ``split`` and ``accuracy`` (measured on that test split, a fraction), ``classes`` (the
+    output's class names, in order), ``input`` (what the network takes, in words) and
+    ``input_shape`` (one sample's), ``file`` (the path of the .npz), ``sha256`` (of the
+    file), ``recipe`` (the command that trained it, seed included), ``params``, ``seconds``
+    (the training time on the machine that made it).
+    """
+    with open(os.path.join(WEIGHTS_DIR, "weights.json"), encoding="utf-8") as f:
+        records = json.load(f)
+    return [dict(r, file=os.path.join(WEIGHTS_DIR, r["file"])) for r in records
+            if model is None or r["model"] == model]
+
+
+def _weights_record(model, weights):
+    """The record of ``model``'s shipped weights called ``weights``; None for ``weights=None``."""
+    if weights is None:
+        return None
+    if not isinstance(weights, str):
+        raise TypeError(f"weights must be None (random weights) or the name of a shipped set such as "
+                        f"'mnist', got {type(weights).__name__}")
+    shipped = list_weights()
+    for record in shipped:
+        if record["model"] == model and record["name"] == weights:
+            return record
+    own = [repr(r["name"]) for r in shipped if r["model"] == model]
+    every = ", ".join(f"{r['model']}(weights={r['name']!r})" for r in shipped)
+    raise ValueError(f"{model} has no shipped weights {weights!r}; "
+                     + (f"its weights: {', '.join(own)}" if own else "none ship for it")
+                     + f". Shipped: {every} (see minicnn.models.list_weights()). Other weights, such as "
+                     "torchvision's ImageNet ones, load from ONNX files: minicnn.onnx.load (docs/transfer.md)")
+
+
+def _weighted(model, num_classes, in_channels, weights, defaults=(10, 1)):
+    """``(record, num_classes, in_channels)``: with weights, the sizes are the weights' (asking
+    for others is an error: load them, then replace the head); without, the defaults."""
+    record = _weights_record(model, weights)
+    if record is None:
+        return None, (defaults[0] if num_classes is None else num_classes), \
+            (defaults[1] if in_channels is None else in_channels)
+    wanted = {"num_classes": (num_classes, len(record["classes"])), "in_channels": (in_channels, record["input_shape"][0])}
+    for name, (asked, has) in wanted.items():
+        if asked is not None and asked != has:
+            raise ValueError(f"{name}={asked!r}, but {model}(weights={weights!r}) has {name}={has}: leave it out, "
+                             "and replace the head for other classes (model[:-1].append(Dense(...)))")
+    return record, wanted["num_classes"][1], wanted["in_channels"][1]
+
+
+def _load_weights(model, record):
+    """``model`` with the record's weights, after checking the file's SHA-256."""
+    if record is None:
+        return model
+    path = record["file"]
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != record["sha256"]:
+        raise ValueError(f"{path}: SHA-256 {digest}, but minicnn's record of {record['model']}(weights="
+                         f"{record['name']!r}) says {record['sha256']}: the file is damaged or was edited. "
+                         f"Reinstall minicnn, or remake it with: {record['recipe']}")
+    what = "a minicnn model file (an .npz archive written by Sequential.save)"
+    state = {k: v for k, v in load_npz(path, what).items() if not k.startswith("__")}
+    model.load_state_dict(state, source=path)
+    return model
+
+
 # -- LeNet-5, AlexNet, VGG: plain stacks --------------------------------------------------
-def lenet5(num_classes=10, in_channels=1, dtype=np.float32):
+def lenet5(num_classes=None, in_channels=None, dtype=np.float32, weights=None):
     """LeNet-5 (LeCun et al., 1998) in its common modern form, on a 32 x 32 image:
 
         C1 conv 5x5 -> 6 x 28 x 28, tanh; S2 average pool 2 -> 6 x 14 x 14
@@ -61,21 +152,74 @@ def lenet5(num_classes=10, in_channels=1, dtype=np.float32):
 
     C3 connects every S2 map (the paper's sparse table is not kept), and the paper's
     trainable pooling coefficients and RBF output are plain pooling and a Dense layer.
-    61,706 parameters for 1 channel and 10 classes.
+    61,706 parameters for 1 channel and 10 classes (the defaults).
+
+    ``weights="mnist"``: trained on MNIST (99% on its test split, see :func:`list_weights`),
+    for (N, 1, 32, 32) float32 images in [0, 1]: a 28 x 28 MNIST digit padded by 2 black
+    pixels on each side (``np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))``).
     """
+    record, num_classes, in_channels = _weighted("lenet5", num_classes, in_channels, weights)
     num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
-    return Sequential([
+    return _load_weights(Sequential([
         Conv2D(in_channels, 6, 5, dtype=dtype), Tanh(), AvgPool2D(2),
         Conv2D(6, 16, 5, dtype=dtype), Tanh(), AvgPool2D(2),
         Conv2D(16, 120, 5, dtype=dtype), Tanh(), Flatten(),
-        Dense(120, 84, dtype=dtype), Tanh(), Dense(84, num_classes, dtype=dtype)])
+        Dense(120, 84, dtype=dtype), Tanh(), Dense(84, num_classes, dtype=dtype)]), record)
 
 
-def alexnet(num_classes=1000, in_channels=3, dtype=np.float32):
+def mnist_cnn(num_classes=None, in_channels=None, dtype=np.float32, weights=None):
+    """The CNN of ``examples/train_mnist.py`` (``--net cnn``), on a 28 x 28 image:
+
+        conv 3x3 (padding 1) -> 32 x 28 x 28, ReLU, max pool 2 -> 32 x 14 x 14
+        conv 3x3 (padding 1) -> 64 x 14 x 14, ReLU, max pool 2 -> 64 x 7 x 7
+        flatten 3136, dense 128, ReLU, dense 10
+
+    421,642 parameters for 1 channel and 10 classes (the defaults). ``weights="mnist"``:
+    trained on MNIST (99.2%, see :func:`list_weights`), for (N, 1, 28, 28) float32
+    images in [0, 1] (``x[:, None] / 255`` of the uint8 digits).
+    """
+    record, num_classes, in_channels = _weighted("mnist_cnn", num_classes, in_channels, weights)
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    return _load_weights(Sequential([
+        Conv2D(in_channels, 32, 3, padding=1, dtype=dtype), ReLU(), MaxPool2D(2),
+        Conv2D(32, 64, 3, padding=1, dtype=dtype), ReLU(), MaxPool2D(2),
+        Flatten(), Dense(64 * 7 * 7, 128, dtype=dtype), ReLU(), Dense(128, num_classes, dtype=dtype)]), record)
+
+
+#: The layers of :func:`transfer_cnn`'s body, ``model[:TRANSFER_BODY]``: the two convolutional
+#: blocks and the Flatten, 1,568 features.
+TRANSFER_BODY = 9
+
+
+def transfer_cnn(num_classes=None, in_channels=None, dtype=np.float32, weights=None):
+    """The CNN of ``examples/transfer_learning.py``: a body of two convolutional blocks
+    with BatchNorm and a head of two Dense layers, on a 28 x 28 image:
+
+        body  conv 3x3 (padding 1, no bias) -> 16 x 28 x 28, BatchNorm, ReLU, max pool 2
+              conv 3x3 (padding 1, no bias) -> 32 x 14 x 14, BatchNorm, ReLU, max pool 2
+              flatten: 32 x 7 x 7 = 1,568 features        (``model[:TRANSFER_BODY]``)
+        head  dense 128, ReLU, dense ``num_classes``
+
+    206,970 parameters for 1 channel and 10 classes (the defaults).
+    ``weights="digits0-4"``: trained on the MNIST digits 0 to 4 only (5 classes, 99.6%,
+    see :func:`list_weights`), the body that ``examples/transfer_learning.py`` and the
+    tutorial's step 20 reuse for the digits 5 to 9 and for Fashion-MNIST; for (N, 1, 28,
+    28) float32 images in [0, 1].
+    """
+    record, num_classes, in_channels = _weighted("transfer_cnn", num_classes, in_channels, weights)
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    return _load_weights(Sequential([
+        Conv2D(in_channels, 16, 3, padding=1, bias=False, dtype=dtype), BatchNorm(16, dtype=dtype), ReLU(),
+        MaxPool2D(2),
+        Conv2D(16, 32, 3, padding=1, bias=False, dtype=dtype), BatchNorm(32, dtype=dtype), ReLU(), MaxPool2D(2),
+        Flatten(), Dense(32 * 7 * 7, 128, dtype=dtype), ReLU(), Dense(128, num_classes, dtype=dtype)]), record)
+
+
+def alexnet(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
     """AlexNet as torchvision builds it (Krizhevsky 2014, "One weird trick": one tower,
     64-192-384-256-256 convolutions, no LocalResponseNorm, no grouped convolutions), then
     ``AdaptiveAvgPool2D((6, 6))`` and three Dense layers with dropout 0.5 before the first two."""
-    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype, "alexnet", weights)
     return Sequential([
         Conv2D(in_channels, 64, 11, stride=4, padding=2, dtype=dtype), ReLU(), MaxPool2D(3, 2),
         Conv2D(64, 192, 5, padding=2, dtype=dtype), ReLU(), MaxPool2D(3, 2),
@@ -93,10 +237,10 @@ VGG_WIDTHS = {"vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 51
               "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")}
 
 
-def _vgg(widths, num_classes, in_channels, dtype):
-    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+def _vgg(name, num_classes, in_channels, dtype, weights):
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype, name, weights)
     layers, c = [], in_channels
-    for w in widths:
+    for w in VGG_WIDTHS[name]:
         if w == "M":
             layers.append(MaxPool2D(2))
         else:
@@ -109,15 +253,15 @@ def _vgg(widths, num_classes, in_channels, dtype):
         Dense(4096, num_classes, dtype=dtype)])
 
 
-def vgg11(num_classes=1000, in_channels=3, dtype=np.float32):
+def vgg11(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
     """VGG-11 (configuration A), as torchvision: 8 convolutions 3x3 in five stages halved by
     max pooling, ``AdaptiveAvgPool2D((7, 7))``, Dense 25088 -> 4096 -> 4096 -> classes."""
-    return _vgg(VGG_WIDTHS["vgg11"], num_classes, in_channels, dtype)
+    return _vgg("vgg11", num_classes, in_channels, dtype, weights)
 
 
-def vgg16(num_classes=1000, in_channels=3, dtype=np.float32):
+def vgg16(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
     """VGG-16 (configuration D), as torchvision: 13 convolutions 3x3, the head of :func:`vgg11`."""
-    return _vgg(VGG_WIDTHS["vgg16"], num_classes, in_channels, dtype)
+    return _vgg("vgg16", num_classes, in_channels, dtype, weights)
 
 
 # -- GoogLeNet and Inception-v4: Concat of branches ----------------------------------------
@@ -137,11 +281,11 @@ def _inception(cin, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, dtype):
                    [MaxPool2D(3, 1, 1, ceil_mode=True)] + conv_bn(cin, pool_proj, 1, dtype=dtype)])
 
 
-def googlenet(num_classes=1000, in_channels=3, dtype=np.float32):
+def googlenet(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
     """GoogLeNet (Szegedy et al. 2014) as torchvision builds it with ``aux_logits=False``:
     BatchNorm after every convolution (eps 0.001), max pools in ``ceil_mode``, nine
     Inception blocks (3a-3b, 4a-4e, 5a-5b), global average pooling, dropout 0.2, Dense."""
-    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype, "googlenet", weights)
     block = lambda *widths: _inception(*widths, dtype=dtype)
     pool = lambda k: MaxPool2D(k, 2, ceil_mode=True)
     return Sequential([
@@ -192,7 +336,7 @@ def _inception_v4_blocks(dtype):
         *[inception_c() for _ in range(3)]]
 
 
-def inception_v4(num_classes=1000, in_channels=3, dtype=np.float32):
+def inception_v4(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
     """Inception-v4 (Szegedy et al. 2016) as timm builds it: a stem of three convolutions
     and three two-branch Concats (mixed 3a, 4a, 5a: 299 -> 35 x 35 x 384), 4 Inception-A,
     Reduction-A (-> 17 x 17 x 1024), 7 Inception-B, Reduction-B (-> 8 x 8 x 1536), 3
@@ -200,7 +344,7 @@ def inception_v4(num_classes=1000, in_channels=3, dtype=np.float32):
     a Concat inside a Concat), global average pooling, Dense. Every convolution is
     ``conv_bn`` (BatchNorm eps 0.001), unpadded unless the block keeps the size; the
     average-pooling branches leave the padding out of the mean (``count_include_pad=False``)."""
-    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype, "inception_v4", weights)
     return Sequential([
         *conv_bn(in_channels, 32, 3, stride=2, dtype=dtype), *conv_bn(32, 32, 3, dtype=dtype),
         *conv_bn(32, 64, 3, padding=1, dtype=dtype),
@@ -246,8 +390,8 @@ def bottleneck(cin, width, stride=1, se=False, dtype=np.float32):
     return [Residual(block, _shortcut(cin, out, stride, dtype)), ReLU()]
 
 
-def _resnet(depths, bottlenecks, num_classes, in_channels, dtype, se=False):
-    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype)
+def _resnet(name, depths, bottlenecks, num_classes, in_channels, dtype, weights, se=False):
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype, name, weights)
     layers = _conv_bn_linear(in_channels, 64, 7, 2, 3, dtype) + [ReLU(), MaxPool2D(3, 2, 1)]
     cin = 64
     for stage, (width, depth) in enumerate(zip((64, 128, 256, 512), depths)):
@@ -262,31 +406,32 @@ def _resnet(depths, bottlenecks, num_classes, in_channels, dtype, se=False):
     return Sequential(layers + [GlobalAvgPool2D(), Dense(cin, num_classes, dtype=dtype)])
 
 
-def resnet18(num_classes=1000, in_channels=3, dtype=np.float32):
+def resnet18(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
     """ResNet-18 (He et al. 2015) as torchvision: a 7x7 stride-2 stem and a max pool, then
     2-2-2-2 basic blocks of widths 64-128-256-512, global average pooling, Dense."""
-    return _resnet((2, 2, 2, 2), False, num_classes, in_channels, dtype)
+    return _resnet("resnet18", (2, 2, 2, 2), False, num_classes, in_channels, dtype, weights)
 
 
-def resnet34(num_classes=1000, in_channels=3, dtype=np.float32):
+def resnet34(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
     """ResNet-34: :func:`resnet18` with 3-4-6-3 basic blocks."""
-    return _resnet((3, 4, 6, 3), False, num_classes, in_channels, dtype)
+    return _resnet("resnet34", (3, 4, 6, 3), False, num_classes, in_channels, dtype, weights)
 
 
-def resnet50(num_classes=1000, in_channels=3, dtype=np.float32):
+def resnet50(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
     """ResNet-50: 3-4-6-3 bottleneck blocks (outputs 256-512-1024-2048), torchvision's v1.5."""
-    return _resnet((3, 4, 6, 3), True, num_classes, in_channels, dtype)
+    return _resnet("resnet50", (3, 4, 6, 3), True, num_classes, in_channels, dtype, weights)
 
 
-def se_resnet50(num_classes=1000, in_channels=3, dtype=np.float32):
+def se_resnet50(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
     """SE-ResNet-50 (Hu et al. 2018) as timm's ``seresnet50``: :func:`resnet50` with a
     SqueezeExcitation (reduction 16, see :func:`se_channels`) at the end of every block's
     residual branch."""
-    return _resnet((3, 4, 6, 3), True, num_classes, in_channels, dtype, se=True)
+    return _resnet("se_resnet50", (3, 4, 6, 3), True, num_classes, in_channels, dtype, weights, se=True)
 
 
 #: Every model function by name.
-MODELS = {f.__name__: f for f in (lenet5, alexnet, vgg11, vgg16, googlenet, inception_v4,
-                                  resnet18, resnet34, resnet50, se_resnet50)}
+MODELS = {f.__name__: f for f in (lenet5, mnist_cnn, transfer_cnn, alexnet, vgg11, vgg16, googlenet,
+                                  inception_v4, resnet18, resnet34, resnet50, se_resnet50)}
 
-__all__ = [*MODELS, "MODELS", "conv_bn", "basic_block", "bottleneck", "se_channels", "VGG_WIDTHS"]
+__all__ = [*MODELS, "MODELS", "list_weights", "WEIGHTS_DIR", "TRANSFER_BODY", "conv_bn", "basic_block",
+           "bottleneck", "se_channels", "VGG_WIDTHS"]

@@ -38,7 +38,7 @@ from ._checks import check_array, check_bool, check_int, check_path
 from .callbacks import (BatchLossHistory, Callback, CallbackList, EarlyStopping, EpochMeans, History, LambdaCallback,
                         LearningRateScheduler, ModelCheckpoint, ProgressBar)
 from .checkpoints import Checkpointer, restore_checkpoint
-from .data import DataLoader
+from .data import DataLoader, ImageFolder
 from .devices import array_module, gpu_free_bytes, gpu_module, scalar, to_device, to_floats, to_numpy
 from .losses import Loss
 from .optim import LRScheduler, Optimizer
@@ -64,8 +64,11 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
       the weights an uninterrupted run would have;
     - a non-finite loss or gradient raises :class:`TrainingDiverged` naming
       the epoch and batch; the last checkpoint is left as it was;
-    - for a model on a GPU, ``x`` and ``y`` stay NumPy arrays: see this module's docstring.
+    - for a model on a GPU, ``x`` and ``y`` stay NumPy arrays: see this module's docstring;
+    - ``x`` may be a :class:`minicnn.data.ImageFolder` (and ``y=None``: the folder's labels),
+      read one batch at a time; so may ``validation_data``'s, as ``(folder, None)``.
     """
+    x, y = _with_labels(x, y)
     epochs, user_callbacks, checkpoint = _check_fit_arguments(
         model, x, y, loss, optimizer, epochs, validation_data, callbacks, progress, checkpoint, resume)
     x, y = _on_model_device(model, loss, x, y)
@@ -105,7 +108,9 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
 
 def evaluate(model, x, y, loss, batch_size=64):
     """Mean loss and accuracy over ``(x, y)``, batch by batch: ``{"loss": ..., "accuracy": ...}``
-    (no accuracy for outputs that are not class scores, see :func:`correct`)."""
+    (no accuracy for outputs that are not class scores, see :func:`correct`). ``x`` may be
+    an ImageFolder, with ``y=None`` for its labels."""
+    x, y = _with_labels(x, y)
     _check_xy(x, y)
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
@@ -127,7 +132,8 @@ def evaluate(model, x, y, loss, batch_size=64):
 def predict(model, x, batch_size=64):
     """Outputs of ``model`` for every sample of ``x``, in order, computed
     ``batch_size`` samples at a time (memory stays flat in N beyond the output).
-    A NumPy array on either device (on a GPU, fetched in one transfer at the end)."""
+    A NumPy array on either device (on a GPU, fetched in one transfer at the end). ``x``
+    may be an ImageFolder, decoded one batch at a time."""
     _check_samples(x, "x")
     batch_size = check_int(batch_size, "batch_size", 1)
     if len(x) == 0:
@@ -177,8 +183,9 @@ def _on_model_device(model, loss, x, y=None):
     free memory: the batches are then slices on the device, and no step waits for a copy from
     the host (which, from pageable memory, waits for the GPU to finish its work). Else, or
     on the CPU, ``(x, y)`` as given: :func:`_to_model` then moves each batch."""
-    if model.device == "cpu" or x.nbytes + (0 if y is None else y.nbytes) > gpu_free_bytes() / 4:
-        return x, y
+    if model.device == "cpu" or isinstance(x, ImageFolder) \
+            or x.nbytes + (0 if y is None else y.nbytes) > gpu_free_bytes() / 4:
+        return x, y                      # (a folder is read, and moved, one batch at a time)
     if y is not None:
         _check_target_values(model, loss, x, y)         # on the host, once
     return to_device(x, model.device), None if y is None else to_device(y, model.device)
@@ -271,7 +278,7 @@ def _check_fit_arguments(model, x, y, loss, optimizer, epochs, validation_data, 
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (x_val, y_val)")
-        _check_xy(*validation_data, "validation_data[0]", "validation_data[1]")
+        _check_xy(*_with_labels(*validation_data), "validation_data[0]", "validation_data[1]")
     if not isinstance(callbacks, (list, tuple)):
         raise TypeError(f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}")
     callbacks = [LearningRateScheduler(c) if isinstance(c, LRScheduler) else c for c in callbacks]
@@ -320,7 +327,14 @@ def _warn_the_caller(message):
     warnings.warn(message, UserWarning, stacklevel=level)
 
 
+def _with_labels(x, y):
+    """``(x, y)``, with an ImageFolder's labels for ``y=None`` (``fit(folder, None, ...)``)."""
+    return (x, x.labels) if isinstance(x, ImageFolder) and y is None else (x, y)
+
+
 def _check_samples(x, name):
+    if isinstance(x, ImageFolder):          # images decoded as their batches are taken
+        return
     if not isinstance(x, np.ndarray):       # a GPU's batches are moved there one at a time
         raise TypeError(f"{name} must be a numpy.ndarray (fit, evaluate and predict move each batch to the "
                         f"model's device themselves), got {type(x).__name__}")

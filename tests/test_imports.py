@@ -13,7 +13,8 @@ import minicnn
 PACKAGE = pathlib.Path(minicnn.__file__).resolve().parent
 #: What may be imported inside a function: optional extras and platform modules, imported
 #: where used so that minicnn imports without them.
-OPTIONAL = ("cupy", "onnx", "google.protobuf", "matplotlib", "fcntl", "hypothesis")
+OPTIONAL = ("cupy", "onnx", "google.protobuf", "matplotlib", "PIL", "fcntl", "hypothesis")   # PIL: Pillow,
+# matplotlib's dependency, which data.ImageFolder reads files with
 
 
 def module_name(path, package=PACKAGE):

@@ -100,8 +100,13 @@ def resnet(depths, bottleneck, with_se=False):
     return total + dense(cin, 1000)
 
 
+MNIST_CNN = conv(1, 32, 3) + conv(32, 64, 3) + dense(64 * 7 * 7, 128) + dense(128, 10)
+TRANSFER_CNN = cbn(1, 16, 3) + cbn(16, 32, 3) + dense(32 * 7 * 7, 128) + dense(128, 10)
+
 EXPECTED = {
     "lenet5": (LENET5, 61_706),
+    "mnist_cnn": (MNIST_CNN, 421_642),
+    "transfer_cnn": (TRANSFER_CNN, 206_970),
     "alexnet": (ALEXNET, 61_100_840),
     "vgg11": (VGG11, 132_863_336),
     "vgg16": (VGG16, 138_357_544),
@@ -114,9 +119,12 @@ EXPECTED = {
 }
 
 #: The smallest square input each model takes (the module docstring's table), and its channels.
-SMALLEST = {"lenet5": 32, "alexnet": 63, "vgg11": 32, "vgg16": 32, "googlenet": 15, "inception_v4": 75,
+SMALLEST = {"lenet5": 32, "mnist_cnn": 28, "transfer_cnn": 28, "alexnet": 63, "vgg11": 32, "vgg16": 32, "googlenet": 15, "inception_v4": 75,
             "resnet18": 1, "resnet34": 1, "resnet50": 1, "se_resnet50": 1}
-NATIVE = {"lenet5": 32, "inception_v4": 299}
+NATIVE = {"lenet5": 32, "mnist_cnn": 28, "transfer_cnn": 28, "inception_v4": 299}
+#: The networks for MNIST: one channel, ten classes, and a largest input (their Dense layer
+#: after a Flatten takes one size of feature map).
+MNIST_NETS = {"lenet5": 35, "mnist_cnn": 31, "transfer_cnn": 31}
 
 
 def placeholder(name, **kwargs):
@@ -126,7 +134,11 @@ def placeholder(name, **kwargs):
 
 
 def channels(name):
-    return 1 if name == "lenet5" else 3
+    return 1 if name in MNIST_NETS else 3
+
+
+def classes(name):
+    return 10 if name in MNIST_NETS else 1000
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -145,18 +157,22 @@ def test_se_resnet50_is_resnet50_plus_its_gates():
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_the_documented_input_sizes(name):
     """The native size gives (num_classes,); the smallest size in the docstring's table works,
-    one pixel less does not (LeNet-5 takes 32 to 35: its C5 map must be 1 x 1)."""
+    one pixel less does not (LeNet-5 takes 32 to 35: its C5 map must be 1 x 1; the other two
+    MNIST networks 28 to 31)."""
     model, c = placeholder(name), channels(name)
     native = NATIVE.get(name, 224)
-    assert model.output_shape((c, native, native)) == ((10,) if name == "lenet5" else (1000,))
+    assert model.output_shape((c, native, native)) == (classes(name),)
     assert f"| ``{name}()`` | {c} x {native} x {native} | {SMALLEST[name]}" in mc.models.__doc__
-    assert model.output_shape((c, SMALLEST[name], SMALLEST[name])) in ((10,), (1000,))
+    assert model.output_shape((c, SMALLEST[name], SMALLEST[name])) == (classes(name),)
     if SMALLEST[name] > 1:
         with pytest.raises(ValueError):
             model.output_shape((c, SMALLEST[name] - 1, SMALLEST[name] - 1))
-    if name == "lenet5":
+    if name in MNIST_NETS:
+        largest = MNIST_NETS[name]
+        assert f"{SMALLEST[name]} (to {largest})" in mc.models.__doc__
+        assert model.output_shape((1, largest, largest)) == (10,)
         with pytest.raises(ValueError):
-            model.output_shape((1, 36, 36))
+            model.output_shape((1, largest + 1, largest + 1))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -165,7 +181,7 @@ def test_in_channels_and_num_classes(name):
     first = next(layer for layer in _leaves(model.layers) if isinstance(layer, L.Conv2D))
     last = model.layers[-1]
     assert first.params["W"].shape[1] == 2 and isinstance(last, L.Dense) and last.params["W"].shape[1] == 7
-    size = max(SMALLEST[name], 32)
+    size = NATIVE[name] if name in MNIST_NETS else max(SMALLEST[name], 32)
     assert model.output_shape((2, size, size)) == (7,)
 
 
@@ -177,7 +193,7 @@ def _leaves(layers):
 
 # The models small enough to build with real weights in a test; the others (AlexNet, VGG: 61 M
 # to 138 M parameters, most of them in the head) run on zero weights, for the shapes.
-REAL_WEIGHTS = ["lenet5", "googlenet", "inception_v4", "resnet18", "resnet34", "resnet50", "se_resnet50"]
+REAL_WEIGHTS = ["lenet5", "mnist_cnn", "transfer_cnn", "googlenet", "inception_v4", "resnet18", "resnet34", "resnet50", "se_resnet50"]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -189,7 +205,7 @@ def test_forward_at_a_small_input(name):
         model = placeholder(name, num_classes=5)
         for layer in model.layers:
             layer._allocate()
-    size = max(SMALLEST[name], 32 if name != "inception_v4" else 75)
+    size = NATIVE[name] if name in MNIST_NETS else max(SMALLEST[name], 32 if name != "inception_v4" else 75)
     x = np.random.default_rng(0).standard_normal((2, channels(name), size, size)).astype(np.float32)
     y = model.predict(x)
     assert y.shape == (2, 5) and y.dtype == np.float32 and np.all(np.isfinite(y))
