@@ -882,38 +882,56 @@ REFUSALS = {
     "Clip of opset 6 to other bounds": ([helper.make_node("Clip", ["x"], ["y"], min=0.0, max=5.0)], {},
                                         ["Clip to [0.0, 5.0]"], ["N", 2, 6, 6], 7),
     "Mul by a constant": ([helper.make_node("Mul", ["x", "c"], ["y"])], {"c": np.ones(6, np.float32)},
-                          ["multiplies the data by a constant"]),
+                          ["multiplies the data (N, 2, 6, 6) and a constant of dtype float32 and shape (6,)",
+                           "only as Normalize", "one number or one per channel"]),
+    "Mul by 0": ([helper.make_node("Mul", ["x", "c"], ["y"])], {"c": np.zeros((2, 1, 1), np.float32)},
+                 ["multiplies the data by 0"]),
+    "Div of a constant by the data": ([helper.make_node("Div", ["c", "x"], ["y"])], {"c": np.ones(1, np.float32)},
+                                      ["divides a constant by the data (N, 2, 6, 6)", "only by a constant"]),
+    "Sub of two computed tensors": ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sub", ["x", "r"], ["y"])],
+                                    {}, ["subtracts two tensors computed from the data"]),
+    "Sub of an int constant": ([helper.make_node("Sub", ["x", "c"], ["y"])], {"c": np.ones(1, np.int64)},
+                               ["subtracts the data (N, 2, 6, 6) and a constant of dtype int64 and shape (1,)"]),
     "Mul of the data by itself": ([helper.make_node("Mul", ["x", "x"], ["y"], name="sq")], {},
-                                  ["the graph output 'y' is the output of node 1 of the 8 that minicnn writes for a "
-                                   "LocalResponseNorm", "from node 'sq'", "only as that whole layer"]),
+                                  ["the graph output 'y' is a step of a LocalResponseNorm written as several nodes "
+                                   "(x * x, from node 'sq')", "only as that whole layer"]),
     "x * x read by another op": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
                                   helper.make_node("Relu", ["s"], ["y"], name="r")], {},
-                                 ["node 'r' (Relu): it reads the output of node 1 of the 8 that minicnn writes for a "
-                                  "LocalResponseNorm (Mul, Reshape, AveragePool, Reshape, Mul, Add, Pow, Mul; from "
-                                  "node 'sq'), but it is not the Reshape minicnn writes next"]),
+                                 ["node 'r' (Relu): it reads a step of a LocalResponseNorm written as several nodes "
+                                  "(x * x, from node 'sq'), but it is not a Pad or an AveragePool of the channels"]),
     "x * x then another Reshape": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
                                     helper.make_node("Reshape", ["s", "shape"], ["y"], name="r")],
                                    {"shape": np.array([0, 72])},
-                                   ["node 'r' (Reshape): it reads the output of node 1 of the 8",
-                                    "but it is not the Reshape minicnn writes next"]),
+                                   ["node 'r' (Reshape): it reads a step of a LocalResponseNorm",
+                                    "but it is not a Reshape that keeps the channels one axis (it gives (N, 72))"]),
+    "x * x, then a window of the wrong place": (
+        [helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
+         helper.make_node("Reshape", ["s", "shape"], ["c"]),
+         helper.make_node("AveragePool", ["c"], ["y"], kernel_shape=[3, 1], pads=[0, 0, 2, 0], count_include_pad=1,
+                          name="p")],
+        {"shape": np.array([0, 1, 2, -1])},
+        ["node 'p' (AveragePool): it reads a step of a LocalResponseNorm", "the window of 3 channels c - 1 .. c + 1 "
+         "(it pads 0 before and 2 after)"]),
     "Pow of the data": ([helper.make_node("Pow", ["x", "e"], ["y"])], {"e": np.array(2.0, np.float32)},
                         ["raises the data to a power"]),
     "Mul of two branches": ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["x"], ["s"]),
                              helper.make_node("Mul", ["r", "s"], ["y"])], {},
-                            ["neither is computed from the other"]),
+                            ["multiplies two tensors computed from the data, (N, 2, 6, 6) and (N, 2, 6, 6), of which "
+                             "neither is computed from the other", "only as x * f(x): SiLU (f = Sigmoid), Hardswish"]),
     "Mul by a gate that is not squeeze-and-excitation": (
         [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Sigmoid", ["p"], ["s"]),
          helper.make_node("Mul", ["x", "s"], ["y"])], {},
         ["the gate is not squeeze-and-excitation's", "after the pool it computes Sigmoid"]),
     "Mul by a gate of every pixel": (
-        [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["y"])], {},
-        ["multiplies x (N, 2, 6, 6) by a gate (N, 2, 6, 6)", "one value per channel"]),
+        [helper.make_node("Tanh", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["y"])], {},
+        ["multiplies x (N, 2, 6, 6) by a function of it (N, 2, 6, 6)", "one value per channel",
+         "only as x * f(x): SiLU (f = Sigmoid)"]),
     "Mul by a gate of 1x1 Convs with padding": (
         [helper.make_node("GlobalAveragePool", ["x"], ["p"]),
          helper.make_node("Conv", ["p", "A"], ["a"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["a"], ["r"]),
          helper.make_node("Conv", ["r", "A"], ["b"], pads=[1, 1, 1, 1]), helper.make_node("Sigmoid", ["b"], ["s"]),
          helper.make_node("Mul", ["x", "s"], ["y"])], {"A": np.ones((2, 2, 1, 1), np.float32)},
-        ["multiplies x (N, 2, 6, 6) by a gate (N, 2, 5, 5)", "one value per channel"]),
+        ["multiplies x (N, 2, 6, 6) by a function of it (N, 2, 5, 5)", "one value per channel"]),
     "Mul by a gate of one 1x1 Conv": (
         [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Conv", ["p", "A"], ["a"]),
          helper.make_node("Sigmoid", ["a"], ["s"]), helper.make_node("Mul", ["s", "x"], ["y"])],
@@ -929,7 +947,41 @@ REFUSALS = {
          helper.make_node("Concat", ["r", "p"], ["y"], axis=1)], {},
         ["concatenates (N, 2, 6, 6), (N, 2, 3, 3) along axis 1: they differ on another axis too"]),
     "Concat of data and a constant": ([helper.make_node("Concat", ["x", "c"], ["y"], axis=1)],
-                                      {"c": np.ones((1, 2, 6, 6), np.float32)}, ["must be a constant"]),
+                                      {"c": np.ones((1, 2, 6, 6), np.float32)},
+                                      ["concatenates the data (input 0, (N, 2, 6, 6)) with a constant: minicnn has no "
+                                       "layer for that", "not the two mixed"]),
+    "Gather of the data along the channels": ([helper.make_node("Gather", ["x", "i"], ["y"], axis=1)],
+                                              {"i": np.array([0, 1])},
+                                              ["gathers from the data (N, 2, 6, 6) along axis 1", "only along H or W"]),
+    "Transpose of the batch axis": ([helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0, 2, 3]),
+                                     helper.make_node("Relu", ["y"], ["z"], name="r")], {},
+                                    ["input 0 ('y') of node 'r' (Relu)", "laid out as [2, N, 6, 6] (N at 1, C at 0)"]),
+    "Transpose of a (N, C) matrix": ([helper.make_node("Flatten", ["x"], ["f"]),
+                                      helper.make_node("Transpose", ["f"], ["y"], perm=[1, 0])], {},
+                                     ["transposes the data (N, 72) by perm=[1, 0]", "channel shuffle"]),
+    "Pad by reflection": ([helper.make_node("Pad", ["x", "p"], ["y"], mode="reflect")],
+                          {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1])},
+                          ["pads the data (N, 2, 6, 6) by reflection (PyTorch's padding_mode='reflect'",
+                           "export the network with padding_mode='zeros'"]),
+    "Pad by zeros": ([helper.make_node("Pad", ["x", "p"], ["y"])], {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1])},
+                     ["pads the data (N, 2, 6, 6) with a constant", "give the padding to the Conv2D"]),
+    "If on the data": ([helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2, 3], keepdims=0),
+                        helper.make_node("Cast", ["m"], ["b"], to=TensorProto.BOOL),
+                        helper.make_node("If", ["b"], ["y"],
+                                         then_branch=helper.make_graph([helper.make_node("Identity", ["x"], ["t"])],
+                                                                       "then", [], [helper.make_tensor_value_info(
+                                                                           "t", TensorProto.FLOAT, None)]),
+                                         else_branch=helper.make_graph([helper.make_node("Relu", ["x"], ["e"])],
+                                                                       "else", [], [helper.make_tensor_value_info(
+                                                                           "e", TensorProto.FLOAT, None)]))],
+                       {}, ["the mean over axes [1, 2, 3]"], ["N", 2, 6, 6], 13),
+    "HardSigmoid of another slope": ([helper.make_node("HardSigmoid", ["x"], ["y"])], {},
+                                     ["HardSigmoid with alpha=0.2, beta=0.5", "alpha 1/6 and beta 1/2"]),
+    "Split of the data along H": ([helper.make_node("Split", ["x", "s"], ["y", "z"], axis=2)],
+                                  {"s": np.array([3, 3])}, ["splits the data (N, 2, 6, 6) along axis 2"]),
+    "Slice of the data along W": ([helper.make_node("Slice", ["x", "a", "b", "c"], ["y"])],
+                                  {"a": np.array([1]), "b": np.array([4]), "c": np.array([3])},
+                                  ["slices the data (N, 2, 6, 6) along axis 3 (step 1)", "only along the channels"]),
     "Squeeze of the data without axes": ([helper.make_node("GlobalAveragePool", ["x"], ["m"]),
                                           helper.make_node("Squeeze", ["m"], ["y"])], {},
                                          ["no axes: it would drop every axis of size 1, the batch axis too"]),
@@ -937,19 +989,15 @@ REFUSALS = {
                                          ["only axes of size 1 other than the batch axis"]),
     "Unsqueeze before the batch axis": ([helper.make_node("Unsqueeze", ["x", "a"], ["y"])], {"a": np.array([0])},
                                         ["a new axis 0 would move the batch axis"]),
-    "BatchNormalization training_mode": (
-        [helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["y"], training_mode=1)],
-        {"s": np.ones(2, np.float32)}, ["training_mode=1"]),
-    "BatchNormalization statistics outputs": (
-        [helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["y", "m", "v"])],
-        {"s": np.ones(2, np.float32)}, ["running statistics, which only training mode computes"]),
+    "BatchNormalization statistics outputs read": (
+        [helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["b", "m", "v"], training_mode=1),
+         helper.make_node("Relu", ["m"], ["y"])],
+        {"s": np.ones(2, np.float32)}, ["its output 1 ('m') is used; a minicnn layer has one output"]),
     "BatchNormalization of other size": (
         [helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["y"])],
         {"s": np.ones(3, np.float32)}, ["scale has shape (3,); expected (2,)"]),
-    "Dropout training_mode": ([helper.make_node("Dropout", ["x", "r", "t"], ["y"])],
-                              {"r": np.array(0.5, np.float32), "t": np.array(True)}, ["training_mode=True"]),
     "Add of a constant": ([helper.make_node("Add", ["x", "c"], ["y"])], {"c": np.ones(6, np.float32)},
-                          ["adds a constant to the data"]),
+                          ["adds the data (N, 2, 6, 6) and a constant of dtype float32 and shape (6,)", "only as Normalize"]),
     "Add that broadcasts": ([helper.make_node("Conv", ["x", "P"], ["c"], strides=[2, 2]),
                              helper.make_node("Add", ["x", "c"], ["y"], name="sum")],
                             {"P": np.ones((2, 2, 1, 1), np.float32)},
@@ -982,7 +1030,8 @@ REFUSALS = {
     "an input that nothing computes (the checker)": ([helper.make_node("Relu", ["nowhere"], ["y"])], None,
                                                      ["not a valid ONNX model", "'nowhere'"]),
     "weights computed from the data": ([helper.make_node("Conv", ["x", "x"], ["y"])], None,
-                                       ["must be a constant"]),
+                                       ["input 1 ('x') is computed from the graph input (N, 2, 6, 6), but minicnn "
+                                        "reads the weight W of a Conv only as a constant"]),
 }
 
 
@@ -1224,15 +1273,18 @@ def test_drawn_graphs_give_onnxruntime_answer_or_a_refusal(folder, case, symboli
 # ---------------------------------------------------------------------------
 CONFORMANCE_OPS = ["Conv", "MaxPool", "AveragePool", "Gemm", "MatMul", "Add", "BatchNormalization", "Flatten",
                    "Reshape", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Dropout", "GlobalAveragePool",
-                   "ReduceMean", "Clip", "LRN", "Mul", "Concat"]
+                   "ReduceMean", "Clip", "LRN", "Mul", "Concat", "Sub", "Div", "HardSigmoid", "HardSwish", "LogSoftmax",
+                   "Transpose", "Slice", "Pad", "GatherND", "ReduceSum", "Where"]
 
 #: (passed, refused) per op with onnx 1.23; a change in either is a change in what minicnn reads.
 CONFORMANCE_COUNTS = {
     "Conv": (6, 0), "MaxPool": (9, 10), "AveragePool": (10, 10), "Gemm": (8, 3), "MatMul": (1, 6),
     "Add": (0, 8), "BatchNormalization": (2, 2), "Flatten": (3, 6), "Reshape": (6, 4), "Relu": (1, 0),
-    "LeakyRelu": (3, 0), "Sigmoid": (2, 0), "Tanh": (2, 0), "Softmax": (6, 1), "Dropout": (4, 8),
+    "LeakyRelu": (3, 0), "Sigmoid": (2, 0), "Tanh": (2, 0), "Softmax": (6, 1), "Dropout": (7, 5),
     "GlobalAveragePool": (2, 0), "ReduceMean": (0, 8), "Clip": (1, 11), "LRN": (2, 0), "Mul": (0, 9),
-    "Concat": (0, 12)}
+    "Concat": (0, 12), "Sub": (0, 9), "Div": (0, 10), "HardSigmoid": (0, 3), "HardSwish": (1, 0),
+    "LogSoftmax": (6, 1), "Transpose": (1, 6), "Slice": (2, 6), "Pad": (0, 6), "GatherND": (0, 3),
+    "ReduceSum": (0, 12), "Where": (0, 2)}
 
 
 def conformance_cases():
@@ -1275,14 +1327,41 @@ def conformance(tmp_path_factory):
         except ValueError as exc:
             message = str(exc)
             assert message.startswith(path + ": "), message
-            assert f"({op}): " in message or "graph input" in message, message      # names node and op
+            assert f"({op})" in message or "graph input" in message, message      # names node and op
             results[op].append((name, "refused", message[len(path) + 2:]))
             continue
         assert len(outputs) == 1, name                       # more outputs than one must be refused
+        if in_training_mode(model.graph.node[0], inputs):
+            results[op].append((name, "passed", check_training_mode(loaded, op, inputs, outputs)))
+            continue
         got = loaded.predict(inputs[0])
         np.testing.assert_allclose(got, outputs[0], rtol=1e-4, atol=1e-4, err_msg=name)
         results[op].append((name, "passed", float(np.max(np.abs(got - outputs[0])))))
     return results
+
+
+def in_training_mode(node, inputs):
+    """A BatchNormalization or Dropout node in training mode (minicnn reads it as its layer, which
+    trains in ``fit`` and infers in ``predict``)."""
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if node.op_type == "BatchNormalization":
+        return attributes.get("training_mode", 0) == 1
+    return node.op_type == "Dropout" and len(inputs) > 2 and bool(inputs[2])
+
+
+def check_training_mode(loaded, op, inputs, outputs):
+    """A training-mode case: minicnn's training forward gives ONNX's output, BatchNorm's exactly
+    (the batch's statistics), Dropout's up to its random mask (each value dropped or scaled by
+    1 / (1 - ratio)). Returns the largest difference."""
+    x = inputs[0]
+    got = loaded.forward(x, training=True)
+    if op == "BatchNormalization":
+        np.testing.assert_allclose(got, outputs[0], rtol=1e-4, atol=1e-4)
+        return float(np.max(np.abs(got - outputs[0])))
+    ratio = float(inputs[1]) if len(inputs) > 1 else 0.5
+    kept = got != 0
+    np.testing.assert_allclose(got[kept], (x / (1 - ratio))[kept], rtol=1e-5)
+    return 0.0
 
 
 @pytest.mark.parametrize("op", CONFORMANCE_OPS)
@@ -1923,6 +2002,10 @@ OP_VERSIONS_READ = {
     "ReduceMean": [13, 18], "Gemm": [13], "MatMul": [13], "Add": [14], "BatchNormalization": [15],
     "Flatten": [13, 21, 23, 24, 25], "Reshape": [14, 19, 21, 23, 24, 25], "Relu": [14], "LeakyRelu": [16],
     "Sigmoid": [13], "Tanh": [13], "Softmax": [13], "Dropout": [13, 22], "Identity": [16, 19, 21, 23, 24, 25],
+    "Sub": [14], "Div": [14], "Transpose": [13, 21, 23, 24, 25], "HardSigmoid": [6, 22], "HardSwish": [14, 22],
+    "LogSoftmax": [13], "ConstantOfShape": [9, 20, 21, 23, 24, 25], "GatherND": [13], "ReduceSum": [13],
+    "Split": [13, 18], "Equal": [13, 19], "Where": [16], "Pad": [13, 18, 19, 21, 23, 24, 25],
+    "If": [16, 19, 21, 23, 24, 25],
     "Constant": [13, 19, 21, 23, 24, 25], "Shape": [15, 19, 21, 23, 24, 25], "Gather": [13],
     "Unsqueeze": [13, 21, 23, 24, 25], "Squeeze": [13, 21, 23, 24, 25], "Concat": [13], "Slice": [13],
     "Cast": [13, 19, 21, 23, 24, 25], "Clip": [13], "LRN": [13], "Mul": [14], "Pow": [15],

@@ -230,8 +230,7 @@ class SpatialMap(Partial):
     matrix: object = None
 
     def __str__(self):
-        return (f"a linear map of the pixels of {batched(self.of.shape)} (from node {self.start}: PyTorch's "
-                "dynamo exporter writes adaptive average pooling of unequal bins so)")
+        return f"a linear map of the pixels of {batched(self.of.shape)} (from node {self.start})"
 
     def _next(self, node, dims, n_axis, c_axis, matrix):
         if matrix.size > MAP_LIMIT:
@@ -428,7 +427,8 @@ class SpatialMap(Partial):
         out = tuple(self.dims[2:])
         if (self.n_axis, self.c_axis) != (0, 1) or len(out) != len(x.shape) - 1:
             raise context.refuse(f"{what} is {self}, laid out as {list(self.dims)} (N at {self.n_axis}, C at "
-                                 f"{self.c_axis}): minicnn reads such a map as a layer only once it is (N, C, OH, OW)")
+                                 f"{self.c_axis}): minicnn reads such a map (PyTorch's dynamo exporter writes adaptive "
+                                 "average pooling of unequal bins so) as a layer only once it is (N, C, OH, OW)")
         if self.matrix is None and out == x.shape[1:]:
             return x
         m = self._matrix(context)

@@ -86,6 +86,7 @@ class Context:
         self.architecture = architecture
         self.input_shapes = {}              # id(layer) -> the per-sample shape it was applied to
         self.concats = {}                   # ids of a Concat's inputs -> (those inputs, its output)
+        self.producers = {}                 # tensor name -> "node <label> (<op>)" that computed it
 
     def refuse(self, reason):
         return ValueError(f"{self.path}: {reason}")
@@ -229,7 +230,7 @@ class Node:
         """Input ``i`` as a float weight of ``ndim`` dimensions (None if optional and absent)."""
         if optional and not self.has_input(i):
             return None
-        w = self.const(i)
+        w = self.const(i, what=f"{what} of a {self.op}")
         if w.dtype not in FLOAT_DTYPES:
             raise self.refuse(f"{what} has dtype {w.dtype}; minicnn's weights are float16, float32 or float64")
         if ndim is not None and w.ndim != ndim:

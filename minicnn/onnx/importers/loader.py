@@ -273,12 +273,11 @@ def _run(context, nodes, values, where=""):
         for name, one in zip(node_proto.output, value if several else (value,)):
             if name:
                 values[name] = one
+                context.producers[name] = f"node {node.label} ({node.op})"
 
 
 def _importer(node_proto):
-    if node_proto.domain not in ("", "ai.onnx"):
-        return None
-    return if_ if node_proto.op_type == "If" else IMPORTERS.get(node_proto.op_type)
+    return IMPORTERS.get(node_proto.op_type) if node_proto.domain in ("", "ai.onnx") else None
 
 
 def _unsupported(node_proto):
@@ -311,13 +310,16 @@ def if_(node):
     return node._values[name]
 
 
+IMPORTERS["If"] = if_                       # it reads its branch's nodes as the graph's: defined here, with them
+
+
 def _check_output(context, vi, value):
     """The graph output must be computed from the input, with the shape it declares (a step of a
     layer written as several nodes, its layer: see ``Partial.result``)."""
     if not isinstance(value, Data):
         raise context.refuse(f"the graph output {vi.name!r} does not depend on the graph input")
     if value.partial is not None:
-        value = value.partial.result(context, f"the graph output {vi.name!r}")
+        value = value.partial.result(context, f"the graph output {vi.name!r} ({context.producers.get(vi.name)})")
     dims = vi.type.tensor_type.shape.dim if vi.type.WhichOneof("value") == "tensor_type" else []
     declared = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
     if dims and (len(declared) != len(value.shape)

@@ -72,7 +72,7 @@ def per_channel(node, x, c):
     channels = x.shape[0] if x.shape else 1
     if (c.dtype not in FLOAT_DTYPES or shape is None or shape[0] != 1
             or (rank > 1 and shape[1] not in (1, channels)) or any(d != 1 for d in shape[2:])):
-        raise node.refuse(f"{VERBS[node.op]} the data {batched(x.shape)} and a {c.dtype} constant of shape {c.shape}: "
+        raise node.refuse(f"{VERBS[node.op]} the data {batched(x.shape)} and a constant of dtype {c.dtype} and shape {c.shape}: "
                           "minicnn reads that only as Normalize, (x - mean) / std per channel, with a float constant "
                           "of one number or one per channel ((C, 1, ...) or (1, C, 1, ...))")
     values = c.reshape(-1)
