@@ -893,7 +893,7 @@ REFUSALS = {
     "Sub of an int constant": ([helper.make_node("Sub", ["x", "c"], ["y"])], {"c": np.ones(1, np.int64)},
                                ["subtracts the data (N, 2, 6, 6) and a constant of dtype int64 and shape (1,)"]),
     "Mul of the data by itself": ([helper.make_node("Mul", ["x", "x"], ["y"], name="sq")], {},
-                                  ["the graph output 'y' is a step of a LocalResponseNorm written as several nodes "
+                                  ["the graph output 'y' (node 'sq' (Mul)) is a step of a LocalResponseNorm written as several nodes "
                                    "(x * x, from node 'sq')", "only as that whole layer"]),
     "x * x read by another op": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
                                   helper.make_node("Relu", ["s"], ["y"], name="r")], {},

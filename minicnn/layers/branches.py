@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 
-from .._checks import check_bool, check_dtype, check_int
+from .._checks import check_bool, check_dtype, check_float, check_int
 from ..devices import array_module
 from .activation import Hardsigmoid, Hardswish, ReLU, ReLU6, Sigmoid, SiLU, Tanh
 from .base import Layer, check_distinct_layers
@@ -122,11 +122,12 @@ class SqueezeExcitation(BranchedLayer):
     MobileNetV3's ``scale_activation="Hardsigmoid"``, EfficientNet's ``activation="SiLU"``.
     The activations are named as minicnn's layers (or given as the classes): ReLU, ReLU6, SiLU,
     Hardswish, Hardsigmoid, Sigmoid, Tanh. ``batch_norm=True`` puts a BatchNorm(S, eps,
-    momentum) after the first Dense (the squeeze as conv-BN-act, as some SE blocks have it).
+    momentum) after the first Dense, which then has no bias (the squeeze as conv-BN-act, as some
+    SE blocks have it).
 
     The gate is a branch, ``GlobalAvgPool2D -> Dense(C, S) -> [BatchNorm(S)] -> act -> Dense(S, C)
     -> scale_act``, so its parameters are named ``gate.1.W``, ``gate.1.b``, ``gate.3.W``,
-    ``gate.3.b`` (with the BatchNorm: ``gate.2.gamma``, ``gate.2.beta``, and ``gate.4.W``,
+    ``gate.3.b`` (with the BatchNorm: ``gate.1.W``, ``gate.2.gamma``, ``gate.2.beta``, ``gate.4.W``,
     ``gate.4.b``).
 
     Backward: x reaches y twice, directly and through the gate, so
@@ -144,10 +145,13 @@ class SqueezeExcitation(BranchedLayer):
         self.activation = _gate_activation(activation, "activation")
         self.scale_activation = _gate_activation(scale_activation, "scale_activation")
         self.batch_norm = check_bool(batch_norm, "batch_norm")
+        eps = check_float(eps, "eps", minimum=0.0, min_open=True)          # checked with or without the BatchNorm
+        momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0)
         self.dtype = check_dtype(dtype)
         c, s = self.input_channels, self.squeeze_channels
         norm = [BatchNorm(s, momentum=momentum, eps=eps, dtype=self.dtype)] if self.batch_norm else []
-        self.gate = as_chain([GlobalAvgPool2D(), Dense(c, s, dtype=self.dtype), *norm,
+        # no bias before a BatchNorm: its mean would take it away (PyTorch's conv-BN has none either)
+        self.gate = as_chain([GlobalAvgPool2D(), Dense(c, s, bias=not self.batch_norm, dtype=self.dtype), *norm,
                               GATE_ACTIVATIONS[self.activation](), Dense(s, c, dtype=self.dtype),
                               GATE_ACTIVATIONS[self.scale_activation]()], "gate")
         self._collect_params()

@@ -254,9 +254,10 @@ def _se_gate(x, gate):
                      scale_activation=type(scale_act).__name__, dtype=w1.dtype)
     second = 3 + norm
     arrays = {"gate.1.W": w1, "gate.1.b": b1, f"gate.{second}.W": w2, f"gate.{second}.b": b2}
-    if norm:
+    if norm:        # the squeeze's bias goes into the running mean: BatchNorm(Wx + b) uses x W - (mean - b)
         bn = rest[1]
         arguments.update(batch_norm=True, eps=bn.eps, momentum=bn.momentum)
+        del arrays["gate.1.b"]
         arrays.update({"gate.2.gamma": bn.params["gamma"].data, "gate.2.beta": bn.params["beta"].data,
-                       "gate.2.running_mean": bn.running_mean, "gate.2.running_var": bn.running_var})
+                       "gate.2.running_mean": bn.running_mean - b1, "gate.2.running_var": bn.running_var})
     return arguments, arrays
