@@ -1522,6 +1522,83 @@ def test_a_pytorch_resnet_fine_tuned_with_a_new_head():
     assert not np.array_equal(tuned[-1].params["W"].data, head)
 
 
+@pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
+def test_a_pytorch_network_of_the_mobile_blocks_predicts_what_pytorch_predicts(torch_expected, exporter):
+    """MNIST's (x - mean) / std inside -> Normalize; Hardswish (legacy at opset 17: HardSwish);
+    torchvision's SE with Hardsigmoid and with SiLU (Sigmoid + Mul) -> SqueezeExcitation's other gates;
+    x.chunk(2, 1) (legacy: Slices of computed bounds; dynamo: Split) -> ChannelSlices in a Concat;
+    view-transpose-view -> ChannelShuffle; DenseNet's cat of every feature before -> Concats of an
+    empty branch; nn.LocalResponseNorm(4) as PyTorch decomposes it (legacy: behind an If) ->
+    LocalResponseNorm; log_softmax -> LogSoftmax."""
+    path = os.path.join(DATA, f"torch_mobile_{exporter}.onnx")
+    model = monnx.load(path)
+    x, expected = torch_expected["x"], torch_expected["mobile"]
+    got = model.predict(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert [branch_names(layer) for layer in model] == [
+        "Normalize", "Conv2D", "Hardswish", "SqueezeExcitation", "Conv2D", "SiLU", "SqueezeExcitation",
+        ["Concat", [["ChannelSlice"], ["ChannelSlice", "Conv2D", "Conv2D", "ReLU"]]], "ChannelShuffle",
+        ["Concat", [[], ["BatchNorm", "ReLU", "Conv2D"]]], ["Concat", [[], ["BatchNorm", "ReLU", "Conv2D"]]],
+        "LocalResponseNorm", "GlobalAvgPool2D", "Dense", "LogSoftmax"]
+    normalize, se, se2, lrn = model[0], model[3], model[6], model[11]
+    assert (normalize.mean, normalize.std) == ((0.1307,), (0.3081,))
+    assert (se.activation, se.scale_activation, se2.activation, se2.scale_activation) == (
+        "ReLU", "Hardsigmoid", "SiLU", "Sigmoid")
+    assert (lrn.size, lrn.alpha, lrn.beta, lrn.k) == (4, 1e-4, 0.75, 1.0) and model[8].groups == 2
+    check_against_onnxruntime(model, path, x, label=f"torch mobile blocks ({exporter}), imported")
+    LARGEST_DIFFERENCE[f"torch mobile blocks ({exporter}) vs PyTorch"] = float(np.max(np.abs(got - expected)))
+
+
+def test_pytorchs_adaptive_pooling_of_unequal_bins_is_read_from_its_gathers(torch_expected):
+    """The dynamo exporter writes AdaptiveAvgPool2d((5, 5)) of 7 x 7 (bins of 2 and 3 pixels) as
+    Transpose, GatherND, Where, Gather, Add and Div, and ((3, 2)) of 5 x 5 likewise: each comes back
+    as minicnn's AdaptiveAvgPool2D (the legacy exporter refuses both)."""
+    path = os.path.join(DATA, "torch_adaptive_dynamo.onnx")
+    model = monnx.load(path)
+    x, expected = torch_expected["x"], torch_expected["adaptive"]
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-5)
+    assert [type(layer).__name__ for layer in model] == ["Conv2D", "ReLU", "AdaptiveAvgPool2D", "AdaptiveAvgPool2D",
+                                                         "Reshape", "Dense"]
+    assert (model[2].output_size, model[3].output_size) == ((5, 5), (3, 2))
+
+
+def test_a_linear_map_of_the_pixels_that_is_no_pool_becomes_reshape_dense_reshape(folder):
+    """A map of each channel's pixels that is no AdaptiveAvgPool2D (here the transposed image, W and H
+    swapped, then each row's sum) comes back exactly as Reshape, Dense (the map's matrix), Reshape."""
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 1, 3, 2]),
+             helper.make_node("ReduceSum", ["t", "a"], ["y"], keepdims=1)]
+    path = graph_file(folder, nodes, ["N", 2, 3, 4], {"a": np.array([3])}, output_shape=["N", 2, 4, 1])
+    model = monnx.load(path)
+    assert [type(layer).__name__ for layer in model] == ["Reshape", "Dense", "Reshape"]
+    x = np.random.default_rng(0).normal(size=(2, 2, 3, 4)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), x.transpose(0, 1, 3, 2).sum(axis=3, keepdims=True), rtol=1e-6)
+
+
+def test_a_pytorch_network_exported_in_training_mode_keeps_batchnorm_and_dropout_to_fine_tune(torch_expected):
+    """docs/onnx.md's advice: ``torch.onnx.export(model.train(), ..., training=TrainingMode.TRAINING,
+    do_constant_folding=False)`` keeps BatchNorm (training_mode=1) and Dropout in the file, so the
+    imported network is the one PyTorch trained, not its folded inference form. predict gives
+    PyTorch's eval output (running statistics, no dropout); fit trains the BatchNorms on the
+    batches' statistics (their running statistics move), drops values, and the loss falls. The SE
+    gate's squeeze (conv-BN-ReLU) comes back as SqueezeExcitation(batch_norm=True)."""
+    model = monnx.load(os.path.join(DATA, "torch_finetune_training.onnx"))
+    assert [type(layer).__name__ for layer in model] == ["Normalize", "Conv2D", "BatchNorm", "ReLU", "MaxPool2D",
+                                                         "SqueezeExcitation", "MaxPool2D", "Dropout", "Flatten",
+                                                         "Dense", "LogSoftmax"]
+    assert model[5].batch_norm and model[7].p == 0.25
+    x, expected = torch_expected["x"], torch_expected["finetune"]
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 64)
+    images = (rng.random((64, 1, 28, 28)) * np.array([0.3, 1.0])[y, None, None, None]).astype(np.float32)
+    mc.manual_seed(5)
+    statistics = model[2].running_mean.copy()
+    history = model.fit(images, y, mc.losses.NLLLoss(), mc.optim.Adam(model.parameters(), lr=0.01), epochs=4,
+                        batch_size=16, progress=False)
+    assert history.history["loss"][-1] < 0.7 * history.history["loss"][0], history.history
+    assert not np.array_equal(model[2].running_mean, statistics)
+
+
 def test_concat_of_2d_branches_round_trips(folder):
     """Concat of branches that give (N, F): exported along axis 1 (onnxruntime runs it), and read
     back (it was refused with "concatenates (N, 2), (N, 3) along axis 1: ... along the channels

@@ -233,11 +233,30 @@ class SpatialMap(Partial):
         return f"a linear map of the pixels of {batched(self.of.shape)} (from node {self.start})"
 
     def _next(self, node, dims, n_axis, c_axis, matrix):
+        """The next map; or, once it is (N, C, OH, OW) and an AdaptiveAvgPool2D of x, that layer at once
+        (so that a second pooling after it starts a map of its own, and each comes back as its layer)."""
         if matrix.size > MAP_LIMIT:
             raise node.refuse(f"it reads {self}, and its matrix would hold {matrix.size} numbers: more than minicnn "
                               f"reads ({MAP_LIMIT})")
         partial = SpatialMap(self.of, self.start, tuple(dims), n_axis, c_axis, matrix)
+        pool = partial._adaptive_pool()
+        if pool is not None:
+            return _applied(node.context, self.of, [pool])
         return Data(self.of.layers, self.of.shape, self.of.dtype, partial=partial)
+
+    def _adaptive_pool(self):
+        """The AdaptiveAvgPool2D that this map is, when it is (N, C, OH, OW) and that layer's matrix
+        (the bins' means, :func:`minicnn.functional.adaptive_pool_matrix` along H and W); else None."""
+        x, out = self.of, tuple(self.dims[2:])
+        if ((self.n_axis, self.c_axis) != (0, 1) or self.matrix is None or len(out) != 2 or len(x.shape) != 3
+                or out == x.shape[1:]):
+            return None
+        pool = L.AdaptiveAvgPool2D(out)
+        expected = np.kron(F.adaptive_pool_matrix(x.shape[1], out[0]), F.adaptive_pool_matrix(x.shape[2], out[1]))
+        if self.matrix.size != expected.size or not np.allclose(self.matrix.reshape(expected.shape), expected,
+                                                                rtol=1e-9, atol=1e-12):
+            return None
+        return pool
 
     def _others(self):
         """The axes of T other than N and C, in order (those of the matrix's rows)."""
@@ -421,8 +440,9 @@ class SpatialMap(Partial):
 
     def result(self, context, what):
         """The map as minicnn's layers on x, when T is (N, C, *out) with as many pixel axes as x:
-        x itself (the identity), AdaptiveAvgPool2D when it is that layer, else Reshape to
-        (C, pixels), Dense by M^T without bias, Reshape to (C, *out): exact whatever the map."""
+        x itself (the identity; an AdaptiveAvgPool2D became its layer as soon as it was one, see
+        :meth:`_next`), else Reshape to (C, pixels), Dense by M^T without bias, Reshape to (C, *out):
+        exact whatever the map."""
         x = self.of
         out = tuple(self.dims[2:])
         if (self.n_axis, self.c_axis) != (0, 1) or len(out) != len(x.shape) - 1:
@@ -433,12 +453,6 @@ class SpatialMap(Partial):
             return x
         m = self._matrix(context)
         c = x.shape[0]
-        if len(out) == 2:
-            pool = L.AdaptiveAvgPool2D(out)
-            if pool.output_shape(x.shape) == (c, *out):
-                expected = np.kron(F.adaptive_pool_matrix(x.shape[1], out[0]), F.adaptive_pool_matrix(x.shape[2], out[1]))
-                if np.allclose(m.reshape(expected.shape), expected, rtol=1e-9, atol=1e-12):
-                    return _applied(context, x, [pool])
         pixels, outputs = math.prod(x.shape[1:]), math.prod(out)
         dense = L.Dense(pixels, outputs, bias=False, dtype=x.dtype)
         dense.params["W"].data[...] = m.reshape(outputs, pixels).T
