@@ -987,6 +987,9 @@ REFUSALS = {
                                          ["no axes: it would drop every axis of size 1, the batch axis too"]),
     "Squeeze of an axis longer than 1": ([helper.make_node("Squeeze", ["x", "a"], ["y"])], {"a": np.array([2])},
                                          ["only axes of size 1 other than the batch axis"]),
+    "Unsqueeze of a constant at an axis beyond C's ints (found by the bit-flip fuzz: an OverflowError)": (
+        [helper.make_node("Unsqueeze", ["c", "a"], ["u"]), helper.make_node("Reshape", ["x", "u"], ["y"])],
+        {"c": np.array([0, 72]), "a": np.array([2 ** 40])}, ["cannot compute it on its constant inputs"]),
     "Unsqueeze before the batch axis": ([helper.make_node("Unsqueeze", ["x", "a"], ["y"])], {"a": np.array([0])},
                                         ["a new axis 0 would move the batch axis"]),
     "BatchNormalization statistics outputs read": (

@@ -247,7 +247,7 @@ class Node:
         """Compute an op on constants with NumPy; a failure is the file's fault, not a crash."""
         try:
             return np.asarray(fn(*args))
-        except (ValueError, TypeError, IndexError) as exc:      # numpy's AxisError is a ValueError
+        except (ValueError, TypeError, IndexError, OverflowError) as exc:   # numpy's AxisError is a ValueError
             raise self.refuse(f"cannot compute it on its constant inputs: {exc}") from exc
 
     def make(self, cls, **kwargs):
