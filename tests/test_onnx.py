@@ -522,6 +522,46 @@ def test_export_in_float64(folder):
     assert monnx.load(as32)[0].params["W"].data.dtype == np.float32
 
 
+def test_a_float64_model_whose_file_onnxruntime_cannot_run_is_refused_saying_how_to_export_it(folder):
+    """Before, a float64 model with a convolution exported a file that onnxruntime refuses ("Could not
+    find an implementation for Conv(11)"), without a word. Now the export refuses, naming the ops and
+    both ways out; dtype=np.float32 writes a file onnxruntime runs, dtype=np.float64 one of float64."""
+    mc.manual_seed(0)
+    model = mc.Sequential([L.Conv2D(1, 2, 3, dtype=np.float64), L.Hardswish(), L.GlobalAvgPool2D()])
+    with pytest.raises(ValueError, match=r"the model is float64, and onnxruntime runs Conv, GlobalAveragePool, "
+                                         r"HardSwish \(first: node 0.Conv2D\) in float32 only.*dtype=np.float32"):
+        monnx.export(model, fresh(folder), input_shape=(1, 5, 5))
+    x = np.random.default_rng(0).normal(size=(2, 1, 5, 5))
+    as32 = fresh(folder)
+    monnx.export(model, as32, input_shape=(1, 5, 5), dtype=np.float32)
+    np.testing.assert_allclose(run_onnxruntime(as32, x.astype(np.float32)), model.predict(x), rtol=1e-5, atol=1e-6)
+    as64 = fresh(folder)
+    monnx.export(model, as64, input_shape=(1, 5, 5), dtype=np.float64)
+    assert monnx.load(as64)[0].params["W"].data.dtype == np.float64
+
+
+def test_the_ops_said_to_lack_float64_in_onnxruntime_do_and_the_others_run(folder):
+    """FLOAT64_MISSING_IN_ONNXRUNTIME is onnxruntime's truth: each of its ops fails in float64, and
+    every other op minicnn writes runs in float64 (a float64 model of the layers writing them)."""
+    ort = pytest.importorskip("onnxruntime")
+    from minicnn.onnx.exporters import FLOAT64_MISSING_IN_ONNXRUNTIME
+    attributes = {"AveragePool": dict(kernel_shape=[2, 2]), "LRN": dict(size=3), "HardSigmoid": {}, "HardSwish": {},
+                  "GlobalAveragePool": {}, "Conv": {}}
+    for op in FLOAT64_MISSING_IN_ONNXRUNTIME:
+        inputs = ["x", "w"] if op == "Conv" else ["x"]
+        path = graph_file(folder, [helper.make_node(op, inputs, ["y"], **attributes[op])], [1, 2, 4, 4],
+                          {"w": np.ones((2, 2, 1, 1))} if op == "Conv" else {}, elem=TensorProto.DOUBLE)
+        with pytest.raises(Exception, match="NOT_IMPLEMENTED|Could not find an implementation"):
+            ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    model = mc.Sequential([L.Normalize(0.5, 2.0), L.MaxPool2D(2), L.Flatten(), L.Dense(8, 4, dtype=np.float64),
+                           L.BatchNorm(4, dtype=np.float64), L.SiLU(), L.LogSoftmax(), L.Reshape((2, 2)),
+                           L.ChannelShuffle(2), L.ChannelSlice(0, 1), L.Flatten(), L.Dropout(0.5)])
+    path = fresh(folder)
+    monnx.export(model, path, input_shape=(2, 4, 4))           # no dtype: float64, nothing it lacks
+    x = np.random.default_rng(1).normal(size=(3, 2, 4, 4))
+    np.testing.assert_allclose(run_onnxruntime(path, x), model.predict(x), rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # Import: hand-made graphs of the forms other exporters write, and every refusal
 # ---------------------------------------------------------------------------
@@ -785,6 +825,42 @@ def test_nested_residuals_round_trip(folder):
     model = mc.Sequential([L.Residual([L.ReLU(), inner, L.Residual([L.Conv2D(3, 3, 1)])]),
                            L.Residual([L.Tanh()], [L.Residual([L.Sigmoid()])]), L.Flatten()])
     export_check(model, (3, 5, 4), folder, seed=13)
+
+
+@pytest.mark.parametrize("nodes, constants, mean, std", [
+    # PyTorch's (x - mean) / std, both exporters
+    ([("Sub", "x", "m"), ("Div", "s0", "s")], {"m": [0.1, 0.2], "s": [0.5, 2.0]}, [0.1, 0.2], [0.5, 2.0]),
+    # x * scale + shift, the constants first: one Normalize, (x - (-shift / scale)) / (1 / scale)
+    ([("Mul", "k", "x"), ("Add", "b", "s0")], {"k": [2.0, 4.0], "b": [1.0, -2.0]}, [-0.5, 0.5], [0.5, 0.25]),
+    # mean - x: (x - mean) / (-1); then / 2 for every channel
+    ([("Sub", "m", "x"), ("Div", "s0", "s")], {"m": [0.3, 0.3], "s": [2.0]}, [0.3, 0.3], [-2.0, -2.0]),
+    # one number for every channel
+    ([("Sub", "x", "m")], {"m": [1.5]}, [1.5], [1.0]),
+])
+def test_import_the_input_normalisation_as_one_normalize(folder, nodes, constants, mean, std):
+    """Sub, Div, Mul and Add of the data and a per-channel constant (shaped (C, 1, 1)) or a number,
+    in either order: one Normalize, the consecutive ones folded; the same outputs as onnxruntime."""
+    graph = [helper.make_node(op, [a, b], [f"s{i}" if i < len(nodes) - 1 else "y"])
+             for i, (op, a, b) in enumerate(nodes)]
+    inits = {name: np.array(v, np.float32).reshape(-1, 1, 1) if len(v) > 1 else np.array(v[0], np.float32)
+             for name, v in constants.items()}
+    path = graph_file(folder, graph, ["N", 2, 3, 3], inits, output_shape=["N", 2, 3, 3])
+    model = check_import(path, np.random.default_rng(0).normal(size=(3, 2, 3, 3)).astype(np.float32))
+    assert len(model.layers) == 1 and type(model[0]) is L.Normalize
+    np.testing.assert_allclose(model[0].mean, mean, rtol=1e-6)
+    np.testing.assert_allclose(model[0].std, std, rtol=1e-6)
+
+
+def test_normalize_round_trips_with_the_constants_as_written(folder):
+    """Exported as Sub and Div, read back as the same Normalize: its constants the short decimals of
+    the file's float32s (0.485, not 0.48500001430511475), its outputs bit for bit."""
+    model = mc.Sequential([L.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), L.Conv2D(3, 2, 1)])
+    path = fresh(folder)
+    monnx.export(model, path, input_shape=(3, 4, 4))
+    back = monnx.load(path)
+    assert back[0].config() == model[0].config()
+    x = np.random.default_rng(0).random((2, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))
 
 
 def test_import_old_opsets(folder):
@@ -1175,22 +1251,37 @@ def draw_global_mean(draw, op, n, opset):
 
 
 def draw_elementwise_op(draw, op, n, opset):
-    """Softmax, Flatten (axis), LeakyRelu (alpha), Dropout (ratio), Add and Mul (x + x, or a
-    constant), Clip (bounds 0, 6, -1 or absent), LRN (size, alpha, beta, bias)."""
+    """Softmax and LogSoftmax, Flatten (axis), LeakyRelu (alpha), Dropout (ratio), Add, Mul, Sub and
+    Div (x + x, or a constant: of one number, one per channel, or of the data's trailing axes, either
+    input first), Clip (bounds 0, 6, -1 or absent), LRN (size, alpha, beta, bias), HardSigmoid
+    (PyTorch's alpha 1/6 or others), HardSwish, Transpose (any perm)."""
     shape = [n, *draw(st.lists(st.integers(1, 4), min_size=2 if op == "LRN" else 0, max_size=3))]
     rank, attrs, inits = len(shape), {}, {}
-    if op == "Softmax" and draw(st.booleans()):
+    if op in ("Softmax", "LogSoftmax") and draw(st.booleans()):
         attrs["axis"] = draw(st.integers(-rank, rank - 1))
+    if op == "HardSigmoid":
+        attrs.update(alpha=draw(st.sampled_from([1 / 6, 0.2])), beta=draw(st.sampled_from([0.5, 0.6])))
+    if op == "Transpose" and draw(st.booleans()):
+        attrs["perm"] = draw(st.permutations(range(rank)))
     if op == "Flatten" and draw(st.booleans()):
         attrs["axis"] = draw(st.integers(-rank, rank))
     if op == "LeakyRelu" and draw(st.booleans()):
         attrs["alpha"] = draw(st.sampled_from([0.0, 0.01, 0.3, -0.5, 2.0]))
     if op == "Dropout" and opset >= 13 and draw(st.booleans()):
         inits["ratio"] = np.array(draw(st.sampled_from([0.0, 0.5, 0.9])), np.float32)
-    if op in ("Add", "Mul") and draw(st.booleans()):
+    if op in ("Add", "Mul", "Sub", "Div") and draw(st.booleans()):
         inits["x"] = None                                   # x + x, x * x: refused
-    elif op in ("Add", "Mul"):
-        inits["c"] = drawn_weights(tuple(shape[draw(st.integers(1, rank)):]))
+    elif op in ("Add", "Mul", "Sub", "Div"):
+        kind = draw(st.sampled_from(["trailing", "per channel", "one"]))
+        if kind == "trailing":                              # refused unless it is one number per channel
+            constant = drawn_weights(tuple(shape[draw(st.integers(1, rank)):]))
+        else:
+            constant = drawn_weights((shape[1] if kind == "per channel" and rank > 1 else 1,) + (1,) * max(rank - 2, 0))
+        if op == "Div":                                      # away from 0
+            constant = np.sign(constant) * (np.abs(constant) + 0.5).astype(np.float32)
+        inits["c"] = constant.astype(np.float32)
+        if draw(st.booleans()):                              # the constant first: c - x, c / x (refused)
+            attrs["constant first"] = True
     if op == "Clip":
         low, high = (draw(st.sampled_from([None, 0.0, 6.0, -1.0])) for _ in range(2))
         if low is not None:
@@ -1232,7 +1323,9 @@ GRAPH_DRAWERS = [("Conv", draw_window_op), ("MaxPool", draw_window_op), ("Averag
                  ("Dropout", draw_elementwise_op), ("Add", draw_elementwise_op),
                  ("GlobalAveragePool", draw_global_mean), ("ReduceMean", draw_global_mean),
                  ("ReduceMean", draw_global_mean), ("Mul", draw_elementwise_op), ("Clip", draw_elementwise_op),
-                 ("LRN", draw_elementwise_op)]
+                 ("LRN", draw_elementwise_op), ("Sub", draw_elementwise_op), ("Div", draw_elementwise_op),
+                 ("HardSigmoid", draw_elementwise_op), ("HardSwish", draw_elementwise_op),
+                 ("LogSoftmax", draw_elementwise_op), ("Transpose", draw_elementwise_op)]
 
 
 @st.composite
@@ -1242,6 +1335,8 @@ def single_node_graphs(draw):
     opset = draw(st.sampled_from([11, 13, 17, 18]))
     shape, attrs, inits = drawer(draw, op, 2, opset)
     inputs = ["x", *inits]
+    if attrs.pop("constant first", False):
+        inputs = inputs[::-1]
     inits = {name: value for name, value in inits.items() if value is not None}
     return helper.make_node(op, inputs, ["y"], name="drawn", **attrs), inits, shape, opset
 
