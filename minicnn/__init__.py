@@ -7,7 +7,8 @@
                            L.Flatten(), L.Dense(8 * 14 * 14, 10)])
     model.to("cuda")        # optional: a CUDA GPU through CuPy (see minicnn.devices)
 """
-from . import data, devices, fast, functional, gradcheck, image, init, layers, losses, metrics, optim, paths, threads, training, viz
+from . import (callbacks, checkpoints, data, devices, fast, functional, gradcheck, image, init, layers, losses, metrics,
+               optim, paths, threads, training, viz)
 from ._rng import manual_seed
 from .paths import reference_paths
 from .threads import get_num_threads, set_num_threads
@@ -19,4 +20,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Parameter", "manual_seed", "reference_paths", "get_num_threads", "set_num_threads",
            "data", "devices", "fast", "functional", "paths", "threads", "gradcheck", "init",
-           "image", "layers", "losses", "metrics", "models", "optim", "training", "viz", "__version__"]
+           "image", "layers", "losses", "metrics", "models", "optim", "training", "callbacks", "viz", "__version__"]

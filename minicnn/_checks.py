@@ -127,6 +127,36 @@ def check_shape(shape, name="input_shape"):
     return tuple(check_int(s, f"{name}[{i}]", 0) for i, s in enumerate(shape))
 
 
+#: "Far larger" than the input: a window, a padding or an output size of more than this many
+#: times the input's size along its axis. A layer refuses it before allocating anything of
+#: that size (PyTorch would try: MaxPool2d(10**6, ceil_mode=True) on 4x4 pads to 10**6 x 10**6).
+#: Real networks stay far below: GoogLeNet's 3x3 ceil-mode pool on 2x2, AlexNet's adaptive
+#: 6x6 on 1x1, a ResNet's 7x7 convolution on 1x1.
+FAR_LARGER = 64
+
+
+def check_not_far_larger(values, sizes, what, who, inputs=None):
+    """Each of ``values`` (a window, padding or output size per axis) at most ``FAR_LARGER``
+    times the input's size along the same axis, ``sizes``. ``what`` names the argument and its
+    value in the message, ``who`` the layer, ``inputs`` the input (default "the input HxW")."""
+    if any(v > FAR_LARGER * max(n, 1) for v, n in zip(values, sizes)):
+        inputs = inputs or "the input " + "x".join(map(str, sizes))
+        raise ValueError(f"{who}: {what} is far larger than {inputs} (more than {FAR_LARGER} times its size "
+                         "along an axis): refused before anything of that size is allocated")
+
+
+def check_window_not_far_larger(input_hw, kernel_size, pads, dilation, who):
+    """A layer's window (its dilation included) and padding, each at most ``FAR_LARGER`` times
+    its input ``(H, W)`` along every axis (a 1-D layer's are one row high). Checked where the
+    layer takes its input, not inside the maths: the convolution that computes dx may pad the
+    output's gradient far beyond its size (a 100x100 kernel on 100x100 has a 1x1 output)."""
+    (h, w), (kh, kw), (dh, dw) = input_hw, kernel_size, dilation
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    dilated = f" with dilation {dh}x{dw} (a window {eh}x{ew})" if (dh, dw) != (1, 1) else ""
+    check_not_far_larger((eh, ew), (h, w), f"kernel_size {kh}x{kw}{dilated}", who)
+    check_not_far_larger((max(pads[0]), max(pads[1])), (h, w), f"padding {max(pads[0])}x{max(pads[1])}", who)
+
+
 def check_path(path, name="path", text_only=True, folder_must_exist=False, refuse_folder=True):
     """``path`` as ``os.fspath`` gives it: a usable file name, not a folder.
 

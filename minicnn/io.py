@@ -1,5 +1,6 @@
 """Files users keep: written atomically, read without pickle."""
 import ast
+import threading
 import contextlib
 import lzma
 import math
@@ -11,6 +12,12 @@ import zipfile
 import zlib
 
 import numpy as np
+
+#: CPython 3.11's ast module keeps its recursion depth in shared state, so two threads parsing
+#: at once can fail with "AST constructor recursion depth mismatch" (CPython issue 106905):
+#: models loaded in several threads parse their .npy headers (ast.literal_eval, here and in
+#: NumPy's reader) one at a time.
+_AST_LOCK = threading.Lock()
 
 try:
     import fcntl
@@ -123,7 +130,7 @@ class _Npz:
 
     def read(self, key):
         try:
-            with self._archive.open(key + ".npy") as member:
+            with self._archive.open(key + ".npy") as member, _AST_LOCK:     # NumPy parses the header too
                 return np.lib.format.read_array(member, allow_pickle=False)
         except _DAMAGED as exc:             # the zip or compression layer: its error is the cause
             raise self._refuse(f"its member {key!r} is damaged ({type(exc).__name__}: {exc})") from exc
@@ -235,7 +242,8 @@ def _read_npy_header(member):
     if len(text) < length:
         raise ValueError("it ends inside its header")
     try:
-        header = ast.literal_eval(text.decode("latin1"))
+        with _AST_LOCK:
+            header = ast.literal_eval(text.decode("latin1"))
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         raise ValueError("its header is damaged (not the text of a Python dict)") from None
     if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:

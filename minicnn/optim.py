@@ -166,12 +166,14 @@ class Optimizer:
         self.step_count = step_count
 
     def __repr__(self):
-        args = ", ".join(f"{k}={self.defaults[k]!r}" for k in self._hyper)
+        """What ``step()`` uses now: each group's hyper-parameters (a schedule's current lr),
+        one group as ``SGD(3 parameters, lr=...)``, several as ``SGD([{...}, {...}])``."""
+        def group(g):
+            n = len(g["params"])
+            return ", ".join([f"{n} parameter{'s' if n != 1 else ''}", *(f"{k}={g[k]!r}" for k in self._hyper)])
         if len(self.param_groups) == 1:
-            return f"{type(self).__name__}({len(self.params)} parameters, {args})"
-        groups = ", ".join("{" + ", ".join([f"{len(g['params'])} parameters"] + [
-            f"{k}={g[k]!r}" for k in self._hyper if g[k] != self.defaults[k]]) + "}" for g in self.param_groups)
-        return f"{type(self).__name__}([{groups}], {args})"
+            return f"{type(self).__name__}({group(self.param_groups[0])})"
+        return f"{type(self).__name__}([{', '.join('{' + group(g) + '}' for g in self.param_groups)}])"
 
 
 class SGD(Optimizer):

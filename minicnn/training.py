@@ -1,4 +1,4 @@
-"""The training loop, Keras-style: ``fit``, ``evaluate``, ``predict``, callbacks, checkpoints.
+"""The training loop, Keras-style: ``fit``, ``evaluate``, ``predict``.
 
 ``Sequential.fit/evaluate/predict`` call the functions here. :func:`fit` is the
 loop every framework has, for every epoch and every batch::
@@ -9,10 +9,13 @@ loop every framework has, for every epoch and every batch::
     model.backward(loss.backward())             # gradients of every parameter
     optimizer.step()                            # update the weights
 
-Everything else is book-keeping, each in a named helper or a callback: the
-epoch means and the :class:`History`, the :class:`ProgressBar`, the checks that
-turn NaN or inf into :class:`TrainingDiverged`, and the checkpoint written after
-every epoch, from which an interrupted run resumes to exactly the same weights.
+Everything else is book-keeping, each in a named helper or a callback: the checks of
+fit's arguments, the checks that turn NaN or inf into :class:`TrainingDiverged`, and,
+in their own modules, the callbacks (:mod:`minicnn.callbacks`: the epoch means, the
+:class:`History`, the :class:`ProgressBar`, early stopping, ...) and the checkpoint
+written after every epoch, from which an interrupted run resumes to exactly the same
+weights (:mod:`minicnn.checkpoints`). The callbacks can be imported from here too
+(``from minicnn.training import History, EarlyStopping``), where they were first.
 
 On a GPU (``model.to("cuda")``) the data set is moved there once, when it takes at
 most a quarter of the GPU's free memory (the batches are then taken on the device),
@@ -22,26 +25,23 @@ and are fetched in one transfer at the epoch's end (and every 10 batches for a v
 progress bar); a NaN or inf loss is found there, not at its batch (the error names the
 batch). ``evaluate`` returns floats and ``predict`` a NumPy array, on either device.
 """
-import json
 import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+import warnings
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import _rng
-from ._checks import check_array, check_bool, check_choice, check_float, check_int, check_path
-from .devices import array_module, gpu_free_bytes, gpu_module, scalar, to_device, to_floats, to_numpy
+from ._checks import check_array, check_bool, check_int, check_path
+from .callbacks import (BatchLossHistory, Callback, CallbackList, EarlyStopping, EpochMeans, History, LambdaCallback,
+                        LearningRateScheduler, ModelCheckpoint, ProgressBar)
+from .checkpoints import Checkpointer, restore_checkpoint
 from .data import DataLoader
-from .io import load_npz, save_npz
+from .devices import array_module, gpu_free_bytes, gpu_module, scalar, to_device, to_floats, to_numpy
 from .losses import Loss
 from .optim import LRScheduler, Optimizer
-
-_CHECKPOINT_FORMAT = "minicnn.checkpoint/1"
-_CHECKPOINT_WHAT = "a minicnn checkpoint (an .npz archive written by fit(checkpoint=...))"
 
 
 # ---------------------------------------------------------------------------
@@ -70,11 +70,11 @@ def fit(model, x, y, loss, optimizer, epochs=1, batch_size=32, validation_data=N
         model, x, y, loss, optimizer, epochs, validation_data, callbacks, progress, checkpoint, resume)
     x, y = _on_model_device(model, loss, x, y)
     loader = DataLoader(x, y, batch_size, shuffle=check_bool(shuffle, "shuffle"))
-    history, means, guard = History(), _EpochMeans(), _DivergenceGuard(optimizer)
-    saver = [_Checkpointer(checkpoint, optimizer, loader, user_callbacks, history)] if checkpoint else []
+    history, means, guard = History(), EpochMeans(), _DivergenceGuard(optimizer)
+    saver = [Checkpointer(checkpoint, optimizer, loader, user_callbacks, history)] if checkpoint else []
     callbacks = CallbackList([history, means, ProgressBar(len(loader), epochs, means, progress),
                               *user_callbacks, *saver], model, {"epochs": epochs, "steps": len(loader)})
-    start = _restore(checkpoint, model, optimizer, loader, user_callbacks, history) \
+    start = restore_checkpoint(checkpoint, model, optimizer, loader, user_callbacks, history) \
         if resume and os.path.exists(checkpoint) else 0
     callbacks.on_train_begin({})
     for epoch in range(start, epochs):
@@ -259,6 +259,7 @@ def _check_fit_arguments(model, x, y, loss, optimizer, epochs, validation_data, 
         raise TypeError(f"loss must be a minicnn loss such as CrossEntropy(), got {type(loss).__name__}")
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a minicnn optimiser such as SGD(...), got {type(optimizer).__name__}")
+    _check_optimizer_holds_model(optimizer, model)
     epochs = check_int(epochs, "epochs", 1)
     check_bool(progress, "progress")
     if checkpoint is not None:
@@ -278,6 +279,45 @@ def _check_fit_arguments(model, x, y, loss, optimizer, epochs, validation_data, 
         if not isinstance(c, Callback):
             raise TypeError(f"callbacks[{i}] must be a Callback or a learning-rate schedule, got {type(c).__name__}")
     return epochs, callbacks, checkpoint
+
+
+def _check_optimizer_holds_model(optimizer, model):
+    """The optimiser updates the model's trainable parameters. Holding none of them, it
+    would train nothing: a ValueError (Keras refuses an optimiser built for other
+    variables; PyTorch trains nothing and says nothing). Missing some, it leaves them as
+    they are: a warning, since training only a head with an optimiser of its own is
+    PyTorch's idiom; freezing the rest says so and skips their gradients. Frozen
+    parameters (``requires_grad=False``) need no optimiser."""
+    trainable = {name: p for name, p in model.named_parameters().items() if p.requires_grad}
+    held = {id(p) for p in optimizer.params}
+    missing = [name for name, p in trainable.items() if id(p) not in held]
+    if not missing:
+        return
+    values = lambda names: f"{sum(trainable[name].size for name in names):,}"
+    if len(missing) == len(trainable):
+        raise ValueError(
+            f"optimizer holds none of the model's {values(missing)} trainable parameters ({len(missing)} "
+            f"tensors: {_some(missing)}), so fit would train nothing: it was made for other parameters, another "
+            "model's, or this model's before layers were added or replaced. Make it once the model is complete: "
+            f"{type(optimizer).__name__}(model.parameters(), ...)")
+    _warn_the_caller(
+        f"optimizer misses {values(missing)} of the model's {values(trainable)} trainable parameters "
+        f"({len(missing)} of {len(trainable)} tensors: {_some(missing)}): fit leaves them as they are. Make "
+        "the optimiser from model.parameters() once the model is complete, or freeze what should not "
+        "train (layer.trainable = False)")
+
+
+def _some(names, shown=4):
+    """The first few of ``names``, for a message."""
+    return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
+
+
+def _warn_the_caller(message):
+    """A UserWarning at the first line outside minicnn (the call of fit or model.fit)."""
+    frame, level = sys._getframe(), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("minicnn."):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def _check_samples(x, name):
@@ -302,521 +342,7 @@ class TrainingDiverged(RuntimeError):
     """The loss or a gradient became NaN or infinite during ``fit``."""
 
 
-# ---------------------------------------------------------------------------
-# Callbacks
-# ---------------------------------------------------------------------------
-class Callback:
-    """Hooks into ``fit``. Subclass and override what you need.
-
-    ``self.model`` is set before training starts, and ``self.params`` (Keras's
-    name) to ``{"epochs": E, "steps": batches per epoch}``. Setting
-    ``self.stop_training = True`` ends training after the current epoch (so does
-    Keras's ``self.model.stop_training = True``). ``logs`` is a dict: per batch
-    ``loss``, ``accuracy`` (for class scores only), ``lr`` and ``size`` (the
-    batch's sample count); per epoch the History keys. For a model on a GPU the
-    per-batch ``loss`` and ``accuracy`` are 0-d device arrays: ``float(logs["loss"])``
-    gives the number, and waits for the GPU (minicnn's own callbacks fetch them together,
-    at the epoch's end). A callback with ``state_dict``/``load_state_dict`` has its state
-    saved in checkpoints.
-    """
-
-    model = None
-    params = {}
-    stop_training = False
-
-    def set_model(self, model):
-        self.model = model
-
-    def set_params(self, params):
-        self.params = params
-
-    def on_train_begin(self, logs):
-        pass
-
-    def on_epoch_begin(self, epoch, logs):
-        pass
-
-    def on_batch_end(self, batch, logs):
-        pass
-
-    def on_epoch_end(self, epoch, logs):
-        pass
-
-    def on_train_end(self, logs):
-        pass
-
-
-class CallbackList:
-    """Several callbacks called as one, in order; ``stop_training`` once any of them asks."""
-
-    def __init__(self, callbacks, model, params=None):
-        self.callbacks = list(callbacks)
-        model.__dict__.pop("stop_training", None)        # Keras's flag, from a run before
-        self.model = model
-        for c in self.callbacks:
-            c.set_model(model)
-            c.set_params(dict(params or {}))
-            c.stop_training = False
-
-    @property
-    def stop_training(self):
-        return any(c.stop_training for c in self.callbacks) or getattr(self.model, "stop_training", False)
-
-    def on_train_begin(self, logs):
-        for c in self.callbacks:
-            c.on_train_begin(logs)
-
-    def on_epoch_begin(self, epoch, logs):
-        for c in self.callbacks:
-            c.on_epoch_begin(epoch, logs)
-
-    def on_batch_end(self, batch, logs):
-        for c in self.callbacks:
-            c.on_batch_end(batch, logs)
-
-    def on_epoch_end(self, epoch, logs):
-        for c in self.callbacks:
-            c.on_epoch_end(epoch, logs)
-
-    def on_train_end(self, logs):
-        for c in self.callbacks:
-            c.on_train_end(logs)
-        self.model.__dict__.pop("stop_training", None)
-
-
-class History(Callback):
-    """The numbers of a ``fit`` run, per epoch and per batch.
-
-    ``history.history``: one number per epoch, Keras's dict:
-    ``history.history["val_accuracy"][-1]``. Keys: ``loss``, ``accuracy``, ``lr``,
-    ``seconds`` and, with validation data, ``val_loss`` and ``val_accuracy``. The
-    accuracies are left out for outputs that are not class scores (a regression's
-    (N, 1), say).
-
-    ``history.batches``: one number per training batch, in order, for curves finer
-    than an epoch (``viz.plot_history`` draws them): ``"epoch"`` where the batch
-    ends on the epoch axis (batch ``b`` of ``n`` in epoch ``e``, counted from 0,
-    ends at ``e + (b + 1) / n``; the first epoch's last batch at 1.0, where its
-    validation is computed), ``"loss"`` and ``"accuracy"`` (class scores only), the
-    batch's mean before its update. Three floats a batch; checkpoints keep them.
-
-    ``history.as_dict()`` is both in one JSON-able dict (what the examples write
-    to history.json); ``History(that_dict)`` reads it back.
-    """
-
-    def __init__(self, history=None, batches=None):
-        if history is not None and not isinstance(history, Mapping):
-            raise TypeError(f"history must be a dict of lists such as History().history, "
-                            f"got {type(history).__name__}")
-        if batches is not None and not isinstance(batches, Mapping):
-            raise TypeError(f"batches must be a dict of lists such as History().batches, "
-                            f"got {type(batches).__name__}")
-        history = dict(history or {})
-        if isinstance(history.get("batches"), Mapping):        # as_dict()'s form
-            record = history.pop("batches")
-            batches = record if batches is None else batches
-        self.history = {k: list(v) for k, v in history.items()}
-        self.batches = {k: list(v) for k, v in (batches or {}).items()}
-        self._epoch = 0
-
-    @property
-    def epochs(self):
-        return len(self.history.get("loss", []))
-
-    def append(self, logs):
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def on_epoch_begin(self, epoch, logs):
-        self._epoch = epoch
-
-    def on_batch_end(self, batch, logs):
-        steps = self.params.get("steps") or batch + 1      # fit always says; a caller of its own may not
-        self.batches.setdefault("epoch", []).append(self._epoch + (batch + 1) / steps)
-        for key in ("loss", "accuracy"):
-            if key in logs:      # a GPU's 0-d arrays wait, to be fetched together (settle)
-                self.batches.setdefault(key, []).append(logs[key] if hasattr(logs[key], "shape") else float(logs[key]))
-
-    def on_epoch_end(self, epoch, logs):
-        self.settle()
-        self.append(logs)
-
-    def settle(self):
-        """Every per-batch number still on a GPU, as floats (one transfer per key)."""
-        for values in self.batches.values():
-            waiting = [i for i, v in enumerate(values) if not isinstance(v, float)]
-            for i, v in zip(waiting, to_floats([values[i] for i in waiting])):
-                values[i] = v
-
-    def as_dict(self):
-        """``{**history.history, "batches": history.batches}``: the run in one JSON-able dict."""
-        return {**self.history, "batches": self.batches}
-
-    def __repr__(self):
-        last = {k: round(v[-1], 4) for k, v in self.history.items() if v}
-        return f"History({self.epochs} epochs, last={last})"
-
-
-class _EpochMeans(Callback):
-    """Sample-weighted means of the batch losses (and accuracies) of the epoch so far."""
-
-    def on_epoch_begin(self, epoch, logs):
-        self.seen, self.loss_sum, self.hits = 0, 0.0, 0
-
-    def on_batch_end(self, batch, logs):
-        n = logs["size"]               # (the sums stay on a GPU until epoch_logs asks)
-        self.seen, self.loss_sum = self.seen + n, self.loss_sum + logs["loss"] * n
-        # None once a batch has no accuracy
-        self.hits = None if "accuracy" not in logs or self.hits is None else self.hits + logs["accuracy"] * n
-
-    def epoch_logs(self, lr):
-        logs = {"loss": float(self.loss_sum) / self.seen}
-        if self.hits is not None:       # each hits / n * n is within rounding of a whole count
-            logs["accuracy"] = round(float(self.hits)) / self.seen
-        logs["lr"] = lr
-        return logs
-
-
-class ProgressBar(Callback):
-    """A tqdm bar per epoch with the running loss and accuracy (when ``show`` and stderr is
-    a terminal), and one summary line per epoch (when ``show``)."""
-
-    def __init__(self, batches, epochs, means, show=True):
-        self.batches, self.epochs, self.means, self.show = batches, epochs, means, show
-
-    def on_epoch_begin(self, epoch, logs):
-        self.bar = tqdm(total=self.batches, desc=f"Epoch {epoch + 1}/{self.epochs}", unit="batch",
-                        disable=not (self.show and sys.stderr.isatty()), leave=False, file=sys.stderr)
-
-    def on_batch_end(self, batch, logs):
-        self.bar.update(1)
-        if not self.bar.disable and (batch % 10 == 0 or batch == self.batches - 1):
-            running = self.means.epoch_logs(None)
-            postfix = {"loss": f"{running['loss']:.4f}"}
-            if "accuracy" in running:
-                postfix["acc"] = f"{running['accuracy']:.4f}"
-            self.bar.set_postfix(postfix, refresh=False)
-
-    def on_epoch_end(self, epoch, logs):
-        self.bar.close()
-        if self.show:
-            print(f"Epoch {epoch + 1}/{self.epochs} - " + " - ".join(
-                f"{k}: {v:.4g}" if k in ("lr", "seconds") else f"{k}: {v:.4f}" for k, v in logs.items()))
-
-
-class LambdaCallback(Callback):
-    """A callback from plain functions: ``LambdaCallback(on_batch_end=lambda b, logs: ...)``."""
-
-    def __init__(self, on_epoch_end=None, on_batch_end=None):
-        for name, fn in (("on_epoch_end", on_epoch_end), ("on_batch_end", on_batch_end)):
-            if fn is not None and not callable(fn):
-                raise TypeError(f"{name} must be a callable (index, logs) or None, got {type(fn).__name__}")
-        if on_epoch_end is not None:
-            self.on_epoch_end = on_epoch_end
-        if on_batch_end is not None:
-            self.on_batch_end = on_batch_end
-
-
-class BatchLossHistory(Callback):
-    """Keeps the loss (and accuracy) of every batch: ``cb.losses``, ``cb.accuracies``."""
-
-    def __init__(self):
-        self.losses, self.accuracies = [], []
-
-    def on_batch_end(self, batch, logs):
-        self.losses.append(logs["loss"])
-        if "accuracy" in logs:                  # not for outputs that are not class scores
-            self.accuracies.append(logs["accuracy"])
-
-    def state_dict(self):
-        return {"losses": to_floats(self.losses), "accuracies": to_floats(self.accuracies)}
-
-    def load_state_dict(self, state):
-        self.losses, self.accuracies = list(state["losses"]), list(state["accuracies"])
-
-
-def _improved(mode, value, best, min_delta=0.0):
-    if best is None:
-        return True
-    return value < best - min_delta if mode == "min" else value > best + min_delta
-
-
-def _mode(monitor, mode):
-    check_choice(mode, "mode", ("auto", "min", "max"))
-    if mode == "auto":
-        return "max" if "acc" in monitor else "min"
-    return mode
-
-
-def _check_monitor(monitor):
-    if not isinstance(monitor, str) or not monitor:
-        raise TypeError(f"monitor must be the name of a logged value such as 'val_loss', got {monitor!r}")
-    return monitor
-
-
-def _monitored(logs, monitor, who):
-    if monitor not in logs:
-        raise ValueError(f"{who}: monitor {monitor!r} is not among the logged values {sorted(logs)} "
-                         "(val_* needs validation_data)")
-    return logs[monitor]
-
-
-class ModelCheckpoint(Callback):
-    """Save the model to ``path`` after an epoch (only when ``monitor`` improved, by default)."""
-
-    def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto"):
-        self.path = check_path(path, "path")
-        self.monitor = _check_monitor(monitor)
-        self.save_best_only = check_bool(save_best_only, "save_best_only")
-        self.mode = _mode(monitor, mode)
-        self.best = None
-
-    def on_epoch_end(self, epoch, logs):
-        value = _monitored(logs, self.monitor, "ModelCheckpoint")
-        if not self.save_best_only or _improved(self.mode, value, self.best):
-            self.best = value
-            self.model.save(self.path)
-
-    def state_dict(self):
-        return {"best": self.best}
-
-    def load_state_dict(self, state):
-        self.best = state["best"]
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved (by more than ``min_delta``) for ``patience`` epochs.
-
-    With ``restore_best_weights=True`` the model gets the weights of its best epoch back.
-    """
-
-    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
-        self.monitor = _check_monitor(monitor)
-        self.patience = check_int(patience, "patience", 0)
-        self.min_delta = abs(check_float(min_delta, "min_delta"))
-        self.mode = _mode(monitor, mode)
-        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
-        self.best, self.wait, self.best_weights, self.stopped_epoch = None, 0, None, None
-
-    def on_epoch_end(self, epoch, logs):
-        value = _monitored(logs, self.monitor, "EarlyStopping")
-        if _improved(self.mode, value, self.best, self.min_delta):
-            self.best, self.wait = value, 0
-            if self.restore_best_weights:
-                self.best_weights = self.model.state_dict()
-            return
-        self.wait += 1
-        if self.wait > self.patience:
-            self.stopped_epoch = epoch
-            self.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.load_state_dict(self.best_weights)
-
-    def state_dict(self):
-        # the best weights too: a resumed run must restore them just as an uninterrupted one
-        return {"best": self.best, "wait": self.wait, "best_weights": self.best_weights,
-                "stopped_epoch": self.stopped_epoch}
-
-    def load_state_dict(self, state):
-        self.best, self.wait = state["best"], state["wait"]
-        self.best_weights, self.stopped_epoch = state.get("best_weights"), state.get("stopped_epoch")
-
-
-class LearningRateScheduler(Callback):
-    """Step a schedule from :mod:`minicnn.optim` during ``fit``: after every batch
-    when ``schedule.per_batch`` (PolynomialDecay, InverseTimeDecay), else after every
-    epoch (StepLR, ExponentialLR).
-
-    Passing the schedule itself in ``callbacks`` wraps it in this class.
-    """
-
-    def __init__(self, schedule):
-        if not isinstance(schedule, LRScheduler):
-            raise TypeError(f"schedule must be a minicnn.optim learning-rate schedule, got {type(schedule).__name__}")
-        self.schedule = schedule
-
-    def on_batch_end(self, batch, logs):
-        if self.schedule.per_batch:
-            self.schedule.step()
-
-    def on_epoch_end(self, epoch, logs):
-        if not self.schedule.per_batch:
-            self.schedule.step()
-
-    def state_dict(self):
-        return self.schedule.state_dict()
-
-    def load_state_dict(self, state):
-        self.schedule.load_state_dict(state)
-
-
-class _Checkpointer(Callback):
-    """fit's ``checkpoint=path``: everything a resume needs, saved after every epoch."""
-
-    def __init__(self, path, optimizer, loader, callbacks, history):
-        self.path, self.optimizer, self.loader, self.callbacks, self.history = \
-            path, optimizer, loader, callbacks, history
-
-    def on_epoch_end(self, epoch, logs):
-        _save_checkpoint(self.path, epoch, self.model, self.optimizer, self.loader, self.callbacks, self.history)
-
-
-# ---------------------------------------------------------------------------
-# Checkpoints: one .npz holding arrays, plus a JSON document for the rest
-# ---------------------------------------------------------------------------
-def _save_checkpoint(path, epoch, model, optimizer, loader, callbacks, history):
-    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
-    opt_scalars = {}
-    for k, v in optimizer.state_dict().items():
-        if isinstance(v, np.ndarray):
-            arrays[f"optimizer/{k}"] = v
-        else:
-            opt_scalars[k] = v
-    meta = {
-        "format": _CHECKPOINT_FORMAT, "epoch": epoch, "architecture": model.architecture(),
-        "optimizer": {"class": type(optimizer).__name__, "scalars": opt_scalars},
-        "callbacks": {str(i): _arrays_apart(c.state_dict(), f"callbacks/{i}", arrays)
-                      for i, c in enumerate(callbacks) if hasattr(c, "state_dict")},
-        "history": history.history,
-        # per batch: arrays in the archive (a long run's batches would bloat the JSON)
-        "history_batches": _arrays_apart({k: np.asarray(v, dtype=np.float64) for k, v in history.batches.items()},
-                                         "history/batches", arrays),
-        "loader_rng": loader.rng.bit_generator.state,
-        "global_rng": _rng.get_rng().bit_generator.state,
-    }
-    arrays["__meta__"] = np.array(json.dumps(meta))
-    save_npz(path, arrays)
-
-
-def _arrays_apart(value, key, arrays):
-    """``value`` (a callback's state) made JSON-able: every ndarray in it, however deep in
-    dicts and lists, moves into ``arrays`` under ``key/...`` and leaves ``{"__array__": key}``."""
-    if isinstance(value, np.ndarray):
-        arrays[key] = value
-        return {"__array__": key}
-    if isinstance(value, Mapping):
-        return {k: _arrays_apart(v, f"{key}/{k}", arrays) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_arrays_apart(v, f"{key}/{i}", arrays) for i, v in enumerate(value)]
-    return value
-
-
-def _arrays_back(value, arrays):
-    """Inverse of :func:`_arrays_apart` (a KeyError for a reference to a missing array)."""
-    if isinstance(value, Mapping):
-        if set(value) == {"__array__"}:
-            return arrays[value["__array__"]]
-        return {k: _arrays_back(v, arrays) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_arrays_back(v, arrays) for v in value]
-    return value
-
-
-_CHECKPOINT_KEYS = ("epoch", "architecture", "optimizer", "callbacks", "history", "loader_rng", "global_rng")
-
-
-def _first_difference(saved, model, arrays):
-    """Where a checkpoint's layers and weights first differ from ``model``'s, for error messages."""
-    ours = model.architecture()
-    saved = saved if isinstance(saved, list) else [saved]
-    i = next((i for i, (a, b) in enumerate(zip(saved, ours)) if a != b), min(len(saved), len(ours)))
-
-    def layer(arch):
-        if i >= len(arch):
-            return "absent"
-        item = arch[i]
-        if isinstance(item, dict) and isinstance(item.get("config"), dict):
-            return f"{item.get('class')}({', '.join(f'{k}={v!r}' for k, v in item['config'].items())})"
-        return repr(item)
-
-    text = f"layer {i} is {layer(saved)} in the checkpoint, {layer(ours)} in the model"
-    stored = {k[6:]: v.shape for k, v in arrays.items() if k.startswith("model/")}
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    shape = lambda s: "absent" if s is None else f"shape {s}"
-    order = {k: n for n, k in enumerate([*stored, *(k for k in expected if k not in stored)])}
-    by_layer = lambda k: (int(k.split(".")[0]) if k.split(".")[0].isdigit() else -1, order[k])
-    for key in sorted(order, key=by_layer):
-        if stored.get(key) != expected.get(key):
-            return (f"{text}; first mismatching key {key!r}: {shape(stored.get(key))} in the checkpoint, "
-                    f"{shape(expected.get(key))} in the model")
-    return f"{text} (every weight has the same shape)"
-
-
-def _restore(path, model, optimizer, loader, callbacks, history):
-    """Load a checkpoint into the objects of this run; returns the epoch to start at."""
-    arrays = load_npz(path, what=_CHECKPOINT_WHAT)
-    try:
-        if "__meta__" not in arrays:
-            raise ValueError(f"it has no {_CHECKPOINT_FORMAT} metadata")
-        meta = json.loads(str(arrays.pop("__meta__")))
-        if not isinstance(meta, dict) or meta.get("format") != _CHECKPOINT_FORMAT:
-            raise ValueError(f"its metadata is not {_CHECKPOINT_FORMAT}")
-        lacking = [k for k in _CHECKPOINT_KEYS if k not in meta]
-        if lacking:
-            raise ValueError(f"its metadata lacks {lacking}")
-        _check_meta_types(meta)
-        batches = _batch_record(meta.get("history_batches", {}), arrays)
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"{path} is not a minicnn checkpoint: {exc}") from exc
-    if meta["architecture"] != model.architecture():
-        raise ValueError(f"{path} holds a checkpoint of another architecture than this model: "
-                         f"{_first_difference(meta['architecture'], model, arrays)}")
-    if meta["optimizer"]["class"] != type(optimizer).__name__:
-        raise ValueError(f"{path} holds {meta['optimizer']['class']} state, but the optimiser is "
-                         f"{type(optimizer).__name__}")
-    stateful = [c for c in callbacks if hasattr(c, "state_dict") and hasattr(c, "load_state_dict")]
-    before = (model.state_dict(), optimizer.state_dict(), [c.state_dict() for c in stateful],
-              loader.rng.bit_generator.state, _rng.get_rng().bit_generator.state)
-    try:
-        model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")},
-                              source=str(path))
-        opt_state = dict(meta["optimizer"]["scalars"])
-        opt_state.update({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
-        optimizer.load_state_dict(opt_state)
-        for i, c in enumerate(callbacks):
-            if hasattr(c, "load_state_dict") and str(i) in meta["callbacks"]:
-                c.load_state_dict(_arrays_back(meta["callbacks"][str(i)], arrays))
-        loader.rng.bit_generator.state = meta["loader_rng"]
-        _rng.get_rng().bit_generator.state = meta["global_rng"]
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        # all or nothing: put back what was loaded before the failure
-        model.load_state_dict(before[0])
-        optimizer.load_state_dict(before[1])
-        for c, state in zip(stateful, before[2]):
-            c.load_state_dict(state)
-        loader.rng.bit_generator.state, _rng.get_rng().bit_generator.state = before[3:]
-        if isinstance(exc, ValueError) and str(path) in str(exc):
-            raise
-        raise ValueError(f"{path}: cannot resume from this checkpoint: {exc}") from exc
-    history.history = {k: list(v) for k, v in meta["history"].items()}
-    history.batches = batches
-    return meta["epoch"] + 1
-
-
-def _batch_record(entry, arrays):
-    """The checkpoint's per-batch record as ``History.batches`` (checkpoints written
-    before there was one have none: ``{}``)."""
-    if not isinstance(entry, dict) or not all(isinstance(v, dict) for v in entry.values()):
-        raise ValueError("its history_batches entry is not a dict of array references")
-    record = _arrays_back(entry, arrays)
-    lengths = {len(v) if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype == np.float64 else -1
-               for v in record.values()}
-    if -1 in lengths or len(lengths) > 1:
-        raise ValueError("its per-batch history is not float64 vectors of one length")
-    return {k: v.tolist() for k, v in record.items()}
-
-
-def _check_meta_types(meta):
-    """Types of the metadata entries ``_restore`` uses, before anything is changed."""
-    epoch = meta["epoch"]
-    if type(epoch) is not int or epoch < 0:
-        raise ValueError(f"its epoch is {epoch!r}, not an int >= 0")
-    optimizer = meta["optimizer"]
-    if not (isinstance(optimizer, dict) and isinstance(optimizer.get("class"), str)
-            and isinstance(optimizer.get("scalars"), dict)):
-        raise ValueError("its optimizer entry is not {\"class\": str, \"scalars\": {...}}")
-    for key in ("callbacks", "history", "loader_rng", "global_rng"):
-        if not isinstance(meta[key], dict):
-            raise ValueError(f"its {key} entry is a {type(meta[key]).__name__}, not a dict")
-    if not all(isinstance(v, list) for v in meta["history"].values()):
-        raise ValueError("its history entry is not a dict of lists")
+__all__ = ["fit", "evaluate", "predict", "correct", "TrainingDiverged",
+           # the callbacks, where they were before minicnn.callbacks held them
+           "Callback", "CallbackList", "History", "ProgressBar", "LambdaCallback", "BatchLossHistory",
+           "ModelCheckpoint", "EarlyStopping", "LearningRateScheduler"]

@@ -70,7 +70,7 @@ def test_concat_bad_branches(branches, error, fragment):
 
 def test_concat_refuses_a_layer_in_two_branches():
     shared = L.Conv2D(2, 2, 1)
-    with pytest.raises(ValueError, match=r"branches\[0\] and branches\[1\] hold the same layer"):
+    with pytest.raises(ValueError, match=r"branch0\[0\] and branch1\[1\] are the same Conv2D object"):
         L.Concat([[shared], [L.ReLU(), shared]])
 
 

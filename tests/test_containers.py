@@ -116,6 +116,49 @@ def test_branches_are_chains_and_slices_of_a_model_are_sequentials():
         L.Residual("relu")
 
 
+# ---------------------------------------------------------------------------
+# One layer object in two places of a model: refused where the model is built
+# ---------------------------------------------------------------------------
+def _shared_layer_cases():
+    d, r, c = L.Dense(4, 4), L.ReLU(), L.Conv2D(2, 2, 1)
+    return [
+        (lambda: mc.Sequential([d, L.ReLU(), d]), r"layers\[0\] and layers\[2\] are the same Dense"),
+        (lambda: mc.Sequential([L.Dense(4, 4), r, L.Dense(4, 4), r]),                 # no parameters: refused too
+         r"layers\[1\] and layers\[3\] are the same ReLU"),
+        (lambda: mc.Sequential([d, L.Residual([L.ReLU(), d])]), r"layers\[0\] and layers\[1\]\.block\[1\]"),
+        (lambda: mc.Sequential([L.Residual([d]), L.Concat([[L.ReLU()], [d]])]),
+         r"layers\[0\]\.block\[0\] and layers\[1\]\.branch1\[0\]"),
+        (lambda: L.Residual([c], [c]), r"block\[0\] and shortcut\[0\] are the same Conv2D"),
+        (lambda: L.Residual([c, L.Residual([c])]), r"block: layers\[0\] and layers\[1\]\.block\[0\]"),
+        (lambda: L.Concat([[c], [L.ReLU(), c]]), r"branch0\[0\] and branch1\[1\] are the same Conv2D"),
+        (lambda: mc.Sequential([d]).append(d), r"layers\[0\] and layers\[1\] \(appended\) are the same Dense"),
+        (lambda: mc.Sequential([L.Residual([d])]).append(d), r"layers\[0\]\.block\[0\] and layers\[1\] \(appended\)"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_shared_layer_cases())))
+def test_one_layer_in_two_places_is_refused_when_the_model_is_built(case):
+    build, where = _shared_layer_cases()[case]
+    with pytest.raises(ValueError, match=where + r".*keeps one cache.*without parameters such as ReLU too"):
+        build()
+
+
+def test_a_model_cannot_be_appended_inside_itself():
+    model = mc.Sequential([])
+    with pytest.raises(ValueError, match=r"layers\[0\] \(appended\)\.block is the model itself"):
+        model.append(L.Residual(model))
+    assert len(model) == 0
+
+
+def test_layers_shared_by_two_models_or_by_slices_are_fine():
+    """Sharing across models is transfer learning (``Sequential([*body, head])``), and a
+    slice shares its model's layers: only one model's own places must differ."""
+    body = mc.Sequential([L.Dense(4, 4), L.ReLU()])
+    mc.Sequential([*body, L.Dense(4, 2)])
+    body[:1].append(L.Dense(4, 3))
+    mc.Sequential([L.Concat([body[:1], [L.Dense(4, 2)]])])
+
+
 def test_a_branched_layer_written_on_the_base_gets_params_config_and_summary():
     class Sum(L.BranchedLayer):          # y = left(x) + right(x): only its maths and branches written
         def __init__(self, left, right):

@@ -21,15 +21,22 @@ Strategies and checks shared with the other fuzz suites live in
 ``tests/fuzzing.py``. Arrays stay small (sides <= 6, batch <= 4) so the suite
 runs in about a minute with the default Hypothesis profile.
 """
+import contextlib
 import copy
 import math
 import os
 import tempfile
+import tracemalloc
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+try:
+    import resource                          # not on Windows: the allocation cap is tracemalloc's only
+except ImportError:
+    resource = None
 
 import minicnn as mc
 from minicnn import functional as F, paths
@@ -646,6 +653,118 @@ def test_layer_output_shape_any_shape(name, data):
 
 
 # ---------------------------------------------------------------------------
+# Layers: an empty axis, or a window, padding or output size far larger than the input
+# ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def allocation_capped(limit=256 << 20, traced=16 << 20):
+    """Inside, the process may grow by at most ``limit`` bytes (Linux's RLIMIT_AS: an allocation
+    proportional to a huge request is a MemoryError at once, not minutes of swapping), and
+    what Python and NumPy allocate peaks below ``traced`` bytes (tracemalloc)."""
+    capped = resource is not None and os.path.exists("/proc/self/statm")
+    if capped:
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (size + limit if hard == resource.RLIM_INFINITY
+                                                else min(size + limit, hard), hard))
+    tracemalloc.start()
+    try:
+        yield
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        if capped:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    assert peak < traced, f"{peak:,} bytes allocated for an input of a few hundred values"
+
+
+#: Far larger than any input here (sides <= 6): more than 64 times every side.
+HUGE = st.one_of(st.integers(400, 10**12), st.sampled_from([10**6, 10**9, 2**40]))
+
+
+@st.composite
+def far_larger_cases(draw, name):
+    """``(make, x_shape, names)``: a layer of type ``name`` whose window, padding or output size
+    is far larger than x (a convolution's kernel only up to 2,000: its weights are allocated
+    by the constructor, as the user asked), and the arguments its error may name."""
+    n, c, sides = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.lists(st.integers(1, 6), min_size=2,
+                                                                                      max_size=2))
+    huge = draw(HUGE)
+    one_d = name.endswith("1D")
+    shape = (n, c, sides[0]) if one_d else (n, c, *sides)
+    if name in ("Conv2D", "Conv1D"):
+        which = draw(st.sampled_from(["kernel_size", "padding", "dilation"]))
+        kwargs = dict(in_channels=c, out_channels=1, kernel_size=draw(st.integers(1, 3)))
+        if which == "kernel_size":
+            kwargs.update(kernel_size=draw(st.integers(400, 2000)), padding=draw(st.sampled_from(["same", 0, 1000])))
+        elif which == "padding":
+            kwargs.update(padding=huge)
+        else:
+            kwargs.update(kernel_size=3, dilation=huge, padding=draw(st.sampled_from(["same", 0, huge])))
+        names = ("kernel_size", "padding")
+    elif name in ("MaxPool2D", "AvgPool2D", "MaxPool1D", "AvgPool1D"):
+        kwargs = dict(kernel_size=huge, stride=draw(st.sampled_from([None, 1, 2, huge])),
+                      padding=draw(st.sampled_from([0, "same", huge // 2])), ceil_mode=draw(st.booleans()))
+        if not one_d and draw(st.booleans()):
+            kwargs.update(kernel_size=(huge, 2), padding=(0, 0) if kwargs["padding"] != "same" else "same")
+        names = ("kernel_size", "padding")
+    elif name == "AdaptiveAvgPool2D":
+        kwargs = dict(output_size=draw(st.sampled_from([huge, (huge, None), (None, huge), (1, huge)])))
+        names = ("output_size",)
+    elif name == "LocalResponseNorm":
+        kwargs = dict(size=huge)
+        names = ("size",)
+    elif name in ("Residual", "Concat"):                 # the layer inside refuses, and names itself
+        inner = draw(st.sampled_from([lambda: L.MaxPool2D(huge, ceil_mode=True),
+                                      lambda: L.AdaptiveAvgPool2D(huge)]))
+        return ((lambda: L.Residual([inner()])) if name == "Residual" else
+                (lambda: L.Concat([[inner()], [L.ReLU()]]))), shape, ("kernel_size", "output_size")
+    else:
+        raise AssertionError(f"{name}: say how it can be far larger than its input, or add it to NO_WINDOW")
+    return (lambda: L.REGISTRY[name](**kwargs)), shape, names
+
+
+#: The layer types without a window, padding or output size of their own.
+NO_WINDOW = {"Dense", "Flatten", "Reshape", "ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
+             "BatchNorm", "GlobalAvgPool1D", "GlobalAvgPool2D", "SqueezeExcitation"}
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+@share(0.15)
+@given(data=st.data())
+def test_layer_refuses_an_empty_axis_or_a_far_larger_window_before_allocating(name, data):
+    """Every layer type of the registry: a sample with an empty axis, or a window, padding or
+    output size far larger than the input, is a ValueError naming the argument, raised before
+    anything of the requested size is allocated (a 4x4 input once asked for 3.6 TiB); an
+    empty batch gives an empty output (or a ValueError where the maths needs samples)."""
+    make, shape = data.draw(layer_cases(name))
+    training = data.draw(st.booleans())
+    if len(shape) > 1:
+        empty = list(shape)
+        empty[data.draw(st.integers(1, len(shape) - 1))] = 0
+        layer = make()
+        with allocation_capped():
+            out, err = call_cleanly(layer.forward, np.zeros(empty, np.float32), training=training, names=("x",))
+        assert isinstance(err, ValueError), (empty, out)
+        _, err = call_cleanly(layer.output_shape, tuple(empty[1:]), names=("input_shape",))
+        assert isinstance(err, ValueError)
+    layer = make()
+    with allocation_capped():
+        out, err = call_cleanly(layer.forward, np.zeros((0, *shape[1:]), np.float32), training=training,
+                                names=("x", "input", "batch"))
+    assert err is None and out.shape == (0, *layer.output_shape(shape[1:])) or isinstance(err, ValueError)
+    if name in NO_WINDOW:
+        return
+    make, shape, names = data.draw(far_larger_cases(name))
+    layer = make()                                            # the constructor knows no input yet
+    with allocation_capped():
+        out, err = call_cleanly(layer.forward, np.ones(shape, np.float32), training=training, names=names)
+    assert isinstance(err, ValueError) and "far larger" in str(err), (shape, layer, out)
+    _, err = call_cleanly(layer.output_shape, shape[1:], names=names)
+    assert isinstance(err, ValueError)
+
+
+# ---------------------------------------------------------------------------
 # Layers: memory layout and read-only inputs
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("layout", ALL_LAYOUTS)
@@ -946,7 +1065,8 @@ def small_model(dtype=np.float32):
                         st.just(L.ReLU())))
 def test_sequential_constructor_any(layers):
     model, err = call_cleanly(mc.Sequential, layers, names=("layers",))
-    ok = isinstance(layers, (list, tuple)) and all(isinstance(v, L.Layer) for v in layers)
+    ok = isinstance(layers, (list, tuple)) and all(isinstance(v, L.Layer) for v in layers) and \
+        len({id(v) for v in layers}) == len(layers)          # one layer object in one place only
     assert (err is None) == ok
     if ok:
         assert model.layers == list(layers)

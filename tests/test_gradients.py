@@ -4,6 +4,8 @@ Strategies draw shapes, kernels (square and not), strides, paddings (int, pair,
 "same", "valid"), dilations and bias on/off; ``test_strategies_reach_*`` prove
 that they really reach strides > 1, dilation > 1 and "same" padding.
 """
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import assume, event, find, given, strategies as st
@@ -380,6 +382,24 @@ def test_maxpool_overlapping_ties_each_window_picks_its_first():
     np.testing.assert_array_equal(dx, [[[[1.0, 10.0, 100.0, 0.0]]]])
 
 
+@pytest.mark.parametrize("reference", [False, True])
+def test_maxpool_ties_route_as_pytorch_does(reference):
+    """A second test of ties, against PyTorch 2.13's gradients (torch.nn.functional.max_pool2d
+    and max_pool1d): disjoint windows (the fast backward's case), overlapping windows of a
+    constant map, and a 1-D ceil-mode pool with padding, on both paths."""
+    cases = [
+        (L.MaxPool2D(2), [[5, 5, 1, 5], [5, 5, 5, 5], [0, 2, 2, 0], [2, 2, 0, 2]], [[1, 10], [100, 1000]],
+         [[1, 0, 0, 10], [0, 0, 0, 0], [0, 100, 1000, 0], [0, 0, 0, 0]]),
+        (L.MaxPool2D(2, 1), np.full((3, 3), 3.0), [[1, 10], [100, 1000]], [[1, 10, 0], [100, 1000, 0], [0, 0, 0]]),
+        (L.MaxPool1D(3, 2, padding=1, ceil_mode=True), [-2, -2, 7, 7, 7], [1, 10, 100], [1, 0, 10, 100, 0]),
+    ]
+    for layer, x, g, expected in cases:
+        x, g = np.asarray(x, F64)[None, None], np.asarray(g, F64)[None, None]
+        with mc.reference_paths() if reference else contextlib.nullcontext():
+            layer.forward(x, training=True)
+            np.testing.assert_array_equal(layer.backward(g), np.asarray(expected, F64)[None, None])
+
+
 def test_avgpool_counts_zero_padding():
     x = np.ones((1, 1, 2, 2))
     y = L.AvgPool2D(2, stride=2, padding=1).forward(x)
@@ -501,6 +521,52 @@ def test_nll_loss_gradient(n, c, seed):
     np.testing.assert_allclose(layer.backward(nll.backward()), ce.backward(), rtol=1e-12, atol=1e-15)
 
 
+#: Every kink of the activations with the gradient there, PyTorch 2.13's (torch.nn.ReLU, ReLU6,
+#: LeakyReLU): 0 at ReLU's 0 and at both ends of ReLU6, negative_slope at LeakyReLU's 0, for +0
+#: and -0 alike; beside each kink (2**-14 away, in float16 too) the slope of its side.
+#: Exact zeros are common (zero padding, an earlier ReLU's output, clipped images), and the
+#: finite-difference tests above keep away from them.
+TINY, BELOW_SIX = 2.0 ** -14, 6.0 - 2.0 ** -8
+KINKS = [
+    (L.ReLU, [-1.0, -TINY, -0.0, 0.0, TINY, 1.0], [0.0, 0.0, 0.0, 0.0, 1.0, 1.0]),
+    (L.ReLU6, [-TINY, -0.0, 0.0, TINY, BELOW_SIX, 6.0, 6.0 + 2.0 ** -8, 7.0], [0, 0, 0, 1, 1, 0, 0, 0]),
+    (lambda: L.LeakyReLU(0.25), [-1.0, -TINY, -0.0, 0.0, TINY, 1.0], [0.25, 0.25, 0.25, 0.25, 1.0, 1.0]),
+    (L.LeakyReLU, [-0.0, 0.0], [0.01, 0.01]),
+    (lambda: L.LeakyReLU(0.0), [-1.0, 0.0, 1.0], [0.0, 0.0, 1.0]),
+    (lambda: L.LeakyReLU(2.0), [-1.0, 0.0, 1.0], [2.0, 2.0, 1.0]),
+    # MobileNetV3's (PyTorch's values at -3 and 3: Hardswish 0 and 1, Hardsigmoid 0 at both)
+    (L.Hardswish, [-4.0, -3.0, 3.0, 4.0], [0.0, 0.0, 1.0, 1.0]),
+    (L.Hardsigmoid, [-4.0, -3.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("make, x, slope", KINKS)
+def test_activation_gradients_at_their_kinks(make, x, slope, dtype):
+    layer = make()
+    x = np.array([x], dtype)
+    layer.forward(x, training=True)
+    grad = np.full_like(x, 3.0)
+    np.testing.assert_array_equal(layer.backward(grad), grad * np.array([slope], dtype))
+
+
+def test_relu_kink_in_a_network_where_the_relu_runs_after_the_pool():
+    """A ReLU before a MaxPool2D runs after it on the fast paths (Chain._running_order): a window
+    whose maximum is exactly 0 still sends no gradient, on both paths."""
+    x = np.array([[[[0.0, -1.0, 2.0, 0.0], [-3.0, 0.0, 0.0, -0.0],
+                    [0.0, 0.0, -1.0, -2.0], [0.0, 0.0, -5.0, 0.0]]]])
+    grads = []
+    for reference in (False, True):
+        model = mc.Sequential([L.ReLU(), L.MaxPool2D(2)])
+        with mc.reference_paths() if reference else contextlib.nullcontext():
+            model.forward(x, training=True)
+            grads.append(model.backward(np.ones((1, 1, 2, 2))))
+    expected = np.zeros_like(x)
+    expected[0, 0, 0, 2] = 1.0                  # the one window whose maximum (2) is above the kink
+    np.testing.assert_array_equal(grads[0], expected)
+    np.testing.assert_array_equal(grads[1], expected)
+
+
 def test_softmax_is_stable_for_huge_inputs():
     x = np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 0.0]])
     y = L.Softmax().forward(x)
@@ -532,6 +598,21 @@ def test_dropout_scales_kept_units_and_is_identity_in_eval():
     assert L.Dropout(0.4).forward(x) is x
 
 
+@pytest.mark.parametrize("p", [0.25, 0.75])
+def test_dropout_scales_by_one_over_the_keep_probability_forward_and_backward(p):
+    """A second test of the scaling: every kept value is x / (1 - p) exactly, the gradient is
+    the same mask (dy / (1 - p) where kept, 0 elsewhere), to rounding, and the mean over many draws is x."""
+    mc.manual_seed(5)
+    x = np.tile(np.arange(1.0, 9.0), (4000, 1))
+    layer = L.Dropout(p)
+    y = layer.forward(x, training=True)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-15)
+    dy = np.full_like(x, 2.0)
+    np.testing.assert_allclose(layer.backward(dy), np.where(kept, 2.0 / (1 - p), 0.0), rtol=1e-15)
+    np.testing.assert_allclose(y.mean(axis=0), x[0], rtol=0.05)       # inverted dropout keeps E[y] = x
+
+
 def test_dropout_masks_repeat_under_manual_seed():
     x = np.ones((4, 10), np.float32)
     mc.manual_seed(11)
@@ -539,6 +620,26 @@ def test_dropout_masks_repeat_under_manual_seed():
     mc.manual_seed(11)
     b = L.Dropout(0.5).forward(x, training=True)
     np.testing.assert_array_equal(a, b)
+
+
+def test_batchnorm_momentum_over_two_steps_as_pytorch():
+    """A second test of the running statistics, against PyTorch 2.13's BatchNorm1d(2, momentum)
+    over two batches: running = (1 - momentum) running + momentum batch, with the unbiased
+    batch variance; momentum 0 keeps the start, 1 keeps only the last batch."""
+    x1 = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 4.0], [4.0, 4.0]])
+    x2 = np.array([[0.0, 5.0], [0.0, -1.0], [4.0, 2.0], [4.0, 2.0]])
+    expected = {0.25: [([0.625, 0.5], [1.1666666666666667, 2.083333333333333]),
+                       ([0.96875, 0.875], [2.208333333333333, 3.0625])],
+                0.0: [([0.0, 0.0], [1.0, 1.0])] * 2,
+                1.0: [([2.5, 2.0], [1.6666666666666667, 5.333333333333333]), ([2.0, 2.0], [5.333333333333333, 6.0])]}
+    for momentum, steps in expected.items():
+        layer = L.BatchNorm(2, momentum=momentum, dtype=F64)
+        for x, (mean, var) in zip((x1, x2), steps):
+            layer.forward(x, training=True)
+            np.testing.assert_allclose(layer.running_mean, mean, rtol=1e-15)
+            np.testing.assert_allclose(layer.running_var, var, rtol=1e-15)
+        layer.forward(x1)                                  # eval: no update
+        np.testing.assert_allclose(layer.running_mean, steps[-1][0], rtol=1e-15)
 
 
 @given(n=st.integers(2, 4), c=st.integers(1, 3), spatial=st.sampled_from([(), (1, 1), (2, 3), (3, 3)]),

@@ -243,6 +243,22 @@ def test_optimiser_state_stays_in_the_parameter_dtype():
         assert all(v.dtype == np.float32 for k, v in opt.state_dict().items() if isinstance(v, np.ndarray))
 
 
+def test_optimiser_repr_shows_the_hyper_parameters_in_use():
+    """After a schedule step, and with parameter groups (each shown, as PyTorch prints them),
+    not the constructor's defaults."""
+    ps = [mc.Parameter(np.zeros(2)) for _ in range(3)]
+    opt = mc.optim.SGD(ps, lr=0.1, momentum=0.9)
+    assert repr(opt) == "SGD(3 parameters, lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0)"
+    mc.optim.StepLR(opt, step_size=1, gamma=0.5).step()
+    assert repr(opt) == "SGD(3 parameters, lr=0.05, momentum=0.9, nesterov=False, weight_decay=0.0)"
+    one = mc.optim.SGD([{"params": ps[:2], "lr": 1e-3, "momentum": 0.5}], lr=0.1)
+    assert repr(one) == "SGD(2 parameters, lr=0.001, momentum=0.5, nesterov=False, weight_decay=0.0)"
+    two = mc.optim.Adam([{"params": ps[:2], "lr": 1e-4}, {"params": ps[2:], "betas": (0.5, 0.9)}], lr=1e-2)
+    two.param_groups[1]["lr"] = 0.02
+    assert repr(two) == ("Adam([{2 parameters, lr=0.0001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0}, "
+                         "{1 parameter, lr=0.02, betas=(0.5, 0.9), eps=1e-08, weight_decay=0.0}])")
+
+
 def test_schedules_set_the_learning_rate():
     p = [mc.Parameter(np.zeros(1))]
     opt = mc.optim.SGD(p, lr=1.0)

@@ -131,7 +131,7 @@ def test_adaptive_pool_sizes_and_global_pools():
     assert L.AdaptiveAvgPool2D((4, None)).output_shape((3, 7, 5)) == (3, 4, 5)
     assert L.AdaptiveAvgPool2D(6).output_shape((3, 7, 5)) == (3, 6, 6)
     assert L.AdaptiveAvgPool2D([2, None]).config() == {"output_size": [2, None]}
-    with pytest.raises(ValueError, match="at least 1x1"):
+    with pytest.raises(ValueError, match="AdaptiveAvgPool2D takes no empty axis"):
         L.AdaptiveAvgPool2D(2).forward(np.zeros((1, 3, 0, 4)))
     signal = x.reshape(2, 3, 35)
     np.testing.assert_allclose(L.GlobalAvgPool1D().forward(signal), L.AvgPool1D(35).forward(signal)[:, :, 0],

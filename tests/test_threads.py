@@ -178,3 +178,22 @@ def _load_while_building(path, want):
         broken = [layer for layer in built if not _sound(layer)]
         assert not broken, f"trial {trial}: {len(broken)} of {len(built)} layers built with no values"
         assert _sound(L.Conv2D(1, 2, 3)), f"trial {trial}: the switch was left on"
+
+
+def test_npy_headers_are_parsed_under_the_lock(tmp_path, monkeypatch):
+    """CPython 3.11's ast is not thread-safe (a load among threads failed with "AST constructor
+    recursion depth mismatch"): every ast.literal_eval of a load, minicnn's header check and
+    NumPy's reader alike, runs while minicnn.io holds its lock."""
+    import ast
+
+    from minicnn import io
+    model = mc.Sequential([L.Conv2D(1, 2, 3), L.BatchNorm(2), L.Flatten(), L.Dense(2 * 4 * 4, 3)])
+    model.save(tmp_path / "m.npz")
+    parsed, literal_eval = [], ast.literal_eval
+
+    def spy(text):
+        parsed.append(io._AST_LOCK.locked())
+        return literal_eval(text)
+    monkeypatch.setattr(ast, "literal_eval", spy)
+    mc.Sequential.load(tmp_path / "m.npz")
+    assert len(parsed) >= 10 and all(parsed)

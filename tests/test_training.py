@@ -1,5 +1,6 @@
 """fit / evaluate / predict, callbacks, checkpoints and resume, divergence, real MNIST."""
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -223,6 +224,66 @@ def test_fit_rejects_mismatched_lengths_and_wrong_objects():
         model.fit(x, y, "crossentropy", opt, progress=False)
     with pytest.raises(TypeError, match="optimizer"):
         model.fit(x, y, mc.losses.CrossEntropy(), "sgd", progress=False)
+
+
+# ---------------------------------------------------------------------------
+# An optimiser that does not hold the model's trainable parameters
+# ---------------------------------------------------------------------------
+def test_fit_refuses_an_optimiser_that_holds_none_of_the_trainable_parameters():
+    """The README's new-head pattern with the optimiser made before the head: nothing would
+    train (Keras refuses an optimiser built for other variables; PyTorch trains nothing)."""
+    x, y = blobs()
+    body = tiny_model()
+    opt = mc.optim.SGD(body[:-1].parameters(), lr=0.1)        # made before the head is replaced
+    body[:-1].trainable = False
+    model = body[:-1].append(L.Dense(16, 3))
+    head = model[-1].params["W"].data.copy()
+    with pytest.raises(ValueError, match=r"optimizer holds none of the model's 51 trainable parameters "
+                                         r"\(2 tensors: 4\.W, 4\.b\), so fit would train nothing.*model\.parameters\(\)"):
+        model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=1, progress=False)
+    np.testing.assert_array_equal(model[-1].params["W"].data, head)
+    other = tiny_model(seed=1)                                   # another model's optimiser
+    with pytest.raises(ValueError, match="holds none of the model's"):
+        model.fit(x, y, mc.losses.CrossEntropy(), mc.optim.Adam(other.parameters()), progress=False)
+
+
+def test_fit_warns_when_the_optimiser_misses_some_trainable_parameters():
+    x, y = blobs()
+    model = tiny_model()
+    opt = mc.optim.SGD(model[-1].parameters(), lr=0.1)         # the head only, the body left trainable
+    with pytest.warns(UserWarning, match=r"optimizer misses 80 of the model's 131 trainable parameters "
+                                         r"\(2 of 4 tensors: 0\.W, 0\.b\)") as record:
+        model.fit(x, y, mc.losses.CrossEntropy(), opt, epochs=1, progress=False)
+    assert len(record) == 1 and record[0].filename == __file__      # it points at the call of fit
+
+
+def test_fit_is_silent_when_what_the_optimiser_misses_is_frozen():
+    """Frozen parameters need no optimiser; parameter groups count as one list of parameters."""
+    x, y = blobs()
+    model = tiny_model()
+    model[0].trainable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, mc.losses.CrossEntropy(), mc.optim.SGD(model[-1].parameters(), lr=0.1), progress=False)
+        groups = [{"params": model[0].parameters(), "lr": 0.0}, {"params": model[-1].parameters()}]
+        model.fit(x, y, mc.losses.CrossEntropy(), mc.optim.SGD(groups, lr=0.1), progress=False)
+        model[0].trainable = True          # now in the optimiser's first group: still silent
+        model.fit(x, y, mc.losses.CrossEntropy(), mc.optim.SGD(groups, lr=0.1), progress=False)
+        model.trainable = False            # nothing to train: nothing to miss (Keras trains on, too)
+        model.fit(x, y, mc.losses.CrossEntropy(), mc.optim.SGD(model.parameters(), lr=0.1), progress=False)
+
+
+def test_every_name_of_the_training_module_is_still_importable_from_it():
+    """training.py was split into the loop, minicnn.callbacks and minicnn.checkpoints."""
+    import minicnn.callbacks
+    import minicnn.training
+    for name in ("fit", "evaluate", "predict", "correct", "TrainingDiverged", "Callback", "CallbackList",
+                 "History", "ProgressBar", "LambdaCallback", "BatchLossHistory", "ModelCheckpoint",
+                 "EarlyStopping", "LearningRateScheduler"):
+        assert name in minicnn.training.__all__ and hasattr(minicnn.training, name), name
+        if hasattr(minicnn.callbacks, name):
+            assert getattr(minicnn.training, name) is getattr(minicnn.callbacks, name)
+    assert mc.callbacks.History is History
 
 
 def _mnist_or_skip():

@@ -6,7 +6,9 @@ Every check uses :func:`msg`, which requires *all* the given fragments to
 appear in the message (in any order), so a raw NumPy error of the same class
 cannot pass by accident. Happy paths sit next to the checks they border.
 """
+import contextlib
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -202,6 +204,76 @@ def test_channel_or_feature_mismatch(layer, shape, expects, has):
 def test_window_larger_than_padded_input(layer, shape, fragments):
     with pytest.raises(ValueError, match=msg(*fragments)):
         layer(data(*shape))
+
+
+@pytest.mark.parametrize("layer, shape, fragments", [
+    (L.GlobalAvgPool1D(), (2, 3, 0), ["GlobalAvgPool1D", "empty axis", "input_shape (3, 0)"]),
+    (L.GlobalAvgPool2D(), (1, 2, 4, 0), ["GlobalAvgPool2D", "empty axis", "input_shape (2, 4, 0)"]),
+    (L.SqueezeExcitation(2, 1), (1, 2, 0, 3), ["SqueezeExcitation", "empty axis", "(2, 0, 3)"]),
+    (L.BatchNorm(2), (3, 2, 0, 3), ["BatchNorm", "empty axis"]),
+    (L.ReLU(), (3, 0), ["ReLU", "empty axis"]),
+])
+@pytest.mark.parametrize("training", [False, True])
+def test_an_empty_axis_is_refused_not_averaged_into_nan(layer, shape, fragments, training):
+    """A mean of nothing would be NaN and NumPy's warning (inside fit: "training diverged")."""
+    with pytest.raises(ValueError, match=msg(*fragments)):
+        layer.forward(np.zeros(shape, np.float32), training=training)
+    with pytest.raises(ValueError, match=msg(*fragments[:2])):
+        layer.output_shape(shape[1:])
+
+
+@pytest.mark.parametrize("layer, shape, fragments", [
+    (L.MaxPool2D(10**6, ceil_mode=True), (1, 1, 4, 4), ["MaxPool2D", "kernel_size 1000000x1000000", "far larger"]),
+    (L.AvgPool2D(10**6, padding="same"), (1, 1, 4, 4), ["AvgPool2D", "kernel_size 1000000x1000000", "far larger"]),
+    (L.MaxPool1D(10**9, ceil_mode=True), (1, 1, 4), ["MaxPool1D", "kernel_size", "far larger", "input 1x4"]),
+    (L.Conv2D(1, 1, 1, padding=10**5), (1, 1, 4, 4), ["Conv2D", "padding 100000x100000", "far larger"]),
+    (L.Conv2D(1, 1, 3, dilation=10**5, padding="same"), (1, 1, 4, 4), ["Conv2D", "dilation 100000x100000",
+                                                                      "window 200001x200001", "far larger"]),
+    (L.Conv1D(1, 1, 10**6, padding=10**6), (1, 1, 4), ["Conv1D", "far larger"]),
+    (L.AdaptiveAvgPool2D(100000), (1, 1, 4, 4), ["AdaptiveAvgPool2D", "output_size 100000x100000", "far larger",
+                                                 "input 4x4"]),
+    (L.AdaptiveAvgPool2D((None, 10**9)), (1, 1, 4, 4), ["output_size 4x1000000000", "far larger"]),
+    (L.LocalResponseNorm(10**9), (1, 3, 4, 4), ["LocalResponseNorm", "size 1000000000", "far larger",
+                                                 "3 channels"]),
+])
+def test_a_window_or_output_far_larger_than_the_input_is_refused_before_it_is_allocated(layer, shape, fragments):
+    """MaxPool2D(10**6, ceil_mode=True) on 4x4 once asked for 3.6 TiB, AdaptiveAvgPool2D(100000)
+    for 37 GiB: "far larger" is more than 64 times the input along an axis."""
+    for training in (False, True):
+        with pytest.raises(ValueError, match=msg(*fragments, "64 times")):
+            layer.forward(np.zeros(shape, np.float32), training=training)
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("make, shape", [
+    (lambda: L.Conv2D(1, 2, 100, dtype=np.float64), (1, 1, 100, 100)),        # a Dense written as a convolution
+    (lambda: L.Conv2D(8, 2, (70, 1), dtype=np.float64), (2, 8, 70, 3)),        # the wide grid's path
+    (lambda: L.Conv1D(2, 1, 200, padding=10, dtype=np.float64), (1, 2, 190)),
+    (lambda: L.AvgPool2D(100, ceil_mode=True), (1, 1, 100, 100)),
+])
+def test_a_kernel_as_large_as_the_input_trains(make, shape, reference):
+    """Only what the user asks of a layer is held against its input: the convolution that
+    computes dx (the output's gradient, 1x1 here, padded by 99) is not "far larger"."""
+    layer = make()
+    with mc.reference_paths() if reference else contextlib.nullcontext():
+        y = layer.forward(np.ones(shape), training=True)
+        assert layer.backward(np.ones_like(y)).shape == shape
+
+
+@pytest.mark.parametrize("make, shape, out_shape", [
+    (lambda: L.MaxPool2D(3, 2, ceil_mode=True), (1, 2, 2, 2), (1, 2, 1, 1)),      # GoogLeNet's, on 2x2
+    (lambda: L.AvgPool2D(3, 2, ceil_mode=True), (1, 2, 2, 2), (1, 2, 1, 1)),
+    (lambda: L.AdaptiveAvgPool2D((6, 6)), (1, 2, 1, 1), (1, 2, 6, 6)),            # AlexNet's, upsampling
+    (lambda: L.AdaptiveAvgPool2D(64), (1, 2, 1, 1), (1, 2, 64, 64)),              # 64 times: not "far"
+    (lambda: L.Conv2D(1, 1, 127, padding=63), (1, 1, 2, 2), (1, 1, 2, 2)),
+    (lambda: L.LocalResponseNorm(5), (1, 1, 3, 3), (1, 1, 3, 3)),
+    (lambda: L.ReLU(), (0, 3), (0, 3)),                                            # an empty batch is fine
+    (lambda: L.GlobalAvgPool2D(), (0, 2, 3, 3), (0, 2)),
+])
+def test_windows_and_outputs_up_to_64_times_the_input_and_empty_batches_still_work(make, shape, out_shape):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert make().forward(np.ones(shape, np.float32)).shape == out_shape
 
 
 @pytest.mark.parametrize("layer, shape, out_hw", [

@@ -490,6 +490,9 @@ def check_input_shape(layer, input_shape):
         want = _LAYOUTS.get(layer.input_ndim, f"{(layer.input_ndim or 0) - 1} dimensions") \
             if layer.input_ndim is not None else f"at least {layer.min_ndim - 1} dimensions"
         raise ValueError(f"{type(layer).__name__} takes per-sample input {want}, got input_shape {shape}")
+    if 0 in shape:             # a mean of nothing is NaN, a window over nothing has no position
+        raise ValueError(f"{type(layer).__name__} takes no empty axis: x must hold at least one value along "
+                         f"every axis of a sample, got input_shape {shape}")
     if layer.channel_check is not None:
         axis, attribute, word = layer.channel_check
         got, expected = shape[axis - 1 if axis > 0 else axis], getattr(layer, attribute)
@@ -525,10 +528,12 @@ def check_grad(grad_out, expected_shape, device="cpu"):
 # Checks of layers given as arguments (containers, branches)
 # ---------------------------------------------------------------------------
 def check_layers(layers, name="layers"):
-    """A list or tuple of minicnn layers (a Chain's), as a list."""
+    """A list or tuple of minicnn layers (a Chain's), each in one place only, as a list."""
     if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
         raise TypeError(f"{name} must be a list of minicnn layers, got {type(layers).__name__}")
-    return [check_is_layer(layer, f"{name}[{i}]") for i, layer in enumerate(layers)]
+    layers = [check_is_layer(layer, f"{name}[{i}]") for i, layer in enumerate(layers)]
+    check_distinct_layers([(f"{name}[{i}]", layer) for i, layer in enumerate(layers)])
+    return layers
 
 
 def check_is_layer(layer, name="layer"):
@@ -539,14 +544,26 @@ def check_is_layer(layer, name="layer"):
     return layer
 
 
-def check_distinct_layers(branches):
-    """No layer in two branches (Chains): a layer keeps one cache, so it can run in one place."""
+def check_distinct_layers(places, root=None):
+    """No layer object in two places of a model, however deep. ``places``: ``[(path, layer), ...]``,
+    e.g. ``[("layers[0]", dense), ...]``; the branches of every layer found (a Residual's, a
+    Concat's) are walked too, and ``root``, a Chain being appended to, must not turn up among
+    them. A layer keeps one cache, so it can run in one place only."""
     seen = {}
-    for k, branch in enumerate(branches):
-        for layer in branch.layers:
-            if seen.setdefault(id(layer), k) != k:
-                raise ValueError(f"branches[{seen[id(layer)]}] and branches[{k}] hold the same layer "
-                                 f"{layer!r:.60}; give each branch its own layers")
+    todo = places[::-1]                          # depth first, in order: the first place is named first
+    while todo:
+        path, layer = todo.pop()
+        if id(layer) in seen:
+            raise ValueError(
+                f"{seen[id(layer)]} and {path} are the same {type(layer).__name__} object {layer!r:.60}: a "
+                "layer keeps one cache (what its forward keeps for its backward), so it can run in one place "
+                "of a model only, a layer without parameters such as ReLU too; give each place its own layer")
+        seen[id(layer)] = path
+        for name, branch in getattr(layer, "branches", list)():
+            if root is not None and branch is root:
+                raise ValueError(f"{path}.{name} is the model itself: a model cannot hold itself")
+            if branch is not None:
+                todo += [(f"{path}.{name}[{i}]", sub) for i, sub in enumerate(branch.layers)][::-1]
 
 
 __all__ = ["Layer", "Window2D", "REGISTRY", "FAST_TWINS", "build_layer", "fastest", "fast_paths",

@@ -10,7 +10,7 @@ import numpy as np
 from .._checks import check_bool, check_dtype, check_float, check_int
 from ..devices import array_module
 from .activation import Hardsigmoid, Hardswish, ReLU, ReLU6, Sigmoid, SiLU, Tanh
-from .base import Layer, check_distinct_layers
+from .base import Layer
 from .batchnorm import BatchNorm
 from .container import BranchedLayer, as_chain, layers_from_architecture
 from .linear import Dense
@@ -48,7 +48,6 @@ class Concat(BranchedLayer):
                             f"a Sequential or a layer), got {branches!r:.80}")
         self._branches = [as_chain([b] if isinstance(b, Layer) else b, f"branches[{k}]")
                           for k, b in enumerate(branches)]
-        check_distinct_layers(self._branches)
         self._collect_params()
 
     def branches(self):

@@ -13,7 +13,7 @@
 from .._checks import check_bool, check_dtype, check_int
 from ..devices import check_device
 from .activation import ReLU
-from .base import Layer, build_layer, check_is_layer, check_layers, fast_paths_enabled
+from .base import Layer, build_layer, check_distinct_layers, check_is_layer, check_layers, fast_paths_enabled
 from .pooling import MaxPool2D
 
 
@@ -121,6 +121,8 @@ class Chain:
         """Add ``layer`` at the end (PyTorch's ``nn.Sequential.append``); returns self. With
         ``model[:-1]`` it replaces a head: ``model[:-1].append(L.Dense(128, 10))``."""
         check_is_layer(layer)
+        check_distinct_layers([*((f"layers[{i}]", old) for i, old in enumerate(self.layers)),
+                               (f"layers[{len(self.layers)}] (appended)", layer)], root=self)
         if layer.device != self.device:               # a new head joins the model on its device
             layer.to(self.device)
         self.layers.append(layer)
@@ -215,8 +217,8 @@ def as_chain(layers, name):
         raise TypeError(f"{name} must be a list of layers or a Sequential, got {layers!r:.80}")
     try:
         return Chain(list(layers))
-    except TypeError as exc:
-        raise TypeError(f"{name}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
 
 
 def layers_from_architecture(spec):
@@ -250,6 +252,9 @@ class BranchedLayer(Layer):
         raise NotImplementedError
 
     def _collect_params(self):
+        """The branches' parameters as this layer's, once no layer is found in two branches."""
+        check_distinct_layers([(f"{name}[{i}]", layer) for name, branch in self.branches() if branch is not None
+                               for i, layer in enumerate(branch.layers)])
         self.params = {f"{name}.{key}": p for name, branch in self.branches() if branch is not None
                        for key, p in branch.named_parameters().items()}
 

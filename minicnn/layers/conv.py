@@ -7,7 +7,8 @@ twin of :mod:`minicnn.fast` while the fast paths are on (the table ``FAST_TWINS`
 import numpy as np
 
 from .. import functional as F
-from .._checks import check_bool, check_conv_groups, check_conv_padding, check_dtype, check_int, pair
+from .._checks import (check_bool, check_conv_groups, check_conv_padding, check_dtype, check_int,
+                       check_window_not_far_larger, pair)
 from .base import Layer, Window2D, fastest, init_name
 
 
@@ -97,8 +98,9 @@ class Conv2D(_Conv, Window2D):
     input_ndim = 4
 
     def _output_shape(self, input_shape):
-        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride,
-                                       self.pads_for(input_shape[1:]), self.dilation, "Conv2D")
+        pads = self.pads_for(input_shape[1:])
+        check_window_not_far_larger(input_shape[1:], self.kernel_size, pads, self.dilation, "Conv2D")
+        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride, pads, self.dilation, "Conv2D")
         return (self.out_channels, oh, ow)
 
     def _forward(self, x, training):
@@ -147,8 +149,10 @@ class Conv1D(_Conv):
         return ((0, 0), F.axis_padding(self.padding, self.kernel_size, self.stride, self.dilation, length))
 
     def _output_shape(self, input_shape):
-        _, ol = F.window_output_shape((1, input_shape[1]), (1, self.kernel_size), (1, self.stride),
-                                      self.pads_for(input_shape[1]), (1, self.dilation), "Conv1D")
+        pads, one_row = self.pads_for(input_shape[1]), (1, input_shape[1])
+        check_window_not_far_larger(one_row, (1, self.kernel_size), pads, (1, self.dilation), "Conv1D")
+        _, ol = F.window_output_shape(one_row, (1, self.kernel_size), (1, self.stride), pads, (1, self.dilation),
+                                      "Conv1D")
         return (self.out_channels, ol)
 
     def _forward(self, x, training):

@@ -1,6 +1,8 @@
 """Normalisation by constants: LocalResponseNorm, each value divided by the energy of its
 neighbours across channels, and Normalize, the input normalisation (x - mean) / std."""
-from .._checks import check_float, check_int, check_per_channel
+import numpy as np
+
+from .._checks import check_float, check_int, check_not_far_larger, check_per_channel
 from ..devices import array_module
 from .base import Layer
 
@@ -54,6 +56,11 @@ class LocalResponseNorm(Layer):
         self.alpha = check_float(alpha, "alpha", minimum=0.0)
         self.beta = check_float(beta, "beta", minimum=0.0)
         self.k = check_float(k, "k", minimum=0.0, min_open=True)
+
+    def _output_shape(self, input_shape):
+        check_not_far_larger((self.size,), input_shape[:1], f"size {self.size}", "LocalResponseNorm",
+                             f"the input's {input_shape[0]} channels")
+        return input_shape
 
     def config(self):
         return dict(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)

@@ -3,7 +3,8 @@ import math
 
 from .. import functional as F
 from ..devices import array_module
-from .._checks import check_bool, check_int, check_output_size, check_pool_padding, pair
+from .._checks import (check_bool, check_int, check_not_far_larger, check_output_size, check_pool_padding,
+                       check_window_not_far_larger, pair)
 from .base import Layer, Window2D, fastest
 
 
@@ -30,8 +31,9 @@ class _Pool2D(Window2D):
         self.ceil_mode = check_bool(ceil_mode, "ceil_mode")
 
     def _output_shape(self, input_shape):
-        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride,
-                                       self.pads_for(input_shape[1:]), who=type(self).__name__,
+        pads, who = self.pads_for(input_shape[1:]), type(self).__name__
+        check_window_not_far_larger(input_shape[1:], self.kernel_size, pads, (1, 1), who)
+        oh, ow = F.window_output_shape(input_shape[1:], self.kernel_size, self.stride, pads, who=who,
                                        ceil_mode=self.ceil_mode)
         return (input_shape[0], oh, ow)
 
@@ -148,9 +150,9 @@ class AdaptiveAvgPool2D(Layer):
 
     def _output_shape(self, input_shape):
         c, h, w = input_shape
-        if h < 1 or w < 1:
-            raise ValueError(f"AdaptiveAvgPool2D needs an input of at least 1x1, got {h}x{w}")
-        return (c, *self._output_hw((h, w)))
+        oh, ow = self._output_hw((h, w))
+        check_not_far_larger((oh, ow), (h, w), f"output_size {oh}x{ow}", "AdaptiveAvgPool2D")
+        return (c, oh, ow)
 
     def _forward(self, x, training):
         if training:
@@ -200,9 +202,9 @@ class _Pool1D(Layer):
         return (1, self.kernel_size), (1, self.stride), self.pads_for(length)
 
     def _output_shape(self, input_shape):
-        kernel, stride, pads = self._geometry(input_shape[1])
-        _, ol = F.window_output_shape((1, input_shape[1]), kernel, stride, pads, who=type(self).__name__,
-                                      ceil_mode=self.ceil_mode)
+        (kernel, stride, pads), who = self._geometry(input_shape[1]), type(self).__name__
+        check_window_not_far_larger((1, input_shape[1]), kernel, pads, (1, 1), who)
+        _, ol = F.window_output_shape((1, input_shape[1]), kernel, stride, pads, who=who, ceil_mode=self.ceil_mode)
         return (input_shape[0], ol)
 
     def config(self):
