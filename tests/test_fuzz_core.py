@@ -726,7 +726,8 @@ def far_larger_cases(draw, name):
 
 #: The layer types without a window, padding or output size of their own.
 NO_WINDOW = {"Dense", "Flatten", "Reshape", "ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
-             "BatchNorm", "GlobalAvgPool1D", "GlobalAvgPool2D", "SqueezeExcitation"}
+             "BatchNorm", "GlobalAvgPool1D", "GlobalAvgPool2D", "SqueezeExcitation", "SiLU", "Hardswish",
+             "Hardsigmoid", "LogSoftmax", "Normalize", "ChannelShuffle", "ChannelSlice"}
 
 
 @pytest.mark.parametrize("name", LAYER_NAMES)
