@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 NATIVE = {"lenet5": (1, 32), "inception_v4": (3, 299)}         # (channels, side); the rest (3, 224)
 ORDER = ["lenet5", "alexnet", "vgg11", "vgg16", "googlenet", "inception_v4",
-         "resnet18", "resnet34", "resnet50", "se_resnet50"]
+         "resnet18", "resnet34", "resnet50", "se_resnet50", "mobilenet_v2", "densenet121"]
 
 
 def peak_rss_mb():

@@ -11,7 +11,11 @@ GlobalAvgPool2D, a ResNet block with BatchNorm in training mode, the max and ave
 pools in ceil mode (2-D and 1-D, fast paths and references), AdaptiveAvgPool2D,
 GlobalAvgPool1D, grouped and depthwise convolution, LocalResponseNorm, and Concat of
 branches (an Inception block, nested) against torch.cat and the squeeze-and-excitation
-block. All agree to about 1e-13. A few minutes on 2 cores.
+block; the layers of #27: SiLU, Hardswish, Hardsigmoid (on their kinks too), LogSoftmax, NLLLoss,
+Normalize, ChannelShuffle, ChannelSlice, the SE gates of MobileNetV3 and EfficientNet and one with
+BatchNorm, DenseNet's layer, MobileNetV2's block. All agree to about 1e-13 (Hardsigmoid's gradient,
+and the SE gates' through it, to about 1e-7: PyTorch's CPU kernel multiplies by 1/6 rounded to
+float32, even in float64). A few minutes on 2 cores.
 
     python benchmarks/parity_torch.py
 """
@@ -352,5 +356,131 @@ for trial in range(40):
         p.data[...] = rng.standard_normal(p.shape)
     x = rng.standard_normal((2, c, side, int(rng.integers(1, 8))))
     worst["squeeze-excitation"] = max(worst["squeeze-excitation"], compare(se, zoo_torch.SE(c, s).double(), x))
+for name, value in worst.items():
+    print(f"{name} worst abs diff (output, dx, every weight's gradient)", value)
+
+# ---------------------------------------------------------------------------
+# Issue #27: the layers of the mobile and modern networks. SiLU, Hardswish and Hardsigmoid (inputs on
+# their kinks -3, 0 and 3 too: the derivative there is PyTorch's), LogSoftmax and NLLLoss, Normalize
+# (torchvision's formula), ChannelShuffle (nn.ChannelShuffle), ChannelSlice (x[:, a:b]), the SE gates of
+# MobileNetV3 and EfficientNet and one with BatchNorm (training mode), DenseNet's layer (torch.cat([x,
+# f(x)], 1)), MobileNetV2's inverted residual block; output, dx and every weight's gradient, float64
+# ---------------------------------------------------------------------------
+def grads_with_params(ours, theirs, x, g, pairs):
+    """max |difference| of output, dx and the gradients of ``pairs`` ((minicnn Parameter, torch tensor, transposed?))."""
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = theirs(xt)
+    yt.backward(torch.from_numpy(g))
+    y = ours.forward(x, training=True)
+    dx = ours.backward(g)
+    worst = max(np.abs(y - yt.detach().numpy()).max(), np.abs(dx - xt.grad.numpy()).max())
+    for p, t, transposed in pairs:
+        worst = max(worst, np.abs(p.grad - (t.grad.numpy().T if transposed else t.grad.numpy())).max())
+    return worst
+
+
+worst = {"silu": 0.0, "hardswish": 0.0, "hardsigmoid (PyTorch's slope is 1/6 in float32)": 0.0, "log_softmax": 0.0,
+         "nll_loss": 0.0, "normalize": 0.0, "channel_shuffle": 0.0, "channel_slice": 0.0}
+for trial in range(200):
+    shape = tuple(int(v) for v in rng.integers(1, 5, int(rng.integers(2, 5))))
+    x = rng.uniform(-5, 5, shape)
+    x.flat[rng.integers(0, x.size, 3)] = rng.choice([-3.0, 0.0, 3.0], 3)          # the kinks, exactly
+    g = rng.standard_normal(shape)
+    for key, ours, theirs in (("silu", L.SiLU(), TF.silu), ("hardswish", L.Hardswish(), TF.hardswish),
+                              ("hardsigmoid (PyTorch's slope is 1/6 in float32)", L.Hardsigmoid(), TF.hardsigmoid)):
+        worst[key] = max(worst[key], diff(grads_of(ours, x, g), torch_grads(lambda xt, _: theirs(xt), x, g)))
+    axis = int(rng.integers(1, len(shape))) * int(rng.choice([1, -1])) if rng.random() < 0.5 else -1
+    axis = axis if -len(shape) <= axis < len(shape) and axis % len(shape) else -1
+    worst["log_softmax"] = max(worst["log_softmax"], diff(grads_of(L.LogSoftmax(axis), x * 30, g), torch_grads(
+        lambda xt, _: TF.log_softmax(xt, axis), x * 30, g)))
+    if len(shape) >= 2:
+        c = shape[1]
+        mean, std = rng.normal(size=c), rng.choice([-1, 1], c) * rng.uniform(0.1, 3, c)
+        view = (1, c) + (1,) * (len(shape) - 2)
+        worst["normalize"] = max(worst["normalize"], diff(grads_of(L.Normalize(mean, std), x, g), torch_grads(
+            lambda xt, _: (xt - torch.from_numpy(mean).view(view)) / torch.from_numpy(std).view(view), x, g)))
+        a = int(rng.integers(0, c))
+        b = int(rng.integers(a + 1, c + 1))
+        gs = rng.standard_normal((shape[0], b - a, *shape[2:]))
+        worst["channel_slice"] = max(worst["channel_slice"], diff(grads_of(L.ChannelSlice(a, b), x, gs),
+                                                                  torch_grads(lambda xt, _: xt[:, a:b], x, gs)))
+    groups, k = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    xs = rng.standard_normal((2, groups * k, 3, 2))
+    gs = rng.standard_normal(xs.shape)
+    worst["channel_shuffle"] = max(worst["channel_shuffle"], diff(grads_of(L.ChannelShuffle(groups), xs, gs), torch_grads(
+        lambda xt, _: torch.nn.ChannelShuffle(groups)(xt), xs, gs)))
+    n, c = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    log_probs, labels = TF.log_softmax(torch.from_numpy(rng.standard_normal((n, c))), 1), rng.integers(0, c, n)
+    lpt = log_probs.clone().requires_grad_()
+    lt = TF.nll_loss(lpt, torch.from_numpy(labels))
+    lt.backward()
+    nll = mc.losses.NLLLoss()
+    worst["nll_loss"] = max(worst["nll_loss"], abs(nll.forward(log_probs.numpy(), labels) - lt.item()),
+                            np.abs(nll.backward() - lpt.grad.numpy()).max())
+for name, value in worst.items():
+    print(f"{name} worst abs diff (forward, dx; float64)", value)
+
+
+class TorchGate(torch.nn.Module):
+    """torchvision's SqueezeExcitation with Linear layers on the mean (and a BatchNorm1d in the squeeze)."""
+
+    def __init__(self, c, s, act, scale, batch_norm):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(c, s, bias=not batch_norm)
+        self.norm = torch.nn.BatchNorm1d(s) if batch_norm else torch.nn.Identity()
+        self.fc2 = torch.nn.Linear(s, c)
+        self.act, self.scale = act(), scale()
+
+    def forward(self, x):
+        return x * self.scale(self.fc2(self.act(self.norm(self.fc1(x.mean((2, 3)))))))[:, :, None, None]
+
+
+worst = {"squeeze-excitation gates (SiLU, Hardswish, Hardsigmoid: its float32 1/6, BatchNorm in training)": 0.0,
+         "DenseNet layer: Concat of x and f(x) (BatchNorm in training)": 0.0,
+         "MobileNetV2's inverted residual block (BatchNorm in training)": 0.0}
+activations = {"ReLU": torch.nn.ReLU, "SiLU": torch.nn.SiLU, "Hardswish": torch.nn.Hardswish,
+               "Sigmoid": torch.nn.Sigmoid, "Hardsigmoid": torch.nn.Hardsigmoid}
+for trial in range(40):
+    c, s = int(rng.integers(2, 7)), int(rng.integers(1, 4))
+    act, scale = str(rng.choice(["ReLU", "SiLU", "Hardswish"])), str(rng.choice(["Sigmoid", "Hardsigmoid"]))
+    batch_norm = bool(trial % 2)
+    ours = L.SqueezeExcitation(c, s, act, scale, batch_norm=batch_norm, dtype=np.float64)
+    for p in ours.params.values():
+        p.data[...] = rng.standard_normal(p.shape) * 0.8
+    theirs = TorchGate(c, s, activations[act], activations[scale], batch_norm).double()
+    second = 4 if batch_norm else 3
+    with torch.no_grad():
+        theirs.fc1.weight.copy_(torch.from_numpy(ours.params["gate.1.W"].data.T))
+        theirs.fc2.weight.copy_(torch.from_numpy(ours.params[f"gate.{second}.W"].data.T))
+        theirs.fc2.bias.copy_(torch.from_numpy(ours.params[f"gate.{second}.b"].data))
+        if batch_norm:
+            theirs.norm.weight.copy_(torch.from_numpy(ours.params["gate.2.gamma"].data))
+            theirs.norm.bias.copy_(torch.from_numpy(ours.params["gate.2.beta"].data))
+        else:
+            theirs.fc1.bias.copy_(torch.from_numpy(ours.params["gate.1.b"].data))
+    x = rng.standard_normal((4, c, 3, 3))
+    g = rng.standard_normal(x.shape)
+    pairs = [(ours.params["gate.1.W"], theirs.fc1.weight, True), (ours.params[f"gate.{second}.W"], theirs.fc2.weight, True)]
+    key = "squeeze-excitation gates (SiLU, Hardswish, Hardsigmoid: its float32 1/6, BatchNorm in training)"
+    worst[key] = max(worst[key], grads_with_params(ours, theirs, x, g, pairs))
+    # DenseNet's layer and MobileNetV2's block, their weights copied by zoo_torch.load_from_minicnn
+    ours = mc.models.dense_layer(c, growth_rate=3, bn_size=2, dtype=np.float64)
+    torch_layer = zoo_torch.DenseLayer(c, growth_rate=3, bn_size=2).double()
+    zoo_torch.load_from_minicnn(torch_layer, mc.Sequential([ours]))
+    key = "DenseNet layer: Concat of x and f(x) (BatchNorm in training)"
+    pairs = [(a.params["W"], b.weight, False) for a, b in leaf_pairs(ours, torch_layer) if isinstance(a, L.Conv2D)]
+    worst[key] = max(worst[key], grads_with_params(ours, lambda xt: torch.cat([xt, torch_layer([xt])], 1), x,
+                                                   rng.standard_normal((4, c + 3, 3, 3)), pairs))
+    stride = int(rng.integers(1, 3))
+    block = mc.Sequential(mc.models.inverted_residual(c, c if stride == 1 else c + 1, stride, 3, dtype=np.float64))
+    torch_block = zoo_torch.InvertedResidual(c, c if stride == 1 else c + 1, stride, 3).double()
+    zoo_torch.load_from_minicnn(torch_block, block)
+    xb = rng.standard_normal((4, c, 5, 5))
+    gb = rng.standard_normal((4, *block.output_shape(xb.shape[1:])))
+    key = "MobileNetV2's inverted residual block (BatchNorm in training)"
+    pairs = [(a.params["W"], b.weight, False) for a, b in zip(zoo_torch._minicnn_leaves(block.layers),
+                                                               zoo_torch._torch_leaves(torch_block))
+             if isinstance(a, L.Conv2D)]
+    worst[key] = max(worst[key], grads_with_params(block, torch_block, xb, gb, pairs))
 for name, value in worst.items():
     print(f"{name} worst abs diff (output, dx, every weight's gradient)", value)

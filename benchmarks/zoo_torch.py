@@ -1,8 +1,9 @@
-"""The ten architectures of ``minicnn.models``, written in plain PyTorch (``torch.nn`` only).
+"""The architectures of ``minicnn.models``, written in plain PyTorch (``torch.nn`` only).
 
 They are the reference implementations' architectures, written again so that neither
 torchvision nor timm is needed: torchvision's ``alexnet``, ``vgg11``, ``vgg16``, ``googlenet``
-(``aux_logits=False``, ``transform_input=False``), ``resnet18/34/50``; timm's ``inception_v4``
+(``aux_logits=False``, ``transform_input=False``), ``resnet18/34/50``, ``mobilenet_v2`` and
+``densenet121`` (its ``torch.cat`` of every feature map before, as torchvision writes it); timm's ``inception_v4``
 and ``seresnet50``; and LeNet-5 (1998: 6-16-120-84-10, tanh, average pooling, 32x32 input,
 C3 fully connected). The parameter counts equal the references' (checked when this file runs).
 
@@ -261,13 +262,111 @@ def se_resnet50(num_classes=1000, in_channels=3):
     return _resnet(bottleneck, (3, 4, 6, 3), num_classes, in_channels, se=True)
 
 
+# -- MobileNetV2, DenseNet-121 (torchvision, written by hand: its wheel does not load with the CPU torch) --
+def conv_bn_relu6(cin, cout, kernel_size, stride=1, groups=1):
+    """torchvision's Conv2dNormActivation in MobileNetV2: Conv (no bias), BatchNorm2d, ReLU6."""
+    return [nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout), nn.ReLU6()]
+
+
+class InvertedResidual(nn.Module):
+    """torchvision's MobileNetV2 block: expand 1x1 (t != 1), depthwise 3x3, project 1x1; x added
+    where stride 1 keeps the shape."""
+
+    def __init__(self, cin, cout, stride, expand_ratio):
+        super().__init__()
+        hidden = round(cin * expand_ratio)
+        self.use_res_connect = stride == 1 and cin == cout
+        layers = conv_bn_relu6(cin, hidden, 1) if expand_ratio != 1 else []
+        layers += conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden)
+        layers += [nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """torchvision.models.mobilenet_v2 (width 1.0): 3,504,872 parameters."""
+
+    def __init__(self, num_classes=1000, in_channels=3):
+        super().__init__()
+        layers, cin = conv_bn_relu6(in_channels, 32, 3, 2), 32
+        for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                           (6, 160, 3, 2), (6, 320, 1, 1)):
+            for i in range(n):
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        self.features = nn.Sequential(*layers, *conv_bn_relu6(cin, 1280, 1))
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1)), 1))
+
+
+class DenseLayer(nn.Module):
+    """torchvision's _DenseLayer: BN, ReLU, 1x1 conv to bn_size * growth, BN, ReLU, 3x3 conv to growth,
+    on the concatenation of every feature map before it."""
+
+    def __init__(self, cin, growth_rate=32, bn_size=4):
+        super().__init__()
+        self.norm1, self.relu1 = nn.BatchNorm2d(cin), nn.ReLU()
+        self.conv1 = nn.Conv2d(cin, bn_size * growth_rate, 1, bias=False)
+        self.norm2, self.relu2 = nn.BatchNorm2d(bn_size * growth_rate), nn.ReLU()
+        self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
+
+    def forward(self, features):
+        x = torch.cat(features, 1)
+        return self.conv2(self.relu2(self.norm2(self.conv1(self.relu1(self.norm1(x))))))
+
+
+class DenseBlock(nn.ModuleList):
+    """torchvision's _DenseBlock: each layer reads every map before it; the block gives them all."""
+
+    def forward(self, x):
+        features = [x]
+        for layer in self:
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class DenseNet121(nn.Module):
+    """torchvision.models.densenet121: 7,978,856 parameters."""
+
+    def __init__(self, num_classes=1000, in_channels=3):
+        super().__init__()
+        layers, c = [nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                     nn.MaxPool2d(3, 2, 1)], 64
+        for block, depth in enumerate((6, 12, 24, 16)):
+            layers.append(DenseBlock([DenseLayer(c + 32 * i) for i in range(depth)]))
+            c += 32 * depth
+            if block < 3:
+                layers += [nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c // 2, 1, bias=False), nn.AvgPool2d(2, 2)]
+                c //= 2
+        self.features = nn.Sequential(*layers, nn.BatchNorm2d(c))
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        x = nn.functional.adaptive_avg_pool2d(torch.relu(self.features(x)), (1, 1))
+        return self.classifier(torch.flatten(x, 1))
+
+
+def mobilenet_v2(num_classes=1000, in_channels=3):
+    return MobileNetV2(num_classes, in_channels)
+
+
+def densenet121(num_classes=1000, in_channels=3):
+    return DenseNet121(num_classes, in_channels)
+
+
 MODELS = {f.__name__: f for f in (lenet5, alexnet, vgg11, vgg16, googlenet, inception_v4,
-                                  resnet18, resnet34, resnet50, se_resnet50)}
+                                  resnet18, resnet34, resnet50, se_resnet50, mobilenet_v2, densenet121)}
 
 #: The reference implementations' parameter counts (torchvision; timm for inception_v4, seresnet50).
 EXPECTED = {"lenet5": 61_706, "alexnet": 61_100_840, "vgg11": 132_863_336, "vgg16": 138_357_544,
             "googlenet": 6_624_904, "inception_v4": 42_679_816, "resnet18": 11_689_512,
-            "resnet34": 21_797_672, "resnet50": 25_557_032, "se_resnet50": 28_088_024}
+            "resnet34": 21_797_672, "resnet50": 25_557_032, "se_resnet50": 28_088_024,
+            "mobilenet_v2": 3_504_872, "densenet121": 7_978_856}
 
 
 # -- weights from minicnn ---------------------------------------------------------------------

@@ -50,6 +50,25 @@ def check_float(value, name, minimum=None, maximum=None, min_open=False, max_ope
     return value
 
 
+def check_per_channel(values, name, nonzero=False):
+    """One real number per channel: a number, or a non-empty list, tuple or 1-D array of them
+    (Normalize's mean and std), as a tuple of finite floats; with ``nonzero`` none may be 0."""
+    if isinstance(values, np.ndarray) and values.ndim <= 1:
+        values = values.tolist()
+    if isinstance(values, (list, tuple)):
+        if not values:
+            raise ValueError(f"{name} must hold one number per channel, got an empty {type(values).__name__}")
+        numbers_ = tuple(check_float(v, f"{name}[{i}]") for i, v in enumerate(values))
+    elif isinstance(values, numbers.Real) and not isinstance(values, (bool, np.bool_)):
+        numbers_ = (check_float(values, name),)
+    else:
+        raise TypeError(f"{name} must be a number or a list of numbers (one per channel), "
+                        f"got {type(values).__name__} {values!r:.60}")
+    if nonzero and 0.0 in numbers_:
+        raise ValueError(f"{name} must not hold 0 (it divides), got {list(numbers_)}")
+    return numbers_
+
+
 def check_bool(value, name):
     """Accept only True/False (``bias="no"`` must not silently mean True)."""
     if not isinstance(value, (bool, np.bool_)):

@@ -595,6 +595,20 @@ def _softmax(z, axis):
         return e / e.sum(axis=axis, keepdims=True)
 
 
+def channel_shuffle(x, groups):
+    """ShuffleNet's channel shuffle: x (N, C, *) with C = groups * k -> the same shape, the
+    channels of the ``groups`` groups interleaved:
+
+        y[:, i * groups + g] = x[:, g * k + i]       (g < groups, i < k)
+
+    as a reshape to (N, groups, k, *), a swap of those two axes and a reshape back (the
+    copy that reshape makes of the swapped view is the result). Its inverse is the shuffle
+    with ``k`` groups: the gradient goes back so.
+    """
+    n, c = x.shape[:2]
+    return x.reshape(n, groups, c // groups, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
+
+
 def contiguous(x):
     """``x`` itself if C-contiguous, else a C-ordered copy (0-d arrays stay 0-d).
 

@@ -120,6 +120,31 @@ def check_target_values(target, logits_shape, values=True):
         raise ValueError(f"target must be labels (N,) or probabilities (N, C), got shape {target.shape}")
 
 
+def check_log_probs_and_labels(log_probs, target):
+    """NLLLoss's arguments: log-probabilities (N, C), N and C >= 1, not NaN and not +inf (a
+    log-probability is at most 0; -inf is log 0), and integer labels (N,) in [0, C)."""
+    check_array(log_probs, "log_probs", ndim=2)
+    n, c = log_probs.shape
+    if n == 0 or c == 0:
+        raise ValueError(f"log_probs must hold at least one sample and one class, got shape {log_probs.shape}")
+    if readable_now(log_probs) and (np.any(np.isnan(log_probs)) or np.any(log_probs == np.inf)):
+        raise ValueError("log_probs contain NaN or +inf (a diverging model? try a smaller lr)")
+    if not is_array(target):
+        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    check_on_device(target, "target", device_of(log_probs), "the log-probabilities")
+    check_labels_of(target, log_probs.shape, readable_now(log_probs))
+    return log_probs, target
+
+
+def check_labels_of(target, scores_shape, values=True):
+    """NLLLoss's ``target`` for scores of ``scores_shape`` (N, C): integer labels (N,) in [0, C)
+    (the values only with ``values``, as :func:`check_target_values`)."""
+    if target.ndim != 1:
+        raise ValueError(f"target must be integer labels (N,), got shape {target.shape} (NLLLoss takes labels, "
+                         "as PyTorch's; CrossEntropy also takes probabilities)")
+    check_target_values(target, scores_shape, values)
+
+
 def check_pred_and_target(pred, target):
     """MSE's arguments: a non-empty float ``pred`` and a numeric ``target`` of its shape."""
     check_array(pred, "pred")
@@ -172,6 +197,30 @@ class CrossEntropy(Loss):
 
     check_inputs = staticmethod(check_logits_and_target)
     check_target = staticmethod(check_target_values)
+
+
+class NLLLoss(Loss):
+    """Negative log-likelihood of log-probabilities (PyTorch's ``nn.NLLLoss``), averaged over
+    the batch: the loss to put after a ``LogSoftmax`` layer (PyTorch's MNIST example ends so).
+
+    log_probs: (N, C), e.g. ``LogSoftmax(axis=1)``'s output. target: int labels (N,) in [0, C).
+
+        loss = -mean_n log_probs[n, target[n]]
+        dloss/dlog_probs = -onehot(target) / N
+
+    LogSoftmax then NLLLoss is CrossEntropy on the logits, loss and gradients alike.
+    """
+
+    def _forward(self, log_probs, target):
+        xp = array_module(log_probs)
+        n = len(log_probs)
+        rows = xp.arange(n)
+        self.grad = xp.zeros_like(log_probs)
+        self.grad[rows, target] = -1.0 / n
+        return -log_probs[rows, target].astype(np.promote_types(log_probs.dtype, np.float32)).mean()
+
+    check_inputs = staticmethod(check_log_probs_and_labels)
+    check_target = staticmethod(check_labels_of)
 
 
 class MSE(Loss):

@@ -3,7 +3,7 @@
 Each function returns a freshly initialised ``Sequential`` with the reference
 implementation's architecture and exactly its parameter count (``tests/test_models.py``
 pins every count and derives it from the widths; ``benchmarks/zoo_torch.py`` defines the
-same ten networks in PyTorch, and ``benchmarks/bench_models.py`` proves them the same
+same networks in PyTorch, and ``benchmarks/bench_models.py`` proves them the same
 function by copying the weights across and comparing the outputs).
 
 | function | input (native) | smallest input | parameters | source |
@@ -20,6 +20,8 @@ function by copying the weights across and comparing the outputs).
 | ``resnet34()`` | 3 x 224 x 224 | 1 | 21,797,672 | torchvision ``resnet34`` |
 | ``resnet50()`` | 3 x 224 x 224 | 1 | 25,557,032 | torchvision ``resnet50`` (v1.5) |
 | ``se_resnet50()`` | 3 x 224 x 224 | 1 | 28,088,024 | timm ``seresnet50`` |
+| ``mobilenet_v2()`` | 3 x 224 x 224 | 1 | 3,504,872 | torchvision ``mobilenet_v2`` |
+| ``densenet121()`` | 3 x 224 x 224 | 29 | 7,978,856 | torchvision ``densenet121`` |
 
 (the counts at the defaults: ``num_classes=1000, in_channels=3``; for the three MNIST
 networks 10 and 1.)
@@ -49,6 +51,12 @@ at the end of a residual branch. Initialisation is minicnn's default (He normal 
 convolutions and Dense layers, BatchNorm at gamma 1, beta 0): close to torchvision's
 (He normal by fan-out for ResNet's and VGG's convolutions); these models are for study
 and for fine-tuning from imported weights, not for reproducing the papers' training.
+
+The mobile and dense networks (the last section): MobileNetV2's inverted residual blocks
+(a 1x1 expansion, a depthwise 3x3 convolution, a linear 1x1 projection, ReLU6) and DenseNet's
+dense blocks, where every layer adds its feature maps to all before it:
+``Concat([[], [BatchNorm, ReLU, Conv2D 1x1, BatchNorm, ReLU, Conv2D 3x3]])``, x kept and its new
+maps beside it (the empty branch is x itself).
 """
 import hashlib
 import json
@@ -59,7 +67,7 @@ import numpy as np
 from ._checks import check_dtype, check_int
 from .io import load_npz
 from .layers import (AdaptiveAvgPool2D, AvgPool2D, BatchNorm, Concat, Conv2D, Dense, Dropout, Flatten,
-                     GlobalAvgPool2D, MaxPool2D, ReLU, Residual, SqueezeExcitation, Tanh)
+                     GlobalAvgPool2D, MaxPool2D, ReLU, ReLU6, Residual, SqueezeExcitation, Tanh)
 from .model import Sequential
 
 
@@ -429,9 +437,83 @@ def se_resnet50(num_classes=1000, in_channels=3, dtype=np.float32, weights=None)
     return _resnet("se_resnet50", (3, 4, 6, 3), True, num_classes, in_channels, dtype, weights, se=True)
 
 
+# -- MobileNetV2 and DenseNet: the mobile and the dense networks --------------------------------
+def _conv_bn_relu6(cin, cout, kernel_size, stride=1, groups=1, dtype=np.float32):
+    """[Conv2D without bias (padding kernel_size // 2), BatchNorm, ReLU6]: torchvision's Conv2dNormActivation
+    in MobileNetV2."""
+    return [Conv2D(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, bias=False, groups=groups,
+                   dtype=dtype), BatchNorm(cout, dtype=dtype), ReLU6()]
+
+
+def inverted_residual(cin, cout, stride, expand_ratio, dtype=np.float32):
+    """MobileNetV2's block (Sandler et al. 2018): a 1x1 convolution expands the channels by
+    ``expand_ratio`` (not when it is 1), a depthwise 3x3 convolution at ``stride`` filters each
+    channel, a 1x1 convolution projects back with no activation (the "linear bottleneck"); where
+    the shape is kept (stride 1, cin == cout) x is added: a Residual."""
+    hidden = round(cin * expand_ratio)
+    layers = (_conv_bn_relu6(cin, hidden, 1, dtype=dtype) if expand_ratio != 1 else []) \
+        + _conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden, dtype=dtype) \
+        + [Conv2D(hidden, cout, 1, bias=False, dtype=dtype), BatchNorm(cout, dtype=dtype)]
+    return [Residual(layers)] if stride == 1 and cin == cout else layers
+
+
+#: MobileNetV2's stages: (expansion t, output channels c, blocks n, stride s of the first).
+MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1))
+
+
+def mobilenet_v2(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
+    """MobileNetV2 (Sandler et al. 2018) as torchvision builds it (width 1.0): a 3x3 stride-2
+    stem of 32 channels, 17 inverted residual blocks in the stages of :data:`MOBILENET_V2_STAGES`,
+    a 1x1 convolution to 1280 channels, global average pooling, dropout 0.2, Dense. BatchNorm
+    (eps 1e-5) after every convolution, ReLU6 after all but the projections."""
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype, "mobilenet_v2", weights)
+    layers, cin = _conv_bn_relu6(in_channels, 32, 3, 2, dtype=dtype), 32
+    for t, c, n, s in MOBILENET_V2_STAGES:
+        for i in range(n):
+            layers += inverted_residual(cin, c, s if i == 0 else 1, t, dtype=dtype)
+            cin = c
+    return Sequential(layers + _conv_bn_relu6(cin, 1280, 1, dtype=dtype)
+                      + [GlobalAvgPool2D(), Dropout(0.2), Dense(1280, num_classes, dtype=dtype)])
+
+
+def dense_layer(cin, growth_rate=32, bn_size=4, dtype=np.float32):
+    """DenseNet's layer: x and its ``growth_rate`` new maps side by side,
+
+        Concat([[], [BatchNorm, ReLU, Conv2D 1x1 to bn_size * growth_rate, BatchNorm, ReLU, Conv2D 3x3 to growth_rate]])
+
+    (torchvision's _DenseLayer, pre-activation, no biases). torchvision concatenates every earlier
+    map once per layer, ``torch.cat(features, 1)``; each layer here keeps x whole and appends its
+    maps, which is the same tensor (and what ``minicnn.onnx.load`` reads torchvision's graph as)."""
+    width = bn_size * growth_rate
+    return Concat([[], [BatchNorm(cin, dtype=dtype), ReLU(), Conv2D(cin, width, 1, bias=False, dtype=dtype),
+                        BatchNorm(width, dtype=dtype), ReLU(),
+                        Conv2D(width, growth_rate, 3, padding=1, bias=False, dtype=dtype)]])
+
+
+def densenet121(num_classes=1000, in_channels=3, dtype=np.float32, weights=None):
+    """DenseNet-121 (Huang et al. 2017) as torchvision builds it: a 7x7 stride-2 stem of 64 channels
+    and a max pool, four dense blocks of 6, 12, 24, 16 layers (growth 32, bottleneck 4 x 32) with a
+    transition between them (BatchNorm, ReLU, 1x1 convolution halving the channels, 2x2 average
+    pooling), BatchNorm, ReLU, global average pooling, Dense from 1024 features."""
+    num_classes, in_channels, dtype = _arguments(num_classes, in_channels, dtype, "densenet121", weights)
+    layers = [Conv2D(in_channels, 64, 7, stride=2, padding=3, bias=False, dtype=dtype), BatchNorm(64, dtype=dtype),
+              ReLU(), MaxPool2D(3, 2, 1)]
+    c = 64
+    for block, depth in enumerate((6, 12, 24, 16)):
+        for _ in range(depth):
+            layers.append(dense_layer(c, dtype=dtype))
+            c += 32
+        if block < 3:
+            layers += [BatchNorm(c, dtype=dtype), ReLU(), Conv2D(c, c // 2, 1, bias=False, dtype=dtype), AvgPool2D(2)]
+            c //= 2
+    return Sequential(layers + [BatchNorm(c, dtype=dtype), ReLU(), GlobalAvgPool2D(), Dense(c, num_classes, dtype=dtype)])
+
+
 #: Every model function by name.
 MODELS = {f.__name__: f for f in (lenet5, mnist_cnn, transfer_cnn, alexnet, vgg11, vgg16, googlenet,
-                                  inception_v4, resnet18, resnet34, resnet50, se_resnet50)}
+                                  inception_v4, resnet18, resnet34, resnet50, se_resnet50, mobilenet_v2,
+                                  densenet121)}
 
 __all__ = [*MODELS, "MODELS", "list_weights", "WEIGHTS_DIR", "TRANSFER_BODY", "conv_bn", "basic_block",
-           "bottleneck", "se_channels", "VGG_WIDTHS"]
+           "bottleneck", "se_channels", "VGG_WIDTHS", "inverted_residual", "dense_layer", "MOBILENET_V2_STAGES"]

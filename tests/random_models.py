@@ -167,9 +167,43 @@ def local_response_norm(draw, cls, shape, dtype, depth, keep):
 
 @maker(L.SqueezeExcitation)
 def squeeze_excitation(draw, cls, shape, dtype, depth, keep):
+    """SENet's gate, or its other activations (EfficientNet's SiLU, MobileNetV3's Hardsigmoid) and
+    a BatchNorm in the squeeze."""
     if len(shape) != 3:
         return None
-    return L.SqueezeExcitation(shape[0], draw(st.integers(1, 4)), dtype=dtype)
+    names = sorted(L.branches.GATE_ACTIVATIONS)
+    return L.SqueezeExcitation(shape[0], draw(st.integers(1, 4)), activation=draw(st.sampled_from(names)),
+                               scale_activation=draw(st.sampled_from(["Sigmoid", "Hardsigmoid", *names])),
+                               batch_norm=draw(st.booleans()), dtype=dtype)
+
+
+@maker(L.Normalize)
+def normalize(draw, cls, shape, dtype, depth, keep):
+    """One mean and std for every channel, or one per channel; std of either sign, never 0."""
+    if len(shape) < 2:
+        return None
+    count = draw(st.sampled_from([1, shape[0]]))
+    value = st.floats(-3, 3).map(lambda v: round(v, 3))
+    std = st.one_of(st.floats(0.1, 3), st.floats(-3, -0.1)).map(lambda v: round(v, 3))
+    return L.Normalize(draw(st.lists(value, min_size=count, max_size=count)),
+                       draw(st.lists(std, min_size=count, max_size=count)))
+
+
+@maker(L.ChannelShuffle)
+def channel_shuffle(draw, cls, shape, dtype, depth, keep):
+    if len(shape) < 2:
+        return None
+    return L.ChannelShuffle(draw(st.sampled_from([g for g in range(1, shape[0] + 1) if shape[0] % g == 0])))
+
+
+@maker(L.ChannelSlice)
+def channel_slice(draw, cls, shape, dtype, depth, keep):
+    if len(shape) < 2:
+        return None
+    if keep == "shape":
+        return L.ChannelSlice(0, shape[0])
+    start = draw(st.integers(0, shape[0] - 1))
+    return L.ChannelSlice(start, draw(st.integers(start + 1, shape[0])))
 
 
 @maker(L.Residual)

@@ -9,12 +9,16 @@ in minicnn's own ValueError naming the file, or in a load of exactly what was sa
   Dense/Dropout stack) with bit flips and truncations, a third of them aimed at a header.
 - 300 exported ONNX files (a Conv2D + BatchNorm model, one of residual blocks, and one
   whose weights lie in a file beside it, so its offsets and lengths get damaged too)
-  with bit flips and truncations: no raw error, no hang, no allocation of 1 GB or more.
+  with bit flips and truncations: no raw error, no hang, no allocation of 1 GB or more;
+  and 300 more of files holding the ops of the mobile and modern networks (#27): minicnn's
+  forms of its new layers, and PyTorch's (the If of its LocalResponseNorm, the Split and Slices
+  of chunk, the Gathers of its adaptive pooling, training-mode BatchNorm and Dropout).
 
 Each fuzz prints its outcome counts (``pytest -s``).
 """
 import collections
 import io as _io
+import pathlib
 import resource
 import signal
 import tracemalloc
@@ -54,6 +58,19 @@ def branches():
                   L.Concat([[L.ReLU()], [L.Sigmoid()]])]),
         L.SqueezeExcitation(12, 3), L.AvgPool2D(2, ceil_mode=True), L.AdaptiveAvgPool2D(2), L.GlobalAvgPool2D(),
         L.Dense(12, 2)])
+
+
+def mobile():
+    """The layers of #27, each in an ONNX form of its own: Normalize (Sub, Div), SiLU (Sigmoid, Mul),
+    Hardswish, Hardsigmoid, ChannelShuffle (Reshape, Transpose, Reshape), ChannelSlice (Slice) in a
+    Concat with an empty branch, an SE gate with a BatchNorm and SiLU, LocalResponseNorm of even
+    size (its decomposition), AdaptiveAvgPool2D of unequal bins (Reshape, MatMul, Reshape), LogSoftmax."""
+    mc.manual_seed(3)
+    return mc.Sequential([
+        L.Normalize((0.5, 0.4), (0.2, 0.3)), L.Conv2D(2, 4, 3, padding=1), L.SiLU(), L.Hardswish(),
+        L.ChannelShuffle(2), L.Concat([[], [L.ChannelSlice(1, 3), L.Hardsigmoid()]]),
+        L.SqueezeExcitation(6, 2, "SiLU", "Hardsigmoid", batch_norm=True), L.LocalResponseNorm(2),
+        L.AdaptiveAvgPool2D(3), L.Flatten(), L.Dense(54, 3), L.LogSoftmax()])
 
 
 def dense():
@@ -223,20 +240,49 @@ def onnx_files(tmp_path_factory):
     return files
 
 
+@pytest.fixture(scope="module")
+def onnx_files_of_the_new_ops(tmp_path_factory):
+    """``{name: (model bytes, {file beside it: bytes})}``: minicnn's export of :func:`mobile`, and the
+    PyTorch files of tests/data that hold the new forms (tests/data/make_torch_onnx.py)."""
+    pytest.importorskip("onnx")
+    import minicnn.onnx as monnx
+    folder = tmp_path_factory.mktemp("exported-new")
+    monnx.export(mobile(), folder / "mobile.onnx", (2, 5, 5))
+    files = {"mobile": ((folder / "mobile.onnx").read_bytes(), {})}
+    data = pathlib.Path(__file__).parent / "data"
+    for name in ("torch_mobile_legacy", "torch_mobile_dynamo", "torch_adaptive_dynamo", "torch_finetune_training"):
+        beside = data / f"{name}.onnx.data"
+        files[name] = ((data / f"{name}.onnx").read_bytes(),
+                       {f"{name}.onnx.data": beside.read_bytes()} if beside.exists() else {})
+    return files
+
+
 def test_bit_flips_and_truncations_of_exported_onnx_files_are_refused_without_hang_or_huge_allocation(
         tmp_path, onnx_files):
     """Each mutant loads or is refused with a ValueError naming it; none runs 60 s (a
     hang, not a time limit: a load takes milliseconds) and none allocates 1 GB: NumPy's
     and Python's allocations by tracemalloc, everything else by the peak resident size."""
+    fuzz_onnx_files(tmp_path, onnx_files, seed=20)
+
+
+def test_bit_flips_and_truncations_of_files_holding_the_new_ops_are_refused_without_hang_or_huge_allocation(
+        tmp_path, onnx_files_of_the_new_ops):
+    """The same over the ops of the mobile and modern networks, minicnn's forms and PyTorch's."""
+    fuzz_onnx_files(tmp_path, onnx_files_of_the_new_ops, seed=27)
+
+
+def fuzz_onnx_files(tmp_path, onnx_files, seed, mutants=MUTANTS):
+    """``mutants`` damaged copies of ``onnx_files`` (in turn), each loaded: minicnn's ValueError naming
+    the file, or a model; no other exception, no hang, no allocation of 1 GB or more."""
     import minicnn.onnx as monnx
-    rng = np.random.default_rng(20)
+    rng = np.random.default_rng(seed)
     outcomes = collections.Counter()
     limit = 2 ** 30
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024    # Linux: KiB
     previous = signal.signal(signal.SIGALRM, _alarm)
     tracemalloc.start()
     try:
-        for i in range(MUTANTS):
+        for i in range(mutants):
             name = list(onnx_files)[i % len(onnx_files)]
             blob, beside = onnx_files[name]
             for file, data in beside.items():
@@ -259,6 +305,6 @@ def test_bit_flips_and_truncations_of_exported_onnx_files_are_refused_without_ha
         tracemalloc.stop()
         signal.signal(signal.SIGALRM, previous)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"{MUTANTS} ONNX mutants: {dict(outcomes)}")
+    print(f"{mutants} ONNX mutants of {', '.join(onnx_files)}: {dict(outcomes)}")
     assert rss_after - rss_before < limit
-    assert sum(outcomes.values()) == MUTANTS and outcomes["refused"] > MUTANTS // 2
+    assert sum(outcomes.values()) == mutants and outcomes["refused"] > mutants // 2

@@ -325,7 +325,8 @@ def test_onnx_export_from_the_device(standin, tmp_path):
     import minicnn.onnx
     x, _ = _data(4)
     model = _net().to("cuda")
-    minicnn.onnx.export(model, str(tmp_path / "m.onnx"), input_shape=(1, 8, 8))
+    # a float64 model: its file is float64 when asked for (onnxruntime's Conv would want float32)
+    minicnn.onnx.export(model, str(tmp_path / "m.onnx"), input_shape=(1, 8, 8), dtype=np.float64)
     back = minicnn.onnx.load(str(tmp_path / "m.onnx"))
     np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-9, atol=1e-12)
 

@@ -158,9 +158,33 @@ def layer_cases(draw, name):
             return cls(branches)
         return make, shape
     elif name == "SqueezeExcitation":
-        kwargs = dict(input_channels=draw(st.integers(1, 4)), squeeze_channels=draw(st.integers(1, 3)),
-                      dtype=draw(FLOATS))
-        shape = (n, kwargs["input_channels"], _side(draw), _side(draw))
+        # with the BatchNorm: smooth activations (its outputs of a few samples are symmetric about 0, where
+        # ReLU's kink would make finite differences meaningless), and two channels at least (of one, BatchNorm
+        # normalises away W1's one weight, whose gradient is then 0 up to rounding)
+        norm = draw(st.booleans())
+        activations = ["SiLU", "Sigmoid", "Tanh"] if norm else sorted(L.branches.GATE_ACTIVATIONS)
+        kwargs = dict(input_channels=draw(st.integers(1 + norm, 4)), squeeze_channels=draw(st.integers(1, 3)),
+                      activation=draw(st.sampled_from(activations)),
+                      scale_activation=draw(st.sampled_from(["Sigmoid", "Hardsigmoid", *activations])),
+                      batch_norm=norm, dtype=draw(FLOATS))
+        # the gate's BatchNorm trains on batch statistics of the (N, S) means: two samples at least, three
+        # so that its gradients are not nearly 0 (two values normalise to -1 and 1 whatever they were)
+        shape = (max(n, 3) if kwargs["batch_norm"] else n, kwargs["input_channels"], _side(draw), _side(draw))
+    elif name == "Normalize":
+        c = draw(st.integers(1, 3))
+        count = draw(st.sampled_from([1, c]))
+        kwargs = dict(mean=draw(st.lists(st.floats(-2, 2), min_size=count, max_size=count)),
+                      std=draw(st.lists(st.sampled_from([0.5, 1.0, 2.0, -1.5]), min_size=count, max_size=count)))
+        shape = (n, c, *draw(st.lists(st.integers(1, 4), max_size=2)))
+    elif name == "ChannelShuffle":
+        groups, k = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        kwargs = dict(groups=groups)
+        shape = (n, groups * k, *draw(st.lists(st.integers(1, 4), max_size=2)))
+    elif name == "ChannelSlice":
+        c = draw(st.integers(1, 4))
+        start = draw(st.integers(0, c - 1))
+        kwargs = dict(start=start, stop=draw(st.integers(start + 1, c)))
+        shape = (n, c, *draw(st.lists(st.integers(1, 4), max_size=2)))
     elif name == "Dense":
         kwargs = dict(in_features=draw(st.integers(1, 4)), out_features=draw(st.integers(1, 4)),
                       bias=draw(st.booleans()), dtype=draw(FLOATS))
@@ -182,7 +206,7 @@ def layer_cases(draw, name):
             a = draw(st.sampled_from([d for d in range(1, size + 1) if size % d == 0]))
             target = draw(st.sampled_from([(a, size // a), (-1, a), (size // a, -1), (size,), (a, 1, -1)]))
             kwargs = dict(shape=target)
-    elif name == "Softmax":
+    elif name in ("Softmax", "LogSoftmax"):
         shape = (n, *draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
         kwargs = dict(axis=draw(st.sampled_from([a for a in range(-len(shape) + 1, len(shape)) if a % len(shape)])))
     else:       # element-wise layers take any shape with a batch axis
@@ -283,6 +307,24 @@ CONSTRUCTORS["Concat"] = (dict(branches=[[L.ReLU()]]), {"branches": lambda v: Fa
 CONSTRUCTORS["SqueezeExcitation"] = (dict(input_channels=4, squeeze_channels=2), {
     "input_channels": lambda v: _is_int(v, 1), "squeeze_channels": lambda v: _is_int(v, 1),
     "dtype": lambda v: False})
+CONSTRUCTORS["SqueezeExcitation"][1].update(
+    activation=lambda v: False, scale_activation=lambda v: False, batch_norm=_is_bool,
+    eps=lambda v: _is_float(v, 0, lo_open=True), momentum=lambda v: _is_float(v, 0, 1))
+CONSTRUCTORS["LogSoftmax"] = CONSTRUCTORS["Softmax"]
+
+
+def _is_per_channel(v, nonzero=False):
+    """Normalize's mean or std: a number, or a non-empty list, tuple or 1-D array of numbers."""
+    values = list(v) if isinstance(v, (tuple, list)) or (isinstance(v, np.ndarray) and v.ndim == 1) else [v]
+    return (len(values) > 0 and (not isinstance(v, np.ndarray) or v.ndim <= 1)
+            and all(_is_float(u) and (not nonzero or u != 0) for u in values))
+
+
+CONSTRUCTORS["Normalize"] = (dict(mean=0.0, std=1.0), {
+    "mean": _is_per_channel, "std": lambda v: _is_per_channel(v, nonzero=True)})
+CONSTRUCTORS["ChannelShuffle"] = (dict(groups=2), {"groups": lambda v: _is_int(v, 1)})
+CONSTRUCTORS["ChannelSlice"] = (dict(start=0, stop=2), {
+    "start": lambda v: _is_int(v, 0) and v < 2, "stop": lambda v: _is_int(v, 1)})
 CONSTRUCTOR_ARGS = [(name, arg) for name, (_, args) in sorted(CONSTRUCTORS.items()) for arg in args]
 
 
@@ -448,10 +490,31 @@ def reference_forward(layer, x, training):
         return h + skip
     if name == "Concat":
         return np.concatenate([_reference_chain(branch.layers, x, training) for _, branch in layer.branches()], 1)
-    if name == "SqueezeExcitation":
-        w1, b1, w2, b2 = (layer.params[k].data.astype(np.float64) for k in ("gate.1.W", "gate.1.b", "gate.3.W", "gate.3.b"))
-        g = 1 / (1 + np.exp(-(np.maximum(x.mean(axis=(2, 3)) @ w1 + b1, 0) @ w2 + b2)))
+    if name == "SqueezeExcitation":      # mean, Dense, [BatchNorm], act, Dense, scale_act: the gate's layers
+        g = x.mean(axis=(2, 3))
+        for inner in layer.gate.layers[1:]:
+            g = reference_forward(inner, g, training)
         return x * g[:, :, None, None]
+    if name == "SiLU":
+        return x / (1 + np.exp(-x))
+    if name == "Hardsigmoid":
+        return np.clip(x / 6 + 0.5, 0.0, 1.0)
+    if name == "Hardswish":
+        return x * np.clip(x / 6 + 0.5, 0.0, 1.0)
+    if name == "LogSoftmax":
+        shifted = x - x.max(axis=layer.axis, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=layer.axis, keepdims=True))
+    if name == "Normalize":           # channel by channel
+        mean, std = np.broadcast_arrays(np.array(layer.mean), np.array(layer.std))
+        out = np.empty_like(x)
+        for c in range(x.shape[1]):
+            out[:, c] = (x[:, c] - mean[c % len(mean)]) / std[c % len(std)]
+        return out
+    if name == "ChannelShuffle":      # output channel i * groups + g is input channel g * k + i
+        g, k = layer.groups, x.shape[1] // layer.groups
+        return x[:, [g_ * k + i for i in range(k) for g_ in range(g)]]
+    if name == "ChannelSlice":
+        return x[:, layer.start:layer.stop]
     if name == "Dense":
         out = x @ layer.params["W"].data.astype(np.float64)
         return out + layer.params["b"].data.astype(np.float64) if layer.bias else out
@@ -663,7 +726,8 @@ def far_larger_cases(draw, name):
 
 #: The layer types without a window, padding or output size of their own.
 NO_WINDOW = {"Dense", "Flatten", "Reshape", "ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
-             "BatchNorm", "GlobalAvgPool1D", "GlobalAvgPool2D", "SqueezeExcitation"}
+             "BatchNorm", "GlobalAvgPool1D", "GlobalAvgPool2D", "SqueezeExcitation", "SiLU", "Hardswish",
+             "Hardsigmoid", "LogSoftmax", "Normalize", "ChannelShuffle", "ChannelSlice"}
 
 
 @pytest.mark.parametrize("name", LAYER_NAMES)

@@ -451,6 +451,76 @@ def test_activation_gradients(make, shape, seed):
     assert_grads_ok(make(), away_from_zero(shape, seed), seed)
 
 
+def away_from_kinks(shape, seed, kinks=(-3.0, 0.0, 3.0)):
+    """Values in [-5, 5] at least 0.05 from each kink (Hardswish's, Hardsigmoid's -3 and 3, ReLU6's 0)."""
+    x = np.random.default_rng(seed).uniform(-5, 5, shape)
+    for kink in kinks:
+        near = np.abs(x - kink) < 0.05
+        x[near] = kink + np.where(x[near] >= kink, 0.05, -0.05)
+    return x
+
+
+@pytest.mark.parametrize("make", [L.SiLU, L.Hardsigmoid, L.Hardswish, L.LogSoftmax, lambda: L.LogSoftmax(axis=1)])
+@given(shape=shapes, seed=seeds)
+def test_mobile_activation_gradients(make, shape, seed):
+    """SiLU, the hard functions of MobileNetV3 (between their kinks), LogSoftmax along either axis."""
+    assert_grads_ok(make(), away_from_kinks(shape, seed), seed)
+
+
+@given(c=st.integers(1, 4), rest=st.lists(st.integers(1, 3), max_size=2), per_channel=st.booleans(), seed=seeds)
+def test_normalize_gradients(c, rest, per_channel, seed):
+    rng = np.random.default_rng(seed)
+    count = c if per_channel else 1
+    layer = L.Normalize(rng.normal(size=count), rng.choice([-1, 1], count) * rng.uniform(0.2, 3, count))
+    assert_grads_ok(layer, rng.standard_normal((2, c, *rest)), seed)
+
+
+@given(groups=st.integers(1, 3), k=st.integers(1, 3), rest=st.lists(st.integers(1, 3), max_size=2), seed=seeds)
+def test_channel_shuffle_gradients(groups, k, rest, seed):
+    """The backward is the inverse permutation (a shuffle of k groups)."""
+    assert_grads_ok(L.ChannelShuffle(groups), np.random.default_rng(seed).standard_normal((2, groups * k, *rest)), seed)
+
+
+@given(data=st.data(), c=st.integers(1, 5), seed=seeds)
+def test_channel_slice_gradients(data, c, seed):
+    start = data.draw(st.integers(0, c - 1))
+    layer = L.ChannelSlice(start, data.draw(st.integers(start + 1, c)))
+    assert_grads_ok(layer, np.random.default_rng(seed).standard_normal((2, c, 3)), seed)
+
+
+@given(activation=st.sampled_from(["ReLU", "SiLU", "Hardswish", "ReLU6"]),
+       scale_activation=st.sampled_from(["Sigmoid", "Hardsigmoid"]), batch_norm=st.booleans(),
+       c=st.integers(2, 5), s=st.integers(1, 3), seed=seeds)
+def test_squeeze_excitation_gate_gradients(activation, scale_activation, batch_norm, c, s, seed):
+    """The gates of SENet, MobileNetV3 (Hardsigmoid), EfficientNet (SiLU), and with a BatchNorm in the
+    squeeze (in training: the batch's statistics): x and every parameter against central differences.
+    Random weights of moderate size keep the gate's values off the kinks of its activations."""
+    mc.manual_seed(seed % 1000)
+    layer = L.SqueezeExcitation(c, s, activation, scale_activation, batch_norm=batch_norm, dtype=F64)
+    rng = np.random.default_rng(seed + 1)
+    for name, p in layer.params.items():
+        p.data[...] = rng.normal(size=p.shape) * 0.7 + (1.0 if name.endswith("gamma") else 0.0)
+    assert_grads_ok(layer, np.random.default_rng(seed).standard_normal((4, c, 3, 2)), seed)
+
+
+@given(n=st.integers(1, 5), c=st.integers(1, 6), seed=seeds)
+def test_nll_loss_gradient(n, c, seed):
+    """NLLLoss on log-probabilities: -onehot / N; after LogSoftmax it is CrossEntropy's gradient."""
+    rng = np.random.default_rng(seed)
+    z, y = rng.standard_normal((n, c)), rng.integers(0, c, n)
+    log_probs = L.LogSoftmax().forward(z)
+    loss = mc.losses.NLLLoss()
+    loss.forward(log_probs, y)
+    assert relative_error(loss.backward(), numerical_gradient(lambda _: mc.losses.NLLLoss().forward(log_probs, y),
+                                                              log_probs)) <= TOL
+    layer = L.LogSoftmax()
+    nll = mc.losses.NLLLoss()
+    nll.forward(layer.forward(z, training=True), y)
+    ce = mc.losses.CrossEntropy()
+    ce.forward(z, y)
+    np.testing.assert_allclose(layer.backward(nll.backward()), ce.backward(), rtol=1e-12, atol=1e-15)
+
+
 #: Every kink of the activations with the gradient there, PyTorch 2.13's (torch.nn.ReLU, ReLU6,
 #: LeakyReLU): 0 at ReLU's 0 and at both ends of ReLU6, negative_slope at LeakyReLU's 0, for +0
 #: and -0 alike; beside each kink (2**-14 away, in float16 too) the slope of its side.
@@ -464,6 +534,9 @@ KINKS = [
     (L.LeakyReLU, [-0.0, 0.0], [0.01, 0.01]),
     (lambda: L.LeakyReLU(0.0), [-1.0, 0.0, 1.0], [0.0, 0.0, 1.0]),
     (lambda: L.LeakyReLU(2.0), [-1.0, 0.0, 1.0], [2.0, 2.0, 1.0]),
+    # MobileNetV3's (PyTorch's values at -3 and 3: Hardswish 0 and 1, Hardsigmoid 0 at both)
+    (L.Hardswish, [-4.0, -3.0, 3.0, 4.0], [0.0, 0.0, 1.0, 1.0]),
+    (L.Hardsigmoid, [-4.0, -3.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]),
 ]
 
 

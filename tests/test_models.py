@@ -10,10 +10,10 @@ from minicnn.layers.base import skip_init
 from minicnn.models import MODELS
 
 
-def conv(cin, cout, k, bias=True):
-    """Parameters of a convolution: cout * cin * kh * kw weights, cout biases."""
+def conv(cin, cout, k, bias=True, groups=1):
+    """Parameters of a convolution: cout * cin / groups * kh * kw weights, cout biases."""
     kh, kw = (k, k) if isinstance(k, int) else k
-    return cout * cin * kh * kw + (cout if bias else 0)
+    return cout * cin // groups * kh * kw + (cout if bias else 0)
 
 
 def dense(fin, fout):
@@ -103,6 +103,34 @@ def resnet(depths, bottleneck, with_se=False):
 MNIST_CNN = conv(1, 32, 3) + conv(32, 64, 3) + dense(64 * 7 * 7, 128) + dense(128, 10)
 TRANSFER_CNN = cbn(1, 16, 3) + cbn(16, 32, 3) + dense(32 * 7 * 7, 128) + dense(128, 10)
 
+def mobilenet_v2_count():
+    """Stem 3x3 conv-BN; per inverted residual block a 1x1 expansion conv-BN (not for t = 1), a
+    depthwise 3x3 conv-BN, a 1x1 projection conv-BN; a 1x1 conv-BN to 1280; Dense to 1000."""
+    total, cin = cbn(3, 32, 3), 32
+    for t, c, n, _ in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1)):
+        for _ in range(n):
+            hidden = cin * t
+            total += (cbn(cin, hidden, 1) if t != 1 else 0) + conv(hidden, hidden, 3, False, hidden) + 2 * hidden
+            total += cbn(hidden, c, 1)
+            cin = c
+    return total + cbn(cin, 1280, 1) + dense(1280, 1000)
+
+
+def densenet121_count():
+    """Stem 7x7 conv-BN; per dense layer BN, 1x1 conv to 128, BN, 3x3 conv to 32 (the growth); per
+    transition BN and a 1x1 conv halving the channels; the last BN; Dense from 1024 to 1000."""
+    total, c = cbn(3, 64, 7), 64
+    for block, depth in enumerate((6, 12, 24, 16)):
+        for _ in range(depth):
+            total += 2 * c + conv(c, 128, 1, False) + 2 * 128 + conv(128, 32, 3, False)
+            c += 32
+        if block < 3:
+            total += 2 * c + conv(c, c // 2, 1, False)
+            c //= 2
+    return total + 2 * c + dense(c, 1000)
+
+
 EXPECTED = {
     "lenet5": (LENET5, 61_706),
     "mnist_cnn": (MNIST_CNN, 421_642),
@@ -116,11 +144,14 @@ EXPECTED = {
     "resnet34": (resnet((3, 4, 6, 3), False), 21_797_672),
     "resnet50": (resnet((3, 4, 6, 3), True), 25_557_032),
     "se_resnet50": (resnet((3, 4, 6, 3), True, with_se=True), 28_088_024),   # resnet50 + 2,530,992
+    "mobilenet_v2": (mobilenet_v2_count(), 3_504_872),
+    "densenet121": (densenet121_count(), 7_978_856),
 }
 
 #: The smallest square input each model takes (the module docstring's table), and its channels.
-SMALLEST = {"lenet5": 32, "mnist_cnn": 28, "transfer_cnn": 28, "alexnet": 63, "vgg11": 32, "vgg16": 32, "googlenet": 15, "inception_v4": 75,
-            "resnet18": 1, "resnet34": 1, "resnet50": 1, "se_resnet50": 1}
+SMALLEST = {"lenet5": 32, "mnist_cnn": 28, "transfer_cnn": 28, "alexnet": 63, "vgg11": 32, "vgg16": 32, "googlenet": 15,
+            "inception_v4": 75, "resnet18": 1, "resnet34": 1, "resnet50": 1, "se_resnet50": 1, "mobilenet_v2": 1,
+            "densenet121": 29}
 NATIVE = {"lenet5": 32, "mnist_cnn": 28, "transfer_cnn": 28, "inception_v4": 299}
 #: The networks for MNIST: one channel, ten classes, and a largest input (their Dense layer
 #: after a Flatten takes one size of feature map).
@@ -193,7 +224,8 @@ def _leaves(layers):
 
 # The models small enough to build with real weights in a test; the others (AlexNet, VGG: 61 M
 # to 138 M parameters, most of them in the head) run on zero weights, for the shapes.
-REAL_WEIGHTS = ["lenet5", "mnist_cnn", "transfer_cnn", "googlenet", "inception_v4", "resnet18", "resnet34", "resnet50", "se_resnet50"]
+REAL_WEIGHTS = ["lenet5", "mnist_cnn", "transfer_cnn", "googlenet", "inception_v4", "resnet18", "resnet34", "resnet50",
+                "se_resnet50", "mobilenet_v2", "densenet121"]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -213,7 +245,7 @@ def test_forward_at_a_small_input(name):
         assert not np.allclose(y[0], y[1])          # the two images give different outputs
 
 
-@pytest.mark.parametrize("name", ["googlenet", "se_resnet50"])
+@pytest.mark.parametrize("name", ["googlenet", "se_resnet50", "mobilenet_v2", "densenet121"])
 def test_a_training_step_reaches_every_parameter(name):
     """Forward in training mode (BatchNorm on batch statistics), backward through every Concat,
     Residual and SE gate: every parameter gets a finite gradient, nearly all non-zero."""

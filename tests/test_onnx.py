@@ -522,6 +522,46 @@ def test_export_in_float64(folder):
     assert monnx.load(as32)[0].params["W"].data.dtype == np.float32
 
 
+def test_a_float64_model_whose_file_onnxruntime_cannot_run_is_refused_saying_how_to_export_it(folder):
+    """Before, a float64 model with a convolution exported a file that onnxruntime refuses ("Could not
+    find an implementation for Conv(11)"), without a word. Now the export refuses, naming the ops and
+    both ways out; dtype=np.float32 writes a file onnxruntime runs, dtype=np.float64 one of float64."""
+    mc.manual_seed(0)
+    model = mc.Sequential([L.Conv2D(1, 2, 3, dtype=np.float64), L.Hardswish(), L.GlobalAvgPool2D()])
+    with pytest.raises(ValueError, match=r"the model is float64, and onnxruntime runs Conv, GlobalAveragePool, "
+                                         r"HardSwish \(first: node 0.Conv2D\) in float32 only.*dtype=np.float32"):
+        monnx.export(model, fresh(folder), input_shape=(1, 5, 5))
+    x = np.random.default_rng(0).normal(size=(2, 1, 5, 5))
+    as32 = fresh(folder)
+    monnx.export(model, as32, input_shape=(1, 5, 5), dtype=np.float32)
+    np.testing.assert_allclose(run_onnxruntime(as32, x.astype(np.float32)), model.predict(x), rtol=1e-5, atol=1e-6)
+    as64 = fresh(folder)
+    monnx.export(model, as64, input_shape=(1, 5, 5), dtype=np.float64)
+    assert monnx.load(as64)[0].params["W"].data.dtype == np.float64
+
+
+def test_the_ops_said_to_lack_float64_in_onnxruntime_do_and_the_others_run(folder):
+    """FLOAT64_MISSING_IN_ONNXRUNTIME is onnxruntime's truth: each of its ops fails in float64, and
+    every other op minicnn writes runs in float64 (a float64 model of the layers writing them)."""
+    ort = pytest.importorskip("onnxruntime")
+    from minicnn.onnx.exporters import FLOAT64_MISSING_IN_ONNXRUNTIME
+    attributes = {"AveragePool": dict(kernel_shape=[2, 2]), "LRN": dict(size=3), "HardSigmoid": {}, "HardSwish": {},
+                  "GlobalAveragePool": {}, "Conv": {}}
+    for op in FLOAT64_MISSING_IN_ONNXRUNTIME:
+        inputs = ["x", "w"] if op == "Conv" else ["x"]
+        path = graph_file(folder, [helper.make_node(op, inputs, ["y"], **attributes[op])], [1, 2, 4, 4],
+                          {"w": np.ones((2, 2, 1, 1))} if op == "Conv" else {}, elem=TensorProto.DOUBLE)
+        with pytest.raises(Exception, match="NOT_IMPLEMENTED|Could not find an implementation"):
+            ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    model = mc.Sequential([L.Normalize(0.5, 2.0), L.MaxPool2D(2), L.Flatten(), L.Dense(8, 4, dtype=np.float64),
+                           L.BatchNorm(4, dtype=np.float64), L.SiLU(), L.LogSoftmax(), L.Reshape((2, 2)),
+                           L.ChannelShuffle(2), L.ChannelSlice(0, 1), L.Flatten(), L.Dropout(0.5)])
+    path = fresh(folder)
+    monnx.export(model, path, input_shape=(2, 4, 4))           # no dtype: float64, nothing it lacks
+    x = np.random.default_rng(1).normal(size=(3, 2, 4, 4))
+    np.testing.assert_allclose(run_onnxruntime(path, x), model.predict(x), rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # Import: hand-made graphs of the forms other exporters write, and every refusal
 # ---------------------------------------------------------------------------
@@ -787,6 +827,42 @@ def test_nested_residuals_round_trip(folder):
     export_check(model, (3, 5, 4), folder, seed=13)
 
 
+@pytest.mark.parametrize("nodes, constants, mean, std", [
+    # PyTorch's (x - mean) / std, both exporters
+    ([("Sub", "x", "m"), ("Div", "s0", "s")], {"m": [0.1, 0.2], "s": [0.5, 2.0]}, [0.1, 0.2], [0.5, 2.0]),
+    # x * scale + shift, the constants first: one Normalize, (x - (-shift / scale)) / (1 / scale)
+    ([("Mul", "k", "x"), ("Add", "b", "s0")], {"k": [2.0, 4.0], "b": [1.0, -2.0]}, [-0.5, 0.5], [0.5, 0.25]),
+    # mean - x: (x - mean) / (-1); then / 2 for every channel
+    ([("Sub", "m", "x"), ("Div", "s0", "s")], {"m": [0.3, 0.3], "s": [2.0]}, [0.3, 0.3], [-2.0, -2.0]),
+    # one number for every channel
+    ([("Sub", "x", "m")], {"m": [1.5]}, [1.5], [1.0]),
+])
+def test_import_the_input_normalisation_as_one_normalize(folder, nodes, constants, mean, std):
+    """Sub, Div, Mul and Add of the data and a per-channel constant (shaped (C, 1, 1)) or a number,
+    in either order: one Normalize, the consecutive ones folded; the same outputs as onnxruntime."""
+    graph = [helper.make_node(op, [a, b], [f"s{i}" if i < len(nodes) - 1 else "y"])
+             for i, (op, a, b) in enumerate(nodes)]
+    inits = {name: np.array(v, np.float32).reshape(-1, 1, 1) if len(v) > 1 else np.array(v[0], np.float32)
+             for name, v in constants.items()}
+    path = graph_file(folder, graph, ["N", 2, 3, 3], inits, output_shape=["N", 2, 3, 3])
+    model = check_import(path, np.random.default_rng(0).normal(size=(3, 2, 3, 3)).astype(np.float32))
+    assert len(model.layers) == 1 and type(model[0]) is L.Normalize
+    np.testing.assert_allclose(model[0].mean, mean, rtol=1e-6)
+    np.testing.assert_allclose(model[0].std, std, rtol=1e-6)
+
+
+def test_normalize_round_trips_with_the_constants_as_written(folder):
+    """Exported as Sub and Div, read back as the same Normalize: its constants the short decimals of
+    the file's float32s (0.485, not 0.48500001430511475), its outputs bit for bit."""
+    model = mc.Sequential([L.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), L.Conv2D(3, 2, 1)])
+    path = fresh(folder)
+    monnx.export(model, path, input_shape=(3, 4, 4))
+    back = monnx.load(path)
+    assert back[0].config() == model[0].config()
+    x = np.random.default_rng(0).random((2, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))
+
+
 def test_import_old_opsets(folder):
     """Opset 11: Softmax on the last axis (its 2-D coercion is then the same), Dropout's ratio
     attribute, Unsqueeze's axes attribute, BatchNormalization; opset 7: BatchNormalization's spatial."""
@@ -882,38 +958,56 @@ REFUSALS = {
     "Clip of opset 6 to other bounds": ([helper.make_node("Clip", ["x"], ["y"], min=0.0, max=5.0)], {},
                                         ["Clip to [0.0, 5.0]"], ["N", 2, 6, 6], 7),
     "Mul by a constant": ([helper.make_node("Mul", ["x", "c"], ["y"])], {"c": np.ones(6, np.float32)},
-                          ["multiplies the data by a constant"]),
+                          ["multiplies the data (N, 2, 6, 6) and a constant of dtype float32 and shape (6,)",
+                           "only as Normalize", "one number or one per channel"]),
+    "Mul by 0": ([helper.make_node("Mul", ["x", "c"], ["y"])], {"c": np.zeros((2, 1, 1), np.float32)},
+                 ["multiplies the data by 0"]),
+    "Div of a constant by the data": ([helper.make_node("Div", ["c", "x"], ["y"])], {"c": np.ones(1, np.float32)},
+                                      ["divides a constant by the data (N, 2, 6, 6)", "only by a constant"]),
+    "Sub of two computed tensors": ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sub", ["x", "r"], ["y"])],
+                                    {}, ["subtracts two tensors computed from the data"]),
+    "Sub of an int constant": ([helper.make_node("Sub", ["x", "c"], ["y"])], {"c": np.ones(1, np.int64)},
+                               ["subtracts the data (N, 2, 6, 6) and a constant of dtype int64 and shape (1,)"]),
     "Mul of the data by itself": ([helper.make_node("Mul", ["x", "x"], ["y"], name="sq")], {},
-                                  ["the graph output 'y' is the output of node 1 of the 8 that minicnn writes for a "
-                                   "LocalResponseNorm", "from node 'sq'", "only as that whole layer"]),
+                                  ["the graph output 'y' (node 'sq' (Mul)) is a step of a LocalResponseNorm written as several nodes "
+                                   "(x * x, from node 'sq')", "only as that whole layer"]),
     "x * x read by another op": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
                                   helper.make_node("Relu", ["s"], ["y"], name="r")], {},
-                                 ["node 'r' (Relu): it reads the output of node 1 of the 8 that minicnn writes for a "
-                                  "LocalResponseNorm (Mul, Reshape, AveragePool, Reshape, Mul, Add, Pow, Mul; from "
-                                  "node 'sq'), but it is not the Reshape minicnn writes next"]),
+                                 ["node 'r' (Relu): it reads a step of a LocalResponseNorm written as several nodes "
+                                  "(x * x, from node 'sq'), but it is not a Pad or an AveragePool of the channels"]),
     "x * x then another Reshape": ([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
                                     helper.make_node("Reshape", ["s", "shape"], ["y"], name="r")],
                                    {"shape": np.array([0, 72])},
-                                   ["node 'r' (Reshape): it reads the output of node 1 of the 8",
-                                    "but it is not the Reshape minicnn writes next"]),
+                                   ["node 'r' (Reshape): it reads a step of a LocalResponseNorm",
+                                    "but it is not a Reshape that keeps the channels one axis (it gives (N, 72))"]),
+    "x * x, then a window of the wrong place": (
+        [helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
+         helper.make_node("Reshape", ["s", "shape"], ["c"]),
+         helper.make_node("AveragePool", ["c"], ["y"], kernel_shape=[3, 1], pads=[0, 0, 2, 0], count_include_pad=1,
+                          name="p")],
+        {"shape": np.array([0, 1, 2, -1])},
+        ["node 'p' (AveragePool): it reads a step of a LocalResponseNorm", "the window of 3 channels c - 1 .. c + 1 "
+         "(it pads 0 before and 2 after)"]),
     "Pow of the data": ([helper.make_node("Pow", ["x", "e"], ["y"])], {"e": np.array(2.0, np.float32)},
                         ["raises the data to a power"]),
     "Mul of two branches": ([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["x"], ["s"]),
                              helper.make_node("Mul", ["r", "s"], ["y"])], {},
-                            ["neither is computed from the other"]),
+                            ["multiplies two tensors computed from the data, (N, 2, 6, 6) and (N, 2, 6, 6), of which "
+                             "neither is computed from the other", "only as x * f(x): SiLU (f = Sigmoid), Hardswish"]),
     "Mul by a gate that is not squeeze-and-excitation": (
         [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Sigmoid", ["p"], ["s"]),
          helper.make_node("Mul", ["x", "s"], ["y"])], {},
         ["the gate is not squeeze-and-excitation's", "after the pool it computes Sigmoid"]),
     "Mul by a gate of every pixel": (
-        [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["y"])], {},
-        ["multiplies x (N, 2, 6, 6) by a gate (N, 2, 6, 6)", "one value per channel"]),
+        [helper.make_node("Tanh", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["y"])], {},
+        ["multiplies x (N, 2, 6, 6) by a function of it (N, 2, 6, 6)", "one value per channel",
+         "only as x * f(x): SiLU (f = Sigmoid)"]),
     "Mul by a gate of 1x1 Convs with padding": (
         [helper.make_node("GlobalAveragePool", ["x"], ["p"]),
          helper.make_node("Conv", ["p", "A"], ["a"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["a"], ["r"]),
          helper.make_node("Conv", ["r", "A"], ["b"], pads=[1, 1, 1, 1]), helper.make_node("Sigmoid", ["b"], ["s"]),
          helper.make_node("Mul", ["x", "s"], ["y"])], {"A": np.ones((2, 2, 1, 1), np.float32)},
-        ["multiplies x (N, 2, 6, 6) by a gate (N, 2, 5, 5)", "one value per channel"]),
+        ["multiplies x (N, 2, 6, 6) by a function of it (N, 2, 5, 5)", "one value per channel"]),
     "Mul by a gate of one 1x1 Conv": (
         [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Conv", ["p", "A"], ["a"]),
          helper.make_node("Sigmoid", ["a"], ["s"]), helper.make_node("Mul", ["s", "x"], ["y"])],
@@ -929,27 +1023,73 @@ REFUSALS = {
          helper.make_node("Concat", ["r", "p"], ["y"], axis=1)], {},
         ["concatenates (N, 2, 6, 6), (N, 2, 3, 3) along axis 1: they differ on another axis too"]),
     "Concat of data and a constant": ([helper.make_node("Concat", ["x", "c"], ["y"], axis=1)],
-                                      {"c": np.ones((1, 2, 6, 6), np.float32)}, ["must be a constant"]),
+                                      {"c": np.ones((1, 2, 6, 6), np.float32)},
+                                      ["concatenates the data (input 0, (N, 2, 6, 6)) with a constant: minicnn has no "
+                                       "layer for that", "not the two mixed"]),
+    "Gather of the data along the channels": ([helper.make_node("Gather", ["x", "i"], ["y"], axis=1)],
+                                              {"i": np.array([0, 1])},
+                                              ["gathers from the data (N, 2, 6, 6) along axis 1", "only along H or W"]),
+    "Transpose of the batch axis": ([helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0, 2, 3]),
+                                     helper.make_node("Relu", ["y"], ["z"], name="r")], {},
+                                    ["input 0 ('y') of node 'r' (Relu)", "laid out as [2, N, 6, 6] (N at 1, C at 0)"]),
+    "Transpose of a (N, C) matrix": ([helper.make_node("Flatten", ["x"], ["f"]),
+                                      helper.make_node("Transpose", ["f"], ["y"], perm=[1, 0])], {},
+                                     ["transposes the data (N, 72) by perm=[1, 0]", "channel shuffle"]),
+    "Pad by reflection": ([helper.make_node("Pad", ["x", "p"], ["y"], mode="reflect")],
+                          {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1])},
+                          ["pads the data (N, 2, 6, 6) by reflection (PyTorch's padding_mode='reflect'",
+                           "export the network with padding_mode='zeros'"]),
+    "Pad by reflection, its pads computed as the legacy exporter writes them": (
+        [helper.make_node("ConstantOfShape", ["four"], ["zeros"], value=numpy_helper.from_array(np.array([0]))),
+         helper.make_node("Concat", ["ones", "zeros"], ["pairs"], axis=0),
+         helper.make_node("Reshape", ["pairs", "rows"], ["table"]),
+         helper.make_node("Slice", ["table", "minus1", "far", "zero", "minus1"], ["reversed"]),
+         helper.make_node("Transpose", ["reversed"], ["by_side"], perm=[1, 0]),
+         helper.make_node("Reshape", ["by_side", "minus1"], ["flat"]),
+         helper.make_node("Cast", ["flat"], ["pads"], to=TensorProto.INT64),
+         helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect", name="/Pad")],
+        {"four": np.array([4]), "ones": np.array([1, 1, 1, 1]), "rows": np.array([-1, 2]), "minus1": np.array([-1]),
+         "far": np.array([-2 ** 63 + 1]), "zero": np.array([0])},
+        ["node '/Pad' (Pad): pads the data (N, 2, 6, 6) by reflection (PyTorch's padding_mode='reflect'",
+         "export the network with padding_mode='zeros'"]),
+    "Pad by zeros": ([helper.make_node("Pad", ["x", "p"], ["y"])], {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1])},
+                     ["pads the data (N, 2, 6, 6) with a constant", "give the padding to the Conv2D"]),
+    "If on the data": ([helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2, 3], keepdims=0),
+                        helper.make_node("Cast", ["m"], ["b"], to=TensorProto.BOOL),
+                        helper.make_node("If", ["b"], ["y"],
+                                         then_branch=helper.make_graph([helper.make_node("Identity", ["x"], ["t"])],
+                                                                       "then", [], [helper.make_tensor_value_info(
+                                                                           "t", TensorProto.FLOAT, None)]),
+                                         else_branch=helper.make_graph([helper.make_node("Relu", ["x"], ["e"])],
+                                                                       "else", [], [helper.make_tensor_value_info(
+                                                                           "e", TensorProto.FLOAT, None)]))],
+                       {}, ["the mean over axes [1, 2, 3]"], ["N", 2, 6, 6], 13),
+    "HardSigmoid of another slope": ([helper.make_node("HardSigmoid", ["x"], ["y"])], {},
+                                     ["HardSigmoid with alpha=0.2, beta=0.5", "alpha 1/6 and beta 1/2"]),
+    "Split of the data along H": ([helper.make_node("Split", ["x", "s"], ["y", "z"], axis=2)],
+                                  {"s": np.array([3, 3])}, ["splits the data (N, 2, 6, 6) along axis 2"]),
+    "Slice of the data along W": ([helper.make_node("Slice", ["x", "a", "b", "c"], ["y"])],
+                                  {"a": np.array([1]), "b": np.array([4]), "c": np.array([3])},
+                                  ["slices the data (N, 2, 6, 6) along axis 3 (step 1)", "only along the channels"]),
     "Squeeze of the data without axes": ([helper.make_node("GlobalAveragePool", ["x"], ["m"]),
                                           helper.make_node("Squeeze", ["m"], ["y"])], {},
                                          ["no axes: it would drop every axis of size 1, the batch axis too"]),
     "Squeeze of an axis longer than 1": ([helper.make_node("Squeeze", ["x", "a"], ["y"])], {"a": np.array([2])},
                                          ["only axes of size 1 other than the batch axis"]),
+    "Unsqueeze of a constant at an axis beyond C's ints (found by the bit-flip fuzz: an OverflowError)": (
+        [helper.make_node("Unsqueeze", ["c", "a"], ["u"]), helper.make_node("Reshape", ["x", "u"], ["y"])],
+        {"c": np.array([0, 72]), "a": np.array([2 ** 40])}, ["cannot compute it on its constant inputs"]),
     "Unsqueeze before the batch axis": ([helper.make_node("Unsqueeze", ["x", "a"], ["y"])], {"a": np.array([0])},
                                         ["a new axis 0 would move the batch axis"]),
-    "BatchNormalization training_mode": (
-        [helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["y"], training_mode=1)],
-        {"s": np.ones(2, np.float32)}, ["training_mode=1"]),
-    "BatchNormalization statistics outputs": (
-        [helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["y", "m", "v"])],
-        {"s": np.ones(2, np.float32)}, ["running statistics, which only training mode computes"]),
+    "BatchNormalization statistics outputs read": (
+        [helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["b", "m", "v"], training_mode=1),
+         helper.make_node("Relu", ["m"], ["y"])],
+        {"s": np.ones(2, np.float32)}, ["its output 1 ('m') is used; a minicnn layer has one output"]),
     "BatchNormalization of other size": (
         [helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["y"])],
         {"s": np.ones(3, np.float32)}, ["scale has shape (3,); expected (2,)"]),
-    "Dropout training_mode": ([helper.make_node("Dropout", ["x", "r", "t"], ["y"])],
-                              {"r": np.array(0.5, np.float32), "t": np.array(True)}, ["training_mode=True"]),
     "Add of a constant": ([helper.make_node("Add", ["x", "c"], ["y"])], {"c": np.ones(6, np.float32)},
-                          ["adds a constant to the data"]),
+                          ["adds the data (N, 2, 6, 6) and a constant of dtype float32 and shape (6,)", "only as Normalize"]),
     "Add that broadcasts": ([helper.make_node("Conv", ["x", "P"], ["c"], strides=[2, 2]),
                              helper.make_node("Add", ["x", "c"], ["y"], name="sum")],
                             {"P": np.ones((2, 2, 1, 1), np.float32)},
@@ -982,7 +1122,8 @@ REFUSALS = {
     "an input that nothing computes (the checker)": ([helper.make_node("Relu", ["nowhere"], ["y"])], None,
                                                      ["not a valid ONNX model", "'nowhere'"]),
     "weights computed from the data": ([helper.make_node("Conv", ["x", "x"], ["y"])], None,
-                                       ["must be a constant"]),
+                                       ["input 1 ('x') is computed from the graph input (N, 2, 6, 6), but minicnn "
+                                        "reads the weight W of a Conv only as a constant"]),
 }
 
 
@@ -1123,22 +1264,37 @@ def draw_global_mean(draw, op, n, opset):
 
 
 def draw_elementwise_op(draw, op, n, opset):
-    """Softmax, Flatten (axis), LeakyRelu (alpha), Dropout (ratio), Add and Mul (x + x, or a
-    constant), Clip (bounds 0, 6, -1 or absent), LRN (size, alpha, beta, bias)."""
+    """Softmax and LogSoftmax, Flatten (axis), LeakyRelu (alpha), Dropout (ratio), Add, Mul, Sub and
+    Div (x + x, or a constant: of one number, one per channel, or of the data's trailing axes, either
+    input first), Clip (bounds 0, 6, -1 or absent), LRN (size, alpha, beta, bias), HardSigmoid
+    (PyTorch's alpha 1/6 or others), HardSwish, Transpose (any perm)."""
     shape = [n, *draw(st.lists(st.integers(1, 4), min_size=2 if op == "LRN" else 0, max_size=3))]
     rank, attrs, inits = len(shape), {}, {}
-    if op == "Softmax" and draw(st.booleans()):
+    if op in ("Softmax", "LogSoftmax") and draw(st.booleans()):
         attrs["axis"] = draw(st.integers(-rank, rank - 1))
+    if op == "HardSigmoid":
+        attrs.update(alpha=draw(st.sampled_from([1 / 6, 0.2])), beta=draw(st.sampled_from([0.5, 0.6])))
+    if op == "Transpose" and draw(st.booleans()):
+        attrs["perm"] = draw(st.permutations(range(rank)))
     if op == "Flatten" and draw(st.booleans()):
         attrs["axis"] = draw(st.integers(-rank, rank))
     if op == "LeakyRelu" and draw(st.booleans()):
         attrs["alpha"] = draw(st.sampled_from([0.0, 0.01, 0.3, -0.5, 2.0]))
     if op == "Dropout" and opset >= 13 and draw(st.booleans()):
         inits["ratio"] = np.array(draw(st.sampled_from([0.0, 0.5, 0.9])), np.float32)
-    if op in ("Add", "Mul") and draw(st.booleans()):
+    if op in ("Add", "Mul", "Sub", "Div") and draw(st.booleans()):
         inits["x"] = None                                   # x + x, x * x: refused
-    elif op in ("Add", "Mul"):
-        inits["c"] = drawn_weights(tuple(shape[draw(st.integers(1, rank)):]))
+    elif op in ("Add", "Mul", "Sub", "Div"):
+        kind = draw(st.sampled_from(["trailing", "per channel", "one"]))
+        if kind == "trailing":                              # refused unless it is one number per channel
+            constant = drawn_weights(tuple(shape[draw(st.integers(1, rank)):]))
+        else:
+            constant = drawn_weights((shape[1] if kind == "per channel" and rank > 1 else 1,) + (1,) * max(rank - 2, 0))
+        if op == "Div":                                      # away from 0
+            constant = np.sign(constant) * (np.abs(constant) + 0.5).astype(np.float32)
+        inits["c"] = constant.astype(np.float32)
+        if draw(st.booleans()):                              # the constant first: c - x, c / x (refused)
+            attrs["constant first"] = True
     if op == "Clip":
         low, high = (draw(st.sampled_from([None, 0.0, 6.0, -1.0])) for _ in range(2))
         if low is not None:
@@ -1180,7 +1336,9 @@ GRAPH_DRAWERS = [("Conv", draw_window_op), ("MaxPool", draw_window_op), ("Averag
                  ("Dropout", draw_elementwise_op), ("Add", draw_elementwise_op),
                  ("GlobalAveragePool", draw_global_mean), ("ReduceMean", draw_global_mean),
                  ("ReduceMean", draw_global_mean), ("Mul", draw_elementwise_op), ("Clip", draw_elementwise_op),
-                 ("LRN", draw_elementwise_op)]
+                 ("LRN", draw_elementwise_op), ("Sub", draw_elementwise_op), ("Div", draw_elementwise_op),
+                 ("HardSigmoid", draw_elementwise_op), ("HardSwish", draw_elementwise_op),
+                 ("LogSoftmax", draw_elementwise_op), ("Transpose", draw_elementwise_op)]
 
 
 @st.composite
@@ -1190,6 +1348,8 @@ def single_node_graphs(draw):
     opset = draw(st.sampled_from([11, 13, 17, 18]))
     shape, attrs, inits = drawer(draw, op, 2, opset)
     inputs = ["x", *inits]
+    if attrs.pop("constant first", False):
+        inputs = inputs[::-1]
     inits = {name: value for name, value in inits.items() if value is not None}
     return helper.make_node(op, inputs, ["y"], name="drawn", **attrs), inits, shape, opset
 
@@ -1224,15 +1384,18 @@ def test_drawn_graphs_give_onnxruntime_answer_or_a_refusal(folder, case, symboli
 # ---------------------------------------------------------------------------
 CONFORMANCE_OPS = ["Conv", "MaxPool", "AveragePool", "Gemm", "MatMul", "Add", "BatchNormalization", "Flatten",
                    "Reshape", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Dropout", "GlobalAveragePool",
-                   "ReduceMean", "Clip", "LRN", "Mul", "Concat"]
+                   "ReduceMean", "Clip", "LRN", "Mul", "Concat", "Sub", "Div", "HardSigmoid", "HardSwish", "LogSoftmax",
+                   "Transpose", "Slice", "Pad", "GatherND", "ReduceSum", "Where"]
 
 #: (passed, refused) per op with onnx 1.23; a change in either is a change in what minicnn reads.
 CONFORMANCE_COUNTS = {
     "Conv": (6, 0), "MaxPool": (9, 10), "AveragePool": (10, 10), "Gemm": (8, 3), "MatMul": (1, 6),
     "Add": (0, 8), "BatchNormalization": (2, 2), "Flatten": (3, 6), "Reshape": (6, 4), "Relu": (1, 0),
-    "LeakyRelu": (3, 0), "Sigmoid": (2, 0), "Tanh": (2, 0), "Softmax": (6, 1), "Dropout": (4, 8),
+    "LeakyRelu": (3, 0), "Sigmoid": (2, 0), "Tanh": (2, 0), "Softmax": (6, 1), "Dropout": (7, 5),
     "GlobalAveragePool": (2, 0), "ReduceMean": (0, 8), "Clip": (1, 11), "LRN": (2, 0), "Mul": (0, 9),
-    "Concat": (0, 12)}
+    "Concat": (0, 12), "Sub": (0, 9), "Div": (0, 10), "HardSigmoid": (0, 3), "HardSwish": (1, 0),
+    "LogSoftmax": (6, 1), "Transpose": (1, 6), "Slice": (2, 6), "Pad": (0, 6), "GatherND": (0, 3),
+    "ReduceSum": (0, 12), "Where": (0, 2)}
 
 
 def conformance_cases():
@@ -1275,14 +1438,41 @@ def conformance(tmp_path_factory):
         except ValueError as exc:
             message = str(exc)
             assert message.startswith(path + ": "), message
-            assert f"({op}): " in message or "graph input" in message, message      # names node and op
+            assert f"({op})" in message or "graph input" in message, message      # names node and op
             results[op].append((name, "refused", message[len(path) + 2:]))
             continue
         assert len(outputs) == 1, name                       # more outputs than one must be refused
+        if in_training_mode(model.graph.node[0], inputs):
+            results[op].append((name, "passed", check_training_mode(loaded, op, inputs, outputs)))
+            continue
         got = loaded.predict(inputs[0])
         np.testing.assert_allclose(got, outputs[0], rtol=1e-4, atol=1e-4, err_msg=name)
         results[op].append((name, "passed", float(np.max(np.abs(got - outputs[0])))))
     return results
+
+
+def in_training_mode(node, inputs):
+    """A BatchNormalization or Dropout node in training mode (minicnn reads it as its layer, which
+    trains in ``fit`` and infers in ``predict``)."""
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if node.op_type == "BatchNormalization":
+        return attributes.get("training_mode", 0) == 1
+    return node.op_type == "Dropout" and len(inputs) > 2 and bool(inputs[2])
+
+
+def check_training_mode(loaded, op, inputs, outputs):
+    """A training-mode case: minicnn's training forward gives ONNX's output, BatchNorm's exactly
+    (the batch's statistics), Dropout's up to its random mask (each value dropped or scaled by
+    1 / (1 - ratio)). Returns the largest difference."""
+    x = inputs[0]
+    got = loaded.forward(x, training=True)
+    if op == "BatchNormalization":
+        np.testing.assert_allclose(got, outputs[0], rtol=1e-4, atol=1e-4)
+        return float(np.max(np.abs(got - outputs[0])))
+    ratio = float(inputs[1]) if len(inputs) > 1 else 0.5
+    kept = got != 0
+    np.testing.assert_allclose(got[kept], (x / (1 - ratio))[kept], rtol=1e-5)
+    return 0.0
 
 
 @pytest.mark.parametrize("op", CONFORMANCE_OPS)
@@ -1441,6 +1631,83 @@ def test_a_pytorch_resnet_fine_tuned_with_a_new_head():
     assert losses[-1] < 0.7 * losses[0] and history.history["accuracy"][-1] > 0.8, history.history
     assert all(np.array_equal(array, frozen[name]) for name, array in body.state_dict().items())
     assert not np.array_equal(tuned[-1].params["W"].data, head)
+
+
+@pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
+def test_a_pytorch_network_of_the_mobile_blocks_predicts_what_pytorch_predicts(torch_expected, exporter):
+    """MNIST's (x - mean) / std inside -> Normalize; Hardswish (legacy at opset 17: HardSwish);
+    torchvision's SE with Hardsigmoid and with SiLU (Sigmoid + Mul) -> SqueezeExcitation's other gates;
+    x.chunk(2, 1) (legacy: Slices of computed bounds; dynamo: Split) -> ChannelSlices in a Concat;
+    view-transpose-view -> ChannelShuffle; DenseNet's cat of every feature before -> Concats of an
+    empty branch; nn.LocalResponseNorm(4) as PyTorch decomposes it (legacy: behind an If) ->
+    LocalResponseNorm; log_softmax -> LogSoftmax."""
+    path = os.path.join(DATA, f"torch_mobile_{exporter}.onnx")
+    model = monnx.load(path)
+    x, expected = torch_expected["x"], torch_expected["mobile"]
+    got = model.predict(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert [branch_names(layer) for layer in model] == [
+        "Normalize", "Conv2D", "Hardswish", "SqueezeExcitation", "Conv2D", "SiLU", "SqueezeExcitation",
+        ["Concat", [["ChannelSlice"], ["ChannelSlice", "Conv2D", "Conv2D", "ReLU"]]], "ChannelShuffle",
+        ["Concat", [[], ["BatchNorm", "ReLU", "Conv2D"]]], ["Concat", [[], ["BatchNorm", "ReLU", "Conv2D"]]],
+        "LocalResponseNorm", "GlobalAvgPool2D", "Dense", "LogSoftmax"]
+    normalize, se, se2, lrn = model[0], model[3], model[6], model[11]
+    assert (normalize.mean, normalize.std) == ((0.1307,), (0.3081,))
+    assert (se.activation, se.scale_activation, se2.activation, se2.scale_activation) == (
+        "ReLU", "Hardsigmoid", "SiLU", "Sigmoid")
+    assert (lrn.size, lrn.alpha, lrn.beta, lrn.k) == (4, 1e-4, 0.75, 1.0) and model[8].groups == 2
+    check_against_onnxruntime(model, path, x, label=f"torch mobile blocks ({exporter}), imported")
+    LARGEST_DIFFERENCE[f"torch mobile blocks ({exporter}) vs PyTorch"] = float(np.max(np.abs(got - expected)))
+
+
+def test_pytorchs_adaptive_pooling_of_unequal_bins_is_read_from_its_gathers(torch_expected):
+    """The dynamo exporter writes AdaptiveAvgPool2d((5, 5)) of 7 x 7 (bins of 2 and 3 pixels) as
+    Transpose, GatherND, Where, Gather, Add and Div, and ((3, 2)) of 5 x 5 likewise: each comes back
+    as minicnn's AdaptiveAvgPool2D (the legacy exporter refuses both)."""
+    path = os.path.join(DATA, "torch_adaptive_dynamo.onnx")
+    model = monnx.load(path)
+    x, expected = torch_expected["x"], torch_expected["adaptive"]
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-5)
+    assert [type(layer).__name__ for layer in model] == ["Conv2D", "ReLU", "AdaptiveAvgPool2D", "AdaptiveAvgPool2D",
+                                                         "Reshape", "Dense"]
+    assert (model[2].output_size, model[3].output_size) == ((5, 5), (3, 2))
+
+
+def test_a_linear_map_of_the_pixels_that_is_no_pool_becomes_reshape_dense_reshape(folder):
+    """A map of each channel's pixels that is no AdaptiveAvgPool2D (here the transposed image, W and H
+    swapped, then each row's sum) comes back exactly as Reshape, Dense (the map's matrix), Reshape."""
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 1, 3, 2]),
+             helper.make_node("ReduceSum", ["t", "a"], ["y"], keepdims=1)]
+    path = graph_file(folder, nodes, ["N", 2, 3, 4], {"a": np.array([3])}, output_shape=["N", 2, 4, 1])
+    model = monnx.load(path)
+    assert [type(layer).__name__ for layer in model] == ["Reshape", "Dense", "Reshape"]
+    x = np.random.default_rng(0).normal(size=(2, 2, 3, 4)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), x.transpose(0, 1, 3, 2).sum(axis=3, keepdims=True), rtol=1e-6)
+
+
+def test_a_pytorch_network_exported_in_training_mode_keeps_batchnorm_and_dropout_to_fine_tune(torch_expected):
+    """docs/onnx.md's advice: ``torch.onnx.export(model.train(), ..., training=TrainingMode.TRAINING,
+    do_constant_folding=False)`` keeps BatchNorm (training_mode=1) and Dropout in the file, so the
+    imported network is the one PyTorch trained, not its folded inference form. predict gives
+    PyTorch's eval output (running statistics, no dropout); fit trains the BatchNorms on the
+    batches' statistics (their running statistics move), drops values, and the loss falls. The SE
+    gate's squeeze (conv-BN-ReLU) comes back as SqueezeExcitation(batch_norm=True)."""
+    model = monnx.load(os.path.join(DATA, "torch_finetune_training.onnx"))
+    assert [type(layer).__name__ for layer in model] == ["Normalize", "Conv2D", "BatchNorm", "ReLU", "MaxPool2D",
+                                                         "SqueezeExcitation", "MaxPool2D", "Dropout", "Flatten",
+                                                         "Dense", "LogSoftmax"]
+    assert model[5].batch_norm and model[7].p == 0.25
+    x, expected = torch_expected["x"], torch_expected["finetune"]
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 64)
+    images = (rng.random((64, 1, 28, 28)) * np.array([0.3, 1.0])[y, None, None, None]).astype(np.float32)
+    mc.manual_seed(5)
+    statistics = model[2].running_mean.copy()
+    history = model.fit(images, y, mc.losses.NLLLoss(), mc.optim.Adam(model.parameters(), lr=0.01), epochs=4,
+                        batch_size=16, progress=False)
+    assert history.history["loss"][-1] < 0.7 * history.history["loss"][0], history.history
+    assert not np.array_equal(model[2].running_mean, statistics)
 
 
 def test_concat_of_2d_branches_round_trips(folder):
@@ -1923,6 +2190,10 @@ OP_VERSIONS_READ = {
     "ReduceMean": [13, 18], "Gemm": [13], "MatMul": [13], "Add": [14], "BatchNormalization": [15],
     "Flatten": [13, 21, 23, 24, 25], "Reshape": [14, 19, 21, 23, 24, 25], "Relu": [14], "LeakyRelu": [16],
     "Sigmoid": [13], "Tanh": [13], "Softmax": [13], "Dropout": [13, 22], "Identity": [16, 19, 21, 23, 24, 25],
+    "Sub": [14], "Div": [14], "Transpose": [13, 21, 23, 24, 25], "HardSigmoid": [6, 22], "HardSwish": [14, 22],
+    "LogSoftmax": [13], "ConstantOfShape": [9, 20, 21, 23, 24, 25], "GatherND": [13], "ReduceSum": [13],
+    "Split": [13, 18], "Equal": [13, 19], "Where": [16], "Pad": [13, 18, 19, 21, 23, 24, 25],
+    "If": [16, 19, 21, 23, 24, 25],
     "Constant": [13, 19, 21, 23, 24, 25], "Shape": [15, 19, 21, 23, 24, 25], "Gather": [13],
     "Unsqueeze": [13, 21, 23, 24, 25], "Squeeze": [13, 21, 23, 24, 25], "Concat": [13], "Slice": [13],
     "Cast": [13, 19, 21, 23, 24, 25], "Clip": [13], "LRN": [13], "Mul": [14], "Pow": [15],

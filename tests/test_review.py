@@ -362,7 +362,8 @@ def _fitting_input(name):
             "Dense": (2, 3), "BatchNorm": (4, 3), "Conv1D": (1, 2, 6), "MaxPool1D": (1, 2, 6),
             "AvgPool1D": (1, 2, 6), "GlobalAvgPool2D": (1, 2, 3, 3), "Residual": (2, 2, 4, 4),
             "AdaptiveAvgPool2D": (1, 2, 5, 5), "GlobalAvgPool1D": (1, 2, 6), "Concat": (2, 2, 4, 4),
-            "SqueezeExcitation": (2, 2, 4, 4), "LocalResponseNorm": (2, 3, 4)}.get(name, (2, 3))
+            "SqueezeExcitation": (2, 2, 4, 4), "LocalResponseNorm": (2, 3, 4), "ChannelShuffle": (2, 4, 3),
+            "ChannelSlice": (2, 3, 2)}.get(name, (2, 3))
 
 
 LAYERS = {"Conv2D": lambda: L.Conv2D(2, 2, 3), "MaxPool2D": lambda: L.MaxPool2D(2),
@@ -375,7 +376,8 @@ LAYERS = {"Conv2D": lambda: L.Conv2D(2, 2, 3), "MaxPool2D": lambda: L.MaxPool2D(
           "AdaptiveAvgPool2D": lambda: L.AdaptiveAvgPool2D(3),
           "Concat": lambda: L.Concat([[L.Conv2D(2, 2, 3, padding=1), L.BatchNorm(2)], [L.MaxPool2D(3, 1, 1)]]),
           "SqueezeExcitation": lambda: L.SqueezeExcitation(2, 1),
-          "LocalResponseNorm": lambda: L.LocalResponseNorm(2)}
+          "LocalResponseNorm": lambda: L.LocalResponseNorm(2), "Normalize": lambda: L.Normalize(0.5, 2.0),
+          "ChannelShuffle": lambda: L.ChannelShuffle(2), "ChannelSlice": lambda: L.ChannelSlice(1, 3)}
 
 
 @pytest.mark.parametrize("name", sorted(L.REGISTRY))

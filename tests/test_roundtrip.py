@@ -134,7 +134,8 @@ def test_onnx_export_then_import_gives_the_same_outputs(folder, first, data):
 
 
 #: The zoo at its smallest documented input (minicnn.models' table), small enough to save here.
-SMALLEST = [("lenet5", 1, 32), ("googlenet", 3, 15), ("resnet18", 3, 1), ("se_resnet50", 3, 1)]
+SMALLEST = [("lenet5", 1, 32), ("googlenet", 3, 15), ("resnet18", 3, 1), ("se_resnet50", 3, 1), ("mobilenet_v2", 3, 1),
+            ("densenet121", 3, 29)]
 
 
 @pytest.mark.parametrize("name, channels, size", SMALLEST, ids=[name for name, _, _ in SMALLEST])

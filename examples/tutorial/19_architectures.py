@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Step 19: the architectures - LeNet-5 to SENet, counted and drawn
+# # Step 19: the architectures - LeNet-5 to MobileNetV2, counted and drawn
 #
 # Twenty years of image classifiers, as `minicnn.models` builds them. Three numbers
 # describe each one:
@@ -34,7 +34,7 @@ import minicnn as mc
 from minicnn import layers as L
 from minicnn.layers.base import skip_init
 
-step = Step("19_architectures", "LeNet-5 to SE-ResNet-50: depth, parameters and multiply-adds; the blocks drawn")
+step = Step("19_architectures", "LeNet-5 to MobileNetV2: depth, parameters and multiply-adds; the blocks drawn")
 
 # %% [markdown]
 # ## Counting multiply-adds from the shapes
@@ -74,13 +74,15 @@ def cost(layers, shape):
 MODELS = [("LeNet-5", "lenet5", (1, 32, 32), 1998), ("AlexNet", "alexnet", (3, 224, 224), 2012),
           ("VGG-16", "vgg16", (3, 224, 224), 2014), ("GoogLeNet", "googlenet", (3, 224, 224), 2014),
           ("ResNet-18", "resnet18", (3, 224, 224), 2015), ("ResNet-50", "resnet50", (3, 224, 224), 2015),
-          ("Inception-v4", "inception_v4", (3, 299, 299), 2016), ("SE-ResNet-50", "se_resnet50", (3, 224, 224), 2017)]
+          ("Inception-v4", "inception_v4", (3, 299, 299), 2016), ("SE-ResNet-50", "se_resnet50", (3, 224, 224), 2017),
+          ("DenseNet-121", "densenet121", (3, 224, 224), 2017), ("MobileNetV2", "mobilenet_v2", (3, 224, 224), 2018)]
 
 #: Published figures: parameters (torchvision's and timm's) and multiply-adds in G at the
 #: native size (torchvision's "GFLOPS" column, which counts multiply-adds; timm's "GMACs").
 REFERENCE = {"lenet5": (61_706, None), "alexnet": (61_100_840, 0.71), "vgg16": (138_357_544, 15.47),
              "googlenet": (6_624_904, 1.50), "resnet18": (11_689_512, 1.81), "resnet50": (25_557_032, 4.09),
-             "inception_v4": (42_679_816, 12.3), "se_resnet50": (28_088_024, None)}
+             "inception_v4": (42_679_816, 12.3), "se_resnet50": (28_088_024, None),
+             "densenet121": (7_978_856, 2.83), "mobilenet_v2": (3_504_872, 0.30)}
 
 table = {}
 for title, function, input_shape, year in MODELS:
@@ -127,10 +129,10 @@ for function, (_, g) in REFERENCE.items():
 step.check(worst < 0.02, f"the multiply-adds agree with the published figures within {worst:.1%} "
            f"(ResNet-50 {table['resnet50']['macs'] / 1e9:.2f} G, VGG-16 {table['vgg16']['macs'] / 1e9:.2f} G)")
 names_say = {"lenet5": 5, "alexnet": 8, "vgg16": 16, "googlenet": 22, "resnet18": 18, "resnet50": 50,
-             "se_resnet50": 50}
+             "se_resnet50": 50, "densenet121": 121, "mobilenet_v2": 53}
 step.check(all(table[f]["depth"] == d for f, d in names_say.items()),
            "the depths are the ones in the names and papers: LeNet-5 5, AlexNet 8, VGG-16 16, GoogLeNet 22, "
-           "ResNet-18 18, ResNet-50 and SE-ResNet-50 50")
+           "ResNet-18 18, ResNet-50 and SE-ResNet-50 50, DenseNet-121 121, MobileNetV2 53")
 step.check(all(row["output"] == ((10,) if f == "lenet5" else (1000,)) for f, row in table.items()),
            "every model ends in its class scores: 10 for LeNet-5, 1000 for the ImageNet models")
 with skip_init():
@@ -152,7 +154,12 @@ print(f"VGG-16: its three Dense layers hold {dense_params:,} of its {table['vgg1
 # parameters and 4.1 G. The SE gates add 2,530,992 parameters to ResNet-50 (10%) but
 # only 2.5 M multiply-adds (0.06%): they work on pooled vectors, not on maps.
 # Inception-v4 counts 76 layers on its longest path (150 convolutions and dense layers
-# in all) and 12.3 G multiply-adds at 299 x 299.
+# in all) and 12.3 G multiply-adds at 299 x 299. DenseNet-121 is 121 deep with 8.0 M
+# parameters and 2.83 G: each layer adds 32 maps to all before it (a Concat of an empty
+# branch, x itself, and the layer's convolutions), so its layers stay narrow. MobileNetV2
+# (53 deep) does its job with 3.5 M parameters and 0.30 G, a fifth of GoogLeNet's work: its
+# 3x3 convolutions are depthwise (``groups`` = channels: one 3x3 filter per channel), and
+# the 1x1 convolutions around them do the mixing.
 
 # %% [markdown]
 # ## LeNet-5 forward, shape by shape
@@ -178,7 +185,8 @@ order = list(table)
 fig = step.plt.figure(figsize=(14, 4.8), layout="constrained")
 axes = fig.subplots(1, 3)
 labels = [f"{table[f]['title']}\n{table[f]['year']}" for f in order]
-colours = ["tab:gray", "tab:brown", "tab:red", "tab:green", "tab:blue", "tab:blue", "tab:green", "tab:purple"]
+colours = ["tab:gray", "tab:brown", "tab:red", "tab:green", "tab:blue", "tab:blue", "tab:green", "tab:purple",
+           "tab:orange", "tab:olive"]
 panels = (("depth", "depth (conv + dense layers on the longest path)", False, lambda v: f"{v}"),
           ("params", "parameters (log scale)", True, lambda v: f"{v / 1e6:.3g} M" if v >= 1e6 else f"{v / 1e3:.1f} k"),
           ("macs", "multiply-adds per picture at native size (log scale)", True,
@@ -198,8 +206,8 @@ for ax, (key, title, log, fmt) in zip(axes, panels):
                 fmt(v), va="center", fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
-fig.suptitle("From LeNet-5 to SE-ResNet-50 (minicnn.models): plain stacks (gray, brown, red), Inception (green), "
-             "residual (blue), residual + SE (purple)")
+fig.suptitle("From LeNet-5 to MobileNetV2 (minicnn.models): plain stacks (gray, brown, red), Inception (green), "
+             "residual (blue), residual + SE (purple), dense (orange), mobile (olive)")
 step.save(fig, "architectures.png")
 
 # %% [markdown]

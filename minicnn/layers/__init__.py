@@ -11,13 +11,17 @@
 | GlobalAvgPool1D | (N, C, L) -> (N, C) | - |
 | Dense | (N, in) -> (N, out) | W (in, out), b (out,) |
 | Flatten, Reshape | (N, ...) -> (N, ...) | - |
-| ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, Softmax | same shape | - |
+| ChannelShuffle | (N, C, *), same shape: the channels of its groups interleaved | - |
+| ChannelSlice | (N, C, *) -> (N, stop - start, *): x[:, start:stop] | - |
+| ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, SiLU, Hardsigmoid, Hardswish | same shape | - |
+| Softmax, LogSoftmax | same shape | - |
 | Dropout | same shape | - |
 | BatchNorm | (N, C) or (N, C, H, W), same shape | gamma (C,), beta (C,) |
 | LocalResponseNorm | (N, C, *), same shape | - |
+| Normalize | (N, C, *), same shape: (x - mean) / std per channel | - |
 | Residual | block(x) + shortcut(x) | those of its layers |
 | Concat | branches' outputs on x, concatenated along axis 1 | those of its layers |
-| SqueezeExcitation | (N, C, H, W), same shape: x * gate(x) per channel | gate.1.W (C, S), gate.1.b, gate.3.W (S, C), gate.3.b |
+| SqueezeExcitation | (N, C, H, W), same shape: x * gate(x) per channel | gate.1.W (C, S), gate.1.b, gate.3.W (S, C), gate.3.b (with BatchNorm: gate.2, gate.4) |
 
 Containers (:mod:`minicnn.layers.container`): ``Chain``, layers run in order (what
 ``minicnn.Sequential`` builds on, and a Residual's branches are), and ``BranchedLayer``,
@@ -28,11 +32,12 @@ from .base import REGISTRY, Layer, build_layer
 from .conv import Conv1D, Conv2D
 from .pooling import (AdaptiveAvgPool2D, AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, MaxPool1D,
                       MaxPool2D)
-from .linear import Dense, Flatten, Reshape
-from .activation import ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, Softmax
+from .linear import ChannelShuffle, ChannelSlice, Dense, Flatten, Reshape
+from .activation import (ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, SiLU, Hardsigmoid, Hardswish, Softmax,
+                         LogSoftmax)
 from .dropout import Dropout
 from .batchnorm import BatchNorm
-from .normalization import LocalResponseNorm
+from .normalization import LocalResponseNorm, Normalize
 from .residual import Residual
 from .branches import Concat, SqueezeExcitation
 from .container import BranchedLayer, Chain

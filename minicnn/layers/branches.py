@@ -7,10 +7,11 @@ import itertools
 
 import numpy as np
 
-from .._checks import check_dtype, check_int
+from .._checks import check_bool, check_dtype, check_float, check_int
 from ..devices import array_module
-from .activation import ReLU, Sigmoid
+from .activation import Hardsigmoid, Hardswish, ReLU, ReLU6, Sigmoid, SiLU, Tanh
 from .base import Layer
+from .batchnorm import BatchNorm
 from .container import BranchedLayer, as_chain, layers_from_architecture
 from .linear import Dense
 from .pooling import GlobalAvgPool2D
@@ -91,20 +92,42 @@ class Concat(BranchedLayer):
         return cls([layers_from_architecture(spec) for spec in branches])
 
 
+#: The activations a SqueezeExcitation's gate may use, by name: element-wise layers without arguments.
+GATE_ACTIVATIONS = {cls.__name__: cls for cls in (ReLU, ReLU6, SiLU, Hardswish, Hardsigmoid, Sigmoid, Tanh)}
+
+
+def _gate_activation(value, name):
+    """An activation of :data:`GATE_ACTIVATIONS`, given as its class or its name; returns the name."""
+    if isinstance(value, type) and value.__name__ in GATE_ACTIVATIONS and GATE_ACTIVATIONS[value.__name__] is value:
+        return value.__name__
+    if isinstance(value, str) and value in GATE_ACTIVATIONS:
+        return value
+    raise ValueError(f"{name} must be one of {', '.join(GATE_ACTIVATIONS)} (a name or the class), got {value!r:.60}")
+
+
 class SqueezeExcitation(BranchedLayer):
     """Squeeze-and-excitation (Hu et al., 2018): each channel scaled by a gate computed from x.
 
     x: (N, C, H, W) -> y: (N, C, H, W), C = ``input_channels``, S = ``squeeze_channels``:
 
         s = mean over (H, W) of x                         (N, C)    squeeze
-        g = sigmoid(relu(s @ W1 + b1) @ W2 + b2)          (N, C)    excitation, W1 (C, S), W2 (S, C)
+        g = scale_act(act(s @ W1 + b1) @ W2 + b2)         (N, C)    excitation, W1 (C, S), W2 (S, C)
         y[n, c, h, w] = x[n, c, h, w] * g[n, c]
 
+    With the defaults (``activation="ReLU"``, ``scale_activation="Sigmoid"``) it is SENet's,
     torchvision's ``SqueezeExcitation(input_channels, squeeze_channels)`` (its 1x1
-    convolutions are these Dense layers on the pooled vector; their weights are W1.T, W2.T);
-    timm's SEModule is the same with S = make_divisible(C / 16, 8).
-    The gate is a branch, ``GlobalAvgPool2D -> Dense(C, S) -> ReLU -> Dense(S, C) -> Sigmoid``,
-    so its parameters are named ``gate.1.W``, ``gate.1.b``, ``gate.3.W``, ``gate.3.b``.
+    convolutions are these Dense layers on the pooled vector; their weights are W1.T, W2.T) and
+    timm's SEModule (S = make_divisible(C / 16, 8)). torchvision's other gates:
+    MobileNetV3's ``scale_activation="Hardsigmoid"``, EfficientNet's ``activation="SiLU"``.
+    The activations are named as minicnn's layers (or given as the classes): ReLU, ReLU6, SiLU,
+    Hardswish, Hardsigmoid, Sigmoid, Tanh. ``batch_norm=True`` puts a BatchNorm(S, eps,
+    momentum) after the first Dense, which then has no bias (the squeeze as conv-BN-act, as some
+    SE blocks have it).
+
+    The gate is a branch, ``GlobalAvgPool2D -> Dense(C, S) -> [BatchNorm(S)] -> act -> Dense(S, C)
+    -> scale_act``, so its parameters are named ``gate.1.W``, ``gate.1.b``, ``gate.3.W``,
+    ``gate.3.b`` (with the BatchNorm: ``gate.1.W``, ``gate.2.gamma``, ``gate.2.beta``, ``gate.4.W``,
+    ``gate.4.b``).
 
     Backward: x reaches y twice, directly and through the gate, so
 
@@ -113,14 +136,23 @@ class SqueezeExcitation(BranchedLayer):
     input_ndim = 4
     channel_check = (1, "input_channels", "channels")
 
-    def __init__(self, input_channels, squeeze_channels, dtype=np.float32):
+    def __init__(self, input_channels, squeeze_channels, activation="ReLU", scale_activation="Sigmoid",
+                 batch_norm=False, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
         self.input_channels = check_int(input_channels, "input_channels", 1)
         self.squeeze_channels = check_int(squeeze_channels, "squeeze_channels", 1)
+        self.activation = _gate_activation(activation, "activation")
+        self.scale_activation = _gate_activation(scale_activation, "scale_activation")
+        self.batch_norm = check_bool(batch_norm, "batch_norm")
+        eps = check_float(eps, "eps", minimum=0.0, min_open=True)          # checked with or without the BatchNorm
+        momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0)
         self.dtype = check_dtype(dtype)
         c, s = self.input_channels, self.squeeze_channels
-        self.gate = as_chain([GlobalAvgPool2D(), Dense(c, s, dtype=self.dtype), ReLU(),
-                              Dense(s, c, dtype=self.dtype), Sigmoid()], "gate")
+        norm = [BatchNorm(s, momentum=momentum, eps=eps, dtype=self.dtype)] if self.batch_norm else []
+        # no bias before a BatchNorm: its mean would take it away (PyTorch's conv-BN has none either)
+        self.gate = as_chain([GlobalAvgPool2D(), Dense(c, s, bias=not self.batch_norm, dtype=self.dtype), *norm,
+                              GATE_ACTIVATIONS[self.activation](), Dense(s, c, dtype=self.dtype),
+                              GATE_ACTIVATIONS[self.scale_activation]()], "gate")
         self._collect_params()
 
     def branches(self):
@@ -147,8 +179,15 @@ class SqueezeExcitation(BranchedLayer):
         return self
 
     def config(self):
-        return dict(input_channels=self.input_channels, squeeze_channels=self.squeeze_channels,
-                    dtype=self.dtype.name)
+        """The constructor's arguments; those of the gate's BatchNorm only when it has one (a
+        config without the newer keys, as older minicnn wrote it, builds SENet's gate)."""
+        config = dict(input_channels=self.input_channels, squeeze_channels=self.squeeze_channels,
+                      activation=self.activation, scale_activation=self.scale_activation,
+                      batch_norm=self.batch_norm, dtype=self.dtype.name)
+        if self.batch_norm:
+            norm = self.gate.layers[2]
+            config.update(eps=norm.eps, momentum=norm.momentum)
+        return config
 
     @classmethod
     def from_config(cls, config):

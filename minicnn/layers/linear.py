@@ -1,7 +1,9 @@
-"""Dense (fully connected) and the shape-only layers Flatten and Reshape."""
+"""Dense (fully connected) and the shape-only layers Flatten, Reshape, ChannelShuffle and ChannelSlice."""
 import numpy as np
 
 from .._checks import check_bool, check_dtype, check_int, check_reshape, check_reshape_target
+from .. import functional as F
+from ..devices import array_module
 from .base import Layer, init_name
 
 
@@ -93,3 +95,77 @@ class Flatten(Reshape):
 
     def config(self):
         return {}
+
+
+class ChannelShuffle(Layer):
+    """ShuffleNet's channel shuffle (PyTorch's ``nn.ChannelShuffle``): the channels of ``groups``
+    groups interleaved, so that the next grouped convolution sees every group.
+
+    x: (N, C, *) -> the same shape, C = groups * k:
+
+        y[:, i * groups + g] = x[:, g * k + i]       (g < groups, i < k)
+
+    PyTorch writes it (and ONNX holds it) as a reshape to (N, groups, k, *), a swap of those
+    two axes and a reshape back: :func:`minicnn.functional.channel_shuffle`. No parameters.
+
+    Backward: the inverse permutation, a shuffle with k groups: dx = shuffle(dy, k).
+    """
+    min_ndim = 2
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = check_int(groups, "groups", 1)
+
+    def _output_shape(self, input_shape):
+        if input_shape[0] % self.groups:
+            raise ValueError(f"ChannelShuffle({self.groups}) needs channels divisible by {self.groups}, "
+                             f"got {input_shape[0]} (input shape {tuple(input_shape)})")
+        return tuple(input_shape)
+
+    def _forward(self, x, training):
+        return F.channel_shuffle(x, self.groups)
+
+    def _backward(self, grad_out, input_grad):
+        return F.channel_shuffle(grad_out, grad_out.shape[1] // self.groups)
+
+    def config(self):
+        return dict(groups=self.groups)
+
+
+class ChannelSlice(Layer):
+    """The channels ``start`` to ``stop`` (excluded) of x: PyTorch's ``x[:, start:stop]``,
+    ``x.narrow(1, start, stop - start)``, one part of ``x.chunk(k, 1)`` or ``x.split(sizes, 1)``.
+
+    x: (N, C, *) with C >= stop -> y: (N, stop - start, *). ShuffleNetV2 splits its map so: half
+    the channels go through a branch, half around it, ``torch.cat((x1, branch(x2)), 1)``, which
+    minicnn writes ``Concat([[ChannelSlice(0, C // 2)], [ChannelSlice(C // 2, C), *branch]])``.
+    No parameters.
+
+    Backward: dy goes back to the sliced channels, the others get 0.
+    """
+    min_ndim = 2
+
+    def __init__(self, start, stop):
+        super().__init__()
+        self.start = check_int(start, "start", 0)
+        self.stop = check_int(stop, "stop", self.start + 1)
+
+    def _output_shape(self, input_shape):
+        if input_shape[0] < self.stop:
+            raise ValueError(f"ChannelSlice({self.start}, {self.stop}) needs at least {self.stop} channels, got "
+                             f"{input_shape[0]} (input shape {tuple(input_shape)})")
+        return (self.stop - self.start, *input_shape[1:])
+
+    def _forward(self, x, training):
+        if training:
+            self.cache = x.shape
+        return F.contiguous(x[:, self.start:self.stop])
+
+    def _backward(self, grad_out, input_grad):
+        xp = array_module(grad_out)
+        dx = xp.zeros(self.cache, dtype=grad_out.dtype)
+        dx[:, self.start:self.stop] = grad_out
+        return dx
+
+    def config(self):
+        return dict(start=self.start, stop=self.stop)

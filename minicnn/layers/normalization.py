@@ -1,7 +1,8 @@
-"""LocalResponseNorm: each value divided by the energy of its neighbours across channels."""
+"""Normalisation by constants: LocalResponseNorm, each value divided by the energy of its
+neighbours across channels, and Normalize, the input normalisation (x - mean) / std."""
 import numpy as np
 
-from .._checks import check_float, check_int, check_not_far_larger
+from .._checks import check_float, check_int, check_not_far_larger, check_per_channel
 from ..devices import array_module
 from .base import Layer
 
@@ -95,4 +96,61 @@ class LocalResponseNorm(Layer):
         return grad_out * scale - (2 * self.alpha * self.beta / n) * x * mirrored
 
 
-__all__ = ["LocalResponseNorm", "channel_window_sum"]
+class Normalize(Layer):
+    """The input normalisation as a layer: per channel c, by constants,
+
+        y[:, c] = (x[:, c] - mean[c]) / std[c]
+
+    x: (N, C, *) -> the same shape. PyTorch's ``torchvision.transforms.Normalize(mean, std)``
+    (which normalises each image when it is loaded) held inside the network, as PyTorch users
+    write ``(x - self.mean) / self.std`` in ``forward``: the model then takes raw pixels, and
+    its ONNX file keeps the normalisation (``Sub`` and ``Div`` by per-channel constants).
+    ImageNet's: ``Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))`` on pixels in [0, 1];
+    MNIST's: ``Normalize(0.1307, 0.3081)``.
+
+    ``mean``, ``std``: one number per channel (a list, tuple or 1-D array), or one number for
+    every channel; std must not hold 0 (a negative std is allowed: it flips the sign, as
+    ONNX's ``c - x`` needs). No parameters: the constants are the layer's config, saved with
+    the model, and never trained.
+
+    Backward: dx = dy / std.
+    """
+    min_ndim = 2
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.mean = check_per_channel(mean, "mean")
+        self.std = check_per_channel(std, "std", nonzero=True)
+        lengths = {len(self.mean), len(self.std)} - {1}
+        if len(lengths) > 1:
+            raise ValueError(f"mean has {len(self.mean)} values and std {len(self.std)}: give one per channel "
+                             "to each (or one number for every channel)")
+        #: the channels the layer takes, or None: one mean and std for any number of channels
+        self.num_channels = lengths.pop() if lengths else None
+
+    def _output_shape(self, input_shape):
+        if self.num_channels is not None and input_shape[0] != self.num_channels:
+            raise ValueError(f"x has {input_shape[0]} channels but Normalize has a mean and std for "
+                             f"{self.num_channels} (input shape {tuple(input_shape)})")
+        return tuple(input_shape)
+
+    def constants(self, x):
+        """mean and std as arrays of x's dtype and device, shaped (C, 1, ...) to broadcast over x."""
+        xp = array_module(x)
+        shape = (-1,) + (1,) * (x.ndim - 2)
+        return (xp.asarray(self.mean, dtype=x.dtype).reshape(shape), xp.asarray(self.std, dtype=x.dtype).reshape(shape))
+
+    def _forward(self, x, training):
+        mean, std = self.constants(x)
+        if training:
+            self.cache = std
+        return (x - mean) / std
+
+    def _backward(self, grad_out, input_grad):
+        return grad_out / self.cache
+
+    def config(self):
+        return dict(mean=list(self.mean), std=list(self.std))
+
+
+__all__ = ["LocalResponseNorm", "Normalize", "channel_window_sum"]

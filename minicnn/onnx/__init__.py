@@ -24,7 +24,12 @@ How the layers map (opset 17; the importer reads opsets 7 and later):
 | Flatten, Reshape | Flatten (axis 1), Reshape to [0, *shape] | the batch axis stays dynamic |
 | ReLU, LeakyReLU, Sigmoid, Tanh | Relu, LeakyRelu (alpha), Sigmoid, Tanh | |
 | ReLU6 | Clip (min 0, max 6) | |
-| Softmax | Softmax (axis) | |
+| SiLU | Sigmoid + Mul | x * sigmoid(x): ONNX has no SiLU |
+| Hardswish, Hardsigmoid | HardSwish, HardSigmoid (alpha 1/6, beta 1/2) | |
+| Softmax, LogSoftmax | Softmax (axis), LogSoftmax (axis) | |
+| Normalize | Sub mean, Div std | the constants (C, 1, ...) per channel, or scalars |
+| ChannelShuffle | Reshape (N, g, C/g, ...), Transpose, Reshape | PyTorch's channel_shuffle |
+| ChannelSlice | Slice of axis 1 | x[:, start:stop] |
 | Dropout | Dropout (ratio, inference) | the identity |
 | Residual | the block's nodes, the shortcut's, Add | both branches read the same tensor; x + x for an empty block |
 
@@ -38,10 +43,16 @@ as ReduceMean over H and W (over L: GlobalAvgPool1D), residual adds, ``torch.cat
 branches (Inception; a cat of two outputs of one fork becomes a nested Concat), x * gate(x)
 with a squeeze-and-excitation gate of 1x1 Convs or Gemms (torchvision's and timm's SE),
 grouped Conv, ceil_mode pools, Clip(0, 6) as ReLU6, LRN of odd size (and of any size as
-minicnn writes it), Concat of (N, F) branches, empty branches (x itself).
-AdaptiveAvgPool2D comes back from minicnn's own files through the metadata (its forms
-checked against the layer). What minicnn cannot compute exactly is
-refused with a ValueError naming the node, the op and the reason.
+minicnn and PyTorch write its decomposition, the legacy exporter's with an If on a constant),
+Concat of (N, F) branches, empty branches (x itself), DenseNet's cat of every map before,
+x * sigmoid(x) as SiLU, x * hardsigmoid(x) as Hardswish, SE gates of other activations and with
+a BatchNorm, the input normalisation (x - mean) / std (or x * scale + shift) as Normalize,
+ShuffleNet's channel shuffle and split (x.chunk: Slice or Split of the channels),
+BatchNormalization and Dropout exported in training mode (the same layers, to fine-tune), the
+dynamo exporter's adaptive average pooling of unequal bins (Gathers: a linear map of the
+pixels). AdaptiveAvgPool2D comes back from minicnn's own files through the metadata (its forms
+checked against the layer). What minicnn cannot compute exactly is refused with a ValueError
+naming the node, the op, what the graph does there and what minicnn reads in that role.
 
 One exporter per layer class is in :data:`minicnn.onnx.exporters.EXPORTERS`, one
 importer per op in :data:`minicnn.onnx.importers.IMPORTERS`.

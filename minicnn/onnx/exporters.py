@@ -277,6 +277,33 @@ def batch_norm(layer, graph, x, shape):
     return graph.node("BatchNormalization", inputs, epsilon=layer.eps, momentum=1.0 - layer.momentum)
 
 
+def normalize(layer, graph, x, shape):
+    """Normalize -> ``Sub`` mean, ``Div`` std, as PyTorch writes ``(x - mean) / std``: y = (x - mean) / std,
+    the constants shaped (C, 1, ...) to broadcast over (N, C, *) (scalars for one value for every channel)."""
+    per_channel = (-1,) + (1,) * (len(shape) - 1)
+
+    def constant(values):
+        return np.array(values[0]) if len(values) == 1 else np.array(values).reshape(per_channel)
+    centred = graph.node("Sub", [x, graph.weight("mean", constant(layer.mean))], step="Sub")
+    return graph.node("Div", [centred, graph.weight("std", constant(layer.std))])
+
+
+def channel_shuffle(layer, graph, x, shape):
+    """ChannelShuffle(groups) -> ``Reshape`` to (N, groups, C / groups, *), ``Transpose`` of those two
+    axes, ``Reshape`` back to (N, C, *): PyTorch's channel shuffle as both its exporters write it."""
+    c, g, rest = shape[0], layer.groups, list(shape[1:])
+    split = graph.node("Reshape", [x, graph.ints("split_shape", [0, g, c // g, *rest])], step="Split")
+    perm = [0, 2, 1, *range(3, len(shape) + 2)]
+    swapped = graph.node("Transpose", [split], step="Transpose", perm=perm)
+    return graph.node("Reshape", [swapped, graph.ints("shape", [0, *shape])])
+
+
+def channel_slice(layer, graph, x, shape):
+    """ChannelSlice(start, stop) -> ``Slice`` of axis 1 from start to stop: y = x[:, start:stop]."""
+    return graph.node("Slice", [x, graph.ints("starts", [layer.start]), graph.ints("ends", [layer.stop]),
+                                graph.ints("axes", [1])])
+
+
 def flatten(layer, graph, x, shape):
     """Flatten -> ``Flatten`` with axis=1: (N, d1, d2, ...) -> (N, d1*d2*...)."""
     return graph.node("Flatten", [x], axis=1)
@@ -313,9 +340,26 @@ def tanh(layer, graph, x, shape):
     return graph.node("Tanh", [x])
 
 
+def silu(layer, graph, x, shape):
+    """SiLU -> ``Sigmoid`` and ``Mul`` by x (ONNX has no SiLU op; PyTorch writes it so): y = x * sigmoid(x)."""
+    gate = graph.node("Sigmoid", [x], step="Sigmoid")
+    return graph.node("Mul", [x, gate])
+
+
+def hardsigmoid(layer, graph, x, shape):
+    """Hardsigmoid -> ``HardSigmoid`` with alpha 1/6, beta 1/2: y = max(0, min(1, x / 6 + 1/2))."""
+    return graph.node("HardSigmoid", [x], alpha=1 / 6, beta=0.5)
+
+
+def hardswish(layer, graph, x, shape):
+    """Hardswish -> ``HardSwish`` (opset 14): y = x * max(0, min(1, x / 6 + 1/2))."""
+    return graph.node("HardSwish", [x])
+
+
 def softmax(layer, graph, x, shape):
-    """Softmax(axis) -> ``Softmax`` (opset >= 13: along the one axis, as minicnn)."""
-    return graph.node("Softmax", [x], axis=layer.axis)
+    """Softmax(axis), LogSoftmax(axis) -> ``Softmax``, ``LogSoftmax`` (opset >= 13: along the one
+    axis, as minicnn)."""
+    return graph.node(type(layer).__name__, [x], axis=layer.axis)
 
 
 def dropout(layer, graph, x, shape):
@@ -350,14 +394,26 @@ EXPORTERS = {
     L.LeakyReLU: leaky_relu,
     L.Sigmoid: sigmoid,
     L.Tanh: tanh,
+    L.SiLU: silu,
+    L.Hardsigmoid: hardsigmoid,
+    L.Hardswish: hardswish,
     L.Softmax: softmax,
+    L.LogSoftmax: softmax,
     L.Dropout: dropout,
+    L.Normalize: normalize,
+    L.ChannelShuffle: channel_shuffle,
+    L.ChannelSlice: channel_slice,
 }
 
 
 # ---------------------------------------------------------------------------
 # The whole model
 # ---------------------------------------------------------------------------
+#: The ops minicnn writes that onnxruntime's CPU provider runs in float32 (and float16) but not in
+#: float64 (onnxruntime 1.32; tests/test_onnx.py checks it where onnxruntime is installed).
+FLOAT64_MISSING_IN_ONNXRUNTIME = ("AveragePool", "Conv", "GlobalAveragePool", "HardSigmoid", "HardSwish", "LRN")
+
+
 def export(model, path, input_shape=(1, 28, 28), dtype=None):
     """Write ``model`` as an ONNX file (opset 17) that onnxruntime, Netron and PyTorch read.
 
@@ -368,8 +424,11 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     - ``input_shape``: one sample's shape, e.g. ``(1, 28, 28)`` for (C, H, W). The
       batch axis is dynamic (named ``N``): the file runs on any batch size.
     - ``dtype``: the float type of the file; by default the model's own
-      (float32 unless built with another). onnxruntime's CPU Conv and
-      AveragePool exist for float32 only.
+      (float32 unless built with another). onnxruntime's CPU provider runs the ops of
+      :data:`FLOAT64_MISSING_IN_ONNXRUNTIME` (Conv, the average pools, ...) in float32 and
+      float16 only: a float64 model whose file would hold one is refused unless ``dtype``
+      says which file to write, ``np.float32`` (what PyTorch exports; the weights rounded)
+      or ``np.float64`` (for a runtime that has those kernels).
 
     The graph reads ``"input"`` (N, *input_shape) and writes ``"output"``; weights
     are initializers named like ``model.state_dict()``. The file also keeps
@@ -382,7 +441,8 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
         raise TypeError(f"model must be a minicnn.Sequential, got {type(model).__name__}")
     path = check_path(path, "path", refuse_folder=False)     # a folder: refused below, in its own words
     shape = _check_input_shape(input_shape)
-    dtype = _model_dtype(model) if dtype is None else check_dtype(dtype)
+    chosen = dtype is not None
+    dtype = check_dtype(dtype) if chosen else _model_dtype(model)
     _check_target(path)
     if not model.layers:
         raise ValueError("model has no layers: there is nothing to export")
@@ -393,6 +453,8 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     in_shape = shape
     _, shape = export_layers(model.layers, graph, "input", shape)
     graph.nodes[-1].output[0] = "output"      # the last node is the last layer's output
+    if not chosen:
+        _check_runnable(graph)
 
     elem = helper.np_dtype_to_tensor_dtype(dtype)
     onnx_graph = helper.make_graph(
@@ -409,6 +471,18 @@ def export(model, path, input_shape=(1, 28, 28), dtype=None):
     with atomic_write(path) as f:
         f.write(proto.SerializeToString())
     return path
+
+
+def _check_runnable(graph):
+    """A float64 file that onnxruntime could not run is written only when asked for (``dtype=``):
+    the model's own float64 is refused, naming the ops and both ways out."""
+    missing = [op for op in FLOAT64_MISSING_IN_ONNXRUNTIME if any(n.op_type == op for n in graph.nodes)]
+    if graph.dtype == np.float64 and missing:
+        first = next(n.name for n in graph.nodes if n.op_type in missing)
+        raise ValueError(f"the model is float64, and onnxruntime runs {', '.join(missing)} (first: node {first}) in "
+                         "float32 only: a float64 file fails there ('Could not find an implementation'). Pass "
+                         "dtype=np.float32 to write a float32 file (what PyTorch exports; the weights rounded to "
+                         "float32), or dtype=np.float64 to write float64 anyway (for a runtime with float64 kernels)")
 
 
 def export_layers(layers, graph, x, shape, prefix=""):

@@ -24,6 +24,17 @@ by both of PyTorch's exporters:
 - ``torch_grouped``: depthwise and grouped Conv2d with ReLU6 (MobileNet's), then a 1-D part
   on ``x.flatten(2)``: grouped Conv1d, ReLU6, ``MaxPool1d(3, 2, ceil_mode=True)``,
   ``x.mean(-1)`` (1-D global average pooling), Linear.
+- ``torch_mobile``: the blocks of the networks after ResNet: MNIST's normalisation inside the
+  model (``(x - mean) / std``), Hardswish, MobileNetV3's SE gate (Hardsigmoid), SiLU and
+  EfficientNet's SE gate (SiLU), ShuffleNetV2's unit (``x.chunk(2, 1)``, a branch, ``torch.cat``,
+  channel shuffle), two layers of a DenseNet block (``torch.cat`` of every feature map before),
+  ``nn.LocalResponseNorm(4)`` (PyTorch's decomposition), global pooling, Linear, ``log_softmax``.
+- ``torch_adaptive`` (dynamo only: the legacy exporter refuses it): ``AdaptiveAvgPool2d`` of
+  unequal bins, 7 x 7 -> 5 x 5 -> 3 x 2, which the dynamo exporter writes as Gathers.
+- ``torch_finetune_training.onnx`` (legacy only): a small CNN with MNIST's normalisation, Conv-BN-ReLU,
+  an SE gate whose squeeze is conv-BN-ReLU, Dropout and log_softmax, exported in training mode
+  (``training=TrainingMode.TRAINING, do_constant_folding=False``): BatchNorm and Dropout stay in
+  the file, to be fine-tuned (docs/onnx.md).
 
 Files, in this folder:
 
@@ -38,8 +49,8 @@ Files, in this folder:
   the view is Reshape to [-1, features], the global pooling ReduceMean(keepdims=1)
   + Reshape.
 - ``torch_expected.npz``: ``x`` (8, 1, 28, 28), ``x1d`` (8, 2, 50) and PyTorch's
-  outputs ``cnn``, ``resnet``, ``inception``, ``senet``, ``grouped`` (on x) and ``signal``
-  (on x1d), eval mode, float32.
+  outputs ``cnn``, ``resnet``, ``inception``, ``senet``, ``grouped``, ``mobile``, ``adaptive``,
+  ``finetune`` (on x) and ``signal`` (on x1d), eval mode, float32.
 
 The script checks that onnxruntime reproduces PyTorch on every file before it
 writes the arrays.
@@ -152,13 +163,13 @@ class SmallInception(nn.Module):
 class SqueezeExcitation(nn.Module):
     """torchvision.ops.SqueezeExcitation, as it is written there."""
 
-    def __init__(self, input_channels, squeeze_channels):
+    def __init__(self, input_channels, squeeze_channels, activation=nn.ReLU, scale_activation=nn.Sigmoid):
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
         self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
-        self.activation = nn.ReLU()
-        self.scale_activation = nn.Sigmoid()
+        self.activation = activation()
+        self.scale_activation = scale_activation()
 
     def forward(self, input):
         scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(input)))))
@@ -205,6 +216,77 @@ class SmallGroupedNet(nn.Module):
         return self.head(self.signal(self.body(x).flatten(2)).mean(-1))
 
 
+def channel_shuffle(x, groups):
+    """torchvision's ShuffleNetV2 channel shuffle: view, transpose, view."""
+    batchsize, num_channels, height, width = x.size()
+    x = x.view(batchsize, groups, num_channels // groups, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batchsize, -1, height, width)
+
+
+class SmallMobileNet(nn.Module):
+    """(N, 1, 28, 28) -> (N, 10) log-probabilities: the blocks of the networks after ResNet."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.1307]).view(1, 1, 1, 1))     # MNIST's, as its example
+        self.register_buffer("std", torch.tensor([0.3081]).view(1, 1, 1, 1))
+        self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.Hardswish())   # -> 14
+        self.se = SqueezeExcitation(8, 4, nn.ReLU, nn.Hardsigmoid)                  # MobileNetV3's gate
+        self.expand = nn.Sequential(nn.Conv2d(8, 16, 1, bias=False), nn.BatchNorm2d(16), nn.SiLU())
+        self.se2 = SqueezeExcitation(16, 4, nn.SiLU, nn.Sigmoid)                     # EfficientNet's gate
+        self.branch = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8),
+                                    nn.Conv2d(8, 8, 1), nn.ReLU())
+        self.dense1 = nn.Sequential(nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 4, 3, padding=1, bias=False))
+        self.dense2 = nn.Sequential(nn.BatchNorm2d(20), nn.ReLU(), nn.Conv2d(20, 4, 3, padding=1, bias=False))
+        self.lrn = nn.LocalResponseNorm(4)
+        self.head = nn.Linear(24, 10)
+
+    def forward(self, x):
+        x = (x - self.mean) / self.std
+        x = self.se2(self.expand(self.se(self.stem(x))))
+        a, b = x.chunk(2, dim=1)                                                      # ShuffleNetV2's unit
+        x = channel_shuffle(torch.cat((a, self.branch(b)), 1), 2)
+        features = [x]                                                                # DenseNet's block
+        features.append(self.dense1(torch.cat(features, 1)))
+        features.append(self.dense2(torch.cat(features, 1)))
+        x = self.lrn(torch.cat(features, 1))
+        return torch.log_softmax(self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)), dim=1)
+
+
+class SmallAdaptiveNet(nn.Module):
+    """(N, 1, 28, 28) -> (N, 10): adaptive average pooling of unequal bins, 7 x 7 -> 5 x 5 -> 3 x 2,
+    which the dynamo exporter alone writes (as Gathers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 4, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d((5, 5)),
+                                  nn.AdaptiveAvgPool2d((3, 2)))
+        self.head = nn.Linear(24, 10)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.body(x), 1))
+
+
+class SmallFineTuneNet(nn.Module):
+    """(N, 1, 28, 28) -> (N, 10) log-probabilities, exported in training mode: its BatchNorms (one in an
+    SE gate's squeeze) and its Dropout stay in the file, to be fine-tuned."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.1307]).view(1, 1, 1, 1))
+        self.register_buffer("std", torch.tensor([0.3081]).view(1, 1, 1, 1))
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2))
+        self.squeeze = nn.Sequential(nn.Conv2d(8, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU())
+        self.excite = nn.Conv2d(4, 8, 1)
+        self.tail = nn.Sequential(nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(8 * 7 * 7, 10))
+
+    def forward(self, x):
+        x = self.body((x - self.mean) / self.std)
+        gate = torch.sigmoid(self.excite(self.squeeze(nn.functional.adaptive_avg_pool2d(x, 1))))
+        return torch.log_softmax(self.tail(x * gate), dim=1)
+
+
 def randomise_batchnorm(model, generator):
     """Trained-looking statistics, so that BatchNorm is not (nearly) the identity."""
     for m in model.modules():
@@ -216,8 +298,8 @@ def randomise_batchnorm(model, generator):
             m.bias.data.copy_(torch.rand(n, generator=generator) - 0.5)
 
 
-def export(model, x, path, dynamo):
-    kwargs = dict(input_names=["x"], output_names=["logits"], dynamo=dynamo)
+def export(model, x, path, dynamo, **options):
+    kwargs = dict(input_names=["x"], output_names=["logits"], dynamo=dynamo, **options)
     if dynamo:
         kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
     else:
@@ -233,15 +315,17 @@ def main():
     x = torch.rand(8, 1, 28, 28, generator=generator)
     x1d = torch.rand(8, 2, 50, generator=torch.Generator().manual_seed(16))
     expected = {"x": x.numpy(), "x1d": x1d.numpy()}
-    for name, model, inputs in (("cnn", SmallCNN(), x), ("resnet", SmallResNet(), x),
-                                ("signal", SmallSignalNet(), x1d), ("inception", SmallInception(), x),
-                                ("senet", SmallSENet(), x), ("grouped", SmallGroupedNet(), x)):
+    for name, model, inputs, exporters in (
+            ("cnn", SmallCNN(), x, BOTH), ("resnet", SmallResNet(), x, BOTH), ("signal", SmallSignalNet(), x1d, BOTH),
+            ("inception", SmallInception(), x, BOTH), ("senet", SmallSENet(), x, BOTH),
+            ("grouped", SmallGroupedNet(), x, BOTH), ("mobile", SmallMobileNet(), x, BOTH),
+            ("adaptive", SmallAdaptiveNet(), x, ("dynamo",))):
         randomise_batchnorm(model, generator)
         model.eval()
         with torch.no_grad():
             y = model(inputs).numpy()
         expected[name] = y
-        for exporter in ("legacy", "dynamo"):
+        for exporter in exporters:
             path = os.path.join(HERE, f"torch_{name}_{exporter}.onnx")
             export(model, inputs, path, dynamo=exporter == "dynamo")
             session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -250,8 +334,32 @@ def main():
             assert diff < 1e-5, (path, diff)
             size = sum(os.path.getsize(p) for p in (path, path + ".data") if os.path.exists(p))
             print(f"{os.path.basename(path)}: onnxruntime vs PyTorch {diff:.1e}, {size / 1024:.0f} KB")
+    expected["finetune"] = export_for_fine_tuning(generator, x)
     np.savez(os.path.join(HERE, "torch_expected.npz"), **expected)
     print("torch", torch.__version__)
+
+
+#: Both of PyTorch's exporters.
+BOTH = ("legacy", "dynamo")
+
+
+def export_for_fine_tuning(generator, x):
+    """``torch_finetune_training.onnx``: SmallFineTuneNet exported in training mode with
+    ``do_constant_folding=False`` (the legacy exporter), which keeps BatchNorm (training_mode=1) and
+    Dropout in the file. Returns the eval-mode output after the export (what minicnn's predict must
+    give): the export's trace runs a training forward, which moves the BatchNorms' running statistics,
+    and the file holds them as they are after it."""
+    model = SmallFineTuneNet()
+    randomise_batchnorm(model, generator)
+    path = os.path.join(HERE, "torch_finetune_training.onnx")
+    model.train()
+    export(model, x, path, dynamo=False, training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+    model.eval()
+    with torch.no_grad():
+        y = model(x).numpy()
+    print(f"{os.path.basename(path)}: {os.path.getsize(path) / 1024:.0f} KB (training mode: onnxruntime computes "
+          "batch statistics and drops values, so it is not compared)")
+    return y
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ its own chain, a graph that branches needs no special walk: two chains that meet
 at an ``Add`` share the layers up to the fork, and the rest of each is one branch:
 a residual block, which becomes a ``Residual`` (see :func:`.branches.add_of_branches`). Chains that
 meet at a ``Concat`` are an Inception block, a ``Concat`` layer (:func:`.branches.concat_of_branches`),
-and x times a chain that starts at x is squeeze-and-excitation, a ``SqueezeExcitation``
-(:func:`.branches.squeeze_excitation`).
+and x times a chain that starts at x is SiLU, Hardswish or squeeze-and-excitation
+(:func:`.branches.product_of_data`).
 
 Two ONNX ops that are one minicnn layer are joined through a mark on the Data:
 ``MatMul`` + ``Add`` of a constant is a Dense (``after_matmul``), and
@@ -33,19 +33,24 @@ names the file, the node, the op and the reason. Attributes an importer does not
 read are refused too, so an attribute it does not know can never be ignored into a
 wrong answer.
 
-A layer that minicnn writes as several nodes (a LocalResponseNorm that ONNX's LRN cannot
-compute) comes back through a third mark, ``partial``: each of its nodes advances it, and
-nothing else may read it.
+A layer that a graph writes as several nodes (PyTorch's LocalResponseNorm, as minicnn's where
+ONNX's LRN cannot compute it; the dynamo exporter's adaptive average pooling of unequal bins)
+comes back through a third mark, ``partial``: a :class:`Partial` that each of its nodes
+advances, and that nothing else may read (:mod:`.decompositions`).
 
 The modules, in reading order:
 
-- :mod:`.graph`: the graph model, :class:`Data`, :class:`Context`, :class:`Node`, and where
-  chains fork (:func:`~.graph.common_prefix`, :func:`~.graph.shared_layer`);
+- :mod:`.graph`: the graph model, :class:`Data`, :class:`Partial`, :class:`Context`,
+  :class:`Node`, and where chains fork (:func:`~.graph.common_prefix`, :func:`~.graph.shared_layer`);
+  :mod:`.layout`: the shapes that Reshape, Squeeze and Unsqueeze give;
 - the op families: :mod:`.conv_pool` (Conv, the pools), :mod:`.dense` (Gemm, MatMul, Add),
-  :mod:`.activations` (BatchNormalization, LRN, the activations), :mod:`.shapes` (Flatten,
-  Reshape and shape arithmetic on constants);
-- :mod:`.branches`: the branch motifs, residual Add, Inception's Concat, SE's Mul;
-- :mod:`.loader`: :data:`IMPORTERS` and :func:`load`, the whole file.
+  :mod:`.activations` (BatchNormalization, LRN, the activations), :mod:`.normalize` (Sub, Div,
+  and the Add and Mul of a constant: Normalize), :mod:`.shapes` (Flatten, Reshape, Transpose,
+  Slice, Split and shape arithmetic on constants);
+- :mod:`.decompositions`: the layers written as several nodes, step by step;
+- :mod:`.branches`: the branch motifs, residual Add, Inception's and DenseNet's Concat, the
+  products x * f(x) (SiLU, Hardswish, squeeze-and-excitation);
+- :mod:`.loader`: :data:`IMPORTERS` and :func:`load`, the whole file (an If on a constant too).
 """
 from .graph import BATCH, FLOAT_DTYPES, Context, Data, Node, Partial
 from .loader import IMPORTERS, load

@@ -11,6 +11,7 @@ import numpy as np
 from ... import layers as L
 from .branches import add_of_branches
 from .graph import FLOAT_DTYPES, Data, init_argument, set_param
+from .normalize import normalized
 
 
 def _bias_vector(node, c, out, rank, what):
@@ -81,7 +82,8 @@ def add(node):
       Dense (MatMul + Add = Dense, y = x @ W + b).
     - Data + Data: a residual connection, see :func:`add_of_branches`.
     - constant + constant: shape arithmetic, computed here.
-    - anything else (adding a constant elsewhere) has no minicnn layer: refused.
+    - Data + constant elsewhere: a Normalize (one number, or one per channel: ``x * scale + shift``;
+      see :mod:`.normalize`), else refused.
     """
     a, b = node.value(0), node.value(1)
     if isinstance(a, Data) and isinstance(b, Data):
@@ -90,8 +92,7 @@ def add(node):
         return node.fold(np.add, a, b)
     x, c = (a, b) if isinstance(a, Data) else (b, a)
     if not x.after_matmul:
-        raise node.refuse("adds a constant to the data: minicnn has no layer for that; it reads an Add "
-                          "of a constant only as the bias right after a MatMul (MatMul + Add = Dense)")
+        return normalized(node, x, c)
     if c.dtype not in FLOAT_DTYPES:
         raise node.refuse(f"the added constant has dtype {c.dtype}")
     dense = x.layers[-1]

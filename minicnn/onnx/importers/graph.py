@@ -41,7 +41,7 @@ class Data:
     an ``Add`` of a constant right after it can become that Dense's bias.
     ``after_global_pool``: it is a GlobalAvgPool2D's (N, C) reshaped to ONNX's (N, C, 1, 1),
     so that a Flatten right after it can drop that Reshape again.
-    ``partial``: it is one step of a layer that minicnn writes as several nodes (a
+    ``partial``: it is one step of a layer that the graph writes as several nodes (a
     :class:`Partial`); ``layers`` are then those of the layer's input, and only the next
     step of that layer may read it (see :meth:`Node.value`).
     """
@@ -53,22 +53,23 @@ class Data:
     partial: object = None
 
 
-@dataclasses.dataclass(frozen=True)
 class Partial:
-    """Some of the nodes of a layer that minicnn writes as several: ``what`` the layer (its
-    class name), ``nodes`` the ops it is written as, ``step`` how many of them came so far,
-    ``of`` the Data the layer is applied to, ``found`` its arguments read so far, ``start``
-    the label of its first node."""
-    what: str
-    nodes: tuple
-    step: int
-    of: Data
-    found: dict
-    start: str
+    """A tensor that is a step of a layer the graph writes as several nodes (PyTorch's
+    LocalResponseNorm as x*x, a window mean and four more ops; its AdaptiveAvgPool2d of unequal
+    bins as Gathers and Adds): not yet a value any minicnn layer computes. A Data holding one
+    (``Data.partial``) goes only to the partial's own :meth:`advance`, which reads the next
+    node as the next step (the loader routes every node that reads a partial there);
+    :meth:`result` is asked for when a partial would be the graph's output.
 
-    def __str__(self):
-        return (f"the output of node {self.step} of the {len(self.nodes)} that minicnn writes for a {self.what} "
-                f"({', '.join(self.nodes)}; from node {self.start})")
+    A subclass (:mod:`.decompositions`) writes ``advance``, ``result`` and ``__str__`` (what
+    the partial is, for the messages)."""
+
+    def advance(self, node):
+        raise NotImplementedError
+
+    def result(self, context, what):
+        """The Data the partial stands for when it ends the graph, or a refusal naming ``what``."""
+        raise context.refuse(f"{what} is {self}: minicnn reads those nodes only as that whole layer")
 
 
 class Context:
@@ -84,6 +85,8 @@ class Context:
         self.uses = uses                    # tensor name -> how many times it is read
         self.architecture = architecture
         self.input_shapes = {}              # id(layer) -> the per-sample shape it was applied to
+        self.concats = {}                   # ids of a Concat's inputs -> (those inputs, its output)
+        self.producers = {}                 # tensor name -> "node <label> (<op>)" that computed it
 
     def refuse(self, reason):
         return ValueError(f"{self.path}: {reason}")
@@ -176,7 +179,7 @@ class Node:
         A step of a layer written as several nodes (a Data with a :class:`Partial`) is no
         value minicnn can compute on its own: only the layer's next step reads it
         (:meth:`partial`), any other use is refused here."""
-        value = self._lookup(i)
+        value = self.lookup(i)
         if isinstance(value, Data) and value.partial is not None:
             raise self.refuse(f"input {i} ({self.proto.input[i]!r}) is {value.partial}: minicnn reads those "
                               "nodes only as that whole layer")
@@ -184,10 +187,11 @@ class Node:
 
     def partial(self, i):
         """The :class:`Partial` that input ``i`` is a step of, or None."""
-        value = self._lookup(i) if self.has_input(i) else None
+        value = self.lookup(i) if self.has_input(i) else None
         return value.partial if isinstance(value, Data) else None
 
-    def _lookup(self, i):
+    def lookup(self, i):
+        """The value of input ``i``, a step of a layer written as several nodes too (see :meth:`value`)."""
         if not self.has_input(i):
             raise self.refuse(f"input {i} is missing")
         name = self.proto.input[i]
@@ -208,21 +212,25 @@ class Node:
                               "on the data that comes from the graph input")
         return value
 
-    def const(self, i, default=None):
-        """Input ``i``, which must be a constant (``default`` when it is left out)."""
+    def const(self, i, default=None, what=None):
+        """Input ``i``, which must be a constant (``default`` when it is left out). ``what``
+        says what the input is for the message when it is computed from the data instead
+        (by default: the op's argument, e.g. a weight or a shape)."""
         if not self.has_input(i) and default is not None:
             return default
         value = self.value(i)
         if isinstance(value, Data):
-            raise self.refuse(f"input {i} ({self.proto.input[i]!r}) must be a constant (an initializer), "
-                              "but it is computed from the graph input")
+            role = what or f"input {i} of {self.op} (a weight, a shape or an option)"
+            raise self.refuse(f"input {i} ({self.proto.input[i]!r}) is computed from the graph input {batched(value.shape)}, "
+                              f"but minicnn reads {role} only as a constant (an initializer, a Constant node or "
+                              "arithmetic on those)")
         return value
 
     def weight(self, i, what, ndim, optional=False):
         """Input ``i`` as a float weight of ``ndim`` dimensions (None if optional and absent)."""
         if optional and not self.has_input(i):
             return None
-        w = self.const(i)
+        w = self.const(i, what=f"{what} of a {self.op}")
         if w.dtype not in FLOAT_DTYPES:
             raise self.refuse(f"{what} has dtype {w.dtype}; minicnn's weights are float16, float32 or float64")
         if ndim is not None and w.ndim != ndim:
@@ -239,7 +247,7 @@ class Node:
         """Compute an op on constants with NumPy; a failure is the file's fault, not a crash."""
         try:
             return np.asarray(fn(*args))
-        except (ValueError, TypeError, IndexError) as exc:      # numpy's AxisError is a ValueError
+        except (ValueError, TypeError, IndexError, OverflowError) as exc:   # numpy's AxisError is a ValueError
             raise self.refuse(f"cannot compute it on its constant inputs: {exc}") from exc
 
     def make(self, cls, **kwargs):
@@ -258,12 +266,13 @@ class Node:
         self.context.input_shapes[id(layer)] = x.shape
         return Data(x.layers + (layer,), shape, x.dtype)
 
-    def finish(self):
-        """After the importer: refuse unread attributes and used extra outputs."""
+    def finish(self, several_outputs=False):
+        """After the importer: refuse unread attributes and used extra outputs (unless the importer
+        gave each output its value: ``several_outputs``)."""
         unread = sorted(set(self._attributes) - self._read)
         if unread:
             raise self.refuse(f"attribute {unread[0]!r} is not supported")
-        for k, name in enumerate(self.proto.output[1:], 1):
+        for k, name in enumerate(self.proto.output[1:] if not several_outputs else (), 1):
             if name and self.context.uses[name]:
                 raise self.refuse(f"its output {k} ({name!r}) is used; a minicnn layer has one output")
 

@@ -13,12 +13,15 @@ import numpy as np
 from ..._checks import check_path
 from ...model import Sequential
 from .._common import ARCHITECTURE_KEY, MAX_OPSET, MIN_OPSET, require_onnx
-from .activations import batch_normalization, clip, continue_lrn, dropout, leaky_relu, lrn, relu, sigmoid, softmax, tanh
+from .activations import (batch_normalization, clip, dropout, hard_sigmoid, hard_swish, leaky_relu, lrn, relu,
+                          sigmoid, softmax, tanh)
 from .branches import concat, mul
 from .conv_pool import average_pool, conv, global_average_pool, max_pool, reduce_mean
 from .dense import add, gemm, matmul
 from .graph import FLOAT_DTYPES, Context, Data, Node, batched, to_array
-from .shapes import cast, constant, flatten, gather, identity, pow_, reshape, shape, slice_, squeeze, unsqueeze
+from .normalize import div, sub
+from .shapes import (cast, constant, constant_of_shape, equal, flatten, gather, gather_nd, identity, pad, pow_,
+                     reduce_sum, reshape, shape, slice_, split, squeeze, transpose, unsqueeze, where)
 
 #: ONNX op type (default domain) -> importer.
 IMPORTERS = {
@@ -30,30 +33,48 @@ IMPORTERS = {
     "Gemm": gemm,
     "MatMul": matmul,
     "Add": add,
+    "Sub": sub,
+    "Mul": mul,
+    "Div": div,
     "BatchNormalization": batch_normalization,
     "Flatten": flatten,
     "Reshape": reshape,
+    "Transpose": transpose,
     "Relu": relu,
     "Clip": clip,
     "LRN": lrn,
-    "Mul": mul,
     "LeakyRelu": leaky_relu,
     "Sigmoid": sigmoid,
+    "HardSigmoid": hard_sigmoid,
+    "HardSwish": hard_swish,
     "Tanh": tanh,
     "Softmax": softmax,
+    "LogSoftmax": softmax,
     "Dropout": dropout,
     "Identity": identity,
-    # shape arithmetic on constants
+    # shape arithmetic on constants (and steps of the layers written as several nodes)
     "Constant": constant,
+    "ConstantOfShape": constant_of_shape,
     "Shape": shape,
     "Gather": gather,
+    "GatherND": gather_nd,
+    "ReduceSum": reduce_sum,
     "Unsqueeze": unsqueeze,
     "Squeeze": squeeze,
     "Concat": concat,
     "Slice": slice_,
+    "Split": split,
     "Pow": pow_,
     "Cast": cast,
+    "Equal": equal,
+    "Where": where,
+    "Pad": pad,
 }
+#: The ops that compute only on constants (shape arithmetic) or that are steps of a layer written as
+#: several nodes (a Pad of LocalResponseNorm's channels, ReduceSum and GatherND of adaptive pooling):
+#: an unsupported op's message lists the others, minicnn's layers.
+ARITHMETIC_OPS = ("Constant", "ConstantOfShape", "Shape", "Gather", "GatherND", "Slice", "Cast", "Equal", "Where",
+                  "Pad", "Pow", "ReduceSum", "If")
 
 
 # ---------------------------------------------------------------------------
@@ -229,43 +250,105 @@ def _graph_input(context, graph):
     return vi.name, tuple(d.dim_value for d in dims[1:]), dtype
 
 
+def _run(context, nodes, values, where=""):
+    """Give the output of each node its value, in the nodes' order (``where`` numbers the nodes of
+    an If's branch after the If's: "12.0")."""
+    for index, node_proto in enumerate(nodes):
+        node = Node(node_proto, f"{where}{index}", values, context)
+        importer = _importer(node_proto)
+        if importer is None:
+            raise node.refuse(_unsupported(node_proto))
+        if not node_proto.output or not node_proto.output[0]:
+            raise node.refuse("it has no output")
+        # a step of a layer written as several nodes goes on to that layer's next step
+        partial = next(filter(None, map(node.partial, range(len(node_proto.input)))), None)
+        value = importer(node) if partial is None else partial.advance(node)
+        if value is None:                   # no step of it: the partial must stand as a layer by now
+            for i, name in enumerate(node_proto.input):
+                if node.partial(i) is partial:
+                    values[name] = partial.result(context, f"input {i} ({name!r}) of node {node.label} ({node.op})")
+            value = importer(node)
+        several = isinstance(value, tuple)              # one value per output (Split)
+        node.finish(several_outputs=several)
+        for name, one in zip(node_proto.output, value if several else (value,)):
+            if name:
+                values[name] = one
+                context.producers[name] = f"node {node.label} ({node.op})"
+
+
+def _importer(node_proto):
+    return IMPORTERS.get(node_proto.op_type) if node_proto.domain in ("", "ai.onnx") else None
+
+
+def _unsupported(node_proto):
+    """Why a node's op is refused: minicnn has no layer for it; the ops it reads listed by role."""
+    op = node_proto.op_type if node_proto.domain in ("", "ai.onnx") else f"{node_proto.domain}.{node_proto.op_type}"
+    layers = [name for name in IMPORTERS if name not in ARITHMETIC_OPS]
+    return (f"op {op} is not supported: minicnn has no layer for it (it reads {', '.join(layers)} as its layers, "
+            f"and {', '.join(ARITHMETIC_OPS)} on constants, to compute shapes, or as steps of a layer)")
+
+
+def if_(node):
+    """If on a constant condition: the branch it takes, its nodes read as the graph's (PyTorch's legacy
+    exporter asks so whether an axis has size 1 before squeezing it, in LocalResponseNorm). A condition
+    computed from the data has no minicnn layer: refused."""
+    condition = node.const(0, what="an If's condition")
+    if condition.dtype != bool or condition.size != 1:
+        raise node.refuse(f"the condition has dtype {condition.dtype} and {condition.size} values; expected one bool")
+    taken, other = ("then_branch", "else_branch") if bool(condition.reshape(())) else ("else_branch", "then_branch")
+    branch = node.attr(taken)
+    node.attr(other)
+    if branch is None or len(branch.output) != len(node.proto.output):
+        raise node.refuse(f"its {taken} has {0 if branch is None else len(branch.output)} outputs, the If "
+                          f"{len(node.proto.output)}")
+    if len(branch.initializer) or len(branch.sparse_initializer):
+        raise node.refuse(f"its {taken} has initializers of its own, which minicnn does not read")
+    _run(node.context, branch.node, node._values, where=f"{node.label.lstrip('#').split(' ')[0]}.")
+    name = branch.output[0].name
+    if name not in node._values:
+        raise node.refuse(f"no node of its {taken} computes its output {name!r}")
+    return node._values[name]
+
+
+IMPORTERS["If"] = if_                       # it reads its branch's nodes as the graph's: defined here, with them
+
+
 def _check_output(context, vi, value):
-    """The graph output must be computed from the input, with the shape it declares."""
+    """The graph output must be computed from the input, with the shape it declares (a step of a
+    layer written as several nodes, its layer: see ``Partial.result``)."""
     if not isinstance(value, Data):
         raise context.refuse(f"the graph output {vi.name!r} does not depend on the graph input")
     if value.partial is not None:
-        raise context.refuse(f"the graph output {vi.name!r} is {value.partial}: minicnn reads those nodes only "
-                             "as that whole layer")
+        value = value.partial.result(context, f"the graph output {vi.name!r} ({context.producers.get(vi.name)})")
     dims = vi.type.tensor_type.shape.dim if vi.type.WhichOneof("value") == "tensor_type" else []
     declared = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
     if dims and (len(declared) != len(value.shape)
                  or any(d is not None and d != s for d, s in zip(declared, value.shape))):
         raise context.refuse(f"the graph output {vi.name!r} is declared {batched(declared)} but the "
                              f"layers compute {batched(value.shape)}")
+    return value
+
+
+def _every_node(nodes):
+    """The nodes and, inside an If's branches, theirs (at any depth)."""
+    for node in nodes:
+        yield node
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                yield from _every_node(attribute.g.node)
 
 
 def _build(onnx, proto, path):
     graph = proto.graph
-    used = collections.Counter([name for node in graph.node for name in node.input] + [o.name for o in graph.output])
+    used = collections.Counter([name for node in _every_node(graph.node) for name in node.input]
+                               + [o.name for o in graph.output])
     context = Context(onnx, path, _opset(proto, path), used, _architecture(proto))
     if len(graph.sparse_initializer):
         raise context.refuse("sparse initializers are not supported")
     values = {t.name: to_array(context, t, "initializer") for t in graph.initializer}
     name, sample_shape, dtype = _graph_input(context, graph)
     values[name] = Data((), sample_shape, dtype)
-    for index, node_proto in enumerate(graph.node):
-        node = Node(node_proto, index, values, context)
-        importer = IMPORTERS.get(node.op) if node_proto.domain in ("", "ai.onnx") else None
-        if importer is None:
-            op = node.op if node_proto.domain in ("", "ai.onnx") else f"{node_proto.domain}.{node.op}"
-            raise node.refuse(f"op {op} is not supported; minicnn reads {', '.join(IMPORTERS)}")
-        if not node_proto.output or not node_proto.output[0]:
-            raise node.refuse("it has no output")
-        # a step of a layer written as several nodes goes on to that layer's next step
-        partial = next(filter(None, map(node.partial, range(len(node_proto.input)))), None)
-        value = importer(node) if partial is None else continue_lrn(node, partial)
-        node.finish()
-        values[node_proto.output[0]] = value
+    _run(context, graph.node, values)
     if len(graph.output) != 1:
         raise context.refuse(f"the graph has {len(graph.output)} outputs "
                              f"{[o.name for o in graph.output]}; a minicnn model has one")
@@ -273,5 +356,4 @@ def _build(onnx, proto, path):
     value = values.get(out.name)
     if value is None:
         raise context.refuse(f"no node computes the graph output {out.name!r}")
-    _check_output(context, out, value)
-    return Sequential(list(value.layers))
+    return Sequential(list(_check_output(context, out, value).layers))
