@@ -20,7 +20,6 @@ import tempfile
 import time
 
 import _timing as T
-
 import numpy as np  # noqa: E402
 
 import minicnn as mc  # noqa: E402

@@ -32,17 +32,15 @@ import argparse
 import copy
 import importlib
 import os
-import statistics
 import sys
 import tempfile
 import time
 
 import _timing as T
-
 import numpy as np  # noqa: E402
 
 import minicnn as mc  # noqa: E402
-from minicnn import devices, layers as L  # noqa: E402
+from minicnn import devices  # noqa: E402
 
 sys.path.insert(0, os.path.join(T.ROOT, "tests"))          # the layer cases and the stand-in
 

@@ -73,6 +73,7 @@ def zoo_model(name, rng):
 def run_one(name, repeats, out_dir):
     """In the subprocess: build, time, measure; print one JSON line."""
     import numpy as np
+
     import minicnn as mc
 
     t0 = time.perf_counter()
@@ -103,8 +104,9 @@ def torch_difference(name, out_dir, repeats):
     weights and input."""
     import numpy as np
     import torch
-    import minicnn as mc
     import zoo_torch
+
+    import minicnn as mc
     torch.set_grad_enabled(False)
     model = mc.Sequential.load(os.path.join(out_dir, "model.npz"))
     net = zoo_torch.load_from_minicnn(zoo_torch.MODELS[name]().eval(), model)

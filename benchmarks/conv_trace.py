@@ -45,6 +45,7 @@ def trace(root):
     root = os.path.abspath(root)
     sys.path.insert(0, root)
     import numpy as np
+
     import minicnn
     from minicnn import layers as L
     package = os.path.dirname(os.path.abspath(minicnn.__file__)) + os.sep

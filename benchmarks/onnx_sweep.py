@@ -49,8 +49,8 @@ EXPORTS = (("legacy", 13), ("legacy", 17), ("dynamo", 18), ("dynamo", 23))
 def networks():
     """{name: (title, build, input (C, H, W) or None for --size, torchvision's parameter count or None)}."""
     import torch
-    from torch import nn
     import zoo_torch
+    from torch import nn
 
     def make_divisible(v, divisor=8):
         new = max(divisor, int(v + divisor / 2) // divisor * divisor)
@@ -291,6 +291,7 @@ def check_one(path, x_path):
     """In the subprocess: load, compare with onnxruntime, fine-tune one step; print one JSON line."""
     import numpy as np
     import onnxruntime as ort
+
     import minicnn as mc
     import minicnn.onnx as monnx
     x = np.load(x_path)

@@ -26,14 +26,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench_models import NATIVE, ORDER, peak_rss_mb, zoo_model  # noqa: E402
 from _timing import write_json  # noqa: E402
+from bench_models import NATIVE, ORDER, peak_rss_mb, zoo_model  # noqa: E402
 
 
 def run_one(name, batch, load_back):
     """In the subprocess: build, export, compare, load back; print one JSON line."""
     import numpy as np
     import onnxruntime as ort
+
     import minicnn.onnx as monnx
 
     rng = np.random.default_rng(0)

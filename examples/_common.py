@@ -70,8 +70,9 @@ def report(model, loss, history, seconds, images, labels, x, y, out, info, class
         "confusion_matrix": mc.metrics.confusion_matrix(labels, predicted, num_classes=10).tolist(),
     })
 
-    from minicnn import viz                  # matplotlib only now, when there is something to draw
     import matplotlib.pyplot as plt
+
+    from minicnn import viz  # matplotlib only now, when there is something to draw
     wrong = np.flatnonzero(predicted != labels)[:32]
     for fig in (viz.plot_history(history, path=os.path.join(out, "curves.png")),
                 viz.plot_confusion_matrix(labels, predicted, class_names=class_names,

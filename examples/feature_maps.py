@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import minicnn as mc                                    # noqa: E402
-from minicnn import image as I                          # noqa: E402
-from minicnn import layers as L                         # noqa: E402
-from examples._common import shrink                     # noqa: E402
+import minicnn as mc  # noqa: E402
+from examples._common import shrink  # noqa: E402
+from minicnn import image as I  # noqa: E402
+from minicnn import layers as L  # noqa: E402
 
 SIDE = 28                                               # MNIST images are 28 x 28
 
@@ -121,7 +121,7 @@ def main(argv=None):
     if not convs:
         raise SystemExit("the model has no Conv2D layer: there are no feature maps or filters to show")
 
-    from minicnn import viz                  # matplotlib only now, when there is something to draw
+    from minicnn import viz  # matplotlib only now, when there is something to draw
     from minicnn.viz import pyplot, save_figure
     plt = pyplot()
     fig = viz.plot_feature_maps(model, x, max_maps=args.max_maps)

@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minicnn import image as I                          # noqa: E402
-from examples._common import load_photo                 # noqa: E402
+from examples._common import load_photo  # noqa: E402
+from minicnn import image as I  # noqa: E402
 
 #: The grayscale panels of filters.png after the original: (title, kernel name, display).
 #: display: "image" = clipped to [0, 1] in gray; "signed" = diverging map centred on 0.
@@ -163,7 +163,7 @@ def main(argv=None):
     colour, gray = load_photo(args.image, args.size)
     os.makedirs(args.out, exist_ok=True)
 
-    from minicnn.viz import pyplot, save_figure      # matplotlib only now; Agg when there is no display
+    from minicnn.viz import pyplot, save_figure  # matplotlib only now; Agg when there is no display
     plt = pyplot()
     written = {}
     for name, draw in (("filters.png", lambda: filters_figure(plt, gray)),

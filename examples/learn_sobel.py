@@ -37,11 +37,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import minicnn as mc                                    # noqa: E402
-from minicnn import image as I                          # noqa: E402
-from minicnn import layers as L                         # noqa: E402
-from minicnn.io import atomic_write                     # noqa: E402
-from examples._common import load_photo                 # noqa: E402
+import minicnn as mc  # noqa: E402
+from examples._common import load_photo  # noqa: E402
+from minicnn import image as I  # noqa: E402
+from minicnn import layers as L  # noqa: E402
+from minicnn.io import atomic_write  # noqa: E402
 
 #: A run counts as diverged when the loss grows this many times above its starting value.
 DIVERGED = 1e6
@@ -180,7 +180,7 @@ def main(argv=None):
     with atomic_write(os.path.join(args.out, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
 
-    from minicnn.viz import pyplot, save_figure      # matplotlib only now; Agg when there is no display
+    from minicnn.viz import pyplot, save_figure  # matplotlib only now; Agg when there is no display
     plt = pyplot()
     fig = figure(plt, x, target, output, initial, learned, true, curve, kernels, args.kernel)
     try:

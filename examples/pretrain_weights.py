@@ -35,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import minicnn as mc                                    # noqa: E402
-from minicnn.io import atomic_write                     # noqa: E402
+import minicnn as mc  # noqa: E402
+from minicnn.io import atomic_write  # noqa: E402
 
 #: Every shipped set: its digits (the classes, relabelled 0..k-1), the padding of the
 #: 28 x 28 digits, and the recipe's settings.

@@ -8,16 +8,16 @@
     model.to("cuda")        # optional: a CUDA GPU through CuPy (see minicnn.devices)
 """
 from . import (callbacks, checkpoints, data, devices, fast, functional, gradcheck, image, init, layers, losses, metrics,
-               optim, paths, threads, training, viz)
+               models, optim, paths, threads, training, viz)
 from ._rng import manual_seed
+from .model import Sequential
+from .parameter import Parameter
 from .paths import reference_paths
 from .threads import get_num_threads, set_num_threads
-from .model import Sequential
-from . import models
-from .parameter import Parameter
 
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Parameter", "manual_seed", "reference_paths", "get_num_threads", "set_num_threads",
            "data", "devices", "fast", "functional", "paths", "threads", "gradcheck", "init",
-           "image", "layers", "losses", "metrics", "models", "optim", "training", "callbacks", "viz", "__version__"]
+           "image", "layers", "losses", "metrics", "models", "optim", "training", "callbacks", "checkpoints", "viz",
+           "__version__"]

@@ -32,7 +32,6 @@ import numpy as np
 from ._checks import check_array, check_axis, check_int
 from .devices import array_module, readable_now, strided_view
 
-
 # ---------------------------------------------------------------------------
 # Geometry: where a window can go
 # ---------------------------------------------------------------------------

@@ -48,8 +48,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import functional as F
-from ._checks import (check_array, check_choice, check_float, check_int, check_path, check_real_array,
-                      check_real_number, pair)
+from ._checks import check_choice, check_float, check_int, check_path, check_real_array, check_real_number, pair
 from ._rng import get_rng
 from .io import atomic_write
 

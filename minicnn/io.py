@@ -1,6 +1,5 @@
 """Files users keep: written atomically, read without pickle."""
 import ast
-import threading
 import contextlib
 import lzma
 import math
@@ -8,6 +7,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 import zipfile
 import zlib
 

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from . import training
 from ._checks import check_int, fits_dtype
 from .devices import device_of, to_device, to_numpy
-from . import training
 from .io import open_npz, save_npz
 from .layers import build_layer
 from .layers.base import skip_init

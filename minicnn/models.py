@@ -66,8 +66,8 @@ import numpy as np
 
 from ._checks import check_dtype, check_int
 from .io import load_npz
-from .layers import (AdaptiveAvgPool2D, AvgPool2D, BatchNorm, Concat, Conv2D, Dense, Dropout, Flatten,
-                     GlobalAvgPool2D, MaxPool2D, ReLU, ReLU6, Residual, SqueezeExcitation, Tanh)
+from .layers import (AdaptiveAvgPool2D, AvgPool2D, BatchNorm, Concat, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
+                     MaxPool2D, ReLU, ReLU6, Residual, SqueezeExcitation, Tanh)
 from .model import Sequential
 
 

@@ -31,7 +31,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import as_array, check_array, check_bool, check_choice, check_class_names, check_int, check_labels, check_path
+from ._checks import (as_array, check_array, check_bool, check_choice, check_class_names, check_int, check_labels,
+                      check_path)
 from .devices import to_device, to_numpy
 from .io import atomic_write
 from .layers import AvgPool2D, Conv2D, MaxPool2D

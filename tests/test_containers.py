@@ -6,7 +6,8 @@ import inspect
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minicnn as mc
 from minicnn import layers as L
@@ -254,6 +255,8 @@ def test_the_registry_holds_the_library_layers_and_no_class_of_ones_own():
     cannot change what Sequential.load builds."""
     assert len(L.REGISTRY) == 31 and all(cls.__module__.startswith("minicnn.layers.") for cls in L.REGISTRY.values())
     assert not {"Layer", "Window2D", "BranchedLayer", "_Conv", "_Pool2D", "_OutputCached", "_AlongAxis"} & set(L.REGISTRY)
+    assert L.__all__[:5] == ["Layer", "Chain", "BranchedLayer", "build_layer", "REGISTRY"]
+    assert sorted(L.__all__[5:]) == sorted(L.REGISTRY)
     library = dict(L.REGISTRY)
 
     class Conv2D(L.Conv2D):                            # a user's layer named like the library's

@@ -225,6 +225,7 @@ def onnx_files(tmp_path_factory):
     """``{name: (model bytes, {file beside it: bytes})}`` of four small exported models."""
     onnx = pytest.importorskip("onnx")
     from onnx.external_data_helper import convert_model_to_external_data
+
     import minicnn.onnx as monnx
     folder = tmp_path_factory.mktemp("exported")
     files = {}

@@ -12,7 +12,6 @@ The list of CuPy's names in tests/data/cupy_names.txt was written with CuPy 14.2
 (names starting with "_" left out).
 """
 import copy
-import os
 import pathlib
 import re
 import sys
@@ -20,13 +19,13 @@ import types
 
 import numpy as np
 import pytest
-
-import minicnn as mc
-from minicnn import devices, layers as L, losses, optim
-from minicnn import _rng
-
 from layer_cases import LAYERS
 from strict_array import COUNTS, CUPY_NAMES, HostLeak, StrictArray, copy_of, reset_counts, strict
+
+import minicnn as mc
+from minicnn import _rng, devices
+from minicnn import layers as L
+from minicnn import losses, optim
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -461,7 +460,6 @@ def test_feature_maps_and_filters_of_a_model_on_the_device(standin):
 # Every geometry: the GPU's path (the references) against the CPU's (the fast paths)
 # ---------------------------------------------------------------------------
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-
 from test_gradients import conv_cases, make_conv, pool_cases, seeds  # noqa: E402
 
 _ANY_FIXTURE = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -15,7 +15,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.image as mpimg
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -250,8 +249,9 @@ def test_train_mnist_writes_model_metrics_and_figures(tmp_path):
 def test_train_mnist_on_the_device(tmp_path, monkeypatch):
     """``--device cuda`` end to end, on the CuPy stand-in here (tests/strict_array.py): the
     same files, and the run's numbers those of the CPU's run to rounding."""
-    from minicnn import _rng, devices
     from strict_array import strict
+
+    from minicnn import _rng, devices
     argv = ["--limit", "300", "--test-limit", "200", "--epochs", "1", "--no-progress"]
     on_cpu = example("train_mnist").main([*argv, "--out", str(tmp_path / "cpu")])
     monkeypatch.setattr(devices, "_gpu", strict)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 
+import exercise_answers_loops as loops
 import numpy as np
 import pytest
 
@@ -22,8 +23,6 @@ from minicnn.exercises import EXERCISES, check_file, check_function, glue, mista
 from minicnn.exercises.__main__ import main
 from minicnn.exercises.catalog import BY_NAME
 from minicnn.exercises.checker import FAIL, NOT_DONE, load_file
-
-import exercise_answers_loops as loops
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

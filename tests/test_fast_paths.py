@@ -8,14 +8,15 @@ a whole network onto the references.
 """
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from test_gradients import _hw, conv_cases, make_conv, pool_cases, seeds
 
 import minicnn as mc
 from minicnn import fast
-from minicnn import functional as F, paths
+from minicnn import functional as F
 from minicnn import layers as L
-
-from test_gradients import _hw, conv_cases, make_conv, pool_cases, seeds
+from minicnn import paths
 
 RTOL = ATOL = 1e-12
 

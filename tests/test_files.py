@@ -55,15 +55,15 @@ import zlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+# Reused from tests/test_data.py: the search-location fixture (and its autouse
+# offline guard), the tiny synthetic dataset and its checks.
+from test_data import GOOD_BLOBS, assert_is_good, cache_listing, checksums, offline, places  # noqa: F401
 
 import minicnn as mc
 from minicnn import data, io
 from minicnn import layers as L
-
-# Reused from tests/test_data.py: the search-location fixture (and its autouse
-# offline guard), the tiny synthetic dataset and its checks.
-from test_data import GOOD_BLOBS, assert_is_good, cache_listing, checksums, offline, places  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
@@ -690,7 +690,7 @@ def mirror(local_http_server):
     return types.SimpleNamespace(url=local_http_server(lambda handler: slow_mirror_get(bodies, handler)))
 
 
-def test_a_body_cut_short_without_content_length_is_not_kept(places, mirror, monkeypatch):
+def test_a_body_cut_short_without_content_length_is_not_kept(places, mirror, monkeypatch):  # noqa: F811 (a fixture)
     """No Content-Length, so only the checksum can tell: ValueError, nothing in the cache."""
     monkeypatch.setitem(data.MIRRORS, "mnist", [f"{mirror.url}/nolength/"])
     with pytest.raises(ValueError, match="no mirror served a valid copy") as info:
@@ -711,7 +711,7 @@ print("done", flush=True)
 """
 
 
-def test_a_download_killed_at_random_moments_leaves_only_verified_files(places, mirror, monkeypatch):
+def test_a_download_killed_at_random_moments_leaves_only_verified_files(places, mirror, monkeypatch):  # noqa: F811 (a fixture)
     """Ten downloads (30 in "thorough") killed at random moments, each into a cache
     emptied of complete files: every file under a final name has the right
     checksum, at most one temporary per file; then a full load cleans up."""

@@ -34,18 +34,19 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 try:
-    import resource                          # not on Windows: the allocation cap is tracemalloc's only
+    import resource  # not on Windows: the allocation cap is tracemalloc's only
 except ImportError:
     resource = None
 
-import minicnn as mc
-from minicnn import functional as F, paths
-from minicnn import gradcheck, init, losses, optim, training
-from minicnn import layers as L
+from fuzzing import (ALL_DTYPES, FLOAT_DTYPES, LAYOUTS, WRONG_VALUES, any_arrays, assert_same, broadcast_view,
+                     call_cleanly, check_message, finite_arrays, float_arrays, frozen, layer_argument_values, relayout,
+                     shapes, wrong_values)
 
-from fuzzing import (ALL_DTYPES, FLOAT_DTYPES, LAYOUTS, WRONG_VALUES, any_arrays, assert_same,
-                     broadcast_view, call_cleanly, check_message, finite_arrays, float_arrays, frozen,
-                     layer_argument_values, relayout, shapes, wrong_values)
+import minicnn as mc
+from minicnn import functional as F
+from minicnn import gradcheck, init
+from minicnn import layers as L
+from minicnn import losses, optim, paths, training
 
 LAYER_NAMES = sorted(L.REGISTRY)
 ALL_LAYOUTS = LAYOUTS + ("broadcast",)
@@ -787,7 +788,8 @@ def test_layer_layout_invariance(name, layout, data):
         out = layer.forward(xi, training=training)
         results.append([out.copy()])
         if training:
-            g = data.draw(float_arrays(out.shape, dtype, special=False)) if xi is x_view else g
+            if xi is x_view:                                # one gradient, given to both layouts
+                g = data.draw(float_arrays(out.shape, dtype, special=False))
             g_view, g_copy = view_and_copy(g, layout)
             dx = layer.backward(g_view if xi is x_view else g_copy)
             results[-1] += [dx, {k: p.grad for k, p in layer.params.items()}]

@@ -48,6 +48,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from fuzzing import (ALL_DTYPES, LAYOUTS, any_arrays, assert_same, broadcast_view, call_cleanly, check_message,
+                     finite_arrays, frozen, median_reference, relayout, shapes, wrong_values)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -58,10 +60,6 @@ from minicnn import image as I
 from minicnn import layers as L
 from minicnn import metrics as M
 from minicnn import viz as V
-
-from fuzzing import (ALL_DTYPES, LAYOUTS, any_arrays, assert_same, broadcast_view, call_cleanly,
-                     check_message, finite_arrays, frozen, median_reference, relayout, shapes,
-                     wrong_values)
 
 ALL_LAYOUTS = LAYOUTS + ("broadcast",)
 #: Tests that use a function-scoped fixture (tmp_path, monkeypatch, no_figure_left_open)

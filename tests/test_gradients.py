@@ -8,7 +8,8 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import assume, event, find, given, strategies as st
+from hypothesis import assume, event, find, given
+from hypothesis import strategies as st
 
 import minicnn as mc
 from minicnn import functional as F

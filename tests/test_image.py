@@ -11,12 +11,12 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from fuzzing import median_reference
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minicnn import image as I
-
-from fuzzing import median_reference
 
 X3 = np.arange(1, 10).reshape(3, 3)          # [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
 # Picks the upper-left neighbour (units) and 10 x the lower-right one (tens) in correlation.

@@ -5,12 +5,11 @@ import os
 
 import numpy as np
 import pytest
+from image_folders import SHAPES, write_shapes_folder
 from PIL import Image
 
 import minicnn as mc
 from minicnn import data
-
-from image_folders import SHAPES, write_shapes_folder
 
 RNG = np.random.default_rng(0)
 
@@ -332,8 +331,9 @@ def test_fit_evaluate_predict_take_a_folder_as_they_take_its_arrays(shapes_root)
 
 def test_on_a_gpu_the_folder_goes_there_a_batch_at_a_time(shapes_root, monkeypatch):
     """On the CuPy stand-in: no transfer larger than a batch, the numbers those of the CPU."""
-    from minicnn import _rng, devices
     from strict_array import strict
+
+    from minicnn import _rng, devices
     folder = data.ImageFolder(shapes_root)
     on_cpu = tiny_cnn()
     mc.manual_seed(1)

@@ -23,7 +23,8 @@
 * ``MaxPool2D`` / ``AvgPool2D`` are ``image.pool2d`` on (N, C, H, W) instead of (H, W, C).
 """
 import numpy as np
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minicnn import image as I

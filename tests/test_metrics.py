@@ -1,7 +1,8 @@
 """minicnn.metrics against hand-computed cases and a few properties."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minicnn import metrics as M
 

@@ -1401,6 +1401,7 @@ CONFORMANCE_COUNTS = {
 def conformance_cases():
     """ONNX's single-node test cases of the ops above: (op, name, model, inputs, outputs)."""
     from onnx.backend.test.case import node as cases_module
+
     # Generating the cases runs every op's case code at import, including Cast's, which
     # overflows float16 on purpose (RuntimeWarning): ONNX's data generation, not minicnn's.
     with warnings.catch_warnings():
@@ -1969,6 +1970,7 @@ def test_a_failed_export_leaves_the_old_file(folder, small, monkeypatch):
     """Written through minicnn.io.atomic_write: a failure in the middle of writing keeps the
     old file whole and leaves no temporary file."""
     import contextlib
+
     from minicnn.onnx import exporters
     model, path = small
     target = folder / "keep.onnx"

@@ -15,9 +15,9 @@ import os
 import re
 
 import pytest
+from strict_array import strict
 
 from minicnn import devices
-from strict_array import strict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")

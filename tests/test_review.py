@@ -19,8 +19,9 @@ import pytest
 
 import minicnn as mc
 from minicnn import functional as F
-from minicnn import image, optim, training, viz
+from minicnn import image
 from minicnn import layers as L
+from minicnn import optim, training, viz
 from minicnn.gradcheck import check_layer, numerical_gradient, relative_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

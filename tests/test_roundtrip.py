@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from random_models import models, randomise, unmade_layers
 
 import minicnn as mc
-import minicnn.onnx as monnx             # imports without onnx; export and load need it
+import minicnn.onnx as monnx  # imports without onnx; export and load need it
 from minicnn import layers as L
-from random_models import models, randomise, unmade_layers
 
 #: The registered layer classes, read when the tests are collected: each property runs once per
 #: class, on models whose first layer is of that class (the rest drawn from every class).

@@ -1,8 +1,8 @@
 """minicnn's threads: set and read them, and the results do not depend on how many there are."""
 import os
-import threading
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest

@@ -7,8 +7,7 @@ import pytest
 
 import minicnn as mc
 from minicnn import layers as L
-from minicnn.training import (BatchLossHistory, EarlyStopping, History, LambdaCallback, ModelCheckpoint,
-                              TrainingDiverged)
+from minicnn.training import BatchLossHistory, EarlyStopping, History, LambdaCallback, ModelCheckpoint, TrainingDiverged
 
 
 def blobs(n=120, seed=0):

@@ -137,6 +137,7 @@ def test_step_runs_quick_writes_its_figures_and_its_checks_pass(name, tmp_path):
 # ---------------------------------------------------------------------------
 def test_coming_from_keras_layouts_and_the_flatten_trap():
     import numpy as np
+
     from minicnn import layers as L
 
     rng = np.random.default_rng(0)
@@ -155,6 +156,7 @@ def test_coming_from_keras_layouts_and_the_flatten_trap():
 
 def test_coming_from_keras_softmax_pixels_pooling_initialisers_batchnorm():
     import numpy as np
+
     import minicnn as mc
     from minicnn import image as I
     from minicnn import layers as L

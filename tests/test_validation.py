@@ -12,13 +12,12 @@ import warnings
 
 import numpy as np
 import pytest
+from layer_cases import LAYERS
 
 import minicnn as mc
 from minicnn import layers as L
 from minicnn import losses, optim
 from minicnn.io import load_npz
-
-from layer_cases import LAYERS
 
 SCALE_HINT = "x.astype(np.float32) / 255"
 

@@ -11,8 +11,7 @@
 
 # %%
 import numpy as np
-
-from _common import Step, draw_matrix          # also puts the repository root on sys.path
+from _common import Step, draw_matrix  # also puts the repository root on sys.path
 
 from minicnn import image as I
 

@@ -16,7 +16,6 @@
 
 # %%
 import numpy as np
-
 from _common import Step, draw_matrix
 
 from minicnn import image as I

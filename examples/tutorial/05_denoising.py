@@ -20,7 +20,6 @@
 
 # %%
 import numpy as np
-
 from _common import Step, draw_image, draw_matrix
 
 from minicnn import image as I

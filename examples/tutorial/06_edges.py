@@ -29,7 +29,6 @@
 
 # %%
 import numpy as np
-
 from _common import Step, draw_image, draw_matrix
 
 from minicnn import image as I

@@ -22,7 +22,6 @@
 import math
 
 import numpy as np
-
 from _common import Step
 
 from minicnn import functional as F

@@ -19,7 +19,6 @@
 
 # %%
 import numpy as np
-
 from _common import Step, draw_image
 
 from minicnn import image as I

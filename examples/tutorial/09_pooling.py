@@ -18,8 +18,7 @@
 
 # %%
 import numpy as np
-
-from _common import Step, draw_image, draw_matrix
+from _common import Step, draw_matrix
 
 from minicnn import functional as F
 from minicnn import image as I

@@ -21,7 +21,6 @@
 
 # %%
 import numpy as np
-
 from _common import Step, draw_image
 
 import minicnn as mc

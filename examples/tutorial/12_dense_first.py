@@ -25,9 +25,8 @@
 
 # %%
 import numpy as np
-from matplotlib.ticker import MaxNLocator
-
 from _common import Step
+from matplotlib.ticker import MaxNLocator
 
 import minicnn as mc
 from minicnn import functional as F

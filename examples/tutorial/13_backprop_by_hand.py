@@ -21,7 +21,6 @@
 
 # %%
 import numpy as np
-
 from _common import Step, draw_matrix
 
 from minicnn import gradcheck

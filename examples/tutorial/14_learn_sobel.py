@@ -18,7 +18,6 @@
 
 # %%
 import numpy as np
-
 from _common import Step, draw_image, draw_matrix
 
 import minicnn as mc

@@ -22,7 +22,6 @@
 
 # %%
 import numpy as np
-
 from _common import Step
 
 import minicnn as mc

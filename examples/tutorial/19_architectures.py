@@ -26,9 +26,8 @@
 
 # %%
 import numpy as np
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
 from _common import Step
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 import minicnn as mc
 from minicnn import layers as L

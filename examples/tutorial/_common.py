@@ -19,9 +19,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-import numpy as np                                       # noqa: E402
+import numpy as np  # noqa: E402
 
-from minicnn.viz import pyplot, save_figure              # noqa: E402  (Agg when there is no display)
+from minicnn.viz import pyplot, save_figure  # noqa: E402  (Agg when there is no display)
 
 
 def in_notebook():

@@ -481,7 +481,8 @@ class _Mismatch(Exception):
 
 def _property_test(exercise, fn, result, out, examples):
     """Random cases against minicnn's answer; the smallest failing one printed. True when all agree."""
-    from hypothesis import HealthCheck, Verbosity, given, settings, strategies as st
+    from hypothesis import HealthCheck, Verbosity, given, settings
+    from hypothesis import strategies as st
     failure = {}
 
     @settings(max_examples=examples, database=None, deadline=None, derandomize=True, print_blob=False,

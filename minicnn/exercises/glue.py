@@ -18,10 +18,12 @@ import time
 
 import numpy as np
 
-from .. import data, layers as L, losses, optim
+from .. import data
+from .. import layers as L
+from .. import losses, optim
 from .._rng import manual_seed
-from ..model import Sequential
 from ..io import atomic_write
+from ..model import Sequential
 from . import reference
 from .cases import GRADIENT
 from .catalog import BY_NAME, EXERCISES

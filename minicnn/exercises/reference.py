@@ -8,7 +8,9 @@ minicnn's random generator) and given the exercise's arrays as their parameters.
 """
 import numpy as np
 
-from .. import functional as F, layers as L, losses, optim
+from .. import functional as F
+from .. import layers as L
+from .. import losses, optim
 from ..parameter import Parameter
 
 

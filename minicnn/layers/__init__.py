@@ -28,19 +28,25 @@ Containers (:mod:`minicnn.layers.container`): ``Chain``, layers run in order (wh
 the base of layers made of branches. Each library layer class enters ``REGISTRY``
 when it is defined (:mod:`minicnn.layers.base`).
 """
+from .activation import Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
+# isort: off  (the families in reading order; each class enters REGISTRY in this order)
 from .base import REGISTRY, Layer, build_layer
-from .conv import Conv1D, Conv2D
-from .pooling import (AdaptiveAvgPool2D, AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, MaxPool1D,
-                      MaxPool2D)
-from .linear import ChannelShuffle, ChannelSlice, Dense, Flatten, Reshape
-from .activation import (ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, SiLU, Hardsigmoid, Hardswish, Softmax,
-                         LogSoftmax)
-from .dropout import Dropout
 from .batchnorm import BatchNorm
-from .normalization import LocalResponseNorm, Normalize
-from .residual import Residual
 from .branches import Concat, SqueezeExcitation
 from .container import BranchedLayer, Chain
+from .conv import Conv1D, Conv2D
+from .dropout import Dropout
+from .linear import ChannelShuffle, ChannelSlice, Dense, Flatten, Reshape
+from .normalization import LocalResponseNorm, Normalize
+from .pooling import AdaptiveAvgPool2D, AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, MaxPool1D, MaxPool2D
+from .residual import Residual
+
+# isort: on
 
 # REGISTRY, every layer class by name, is full now: each class entered it when it was defined
-__all__ = ["Layer", "Chain", "BranchedLayer", "build_layer", *REGISTRY]
+# (tests/test_containers.py checks that __all__ names the protocol and every registered class)
+__all__ = ["Layer", "Chain", "BranchedLayer", "build_layer", "REGISTRY",
+           "Conv2D", "Conv1D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "AdaptiveAvgPool2D", "GlobalAvgPool1D",
+           "MaxPool1D", "AvgPool1D", "Dense", "Reshape", "Flatten", "ChannelShuffle", "ChannelSlice",
+           "ReLU", "ReLU6", "LeakyReLU", "SiLU", "Hardsigmoid", "Hardswish", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+           "Dropout", "BatchNorm", "LocalResponseNorm", "Normalize", "Residual", "Concat", "SqueezeExcitation"]

@@ -6,7 +6,6 @@ of the output), SiLU its input and sigmoid, Hardswish its input, Hardsigmoid the
 of its slope. The hard functions of MobileNetV3 (Hardsigmoid, Hardswish) have kinks
 at -3 and 3; their derivative there is PyTorch's (see each class).
 """
-import numpy as np
 
 from .. import functional as F
 from .._checks import check_float, check_int, check_softmax_axis

@@ -37,9 +37,10 @@ import threading
 
 import numpy as np
 
-from .._checks import check_array, check_bool, check_on_device, check_shape
-from .. import fast, functional as F
+from .. import fast
+from .. import functional as F
 from .. import init as initializers
+from .._checks import check_array, check_bool, check_on_device, check_shape
 from .._rng import get_rng
 from ..devices import array_module, check_device, to_device
 from ..parameter import Parameter

@@ -1,8 +1,8 @@
 """Dense (fully connected) and the shape-only layers Flatten, Reshape, ChannelShuffle and ChannelSlice."""
 import numpy as np
 
-from .._checks import check_bool, check_dtype, check_int, check_reshape, check_reshape_target
 from .. import functional as F
+from .._checks import check_bool, check_dtype, check_int, check_reshape, check_reshape_target
 from ..devices import array_module
 from .base import Layer, init_name
 

@@ -1,6 +1,5 @@
 """Normalisation by constants: LocalResponseNorm, each value divided by the energy of its
 neighbours across channels, and Normalize, the input normalisation (x - mean) / std."""
-import numpy as np
 
 from .._checks import check_float, check_int, check_not_far_larger, check_per_channel
 from ..devices import array_module

@@ -2,9 +2,9 @@
 import math
 
 from .. import functional as F
-from ..devices import array_module
 from .._checks import (check_bool, check_int, check_not_far_larger, check_output_size, check_pool_padding,
                        check_window_not_far_larger, pair)
+from ..devices import array_module
 from .base import Layer, Window2D, fastest
 
 

@@ -15,7 +15,8 @@ import os
 
 import numpy as np
 
-from .. import __version__, functional as F
+from .. import __version__
+from .. import functional as F
 from .. import layers as L
 from .._checks import check_dtype, check_int, check_path
 from ..devices import to_numpy

@@ -34,8 +34,8 @@ from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from image_folders import shapes          # noqa: E402
-from make_torch_onnx import Block         # noqa: E402  (the residual block of torch_resnet)
+from image_folders import shapes  # noqa: E402
+from make_torch_onnx import Block  # noqa: E402  (the residual block of torch_resnet)
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 

@@ -13,8 +13,8 @@ import numpy as np
 from ..._checks import check_path
 from ...model import Sequential
 from .._common import ARCHITECTURE_KEY, MAX_OPSET, MIN_OPSET, require_onnx
-from .activations import (batch_normalization, clip, dropout, hard_sigmoid, hard_swish, leaky_relu, lrn, relu,
-                          sigmoid, softmax, tanh)
+from .activations import (batch_normalization, clip, dropout, hard_sigmoid, hard_swish, leaky_relu, lrn, relu, sigmoid,
+                          softmax, tanh)
 from .branches import concat, mul
 from .conv_pool import average_pool, conv, global_average_pool, max_pool, reduce_mean
 from .dense import add, gemm, matmul
