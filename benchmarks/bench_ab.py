@@ -19,10 +19,11 @@ import sys
 import tempfile
 import time
 
-import _timing as T
 import numpy as np  # noqa: E402
 
 import minicnn as mc  # noqa: E402
+
+import _timing as T
 
 
 def load_before(root):

@@ -36,11 +36,12 @@ import sys
 import tempfile
 import time
 
-import _timing as T
 import numpy as np  # noqa: E402
 
 import minicnn as mc  # noqa: E402
 from minicnn import devices  # noqa: E402
+
+import _timing as T
 
 sys.path.insert(0, os.path.join(T.ROOT, "tests"))          # the layer cases and the stand-in
 

@@ -98,6 +98,7 @@ if __name__ == "__main__":          # the thread variables must be set before Nu
 import numpy as np  # noqa: E402
 
 import minicnn as mc  # noqa: E402
+
 from examples.train_mnist import build  # noqa: E402
 
 

@@ -22,8 +22,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minicnn as mc  # noqa: E402
-from examples._common import add_run_arguments, checked_device, report  # noqa: E402
 from minicnn import layers as L  # noqa: E402
+
+from examples._common import add_run_arguments, checked_device, report  # noqa: E402
 
 CLASSES = list(mc.data.FASHION_MNIST_CLASSES)
 DEFAULTS = {"dense": (20, 32, 1e-3), "cnn": (6, 64, 1e-3)}      # epochs, batch size, Adam lr

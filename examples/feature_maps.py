@@ -24,9 +24,10 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minicnn as mc  # noqa: E402
-from examples._common import shrink  # noqa: E402
 from minicnn import image as I  # noqa: E402
 from minicnn import layers as L  # noqa: E402
+
+from examples._common import shrink  # noqa: E402
 
 SIDE = 28                                               # MNIST images are 28 x 28
 

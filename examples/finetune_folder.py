@@ -42,8 +42,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minicnn as mc  # noqa: E402
-from examples._common import write_json  # noqa: E402
 from minicnn import layers as L  # noqa: E402
+
+from examples._common import write_json  # noqa: E402
 
 #: Layers after which a network's output is one feature vector per image.
 FLAT = (L.Flatten, L.GlobalAvgPool2D)

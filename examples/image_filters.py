@@ -27,8 +27,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from examples._common import load_photo  # noqa: E402
 from minicnn import image as I  # noqa: E402
+
+from examples._common import load_photo  # noqa: E402
 
 #: The grayscale panels of filters.png after the original: (title, kernel name, display).
 #: display: "image" = clipped to [0, 1] in gray; "signed" = diverging map centred on 0.

@@ -38,10 +38,11 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minicnn as mc  # noqa: E402
-from examples._common import load_photo  # noqa: E402
 from minicnn import image as I  # noqa: E402
 from minicnn import layers as L  # noqa: E402
 from minicnn.io import atomic_write  # noqa: E402
+
+from examples._common import load_photo  # noqa: E402
 
 #: A run counts as diverged when the loss grows this many times above its starting value.
 DIVERGED = 1e6

@@ -35,8 +35,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minicnn as mc  # noqa: E402
-from examples._common import add_run_arguments, checked_device, report  # noqa: E402
 from minicnn import layers as L  # noqa: E402
+
+from examples._common import add_run_arguments, checked_device, report  # noqa: E402
 
 
 def basic_block(c_in, c_out, stride=1):

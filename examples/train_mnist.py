@@ -20,8 +20,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minicnn as mc  # noqa: E402
-from examples._common import add_run_arguments, checked_device, report  # noqa: E402
 from minicnn import layers as L  # noqa: E402
+
+from examples._common import add_run_arguments, checked_device, report  # noqa: E402
 
 NETS = ("cnn", "cnn-bn", "mlp", "paper")
 # Per-network defaults: epochs, batch size, learning rate.

@@ -64,8 +64,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minicnn as mc  # noqa: E402
-from examples._common import add_run_arguments, checked_device, write_json  # noqa: E402
 from minicnn import layers as L  # noqa: E402
+
+from examples._common import add_run_arguments, checked_device, write_json  # noqa: E402
 
 WAYS = ("scratch", "frozen", "first block", "fine-tune")
 TARGETS = {"digits5-9": "digits 5-9 (similar)", "fashion": "Fashion-MNIST (different)"}

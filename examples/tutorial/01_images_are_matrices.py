@@ -11,9 +11,10 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_matrix  # also puts the repository root on sys.path
 
 from minicnn import image as I
+
+from _common import Step, draw_matrix  # also puts the repository root on sys.path
 
 step = Step("01_images_are_matrices", "Images are matrices: uint8 pixels, RGB, [0, 1] floats")
 

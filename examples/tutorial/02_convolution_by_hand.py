@@ -16,10 +16,11 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_matrix
 
 from minicnn import image as I
 from minicnn import layers as L
+
+from _common import Step, draw_matrix
 
 step = Step("02_convolution_by_hand", "The double loop, the 180-degree flip and the 7x7 worked example")
 

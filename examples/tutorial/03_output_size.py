@@ -20,11 +20,12 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_image, draw_matrix
 
 from minicnn import functional as F
 from minicnn import image as I
 from minicnn import layers as L
+
+from _common import Step, draw_image, draw_matrix
 
 step = Step("03_output_size", "full, same and valid; odd and even kernels; fill, symm and wrap")
 

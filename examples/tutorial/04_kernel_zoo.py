@@ -19,9 +19,10 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_image, draw_matrix
 
 from minicnn import image as I
+
+from _common import Step, draw_image, draw_matrix
 
 step = Step("04_kernel_zoo", "Classic image kernels on a photo: clipped 0..255 and signed")
 

@@ -20,9 +20,10 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_image, draw_matrix
 
 from minicnn import image as I
+
+from _common import Step, draw_image, draw_matrix
 
 step = Step("05_denoising", "Salt-and-pepper vs Gaussian noise; median vs mean; PSNR; borders")
 

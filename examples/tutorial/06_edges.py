@@ -29,10 +29,11 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_image, draw_matrix
 
 from minicnn import image as I
 from minicnn import layers as L
+
+from _common import Step, draw_image, draw_matrix
 
 step = Step("06_edges", "Sobel x and y, the gradient magnitude, and sign conventions")
 

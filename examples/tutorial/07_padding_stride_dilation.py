@@ -22,11 +22,12 @@
 import math
 
 import numpy as np
-from _common import Step
 
 from minicnn import functional as F
 from minicnn import image as I
 from minicnn import layers as L
+
+from _common import Step
 
 step = Step("07_padding_stride_dilation", "One 3x3 kernel at strides 1-3 and dilations 1-3, by loop and Conv2D")
 

@@ -19,10 +19,11 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_image
 
 from minicnn import image as I
 from minicnn import layers as L
+
+from _common import Step, draw_image
 
 step = Step("08_colour", "Convolution per channel, (H, W, 3) vs NCHW, clipping back to uint8")
 

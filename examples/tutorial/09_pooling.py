@@ -18,11 +18,12 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_matrix
 
 from minicnn import functional as F
 from minicnn import image as I
 from minicnn import layers as L
+
+from _common import Step, draw_matrix
 
 step = Step("09_pooling", "Max and average pooling of a filtered image; shifts; TF-style 'SAME' pooling")
 

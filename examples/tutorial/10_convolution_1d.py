@@ -19,9 +19,10 @@
 
 # %%
 import numpy as np
-from _common import Step
 
 from minicnn import image as I
+
+from _common import Step
 
 step = Step("10_convolution_1d", "A moving average: np.convolve vs image.convolve1d")
 

@@ -21,12 +21,13 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_image
 
 import minicnn as mc
 from minicnn import image as I
 from minicnn import layers as L
 from minicnn import viz
+
+from _common import Step, draw_image
 
 step = Step("11_feature_maps", "Untrained and trained filters, their feature maps, one filter on many digits")
 

@@ -25,13 +25,14 @@
 
 # %%
 import numpy as np
-from _common import Step
 from matplotlib.ticker import MaxNLocator
 
 import minicnn as mc
 from minicnn import functional as F
 from minicnn import layers as L
 from minicnn import viz
+
+from _common import Step
 
 step = Step("12_dense_first", "Fashion-MNIST: the classic Dense 20 + Adam network, then a CNN")
 

@@ -21,11 +21,12 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_matrix
 
 from minicnn import gradcheck
 from minicnn import image as I
 from minicnn import layers as L
+
+from _common import Step, draw_matrix
 
 step = Step("13_backprop_by_hand", "dW and dx of a convolution, derived and checked")
 

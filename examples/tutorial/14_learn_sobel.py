@@ -18,11 +18,12 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_image, draw_matrix
 
 import minicnn as mc
 from minicnn import image as I
 from minicnn import layers as L
+
+from _common import Step, draw_image, draw_matrix
 
 step = Step("14_learn_sobel", "One 3x3 Conv2D filter learns the Sobel kernel from one image")
 

@@ -22,11 +22,12 @@
 
 # %%
 import numpy as np
-from _common import Step
 
 import minicnn as mc
 from minicnn import layers as L
 from minicnn import viz
+
+from _common import Step
 
 step = Step("15_mnist", "MNIST: the CNN to 99%, the MSE + Nesterov network, curves, confusion, mistakes")
 

@@ -28,11 +28,12 @@
 
 # %%
 import numpy as np
-from _common import Step, draw_image, draw_matrix
 
 import minicnn as mc
 from minicnn import image as I
 from minicnn import layers as L
+
+from _common import Step, draw_image, draw_matrix
 
 step = Step("16_weight_sharing", "A Conv2D as a Dense layer: the doubly block Toeplitz matrix, parameter counts")
 

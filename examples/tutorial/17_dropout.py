@@ -31,11 +31,12 @@
 
 # %%
 import numpy as np
-from _common import Step
 from matplotlib.ticker import MaxNLocator
 
 import minicnn as mc
 from minicnn import layers as L
+
+from _common import Step
 
 step = Step("17_dropout", "Dropout: inverted scaling checked, the train/test gap with and without, measured")
 

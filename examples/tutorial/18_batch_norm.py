@@ -28,10 +28,11 @@
 
 # %%
 import numpy as np
-from _common import Step
 
 import minicnn as mc
 from minicnn import layers as L
+
+from _common import Step
 
 step = Step("18_batch_norm", "BatchNorm: the formula by hand, the activations, the learning-rate range")
 

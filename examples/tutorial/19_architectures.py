@@ -26,12 +26,13 @@
 
 # %%
 import numpy as np
-from _common import Step
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 import minicnn as mc
 from minicnn import layers as L
 from minicnn.layers.base import skip_init
+
+from _common import Step
 
 step = Step("19_architectures", "LeNet-5 to MobileNetV2: depth, parameters and multiply-adds; the blocks drawn")
 

@@ -38,10 +38,11 @@
 
 # %%
 import numpy as np
-from _common import Step
 
 import minicnn as mc
 from minicnn import layers as L
+
+from _common import Step
 
 step = Step("20_transfer_learning", "Transfer learning: the guidelines measured on digits and clothes")
 
