@@ -556,7 +556,7 @@ def check_distinct_layers(places, root=None):
         path, layer = todo.pop()
         if id(layer) in seen:
             raise ValueError(
-                f"{seen[id(layer)]} and {path} are the same {type(layer).__name__} object {layer!r:.60}: a "
+                f"{seen[id(layer)]} and {path} are the same {type(layer).__name__} object: a "
                 "layer keeps one cache (what its forward keeps for its backward), so it can run in one place "
                 "of a model only, a layer without parameters such as ReLU too; give each place its own layer")
         seen[id(layer)] = path
